@@ -1,0 +1,56 @@
+/*
+ * config: the settings of API.md section 7. Defaults, then a `key = value`
+ * file, then CHATDESK_<KEY> environment variables; every value validated,
+ * every error naming the key.
+ */
+#ifndef CHATDESK_CONFIG_H
+#define CHATDESK_CONFIG_H
+
+#include <stddef.h>
+
+enum sync_mode {
+	SYNC_FULL,
+	SYNC_NORMAL
+};
+
+struct config {
+	char		*db_path;
+	char		*archive_db_path;
+	char		*redis_url;
+	char		*queue_redis_url;	/* redis_url when unset */
+	long long	 dead_max;
+	long long	 redis_connect_timeout_ms;
+	long long	 redis_command_timeout_ms;
+	long long	 redis_retry_ms;
+	char		*key_prefix;
+	long long	 room_cache_size;
+	long long	 room_cache_ttl;
+	long long	 record_ttl;
+	long long	 max_body_bytes;
+	long long	 rate_limit_count;
+	long long	 rate_limit_window;
+	long long	 task_max_attempts;
+	long long	 task_backoff_s;
+	char		*notify_command;
+	long long	 notify_timeout_ms;
+	int		 sqlite_synchronous;	/* enum sync_mode */
+	int		 log_level;		/* enum log_level */
+	char		*log_file;		/* empty: stderr as it is */
+};
+
+#define CONFIG_ERRLEN	256
+
+/*
+ * Fills cfg from the defaults, the file at path (NULL: CHATDESK_CONFIG if
+ * set, else none) and the environment. Returns 0, or -1 with a one-line
+ * message naming the key (or the file) in err.
+ */
+int config_load(struct config *cfg, const char *path, char *err, size_t errsz);
+/* Sets one key from text. Returns 0, or -1 with a message in err. */
+int config_set(struct config *cfg, const char *key, const char *val,
+    char *err, size_t errsz);
+/* Fills cfg with the defaults only. */
+void config_defaults(struct config *cfg);
+void config_free(struct config *cfg);
+
+#endif

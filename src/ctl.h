@@ -1,0 +1,26 @@
+/* ctl: the subcommands of chatdeskctl, one file each (ctl_*.c). */
+#ifndef CHATDESK_CTL_H
+#define CHATDESK_CTL_H
+
+struct app;
+
+#define CTL_EXIT_USAGE	64
+
+struct ctl_cmd {
+	const char	*name;		/* "migrate", "user add" */
+	const char	*usage;
+	const char	*help;
+	/* argv[0] is the last word of the name; options follow. Opens what
+	 * it needs with ctl_open() after its arguments are checked. */
+	int		(*exec)(struct app *, int argc, char **argv);
+};
+
+/* Prints a usage error for cmd on stderr; returns CTL_EXIT_USAGE. */
+int ctl_usage_error(const struct ctl_cmd *, const char *msg);
+/* Opens the database (and Redis connections) for a command. Returns 0,
+ * or -1 after printing the reason. */
+int ctl_open(struct app *, int migrate);
+
+extern const struct ctl_cmd ctl_migrate_cmd;
+
+#endif

@@ -1,0 +1,405 @@
+/* db: see db.h. */
+#include "autoconf.h"
+
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "db.h"
+#include "log.h"
+#include "sql_embed.h"
+#include "util.h"
+
+#define DB_BUSY_TIMEOUT_MS	5000
+#define DB_BEGIN_TRIES		3
+#define DB_JOURNAL_LIMIT	(64 * 1024 * 1024)
+#define DB_RECHECK_US		1000000
+
+/*
+ * Every statement the programs run. One place for SQL (kcaldav's sqls[]),
+ * indexed by enum sqlstmt; each prepared on first use and kept.
+ */
+static const char *const sqls[SQL__MAX] = {
+	/* SQL_HEALTH_SCHEMA */
+	"SELECT count(*) FROM sqlite_schema",
+	/* SQL_OUTBOX_COUNT */
+	"SELECT count(*) FROM task_outbox",
+};
+
+struct db {
+	sqlite3		*h;
+	char		*path;
+	dev_t		 dev;
+	ino_t		 ino;
+	int		 down;
+	int64_t		 checked_us;
+	sqlite3_stmt	*stmts[SQL__MAX];
+};
+
+/* Errors that mean the file itself is gone or broken, not a bad query. */
+static int
+db_fatal_code(int rc)
+{
+	switch (rc & 0xff) {
+	case SQLITE_IOERR:
+	case SQLITE_CORRUPT:
+	case SQLITE_NOTADB:
+	case SQLITE_CANTOPEN:
+	case SQLITE_FULL:
+	case SQLITE_READONLY:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+static void
+db_note_error(struct db *db, int rc, const char *what)
+{
+	log_error("sqlite %s: %s (%d)", what, sqlite3_errmsg(db->h), rc);
+	if (db_fatal_code(rc)) {
+		db->down = 1;
+		db->checked_us = util_mono_us();
+	}
+}
+
+static int
+db_execf(struct db *db, const char *sql)
+{
+	char *msg = NULL;
+	int rc;
+
+	if ((rc = sqlite3_exec(db->h, sql, NULL, NULL, &msg)) != SQLITE_OK) {
+		log_error("sqlite: %s: %s", sql, msg ? msg : sqlite3_errstr(rc));
+		sqlite3_free(msg);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+db_user_version(struct db *db)
+{
+	sqlite3_stmt *st;
+	int v = -1;
+
+	if (sqlite3_prepare_v2(db->h, "PRAGMA main.user_version", -1, &st,
+	    NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+int
+db_latest_version(void)
+{
+	return sql_nmigrations;
+}
+
+struct db *
+db_open(const struct config *cfg, enum db_open_mode mode, char *err,
+    size_t errsz)
+{
+	struct db *db;
+	struct stat st;
+	char pragmas[512];
+	int flags, v;
+	sqlite3_stmt *at = NULL;
+
+	if ((db = calloc(1, sizeof(*db))) == NULL ||
+	    (db->path = strdup(cfg->db_path)) == NULL)
+		abort();
+	flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
+	if (mode == DB_OPEN_MIGRATE)
+		flags |= SQLITE_OPEN_CREATE;
+	if (sqlite3_open_v2(cfg->db_path, &db->h, flags, NULL) != SQLITE_OK) {
+		snprintf(err, errsz, "db_path: cannot open %.200s: %s%s",
+		    cfg->db_path, sqlite3_errmsg(db->h),
+		    mode == DB_OPEN_APP ? " (run chatdeskctl migrate)" : "");
+		goto fail;
+	}
+	sqlite3_extended_result_codes(db->h, 1);
+	sqlite3_busy_timeout(db->h, DB_BUSY_TIMEOUT_MS);
+	snprintf(pragmas, sizeof(pragmas),
+	    "PRAGMA journal_mode = WAL;"
+	    "PRAGMA synchronous = %s;"
+	    "PRAGMA foreign_keys = ON;"
+	    "PRAGMA journal_size_limit = %d;",
+	    cfg->sqlite_synchronous == SYNC_NORMAL ? "NORMAL" : "FULL",
+	    DB_JOURNAL_LIMIT);
+	if (db_execf(db, pragmas) == -1) {
+		snprintf(err, errsz, "db_path: %.200s: %s", cfg->db_path,
+		    sqlite3_errmsg(db->h));
+		goto fail;
+	}
+	/* The archive is a second file: a bound parameter, never SQL text. */
+	if (sqlite3_prepare_v2(db->h, "ATTACH DATABASE ? AS archive", -1, &at,
+	    NULL) != SQLITE_OK ||
+	    sqlite3_bind_text(at, 1, cfg->archive_db_path, -1, SQLITE_STATIC) !=
+	    SQLITE_OK || sqlite3_step(at) != SQLITE_DONE) {
+		snprintf(err, errsz, "archive_db_path: cannot attach %.200s: %s",
+		    cfg->archive_db_path, sqlite3_errmsg(db->h));
+		sqlite3_finalize(at);
+		goto fail;
+	}
+	sqlite3_finalize(at);
+	if (db_execf(db, "PRAGMA archive.journal_mode = WAL;") == -1) {
+		snprintf(err, errsz, "archive_db_path: %.200s: %s",
+		    cfg->archive_db_path, sqlite3_errmsg(db->h));
+		goto fail;
+	}
+	v = db_user_version(db);
+	if (v < 0) {
+		snprintf(err, errsz, "db_path: %.200s: not a database: %s",
+		    cfg->db_path, sqlite3_errmsg(db->h));
+		goto fail;
+	}
+	if (v > db_latest_version()) {
+		snprintf(err, errsz, "db_path: %.200s has schema version %d, "
+		    "newer than this build knows (%d): upgrade chatdesk",
+		    cfg->db_path, v, db_latest_version());
+		goto fail;
+	}
+	if (mode == DB_OPEN_APP && v < db_latest_version()) {
+		snprintf(err, errsz, "db_path: %.200s has schema version %d, "
+		    "this build needs %d: run chatdeskctl migrate",
+		    cfg->db_path, v, db_latest_version());
+		goto fail;
+	}
+	if (stat(cfg->db_path, &st) == 0) {
+		db->dev = st.st_dev;
+		db->ino = st.st_ino;
+	}
+	return db;
+fail:
+	db_close(db);
+	return NULL;
+}
+
+void
+db_close(struct db *db)
+{
+	int i;
+
+	if (db == NULL)
+		return;
+	for (i = 0; i < SQL__MAX; i++)
+		sqlite3_finalize(db->stmts[i]);
+	sqlite3_close(db->h);
+	free(db->path);
+	free(db);
+}
+
+int
+db_migrate(struct db *db, int *from, int *to)
+{
+	char sql[64];
+	int v, i;
+
+	if ((v = db_user_version(db)) < 0)
+		return -1;
+	*from = *to = v;
+	for (i = 0; i < sql_nmigrations; i++) {
+		if (sql_migrations[i].version <= v)
+			continue;
+		if (db_begin(db) == -1)
+			return -1;
+		snprintf(sql, sizeof(sql), "PRAGMA main.user_version = %d",
+		    sql_migrations[i].version);
+		if (db_execf(db, sql_migrations[i].sql) == -1 ||
+		    db_execf(db, sql) == -1) {
+			db_rollback(db);
+			log_error("migration %s failed", sql_migrations[i].name);
+			return -1;
+		}
+		if (db_commit(db) == -1)
+			return -1;
+		*to = sql_migrations[i].version;
+		log_info("applied migration %s", sql_migrations[i].name);
+	}
+	if (db_execf(db, sql_archive_schema) == -1)
+		return -1;
+	return 0;
+}
+
+sqlite3_stmt *
+db_stmt(struct db *db, enum sqlstmt s)
+{
+	int rc;
+
+	if (db->stmts[s] != NULL)
+		return db->stmts[s];
+	rc = sqlite3_prepare_v3(db->h, sqls[s], -1, SQLITE_PREPARE_PERSISTENT,
+	    &db->stmts[s], NULL);
+	if (rc != SQLITE_OK) {
+		db_note_error(db, rc, "prepare");
+		db->stmts[s] = NULL;
+		return NULL;
+	}
+	return db->stmts[s];
+}
+
+int
+db_step(struct db *db, sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		db_note_error(db, rc, "step");
+	return rc;
+}
+
+void
+db_reset(sqlite3_stmt *st)
+{
+	if (st == NULL)
+		return;
+	/* A stepped statement that is not reset holds a read snapshot and
+	 * starves WAL checkpoints. */
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+}
+
+int
+db_exec_stmt(struct db *db, sqlite3_stmt *st)
+{
+	int rc;
+
+	while ((rc = db_step(db, st)) == SQLITE_ROW)
+		;
+	db_reset(st);
+	return rc == SQLITE_DONE ? 0 : rc;
+}
+
+int
+db_bind_int(sqlite3_stmt *st, int idx, int64_t v)
+{
+	return sqlite3_bind_int64(st, idx, v) == SQLITE_OK ? 0 : -1;
+}
+
+int
+db_bind_text(sqlite3_stmt *st, int idx, const char *s, size_t len)
+{
+	return sqlite3_bind_text64(st, idx, s, len, SQLITE_TRANSIENT,
+	    SQLITE_UTF8) == SQLITE_OK ? 0 : -1;
+}
+
+int
+db_bind_null(sqlite3_stmt *st, int idx)
+{
+	return sqlite3_bind_null(st, idx) == SQLITE_OK ? 0 : -1;
+}
+
+int
+db_bind_blob(sqlite3_stmt *st, int idx, const void *p, size_t len)
+{
+	return sqlite3_bind_blob64(st, idx, p, len, SQLITE_TRANSIENT) ==
+	    SQLITE_OK ? 0 : -1;
+}
+
+int
+db_begin(struct db *db)
+{
+	int rc = SQLITE_BUSY, i;
+
+	/* IMMEDIATE: a deferred BEGIN that later writes can fail with
+	 * SQLITE_BUSY_SNAPSHOT without calling the busy handler. */
+	for (i = 0; i < DB_BEGIN_TRIES; i++) {
+		rc = sqlite3_exec(db->h, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+		if ((rc & 0xff) != SQLITE_BUSY)
+			break;
+		log_warn("sqlite BEGIN IMMEDIATE busy (try %d of %d)", i + 1,
+		    DB_BEGIN_TRIES);
+	}
+	if (rc != SQLITE_OK) {
+		db_note_error(db, rc, "begin");
+		return -1;
+	}
+	return 0;
+}
+
+int
+db_commit(struct db *db)
+{
+	int rc = sqlite3_exec(db->h, "COMMIT", NULL, NULL, NULL);
+
+	if (rc != SQLITE_OK) {
+		db_note_error(db, rc, "commit");
+		db_rollback(db);
+		return -1;
+	}
+	return 0;
+}
+
+void
+db_rollback(struct db *db)
+{
+	if (!sqlite3_get_autocommit(db->h))
+		sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
+}
+
+int64_t
+db_last_id(struct db *db)
+{
+	return sqlite3_last_insert_rowid(db->h);
+}
+
+int
+db_changes(struct db *db)
+{
+	return sqlite3_changes(db->h);
+}
+
+int
+db_health(struct db *db)
+{
+	struct stat st;
+	char magic[16];
+	sqlite3_stmt *s;
+	int fd, ok = 0;
+	ssize_t n;
+
+	db->checked_us = util_mono_us();
+	/* The path must still name the file we opened, with SQLite's magic:
+	 * an open descriptor keeps a deleted or replaced file readable, so a
+	 * query alone would not notice. */
+	if (stat(db->path, &st) == -1 || st.st_dev != db->dev ||
+	    st.st_ino != db->ino) {
+		log_error("health: %s is gone or replaced", db->path);
+		goto out;
+	}
+	if ((fd = open(db->path, O_RDONLY | O_CLOEXEC)) == -1) {
+		log_error("health: %s: %s", db->path, strerror(errno));
+		goto out;
+	}
+	n = pread(fd, magic, sizeof(magic), 0);
+	close(fd);
+	if (n != (ssize_t)sizeof(magic) ||
+	    memcmp(magic, "SQLite format 3", sizeof(magic)) != 0) {
+		log_error("health: %s: not a SQLite file any more", db->path);
+		goto out;
+	}
+	if ((s = db_stmt(db, SQL_HEALTH_SCHEMA)) == NULL)
+		goto out;
+	if (db_step(db, s) == SQLITE_ROW)
+		ok = 1;
+	db_reset(s);
+out:
+	db->down = !ok;
+	return ok ? 0 : -1;
+}
+
+int
+db_down(struct db *db)
+{
+	if (db->down && util_mono_us() - db->checked_us > DB_RECHECK_US)
+		db_health(db);
+	return db->down;
+}

@@ -1,0 +1,77 @@
+/*
+ * db: the SQLite store of record. Opens the database with the pragmas of
+ * API.md section 7, attaches the archive, applies migrations, and owns
+ * every SQL statement (the table in db.c), prepared once per process and
+ * reset after each use. Callers never see SQL text.
+ */
+#ifndef CHATDESK_DB_H
+#define CHATDESK_DB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <sqlite3.h>
+
+#include "config.h"
+
+enum sqlstmt {
+	SQL_HEALTH_SCHEMA,
+	SQL_OUTBOX_COUNT,
+	SQL__MAX
+};
+
+struct db;
+
+enum db_open_mode {
+	DB_OPEN_APP,		/* existing file, schema must be current */
+	DB_OPEN_MIGRATE		/* create if missing, any older schema */
+};
+
+/* Opens db_path (and attaches archive_db_path). Returns NULL with a
+ * one-line reason in err. */
+struct db *db_open(const struct config *, enum db_open_mode, char *err,
+    size_t errsz);
+void db_close(struct db *);
+
+/* The schema version this build knows (the number of migrations). */
+int db_latest_version(void);
+/* Applies the missing migrations and the archive schema. Returns 0 and
+ * the versions before and after, or -1 (logged). */
+int db_migrate(struct db *, int *from, int *to);
+
+/*
+ * Returns the prepared statement, preparing it on first use, or NULL
+ * (logged). Bind, step with db_step(), then db_reset() it.
+ */
+sqlite3_stmt *db_stmt(struct db *, enum sqlstmt);
+/* Steps; returns SQLITE_ROW, SQLITE_DONE, or the error code (logged). */
+int db_step(struct db *, sqlite3_stmt *);
+void db_reset(sqlite3_stmt *);
+/* For statements that return no rows: step to the end and reset.
+ * Returns 0, or the SQLite error code. */
+int db_exec_stmt(struct db *, sqlite3_stmt *);
+
+int db_bind_int(sqlite3_stmt *, int idx, int64_t v);
+int db_bind_text(sqlite3_stmt *, int idx, const char *s, size_t len);
+int db_bind_null(sqlite3_stmt *, int idx);
+int db_bind_blob(sqlite3_stmt *, int idx, const void *p, size_t len);
+
+/* BEGIN IMMEDIATE, retried a bounded number of times on SQLITE_BUSY.
+ * Returns 0 or -1 (logged). */
+int db_begin(struct db *);
+int db_commit(struct db *);
+void db_rollback(struct db *);
+int64_t db_last_id(struct db *);
+int db_changes(struct db *);
+
+/*
+ * Checks that the database file is still there and readable: the path
+ * names the file that was opened, its header is SQLite's, and a read of
+ * the schema succeeds. Returns 0 (ok) or -1 (down); remembers the result.
+ */
+int db_health(struct db *);
+/* 1 if the database is known to be unusable. Re-checks at most once a
+ * second, so a repaired file is noticed without a restart. */
+int db_down(struct db *);
+
+#endif

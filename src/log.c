@@ -1,0 +1,173 @@
+/* log: see log.h. */
+#include "autoconf.h"
+
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "util.h"
+
+static const char *log_prog = "chatdesk";
+static enum log_level log_min = LOGL_INFO;
+static const char *const log_names[LOGL__MAX] = {
+	"debug", "info", "warn", "error"
+};
+
+void
+log_init(const char *prog, enum log_level min)
+{
+	log_prog = prog;
+	log_min = min;
+}
+
+int
+log_open_file(const char *path)
+{
+	int fd;
+
+	if ((fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640)) == -1)
+		return -1;
+	if (fd != STDERR_FILENO) {
+		if (dup2(fd, STDERR_FILENO) == -1) {
+			close(fd);
+			return -1;
+		}
+		close(fd);
+	}
+	return 0;
+}
+
+int
+log_level_parse(const char *s)
+{
+	int i;
+
+	for (i = 0; i < LOGL__MAX; i++)
+		if (strcmp(s, log_names[i]) == 0)
+			return i;
+	return -1;
+}
+
+int
+log_enabled(enum log_level l)
+{
+	return l >= log_min;
+}
+
+static void
+logline_raw(struct logline *l, const char *s, size_t n)
+{
+	size_t room = sizeof(l->buf) - 1 - l->len;
+
+	if (n > room)
+		n = room;
+	memcpy(l->buf + l->len, s, n);
+	l->len += n;
+}
+
+void
+logline_init(struct logline *l, enum log_level level, const char *msg)
+{
+	char ts[UTIL_TIME_LEN];
+
+	l->len = 0;
+	l->level = level;
+	util_format_time(util_now_ms(), ts);
+	logline_str(l, "ts", ts);
+	logline_str(l, "level", log_names[level]);
+	logline_str(l, "prog", log_prog);
+	logline_str(l, "msg", msg);
+}
+
+/*
+ * Values with a space, quote, '=', control byte or nothing at all are
+ * quoted; quotes and backslashes escaped, control bytes as \n, \t or
+ * \xNN, so that no client byte can forge a line or a key.
+ */
+void
+logline_str(struct logline *l, const char *key, const char *val)
+{
+	const unsigned char *p;
+	int quote = 0;
+	char esc[8];
+
+	if (val == NULL)
+		val = "";
+	if (l->len > 0)
+		logline_raw(l, " ", 1);
+	logline_raw(l, key, strlen(key));
+	logline_raw(l, "=", 1);
+	if (*val == '\0')
+		quote = 1;
+	for (p = (const unsigned char *)val; *p != '\0'; p++)
+		if (*p <= ' ' || *p == '"' || *p == '=' || *p == '\\' ||
+		    *p == 0x7f)
+			quote = 1;
+	if (!quote) {
+		logline_raw(l, val, strlen(val));
+		return;
+	}
+	logline_raw(l, "\"", 1);
+	for (p = (const unsigned char *)val; *p != '\0'; p++) {
+		if (*p == '"' || *p == '\\') {
+			esc[0] = '\\';
+			esc[1] = (char)*p;
+			logline_raw(l, esc, 2);
+		} else if (*p == '\n')
+			logline_raw(l, "\\n", 2);
+		else if (*p == '\t')
+			logline_raw(l, "\\t", 2);
+		else if (*p < ' ' || *p == 0x7f) {
+			snprintf(esc, sizeof(esc), "\\x%02x", *p);
+			logline_raw(l, esc, 4);
+		} else
+			logline_raw(l, (const char *)p, 1);
+	}
+	logline_raw(l, "\"", 1);
+}
+
+void
+logline_int(struct logline *l, const char *key, long long val)
+{
+	char num[32];
+
+	snprintf(num, sizeof(num), "%lld", val);
+	if (l->len > 0)
+		logline_raw(l, " ", 1);
+	logline_raw(l, key, strlen(key));
+	logline_raw(l, "=", 1);
+	logline_raw(l, num, strlen(num));
+}
+
+void
+logline_emit(struct logline *l)
+{
+	ssize_t w;
+
+	if (l->level < (int)log_min)
+		return;
+	l->buf[l->len++] = '\n';
+	/* One write(2) per line, so that lines of the pool do not interleave. */
+	w = write(STDERR_FILENO, l->buf, l->len);
+	(void)w;
+	l->len--;
+}
+
+void
+log_msg(enum log_level level, const char *fmt, ...)
+{
+	struct logline l;
+	char msg[512];
+	va_list ap;
+
+	if (level < log_min)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	logline_init(&l, level, msg);
+	logline_emit(&l);
+}

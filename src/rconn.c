@@ -1,0 +1,325 @@
+/* rconn: see rconn.h. */
+#include "autoconf.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <uriparser/Uri.h>
+
+#include "log.h"
+#include "rconn.h"
+#include "util.h"
+
+#define RCONN_MAXARGS	64
+
+struct rconn {
+	struct rconn_url url;
+	int		 configured;	/* 0 when the URL is empty */
+	redisContext	*ctx;
+	long long	 connect_ms;
+	long long	 command_ms;
+	long long	 retry_ms;
+	int64_t		 down_until;	/* monotonic us; 0 = may try now */
+	uint64_t	 errors;
+};
+
+static int
+range_copy(char *dst, size_t dstsz, const UriTextRangeA *r)
+{
+	size_t n;
+
+	if (r->first == NULL || r->afterLast == NULL) {
+		dst[0] = '\0';
+		return 0;
+	}
+	n = (size_t)(r->afterLast - r->first);
+	if (n >= dstsz)
+		return -1;
+	memcpy(dst, r->first, n);
+	dst[n] = '\0';
+	return 0;
+}
+
+/* userinfo ":PASS" (a user name is not supported by Redis < 6 AUTH). */
+static int
+parse_password(const UriUriA *uri, struct rconn_url *out, char *err,
+    size_t errsz)
+{
+	char ui[256];
+	const char *end;
+
+	if (range_copy(ui, sizeof(ui), &uri->userInfo) == -1) {
+		snprintf(err, errsz, "password too long");
+		return -1;
+	}
+	if (ui[0] == '\0')
+		return 0;
+	if (ui[0] != ':') {
+		snprintf(err, errsz, "expected :PASSWORD@ before the host");
+		return -1;
+	}
+	end = uriUnescapeInPlaceExA(ui + 1, URI_FALSE, URI_BR_DONT_TOUCH);
+	if (memchr(ui + 1, '\0', (size_t)(end - (ui + 1))) != NULL) {
+		snprintf(err, errsz, "password holds a NUL byte");
+		return -1;
+	}
+	memcpy(out->password, ui + 1, (size_t)(end - (ui + 1)) + 1);
+	return 0;
+}
+
+int
+rconn_parse_url(const char *url, struct rconn_url *out, char *err,
+    size_t errsz)
+{
+	UriUriA uri;
+	const char *errpos;
+	char scheme[16], num[32], q[64];
+	UriPathSegmentA *seg;
+	long long v;
+	int rc = -1;
+
+	memset(out, 0, sizeof(*out));
+	out->port = 6379;
+	if (uriParseSingleUriA(&uri, url, &errpos) != URI_SUCCESS) {
+		snprintf(err, errsz, "not a URL");
+		return -1;
+	}
+	if (range_copy(scheme, sizeof(scheme), &uri.scheme) == -1)
+		goto bad_scheme;
+	if (parse_password(&uri, out, err, errsz) == -1)
+		goto out;
+	if (strcmp(scheme, "redis") == 0) {
+		if (range_copy(out->host, sizeof(out->host), &uri.hostText) == -1 ||
+		    out->host[0] == '\0') {
+			snprintf(err, errsz, "missing host");
+			goto out;
+		}
+		if (uri.portText.first != NULL) {
+			if (range_copy(num, sizeof(num), &uri.portText) == -1 ||
+			    util_parse_int(num, 1, 65535, &v) == -1) {
+				snprintf(err, errsz, "bad port");
+				goto out;
+			}
+			out->port = (int)v;
+		}
+		seg = uri.pathHead;
+		if (seg != NULL && seg->text.first != seg->text.afterLast) {
+			if (seg->next != NULL ||
+			    range_copy(num, sizeof(num), &seg->text) == -1 ||
+			    util_parse_int(num, 0, 1000, &v) == -1) {
+				snprintf(err, errsz, "bad database number");
+				goto out;
+			}
+			out->db = (int)v;
+		}
+	} else if (strcmp(scheme, "unix") == 0) {
+		out->is_unix = 1;
+		out->path[0] = '\0';
+		for (seg = uri.pathHead; seg != NULL; seg = seg->next) {
+			size_t len = strlen(out->path);
+			size_t n = (size_t)(seg->text.afterLast - seg->text.first);
+
+			if (len + n + 2 >= sizeof(out->path)) {
+				snprintf(err, errsz, "socket path too long");
+				goto out;
+			}
+			out->path[len] = '/';
+			memcpy(out->path + len + 1, seg->text.first, n);
+			out->path[len + 1 + n] = '\0';
+		}
+		if (out->path[0] == '\0' || out->path[strlen(out->path) - 1] == '/') {
+			snprintf(err, errsz, "missing socket path");
+			goto out;
+		}
+		if (uri.query.first != NULL) {
+			if (range_copy(q, sizeof(q), &uri.query) == -1 ||
+			    strncmp(q, "db=", 3) != 0 ||
+			    util_parse_int(q + 3, 0, 1000, &v) == -1) {
+				snprintf(err, errsz, "bad query (expected ?db=N)");
+				goto out;
+			}
+			out->db = (int)v;
+		}
+	} else
+		goto bad_scheme;
+	rc = 0;
+	goto out;
+bad_scheme:
+	snprintf(err, errsz, "expected redis:// or unix://");
+out:
+	uriFreeUriMembersA(&uri);
+	return rc;
+}
+
+struct rconn *
+rconn_new(const char *url, long long connect_ms, long long command_ms,
+    long long retry_ms)
+{
+	struct rconn *rc;
+	char err[128];
+
+	if ((rc = calloc(1, sizeof(*rc))) == NULL)
+		abort();
+	rc->connect_ms = connect_ms;
+	rc->command_ms = command_ms;
+	rc->retry_ms = retry_ms;
+	if (url != NULL && *url != '\0' &&
+	    rconn_parse_url(url, &rc->url, err, sizeof(err)) == 0)
+		rc->configured = 1;
+	return rc;
+}
+
+void
+rconn_free(struct rconn *rc)
+{
+	if (rc == NULL)
+		return;
+	if (rc->ctx != NULL)
+		redisFree(rc->ctx);
+	free(rc);
+}
+
+void
+rconn_failed(struct rconn *rc, const char *what)
+{
+	if (rc->ctx != NULL) {
+		log_warn("redis %s failed: %s; retrying in %lld ms", what,
+		    rc->ctx->errstr[0] ? rc->ctx->errstr : "error reply",
+		    rc->retry_ms);
+		redisFree(rc->ctx);
+		rc->ctx = NULL;
+	}
+	rc->errors++;
+	rc->down_until = util_mono_us() + rc->retry_ms * 1000;
+}
+
+static struct timeval
+ms_tv(long long ms)
+{
+	struct timeval tv;
+
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+	return tv;
+}
+
+/* Runs AUTH and SELECT on a fresh context. Returns 0 or -1. */
+static int
+rconn_setup(struct rconn *rc)
+{
+	redisReply *r;
+	char db[16];
+
+	if (rc->url.password[0] != '\0') {
+		r = redisCommand(rc->ctx, "AUTH %s", rc->url.password);
+		if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+			log_warn("redis AUTH refused: %s",
+			    r ? r->str : rc->ctx->errstr);
+			if (r)
+				freeReplyObject(r);
+			return -1;
+		}
+		freeReplyObject(r);
+	}
+	if (rc->url.db != 0) {
+		snprintf(db, sizeof(db), "%d", rc->url.db);
+		r = redisCommand(rc->ctx, "SELECT %s", db);
+		if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+			log_warn("redis SELECT %s refused", db);
+			if (r)
+				freeReplyObject(r);
+			return -1;
+		}
+		freeReplyObject(r);
+	}
+	return 0;
+}
+
+redisContext *
+rconn_get(struct rconn *rc)
+{
+	struct timeval ctv, cmd;
+
+	if (rc->ctx != NULL)
+		return rc->ctx;
+	if (!rc->configured)
+		return NULL;
+	if (rc->down_until != 0 && util_mono_us() < rc->down_until)
+		return NULL;
+	ctv = ms_tv(rc->connect_ms);
+	cmd = ms_tv(rc->command_ms);
+	if (rc->url.is_unix)
+		rc->ctx = redisConnectUnixWithTimeout(rc->url.path, ctv);
+	else
+		rc->ctx = redisConnectWithTimeout(rc->url.host, rc->url.port, ctv);
+	if (rc->ctx == NULL) {
+		rconn_failed(rc, "connect");
+		return NULL;
+	}
+	/* hiredis 0.14 bounds only the connect: set the command timeout. */
+	if (rc->ctx->err || redisSetTimeout(rc->ctx, cmd) != REDIS_OK ||
+	    rconn_setup(rc) == -1) {
+		rconn_failed(rc, "connect");
+		return NULL;
+	}
+	if (rc->down_until != 0)
+		log_info("redis connection restored");
+	rc->down_until = 0;
+	return rc->ctx;
+}
+
+redisReply *
+rconn_cmd(struct rconn *rc, int argc, const char **argv, const size_t *lens)
+{
+	redisContext *c;
+	redisReply *r;
+
+	if ((c = rconn_get(rc)) == NULL)
+		return NULL;
+	r = redisCommandArgv(c, argc, argv, lens);
+	if (r == NULL) {
+		rconn_failed(rc, argv[0]);
+		return NULL;
+	}
+	if (r->type == REDIS_REPLY_ERROR) {
+		/* The connection is fine; the command was refused. */
+		log_warn("redis %s: %s", argv[0], r->str);
+		rc->errors++;
+		freeReplyObject(r);
+		return NULL;
+	}
+	return r;
+}
+
+redisReply *
+rconn_cmdv(struct rconn *rc, const char *arg0, ...)
+{
+	const char *argv[RCONN_MAXARGS];
+	size_t lens[RCONN_MAXARGS];
+	va_list ap;
+	int argc = 0;
+	const char *a;
+
+	va_start(ap, arg0);
+	for (a = arg0; a != NULL && argc < RCONN_MAXARGS; a = va_arg(ap, const char *)) {
+		argv[argc] = a;
+		lens[argc] = strlen(a);
+		argc++;
+	}
+	va_end(ap);
+	return rconn_cmd(rc, argc, argv, lens);
+}
+
+int
+rconn_is_up(const struct rconn *rc)
+{
+	return rc->ctx != NULL;
+}
+
+uint64_t
+rconn_errors(const struct rconn *rc)
+{
+	return rc->errors;
+}

@@ -1,0 +1,62 @@
+/*
+ * rconn: one Redis connection that is allowed to be down. Parses the
+ * redis_url forms of API.md section 7, connects lazily with the connect
+ * timeout, applies the command timeout, AUTH and SELECT on every
+ * (re)connect, and after a failure stays down for redis_retry_ms, so that
+ * a dead Redis costs one timeout per back-off period, not one per request.
+ */
+#ifndef CHATDESK_RCONN_H
+#define CHATDESK_RCONN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <hiredis/hiredis.h>
+
+struct rconn_url {
+	int	 is_unix;
+	char	 host[256];
+	int	 port;
+	char	 path[256];
+	int	 db;
+	char	 password[256];	/* empty: no AUTH */
+};
+
+/* Parses redis://[:PASS@]host[:port][/db] or unix://[:PASS@]/path[?db=N].
+ * Returns 0, or -1 with a short reason in err. */
+int rconn_parse_url(const char *url, struct rconn_url *out, char *err,
+    size_t errsz);
+
+struct rconn;
+
+/* A connection for url (already validated by config). Never connects here. */
+struct rconn *rconn_new(const char *url, long long connect_ms,
+    long long command_ms, long long retry_ms);
+void rconn_free(struct rconn *);
+
+/*
+ * Returns a live context, connecting if the back-off allows, or NULL if
+ * Redis is down. The caller must report a failed command with
+ * rconn_failed(), which drops the context (hiredis contexts are not
+ * reusable after an error).
+ */
+redisContext *rconn_get(struct rconn *);
+void rconn_failed(struct rconn *, const char *what);
+
+/*
+ * Runs one command given as argv (binary-safe). Returns the reply, or
+ * NULL if Redis is down, the command failed at the transport, or Redis
+ * answered an error (logged). The caller frees the reply.
+ */
+redisReply *rconn_cmd(struct rconn *, int argc, const char **argv,
+    const size_t *lens);
+/* Same, with NUL-terminated arguments, ended by NULL. */
+redisReply *rconn_cmdv(struct rconn *, const char *arg0, ...)
+    __attribute__((sentinel));
+
+/* 1 if the last attempt left a live connection, else 0. Does not connect. */
+int rconn_is_up(const struct rconn *);
+/* Count of failures since start, for /metrics. */
+uint64_t rconn_errors(const struct rconn *);
+
+#endif

@@ -1,0 +1,56 @@
+/* util: small pure helpers shared by every module: time, ids, a growable
+ * byte buffer. Nothing here allocates per call except strbuf growth. */
+#ifndef CHATDESK_UTIL_H
+#define CHATDESK_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define UTIL_TIME_LEN 25	/* "2026-11-22T11:07:04.123Z" plus NUL */
+
+/* Wall-clock Unix milliseconds. */
+int64_t util_now_ms(void);
+/* Monotonic microseconds, for durations. */
+int64_t util_mono_us(void);
+/* Formats Unix milliseconds as RFC 3339 UTC with milliseconds. */
+void util_format_time(int64_t ms, char buf[UTIL_TIME_LEN]);
+
+/*
+ * Parses an id: plain decimal digits, no sign, space or leading zero, in
+ * 1..2^63-1. Returns 0 and sets *out, or -1.
+ */
+int util_parse_id(const char *s, size_t len, int64_t *out);
+/*
+ * Parses a decimal integer (optional leading '-') in min..max, the whole
+ * string. Returns 0 and sets *out, or -1.
+ */
+int util_parse_int(const char *s, long long min, long long max, long long *out);
+
+/* A growable byte buffer, always NUL-terminated. Growth failures abort:
+ * a process that cannot get a few KiB cannot answer anything. */
+struct strbuf {
+	char	*buf;
+	size_t	 len;
+	size_t	 cap;
+};
+
+void strbuf_init(struct strbuf *);
+void strbuf_reset(struct strbuf *);
+void strbuf_free(struct strbuf *);
+/* Makes room for extra more bytes (and the NUL) without adding any. */
+void strbuf_reserve(struct strbuf *, size_t extra);
+void strbuf_add(struct strbuf *, const char *, size_t);
+void strbuf_adds(struct strbuf *, const char *);
+void strbuf_printf(struct strbuf *, const char *, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Lower-case hex of len bytes into out (2*len+1 bytes). */
+void util_hex(const unsigned char *in, size_t len, char *out);
+/* Fills buf with n random bytes from the OS. Aborts on failure. */
+void util_random(void *buf, size_t n);
+/* Returns 1 if s[0..len) is valid UTF-8 without NUL bytes, else 0. */
+int util_utf8_ok(const char *s, size_t len);
+/* Returns 1 if s[0..len) is empty or only ASCII white space. */
+int util_blank(const char *s, size_t len);
+
+#endif
