@@ -105,3 +105,10 @@ CREATE TABLE task_outbox (
 	task		TEXT NOT NULL,
 	created_at	INTEGER NOT NULL
 );
+
+-- Cache keys whose invalidation failed while Redis was down; replayed by
+-- the first process that reconnects, before it reads the cache again.
+CREATE TABLE cache_pending (
+	key		TEXT PRIMARY KEY,
+	created_at	INTEGER NOT NULL
+);

@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "router.h"
 
 struct app;
@@ -24,7 +26,36 @@ extern const size_t api_nroutes;
  */
 int api_check_access(struct app *, struct req *, int access);
 
+/*
+ * Field helpers: validate or reply. Each returns 1 when the field is
+ * present and valid (value in the out parameters), 0 when it is absent
+ * (or null, where null is allowed) and not required, and -1 after
+ * answering 400 invalid_field naming the field.
+ */
+#define FIELD_REQUIRED	0x1
+#define FIELD_NULLABLE	0x2
+
+/* A string of min..max bytes; a required one may not be only white space. */
+int api_field_str(struct req *, const char *name, size_t min, size_t max,
+    int flags, const char **s, size_t *len);
+/* An id (a positive integer). With FIELD_NULLABLE, null sets *id to 0. */
+int api_field_id(struct req *, const char *name, int flags, int64_t *id);
+/* One of the NULL-terminated choices; *idx is its index. */
+int api_field_enum(struct req *, const char *name, const char *const *choices,
+    int flags, int *idx);
+
+/* Answers 201 with Location: prefix followed by the id. */
+void api_created(struct req *, json_t *body, const char *prefix, int64_t id);
+
 /* GET /api/v1/health */
 void api_health(struct app *, struct req *, const int64_t *);
+
+/* api_users.c */
+void api_users_create(struct app *, struct req *, const int64_t *);
+void api_users_me(struct app *, struct req *, const int64_t *);
+void api_users_get(struct app *, struct req *, const int64_t *);
+void api_users_patch(struct app *, struct req *, const int64_t *);
+void api_users_token(struct app *, struct req *, const int64_t *);
+void api_tokens_revoke(struct app *, struct req *, const int64_t *);
 
 #endif

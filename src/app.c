@@ -7,6 +7,7 @@
 
 #include "api.h"
 #include "app.h"
+#include "cache.h"
 #include "log.h"
 #include "router.h"
 #include "util.h"
@@ -21,6 +22,8 @@ app_open(struct app *app, enum db_open_mode mode, char *err, size_t errsz)
 		return -1;
 	app->cache = rconn_new(c->redis_url, c->redis_connect_timeout_ms,
 	    c->redis_command_timeout_ms, c->redis_retry_ms);
+	/* Invalidations that failed while Redis was away go first. */
+	rconn_on_connect(app->cache, cache_replay, app);
 	/* One connection when both URLs name the same server. */
 	if (strcmp(c->redis_url, c->queue_redis_url) == 0)
 		app->queue = app->cache;

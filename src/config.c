@@ -37,6 +37,7 @@ struct ckey {
 static const struct ckey ckeys[] = {
 	{ "archive_db_path", CK_PATH, S(archive_db_path), "var/archive.db", 0, 0 },
 	{ "db_path", CK_PATH, S(db_path), "var/chatdesk.db", 0, 0 },
+	{ "debug_fill_delay_ms", CK_INT, S(debug_fill_delay_ms), "0", 0, 10000 },
 	{ "dead_max", CK_INT, S(dead_max), "10000", 1, 100000000 },
 	{ "key_prefix", CK_STR, S(key_prefix), "", 0, 0 },
 	{ "log_file", CK_STR, S(log_file), "", 0, 0 },

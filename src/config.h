@@ -36,6 +36,7 @@ struct config {
 	int		 sqlite_synchronous;	/* enum sync_mode */
 	int		 log_level;		/* enum log_level */
 	char		*log_file;		/* empty: stderr as it is */
+	long long	 debug_fill_delay_ms;	/* tests only: see README */
 };
 
 #define CONFIG_ERRLEN	256

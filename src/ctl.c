@@ -18,6 +18,7 @@
 
 static const struct ctl_cmd *const ctl_cmds[] = {
 	&ctl_migrate_cmd,
+	&ctl_user_add_cmd,
 };
 
 #define NCMDS	(sizeof(ctl_cmds) / sizeof(ctl_cmds[0]))

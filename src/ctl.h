@@ -22,5 +22,6 @@ int ctl_usage_error(const struct ctl_cmd *, const char *msg);
 int ctl_open(struct app *, int migrate);
 
 extern const struct ctl_cmd ctl_migrate_cmd;
+extern const struct ctl_cmd ctl_user_add_cmd;
 
 #endif

@@ -29,6 +29,32 @@ static const char *const sqls[SQL__MAX] = {
 	"SELECT count(*) FROM sqlite_schema",
 	/* SQL_OUTBOX_COUNT */
 	"SELECT count(*) FROM task_outbox",
+	/* SQL_CACHE_PENDING_ADD */
+	"INSERT INTO cache_pending (key, created_at) VALUES (?, ?) "
+	"ON CONFLICT (key) DO UPDATE SET created_at = excluded.created_at",
+	/* SQL_CACHE_PENDING_LIST */
+	"SELECT key FROM cache_pending ORDER BY created_at LIMIT 10000",
+	/* SQL_CACHE_PENDING_CLEAR */
+	"DELETE FROM cache_pending WHERE created_at < ?",
+	/* SQL_USER_GET */
+	"SELECT id, name, email, role, created_at, updated_at FROM users "
+	"WHERE id = ?",
+	/* SQL_USER_INSERT */
+	"INSERT INTO users (name, email, role, created_at, updated_at) "
+	"VALUES (?, ?, ?, ?, ?)",
+	/* SQL_USER_UPDATE: NULL leaves a column as it is. */
+	"UPDATE users SET name = coalesce(?, name), "
+	"email = coalesce(?, email), role = coalesce(?, role), "
+	"updated_at = ? WHERE id = ?",
+	/* SQL_TOKEN_INSERT */
+	"INSERT INTO tokens (user_id, hash, created_at) VALUES (?, ?, ?)",
+	/* SQL_TOKEN_LOOKUP */
+	"SELECT t.user_id, u.role FROM tokens t JOIN users u "
+	"ON u.id = t.user_id WHERE t.hash = ? AND t.revoked_at IS NULL",
+	/* SQL_TOKEN_REVOKE */
+	"UPDATE tokens SET revoked_at = ? WHERE hash = ? AND revoked_at IS NULL",
+	/* SQL_TOKEN_HASHES_OF_USER */
+	"SELECT hash FROM tokens WHERE user_id = ? AND revoked_at IS NULL",
 };
 
 struct db {
@@ -61,6 +87,12 @@ db_fatal_code(int rc)
 static void
 db_note_error(struct db *db, int rc, const char *what)
 {
+	/* A constraint is the caller's to answer (409, 400): not an error
+	 * of the store. */
+	if ((rc & 0xff) == SQLITE_CONSTRAINT) {
+		log_debug("sqlite %s: %s", what, sqlite3_errmsg(db->h));
+		return;
+	}
 	log_error("sqlite %s: %s (%d)", what, sqlite3_errmsg(db->h), rc);
 	if (db_fatal_code(rc)) {
 		db->down = 1;

@@ -64,6 +64,8 @@ struct req {
 	const char	*route;		/* the matched pattern */
 	const char	*cache;		/* HIT, MISS, BYPASS or NULL */
 	int64_t		 user_id;	/* 0: anonymous */
+	int		 role;		/* enum role, once authenticated */
+	unsigned char	 token_hash[32];	/* SHA-256 of the bearer token */
 	int64_t		 start_us;
 };
 

@@ -23,6 +23,9 @@ struct rconn {
 	long long	 retry_ms;
 	int64_t		 down_until;	/* monotonic us; 0 = may try now */
 	uint64_t	 errors;
+	void		(*on_connect)(void *);
+	void		*on_connect_arg;
+	int		 in_on_connect;
 };
 
 static int
@@ -267,22 +270,103 @@ rconn_get(struct rconn *rc)
 	if (rc->down_until != 0)
 		log_info("redis connection restored");
 	rc->down_until = 0;
+	if (rc->on_connect != NULL && !rc->in_on_connect) {
+		rc->in_on_connect = 1;
+		rc->on_connect(rc->on_connect_arg);
+		rc->in_on_connect = 0;
+	}
 	return rc->ctx;
 }
 
+void
+rconn_on_connect(struct rconn *rc, void (*fn)(void *), void *arg)
+{
+	rc->on_connect = fn;
+	rc->on_connect_arg = arg;
+}
+
 redisReply *
-rconn_cmd(struct rconn *rc, int argc, const char **argv, const size_t *lens)
+rconn_call(struct rconn *rc, int argc, const char **argv, const size_t *lens)
 {
 	redisContext *c;
 	redisReply *r;
 
 	if ((c = rconn_get(rc)) == NULL)
 		return NULL;
-	r = redisCommandArgv(c, argc, argv, lens);
-	if (r == NULL) {
+	if ((r = redisCommandArgv(c, argc, argv, lens)) == NULL)
 		rconn_failed(rc, argv[0]);
+	return r;
+}
+
+static int
+rscript_load(struct rconn *rc, struct rscript *sc)
+{
+	redisReply *r;
+
+	r = rconn_cmdv(rc, "SCRIPT", "LOAD", sc->src, NULL);
+	if (r == NULL)
+		return -1;
+	if (r->type != REDIS_REPLY_STRING || r->len != 40) {
+		freeReplyObject(r);
+		return -1;
+	}
+	memcpy(sc->sha, r->str, 40);
+	sc->sha[40] = '\0';
+	freeReplyObject(r);
+	return 0;
+}
+
+redisReply *
+rconn_eval(struct rconn *rc, struct rscript *sc, int nkeys, int argc,
+    const char **argv, const size_t *lens)
+{
+	const char *av[RCONN_MAXARGS];
+	size_t lv[RCONN_MAXARGS];
+	char nk[16];
+	redisReply *r;
+	int i, try;
+
+	if (argc + 3 > RCONN_MAXARGS)
+		return NULL;
+	snprintf(nk, sizeof(nk), "%d", nkeys);
+	for (try = 0; try < 2; try++) {
+		if (sc->sha[0] == '\0' && rscript_load(rc, sc) == -1)
+			return NULL;
+		av[0] = "EVALSHA";
+		lv[0] = 7;
+		av[1] = sc->sha;
+		lv[1] = 40;
+		av[2] = nk;
+		lv[2] = strlen(nk);
+		for (i = 0; i < argc; i++) {
+			av[i + 3] = argv[i];
+			lv[i + 3] = lens[i];
+		}
+		if ((r = rconn_call(rc, argc + 3, av, lv)) == NULL)
+			return NULL;
+		if (r->type != REDIS_REPLY_ERROR)
+			return r;
+		/* Redis restarted or flushed its scripts: load again once. */
+		if (strncmp(r->str, "NOSCRIPT", 8) == 0) {
+			freeReplyObject(r);
+			sc->sha[0] = '\0';
+			continue;
+		}
+		log_warn("redis EVALSHA: %s", r->str);
+		rc->errors++;
+		freeReplyObject(r);
 		return NULL;
 	}
+	return NULL;
+}
+
+redisReply *
+rconn_cmd(struct rconn *rc, int argc, const char **argv, const size_t *lens)
+{
+	redisReply *r;
+
+	if ((r = rconn_call(rc, argc, argv, lens)) == NULL)
+		return NULL;
 	if (r->type == REDIS_REPLY_ERROR) {
 		/* The connection is fine; the command was refused. */
 		log_warn("redis %s: %s", argv[0], r->str);

@@ -54,6 +54,28 @@ redisReply *rconn_cmd(struct rconn *, int argc, const char **argv,
 redisReply *rconn_cmdv(struct rconn *, const char *arg0, ...)
     __attribute__((sentinel));
 
+/*
+ * Like rconn_cmd, but an error reply is returned to the caller (who
+ * frees it) instead of being logged and dropped.
+ */
+redisReply *rconn_call(struct rconn *, int argc, const char **argv,
+    const size_t *lens);
+
+/* A Lua script, loaded on first use and again after NOSCRIPT. */
+struct rscript {
+	const char	*src;
+	char		 sha[41];
+};
+
+/* EVALSHA of script with nkeys keys then the other arguments. Returns the
+ * reply as rconn_cmd does. */
+redisReply *rconn_eval(struct rconn *, struct rscript *, int nkeys, int argc,
+    const char **argv, const size_t *lens);
+
+/* Called after every successful (re)connect, e.g. to replay invalidations
+ * that failed while Redis was down. */
+void rconn_on_connect(struct rconn *, void (*fn)(void *), void *arg);
+
 /* 1 if the last attempt left a live connection, else 0. Does not connect. */
 int rconn_is_up(const struct rconn *);
 /* Count of failures since start, for /metrics. */

@@ -1,11 +1,18 @@
-/* routes: the route table of API.md section 3. Order matters only for
- * readability: patterns do not overlap. */
+/* routes: the route table of API.md section 3. Patterns do not overlap,
+ * so order is for the reader: by resource, then method. */
 #include "autoconf.h"
 
 #include "api.h"
 
 const struct route api_routes[] = {
 	{ "GET", "/api/v1/health", api_health, ACCESS_PUBLIC },
+
+	{ "POST", "/api/v1/users", api_users_create, ACCESS_ADMIN },
+	{ "GET", "/api/v1/users/me", api_users_me, ACCESS_USER },
+	{ "GET", "/api/v1/users/{id}", api_users_get, ACCESS_USER },
+	{ "PATCH", "/api/v1/users/{id}", api_users_patch, ACCESS_USER },
+	{ "POST", "/api/v1/users/{id}/tokens", api_users_token, ACCESS_USER },
+	{ "DELETE", "/api/v1/tokens/current", api_tokens_revoke, ACCESS_USER },
 };
 
 const size_t api_nroutes = sizeof(api_routes) / sizeof(api_routes[0]);

@@ -1,0 +1,210 @@
+/* auth: see auth.h. */
+#include "autoconf.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "app.h"
+#include "auth.h"
+#include "cache.h"
+#include "db.h"
+#include "http.h"
+#include "log.h"
+
+static const char *const role_names[] = {
+	[ROLE_NONE] = "none",
+	[ROLE_CUSTOMER] = "customer",
+	[ROLE_AGENT] = "agent",
+	[ROLE_ADMIN] = "admin",
+};
+
+enum role
+auth_role_parse(const char *s)
+{
+	int r;
+
+	for (r = ROLE_CUSTOMER; r <= ROLE_ADMIN; r++)
+		if (strcmp(s, role_names[r]) == 0)
+			return (enum role)r;
+	return ROLE_NONE;
+}
+
+const char *
+auth_role_name(enum role r)
+{
+	return role_names[r];
+}
+
+int
+auth_is_staff(enum role r)
+{
+	return r == ROLE_AGENT || r == ROLE_ADMIN;
+}
+
+void
+auth_token_new(char tok[AUTH_TOKEN_LEN + 1], unsigned char hash[AUTH_HASH_LEN])
+{
+	unsigned char raw[32];
+
+	randombytes_buf(raw, sizeof(raw));
+	sodium_bin2base64(tok, AUTH_TOKEN_LEN + 1, raw, sizeof(raw),
+	    sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	crypto_hash_sha256(hash, (const unsigned char *)tok, AUTH_TOKEN_LEN);
+	sodium_memzero(raw, sizeof(raw));
+}
+
+int
+auth_token_issue(struct app *app, int64_t user_id, char tok[AUTH_TOKEN_LEN + 1])
+{
+	unsigned char hash[AUTH_HASH_LEN];
+	sqlite3_stmt *st;
+
+	auth_token_new(tok, hash);
+	if ((st = db_stmt(app->db, SQL_TOKEN_INSERT)) == NULL)
+		return -1;
+	db_bind_int(st, 1, user_id);
+	db_bind_blob(st, 2, hash, sizeof(hash));
+	db_bind_int(st, 3, util_now_ms());
+	return db_exec_stmt(app->db, st) == 0 ? 0 : -1;
+}
+
+/* Accepts exactly "Bearer " and 43 base64url characters. */
+static int
+bearer_token(const char *h, const char **tok)
+{
+	size_t i;
+
+	if (h == NULL || strncmp(h, "Bearer ", 7) != 0)
+		return -1;
+	h += 7;
+	for (i = 0; i < AUTH_TOKEN_LEN; i++)
+		if (!((h[i] >= 'A' && h[i] <= 'Z') || (h[i] >= 'a' && h[i] <= 'z') ||
+		    (h[i] >= '0' && h[i] <= '9') || h[i] == '-' || h[i] == '_'))
+			return -1;
+	if (h[AUTH_TOKEN_LEN] != '\0')
+		return -1;
+	*tok = h;
+	return 0;
+}
+
+struct session_arg {
+	const unsigned char *hash;
+};
+
+/* Fill for session:{hash}: "user_id role" of a live token. */
+static int
+session_fill(struct app *app, void *arg, struct strbuf *out)
+{
+	struct session_arg *sa = arg;
+	sqlite3_stmt *st;
+	int rc;
+
+	if ((st = db_stmt(app->db, SQL_TOKEN_LOOKUP)) == NULL)
+		return -1;
+	db_bind_blob(st, 1, sa->hash, AUTH_HASH_LEN);
+	rc = db_step(app->db, st);
+	if (rc == SQLITE_ROW) {
+		strbuf_printf(out, "%lld %s",
+		    (long long)sqlite3_column_int64(st, 0),
+		    (const char *)sqlite3_column_text(st, 1));
+		rc = 0;
+	} else
+		rc = rc == SQLITE_DONE ? 1 : -1;
+	db_reset(st);
+	return rc;
+}
+
+static void
+session_key(struct app *app, const unsigned char *hash, struct rkey *k)
+{
+	char hex[AUTH_HASH_LEN * 2 + 1];
+
+	util_hex(hash, AUTH_HASH_LEN, hex);
+	app_key(app, k, "session:%s", hex);
+}
+
+int
+auth_identify(struct app *app, struct req *req)
+{
+	struct session_arg sa;
+	struct rkey k;
+	struct strbuf *v = &app->io.body;
+	enum cache_result res;
+	const char *tok;
+	char role[16];
+	long long uid;
+	int rc;
+
+	if (bearer_token(req->authorization, &tok) == -1)
+		return 1;
+	crypto_hash_sha256(req->token_hash, (const unsigned char *)tok,
+	    AUTH_TOKEN_LEN);
+	sa.hash = req->token_hash;
+	session_key(app, req->token_hash, &k);
+	rc = cache_get(app, &k, app->cfg.record_ttl, session_fill, &sa, v, &res);
+	if (rc != 0)
+		return rc;
+	if (sscanf(v->buf, "%lld %15s", &uid, role) != 2 ||
+	    (req->role = auth_role_parse(role)) == ROLE_NONE)
+		return 1;
+	req->user_id = uid;
+	return 0;
+}
+
+int
+auth_authenticate(struct app *app, struct req *req)
+{
+	switch (auth_identify(app, req)) {
+	case 0:
+		return 0;
+	case 1:
+		http_error(req, 401, "unauthorized", NULL,
+		    req->authorization == NULL ? "a bearer token is required" :
+		    "missing, malformed, unknown or revoked bearer token");
+		return -1;
+	default:
+		if (db_down(app->db))
+			http_unavailable(req);
+		else
+			http_internal(req);
+		return -1;
+	}
+}
+
+int
+auth_revoke_current(struct app *app, struct req *req)
+{
+	sqlite3_stmt *st;
+	struct rkey k;
+
+	if ((st = db_stmt(app->db, SQL_TOKEN_REVOKE)) == NULL)
+		return -1;
+	db_bind_int(st, 1, util_now_ms());
+	db_bind_blob(st, 2, req->token_hash, AUTH_HASH_LEN);
+	if (db_exec_stmt(app->db, st) != 0)
+		return -1;
+	session_key(app, req->token_hash, &k);
+	cache_invalidate(app, &k, 1);
+	return 0;
+}
+
+void
+auth_forget_sessions(struct app *app, int64_t user_id)
+{
+	sqlite3_stmt *st;
+	struct rkey k;
+
+	if ((st = db_stmt(app->db, SQL_TOKEN_HASHES_OF_USER)) == NULL)
+		return;
+	db_bind_int(st, 1, user_id);
+	while (db_step(app->db, st) == SQLITE_ROW) {
+		if (sqlite3_column_bytes(st, 0) != AUTH_HASH_LEN)
+			continue;
+		session_key(app, sqlite3_column_blob(st, 0), &k);
+		cache_invalidate(app, &k, 1);
+	}
+	db_reset(st);
+}

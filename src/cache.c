@@ -1,0 +1,272 @@
+/* cache: see cache.h. */
+#include "autoconf.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cache.h"
+#include "db.h"
+#include "log.h"
+#include "rconn.h"
+
+struct cache_counters cache_counters;
+
+/*
+ * GET the key; on a miss try to take the lease. Returns {1, value} on a
+ * hit, {0, 1} when the lease is ours, {0, 0} when another reader holds it.
+ */
+static struct rscript fill_get = { .src =
+	"local v = redis.call('GET', KEYS[1])\n"
+	"if v then return {1, v} end\n"
+	"if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then\n"
+	"  return {0, 1}\n"
+	"end\n"
+	"return {0, 0}\n"
+};
+
+/* Stores the value only if our lease survived: a writer's delete since
+ * the miss removed it, and the value read may be older than that write. */
+static struct rscript fill_store = { .src =
+	"if redis.call('GET', KEYS[2]) == ARGV[1] then\n"
+	"  redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])\n"
+	"  redis.call('DEL', KEYS[2])\n"
+	"  return 1\n"
+	"end\n"
+	"return 0\n"
+};
+
+const char *
+cache_result_name(enum cache_result r)
+{
+	switch (r) {
+	case CACHE_HIT:
+		return "HIT";
+	case CACHE_MISS:
+		return "MISS";
+	default:
+		return "BYPASS";
+	}
+}
+
+long long
+cache_jitter(long long ttl)
+{
+	uint32_t r;
+	long long cut;
+
+	if (ttl < 10)
+		return ttl;
+	util_random(&r, sizeof(r));
+	cut = (long long)(r % (uint32_t)(ttl / 10 + 1));
+	return ttl - cut;
+}
+
+/* The lease key of a key: the family name behind "lease:", same prefix. */
+static void
+lease_key(struct app *app, const struct rkey *key, struct rkey *lease)
+{
+	size_t plen = strlen(app->cfg.key_prefix);
+
+	app_key(app, lease, "lease:%s", key->s + plen);
+}
+
+static void
+sleep_us(long us)
+{
+	struct timespec ts = { us / 1000000, (us % 1000000) * 1000 };
+
+	nanosleep(&ts, NULL);
+}
+
+/* One round trip: value, or whether we hold the lease. Returns 1 hit (out
+ * filled), 0 miss with *lease_ours set, -1 Redis unusable. */
+static int
+cache_try(struct app *app, const struct rkey *key, const struct rkey *lease,
+    const char *token, struct strbuf *out, int *lease_ours)
+{
+	const char *argv[4];
+	size_t lens[4];
+	char ms[16];
+	redisReply *r;
+	int rc = -1;
+
+	snprintf(ms, sizeof(ms), "%d", CACHE_LEASE_MS);
+	argv[0] = key->s;
+	lens[0] = key->len;
+	argv[1] = lease->s;
+	lens[1] = lease->len;
+	argv[2] = token;
+	lens[2] = strlen(token);
+	argv[3] = ms;
+	lens[3] = strlen(ms);
+	if ((r = rconn_eval(app->cache, &fill_get, 2, 4, argv, lens)) == NULL)
+		return -1;
+	if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+	    r->element[0]->type == REDIS_REPLY_INTEGER) {
+		if (r->element[0]->integer == 1 &&
+		    r->element[1]->type == REDIS_REPLY_STRING) {
+			strbuf_reset(out);
+			strbuf_add(out, r->element[1]->str, r->element[1]->len);
+			rc = 1;
+		} else if (r->element[1]->type == REDIS_REPLY_INTEGER) {
+			*lease_ours = r->element[1]->integer == 1;
+			rc = 0;
+		}
+	}
+	freeReplyObject(r);
+	return rc;
+}
+
+static void
+cache_store(struct app *app, const struct rkey *key, const struct rkey *lease,
+    const char *token, const struct strbuf *val, long long ttl)
+{
+	const char *argv[5];
+	size_t lens[5];
+	char ttls[24];
+	redisReply *r;
+
+	snprintf(ttls, sizeof(ttls), "%lld", cache_jitter(ttl));
+	argv[0] = key->s;
+	lens[0] = key->len;
+	argv[1] = lease->s;
+	lens[1] = lease->len;
+	argv[2] = token;
+	lens[2] = strlen(token);
+	argv[3] = val->buf;
+	lens[3] = val->len;
+	argv[4] = ttls;
+	lens[4] = strlen(ttls);
+	if ((r = rconn_eval(app->cache, &fill_store, 2, 5, argv, lens)) != NULL)
+		freeReplyObject(r);
+}
+
+int
+cache_get(struct app *app, const struct rkey *key, long long ttl,
+    cache_fill_fn fill, void *arg, struct strbuf *out, enum cache_result *res)
+{
+	struct rkey lease;
+	unsigned char rnd[12];
+	char token[25];
+	int lease_ours = 0, i, got, rc;
+
+	lease_key(app, key, &lease);
+	util_random(rnd, sizeof(rnd));
+	util_hex(rnd, sizeof(rnd), token);
+	got = cache_try(app, key, &lease, token, out, &lease_ours);
+	/* Another reader is filling: wait a little for its value rather
+	 * than read SQLite too. */
+	for (i = 0; got == 0 && !lease_ours && i < CACHE_WAIT_TRIES; i++) {
+		sleep_us(CACHE_WAIT_US);
+		got = cache_try(app, key, &lease, token, out, &lease_ours);
+	}
+	if (got == 1) {
+		*res = CACHE_HIT;
+		cache_counters.hits++;
+		return 0;
+	}
+	*res = got == -1 ? CACHE_BYPASS : CACHE_MISS;
+	if (got == -1)
+		cache_counters.bypasses++;
+	else
+		cache_counters.misses++;
+	strbuf_reset(out);
+	rc = fill(app, arg, out);
+	if (rc == 0 && lease_ours) {
+		if (app->cfg.debug_fill_delay_ms > 0)
+			sleep_us((long)app->cfg.debug_fill_delay_ms * 1000);
+		cache_store(app, key, &lease, token, out, ttl);
+	}
+	return rc;
+}
+
+/* Remembers a key whose delete failed, for cache_replay. */
+static void
+cache_remember(struct app *app, const struct rkey *key)
+{
+	sqlite3_stmt *st;
+
+	if ((st = db_stmt(app->db, SQL_CACHE_PENDING_ADD)) == NULL)
+		return;
+	db_bind_text(st, 1, key->s, key->len);
+	db_bind_int(st, 2, util_now_ms());
+	db_exec_stmt(app->db, st);
+}
+
+static int
+cache_del(struct app *app, const struct rkey *keys, int n)
+{
+	const char *argv[1 + 2 * 8];
+	size_t lens[1 + 2 * 8];
+	struct rkey leases[8];
+	redisReply *r;
+	int i, argc = 1;
+
+	if (n > 8)
+		return -1;
+	argv[0] = "DEL";
+	lens[0] = 3;
+	for (i = 0; i < n; i++) {
+		lease_key(app, &keys[i], &leases[i]);
+		argv[argc] = keys[i].s;
+		lens[argc++] = keys[i].len;
+		argv[argc] = leases[i].s;
+		lens[argc++] = leases[i].len;
+	}
+	if ((r = rconn_cmd(app->cache, argc, argv, lens)) == NULL)
+		return -1;
+	freeReplyObject(r);
+	return 0;
+}
+
+int
+cache_invalidate(struct app *app, const struct rkey *keys, int n)
+{
+	int i;
+
+	if (n <= 8 && cache_del(app, keys, n) == 0)
+		return 0;
+	cache_counters.invalidation_failures++;
+	log_warn("cache invalidation failed; %d key(s) kept for replay", n);
+	for (i = 0; i < n; i++)
+		cache_remember(app, &keys[i]);
+	return -1;
+}
+
+void
+cache_replay(void *arg)
+{
+	struct app *app = arg;
+	sqlite3_stmt *list, *del;
+	struct rkey k;
+	const unsigned char *s;
+	int64_t start = util_now_ms();
+	int n = 0, failed = 0;
+
+	if (app->db == NULL || (list = db_stmt(app->db, SQL_CACHE_PENDING_LIST)) == NULL)
+		return;
+	while (!failed && db_step(app->db, list) == SQLITE_ROW) {
+		s = sqlite3_column_text(list, 0);
+		if (s == NULL)
+			continue;
+		snprintf(k.s, sizeof(k.s), "%s", (const char *)s);
+		k.len = strlen(k.s);
+		/* Stored with the prefix; the lease key goes too. */
+		if (cache_del(app, &k, 1) == -1)
+			failed = 1;
+		else
+			n++;
+	}
+	db_reset(list);
+	if (failed || n == 0)
+		return;
+	/* Only what was remembered before this replay began: a key added
+	 * since by another process may not have been seen above. */
+	if ((del = db_stmt(app->db, SQL_CACHE_PENDING_CLEAR)) != NULL) {
+		db_bind_int(del, 1, start);
+		db_exec_stmt(app->db, del);
+	}
+	log_info("replayed %d cache invalidation(s) after reconnect", n);
+}

@@ -1,0 +1,173 @@
+/* users: see users.h. */
+#include "autoconf.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "db.h"
+#include "log.h"
+#include "users.h"
+#include "util.h"
+
+const char *
+users_check_name(const char *s, size_t len)
+{
+	if (len < 1 || len > USERS_NAME_MAX || util_blank(s, len))
+		return "name must be 1..100 bytes, not only white space";
+	return NULL;
+}
+
+const char *
+users_check_email(const char *s, size_t len)
+{
+	const char *at;
+
+	if (len < USERS_EMAIL_MIN || len > USERS_EMAIL_MAX ||
+	    (at = memchr(s, '@', len)) == NULL ||
+	    memchr(at + 1, '@', len - (size_t)(at - s) - 1) != NULL ||
+	    util_blank(s, len))
+		return "email must be 3..254 bytes with one @";
+	return NULL;
+}
+
+static void
+user_key(struct app *app, int64_t id, struct rkey *k)
+{
+	app_key(app, k, "user:%lld", (long long)id);
+}
+
+/* The user object of API.md from a SQL_USER_GET row. */
+static json_t *
+user_json(sqlite3_stmt *st)
+{
+	char created[UTIL_TIME_LEN], updated[UTIL_TIME_LEN];
+
+	util_format_time(sqlite3_column_int64(st, 4), created);
+	util_format_time(sqlite3_column_int64(st, 5), updated);
+	return json_pack("{s:I, s:s, s:s, s:s, s:s, s:s}",
+	    "id", (json_int_t)sqlite3_column_int64(st, 0),
+	    "name", (const char *)sqlite3_column_text(st, 1),
+	    "email", (const char *)sqlite3_column_text(st, 2),
+	    "role", (const char *)sqlite3_column_text(st, 3),
+	    "created_at", created,
+	    "updated_at", updated);
+}
+
+static int
+dump_cb(const char *buf, size_t size, void *data)
+{
+	strbuf_add(data, buf, size);
+	return 0;
+}
+
+static int
+user_fill(struct app *app, void *arg, struct strbuf *out)
+{
+	const int64_t *id = arg;
+	sqlite3_stmt *st;
+	json_t *j;
+	int rc;
+
+	if ((st = db_stmt(app->db, SQL_USER_GET)) == NULL)
+		return -1;
+	db_bind_int(st, 1, *id);
+	rc = db_step(app->db, st);
+	if (rc == SQLITE_ROW) {
+		j = user_json(st);
+		rc = j != NULL &&
+		    json_dump_callback(j, dump_cb, out, JSON_COMPACT) == 0 ? 0 : -1;
+		json_decref(j);
+	} else
+		rc = rc == SQLITE_DONE ? 1 : -1;
+	db_reset(st);
+	return rc;
+}
+
+int
+users_get(struct app *app, int64_t id, struct strbuf *out,
+    enum cache_result *res)
+{
+	struct rkey k;
+
+	user_key(app, id, &k);
+	return cache_get(app, &k, app->cfg.record_ttl, user_fill, &id, out, res);
+}
+
+int
+users_exists(struct app *app, int64_t id)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if ((st = db_stmt(app->db, SQL_USER_GET)) == NULL)
+		return -1;
+	db_bind_int(st, 1, id);
+	rc = db_step(app->db, st);
+	db_reset(st);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+enum users_rc
+users_create(struct app *app, const char *name, const char *email,
+    enum role role, int64_t *id, char tok[AUTH_TOKEN_LEN + 1])
+{
+	sqlite3_stmt *st;
+	int64_t now = util_now_ms();
+	int rc;
+
+	if (db_begin(app->db) == -1)
+		return USERS_ERROR;
+	if ((st = db_stmt(app->db, SQL_USER_INSERT)) == NULL)
+		goto fail;
+	db_bind_text(st, 1, name, strlen(name));
+	db_bind_text(st, 2, email, strlen(email));
+	db_bind_text(st, 3, auth_role_name(role), strlen(auth_role_name(role)));
+	db_bind_int(st, 4, now);
+	db_bind_int(st, 5, now);
+	if ((rc = db_exec_stmt(app->db, st)) != 0) {
+		db_rollback(app->db);
+		return (rc & 0xff) == SQLITE_CONSTRAINT ? USERS_DUPLICATE :
+		    USERS_ERROR;
+	}
+	*id = db_last_id(app->db);
+	if (auth_token_issue(app, *id, tok) == -1)
+		goto fail;
+	if (db_commit(app->db) == -1)
+		return USERS_ERROR;
+	return USERS_OK;
+fail:
+	db_rollback(app->db);
+	return USERS_ERROR;
+}
+
+enum users_rc
+users_update(struct app *app, int64_t id, const char *name, const char *email,
+    enum role role)
+{
+	sqlite3_stmt *st;
+	struct rkey k;
+	int rc;
+
+	if ((st = db_stmt(app->db, SQL_USER_UPDATE)) == NULL)
+		return USERS_ERROR;
+	if (name != NULL)
+		db_bind_text(st, 1, name, strlen(name));
+	if (email != NULL)
+		db_bind_text(st, 2, email, strlen(email));
+	if (role != ROLE_NONE)
+		db_bind_text(st, 3, auth_role_name(role),
+		    strlen(auth_role_name(role)));
+	db_bind_int(st, 4, util_now_ms());
+	db_bind_int(st, 5, id);
+	/* One statement: its own transaction, committed when it returns. */
+	if ((rc = db_exec_stmt(app->db, st)) != 0)
+		return (rc & 0xff) == SQLITE_CONSTRAINT ? USERS_DUPLICATE :
+		    USERS_ERROR;
+	if (db_changes(app->db) == 0)
+		return USERS_NOT_FOUND;
+	user_key(app, id, &k);
+	cache_invalidate(app, &k, 1);
+	if (role != ROLE_NONE)
+		auth_forget_sessions(app, id);
+	return USERS_OK;
+}
