@@ -47,6 +47,10 @@ int api_field_enum(struct req *, const char *name, const char *const *choices,
 /* Answers 201 with Location: prefix followed by the id. */
 void api_created(struct req *, json_t *body, const char *prefix, int64_t id);
 
+/* Reads ?limit= (1..100, default def) and ?before= (an id, 0 if
+ * absent). Returns 0, or -1 after answering 400. */
+int api_page_params(struct req *, int def, int *limit, int64_t *before);
+
 /* GET /api/v1/health */
 void api_health(struct app *, struct req *, const int64_t *);
 
@@ -57,5 +61,13 @@ void api_users_get(struct app *, struct req *, const int64_t *);
 void api_users_patch(struct app *, struct req *, const int64_t *);
 void api_users_token(struct app *, struct req *, const int64_t *);
 void api_tokens_revoke(struct app *, struct req *, const int64_t *);
+
+/* api_rooms.c */
+void api_rooms_create(struct app *, struct req *, const int64_t *);
+void api_rooms_list(struct app *, struct req *, const int64_t *);
+void api_rooms_get(struct app *, struct req *, const int64_t *);
+void api_rooms_add_member(struct app *, struct req *, const int64_t *);
+void api_messages_post(struct app *, struct req *, const int64_t *);
+void api_messages_list(struct app *, struct req *, const int64_t *);
 
 #endif

@@ -53,7 +53,7 @@ static const struct ckey ckeys[] = {
 	{ "redis_connect_timeout_ms", CK_INT, S(redis_connect_timeout_ms), "100", 1, 60000 },
 	{ "redis_retry_ms", CK_INT, S(redis_retry_ms), "1000", 1, 3600000 },
 	{ "redis_url", CK_URL, S(redis_url), "redis://127.0.0.1:6379/0", 0, 0 },
-	{ "room_cache_size", CK_INT, S(room_cache_size), "50", 1, 1000 },
+	{ "room_cache_size", CK_INT, S(room_cache_size), "50", 1, 100 },
 	{ "room_cache_ttl", CK_INT, S(room_cache_ttl), "3600", 1, 86400 * 30 },
 	{ "sqlite_synchronous", CK_SYNC, S(sqlite_synchronous), "full", 0, 0 },
 	{ "task_backoff_s", CK_INT, S(task_backoff_s), "30", 0, 86400 },

@@ -55,6 +55,42 @@ static const char *const sqls[SQL__MAX] = {
 	"UPDATE tokens SET revoked_at = ? WHERE hash = ? AND revoked_at IS NULL",
 	/* SQL_TOKEN_HASHES_OF_USER */
 	"SELECT hash FROM tokens WHERE user_id = ? AND revoked_at IS NULL",
+	/* SQL_ROOM_INSERT */
+	"INSERT INTO rooms (name, created_by, created_at) VALUES (?, ?, ?)",
+	/* SQL_ROOM_GET */
+	"SELECT id, name, created_at FROM rooms WHERE id = ?",
+	/* SQL_ROOM_MEMBER_ADD: idempotent */
+	"INSERT OR IGNORE INTO room_members (room_id, user_id, added_at) "
+	"VALUES (?, ?, ?)",
+	/* SQL_ROOM_MEMBERS */
+	"SELECT user_id FROM room_members WHERE room_id = ? ORDER BY user_id",
+	/* SQL_ROOM_IS_MEMBER */
+	"SELECT 1 FROM room_members WHERE room_id = ? AND user_id = ?",
+	/* SQL_ROOMS_ALL: (before, limit) */
+	"SELECT id, name, created_at FROM rooms WHERE id < ? "
+	"ORDER BY id DESC LIMIT ?",
+	/* SQL_ROOMS_OF_USER: (user, before, limit) */
+	"SELECT r.id, r.name, r.created_at FROM rooms r "
+	"JOIN room_members m ON m.room_id = r.id "
+	"WHERE m.user_id = ? AND r.id < ? ORDER BY r.id DESC LIMIT ?",
+	/* SQL_ROOMS_RECENT: the rooms with the newest messages (limit) */
+	"SELECT room_id FROM messages GROUP BY room_id "
+	"ORDER BY max(id) DESC LIMIT ?",
+	/* SQL_MESSAGE_INSERT */
+	"INSERT INTO messages (room_id, user_id, body, created_at) "
+	"VALUES (?, ?, ?, ?)",
+	/* SQL_MESSAGES_PAGE: (room, before, limit), newest first, archived
+	 * rows included. Each file is cut to the limit before the merge, so
+	 * a long history costs no more than a short one; UNION drops a row
+	 * caught in both files in the middle of a move. */
+	"SELECT * FROM (SELECT id, room_id, user_id, body, created_at"
+	"  FROM main.messages WHERE room_id = ?1 AND id < ?2"
+	"  ORDER BY id DESC LIMIT ?3)"
+	" UNION "
+	"SELECT * FROM (SELECT id, room_id, user_id, body, created_at"
+	"  FROM archive.messages WHERE room_id = ?1 AND id < ?2"
+	"  ORDER BY id DESC LIMIT ?3)"
+	" ORDER BY id DESC LIMIT ?3",
 };
 
 struct db {

@@ -12,7 +12,7 @@
 #include "rconn.h"
 #include "util.h"
 
-#define RCONN_MAXARGS	64
+#define RCONN_MAXARGS	128
 
 struct rconn {
 	struct rconn_url url;

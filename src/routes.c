@@ -13,6 +13,13 @@ const struct route api_routes[] = {
 	{ "PATCH", "/api/v1/users/{id}", api_users_patch, ACCESS_USER },
 	{ "POST", "/api/v1/users/{id}/tokens", api_users_token, ACCESS_USER },
 	{ "DELETE", "/api/v1/tokens/current", api_tokens_revoke, ACCESS_USER },
+
+	{ "POST", "/api/v1/rooms", api_rooms_create, ACCESS_STAFF },
+	{ "GET", "/api/v1/rooms", api_rooms_list, ACCESS_USER },
+	{ "GET", "/api/v1/rooms/{id}", api_rooms_get, ACCESS_USER },
+	{ "POST", "/api/v1/rooms/{id}/members", api_rooms_add_member, ACCESS_STAFF },
+	{ "POST", "/api/v1/rooms/{id}/messages", api_messages_post, ACCESS_USER },
+	{ "GET", "/api/v1/rooms/{id}/messages", api_messages_list, ACCESS_USER },
 };
 
 const size_t api_nroutes = sizeof(api_routes) / sizeof(api_routes[0]);

@@ -1,0 +1,240 @@
+/* api_rooms: the room and message routes of API.md section 3. */
+#include "autoconf.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "app.h"
+#include "auth.h"
+#include "http.h"
+#include "ratelimit.h"
+#include "rooms.h"
+#include "users.h"
+
+/*
+ * Checks that the caller may see the room: staff see every room that
+ * exists, a customer only the rooms it is a member of. Anything else is
+ * 404, so that existence is not leaked. Returns 0, or -1 after answering.
+ */
+static int
+room_visible(struct app *app, struct req *req, int64_t room)
+{
+	json_t *r;
+	int err, m;
+
+	if (!auth_is_staff(req->role)) {
+		if ((m = rooms_is_member(app, room, req->user_id)) == 1)
+			return 0;
+		if (m == -1)
+			http_internal(req);
+		else
+			http_not_found(req);
+		return -1;
+	}
+	if ((r = rooms_get(app, room, &err)) != NULL) {
+		json_decref(r);
+		return 0;
+	}
+	if (err)
+		http_internal(req);
+	else
+		http_not_found(req);
+	return -1;
+}
+
+/*
+ * Reads ?limit= (lo..hi, default def) and ?before= (an id). Returns 0, or
+ * -1 after answering 400 naming the parameter.
+ */
+int
+api_page_params(struct req *req, int def, int *limit, int64_t *before)
+{
+	const char *v;
+	long long n;
+
+	*limit = def;
+	*before = 0;
+	if ((v = http_param(req, "limit")) != NULL) {
+		if (util_parse_int(v, 1, 100, &n) == -1) {
+			http_invalid_field(req, "limit", "limit must be 1..100");
+			return -1;
+		}
+		*limit = (int)n;
+	}
+	if ((v = http_param(req, "before")) != NULL &&
+	    util_parse_id(v, strlen(v), before) == -1) {
+		http_invalid_field(req, "before", "before must be an id");
+		return -1;
+	}
+	return 0;
+}
+
+/* POST /api/v1/rooms {"name","member_ids":[...]} (staff) */
+void
+api_rooms_create(struct app *app, struct req *req, const int64_t *ids)
+{
+	const char *name;
+	size_t nlen, i, n;
+	json_t *arr, *v, *room;
+	int64_t members[ROOMS_MEMBERS_MAX], id;
+	int ex, err;
+
+	if (http_read_json(req, app->cfg.max_body_bytes, 0) == -1 ||
+	    api_field_str(req, "name", 1, ROOMS_NAME_MAX, FIELD_REQUIRED,
+	    &name, &nlen) == -1)
+		return;
+	arr = json_object_get(req->body, "member_ids");
+	if (arr != NULL && !json_is_array(arr)) {
+		http_invalid_field(req, "member_ids",
+		    "member_ids must be an array of user ids");
+		return;
+	}
+	n = arr ? json_array_size(arr) : 0;
+	if (n > ROOMS_MEMBERS_MAX) {
+		http_invalid_field(req, "member_ids",
+		    "member_ids holds at most %d ids", ROOMS_MEMBERS_MAX);
+		return;
+	}
+	json_array_foreach(arr, i, v) {
+		if (!json_is_integer(v) || json_integer_value(v) < 1) {
+			http_invalid_field(req, "member_ids",
+			    "member_ids must be an array of user ids");
+			return;
+		}
+		members[i] = json_integer_value(v);
+		if ((ex = users_exists(app, members[i])) != 1) {
+			if (ex == -1)
+				http_internal(req);
+			else
+				http_invalid_field(req, "member_ids",
+				    "no user %lld", (long long)members[i]);
+			return;
+		}
+	}
+	if ((id = rooms_create(app, name, req->user_id, members, n)) == 0 ||
+	    (room = rooms_get(app, id, &err)) == NULL) {
+		http_internal(req);
+		return;
+	}
+	api_created(req, room, "/api/v1/rooms/", id);
+}
+
+/* GET /api/v1/rooms: newest first; staff see every room. */
+void
+api_rooms_list(struct app *app, struct req *req, const int64_t *ids)
+{
+	json_t *arr;
+	int64_t before;
+	int limit, n;
+
+	if (api_page_params(req, 50, &limit, &before) == -1)
+		return;
+	arr = json_array();
+	n = rooms_list(app, auth_is_staff(req->role) ? 0 : req->user_id,
+	    before ? before : INT64_MAX, limit, arr);
+	if (n < 0) {
+		json_decref(arr);
+		http_internal(req);
+		return;
+	}
+	http_json(req, 200, json_pack("{s:o, s:o}", "rooms", arr, "next_before",
+	    n == limit ? json_integer(json_integer_value(json_object_get(
+	    json_array_get(arr, (size_t)n - 1), "id"))) : json_null()));
+}
+
+/* GET /api/v1/rooms/{id} (member or staff) */
+void
+api_rooms_get(struct app *app, struct req *req, const int64_t *ids)
+{
+	json_t *room;
+	int err;
+
+	if (room_visible(app, req, ids[0]) == -1)
+		return;
+	if ((room = rooms_get(app, ids[0], &err)) == NULL) {
+		if (err)
+			http_internal(req);
+		else
+			http_not_found(req);
+		return;
+	}
+	http_json(req, 200, room);
+}
+
+/* POST /api/v1/rooms/{id}/members {"user_id"} (staff), idempotent */
+void
+api_rooms_add_member(struct app *app, struct req *req, const int64_t *ids)
+{
+	int64_t uid;
+	int ex;
+
+	if (room_visible(app, req, ids[0]) == -1 ||
+	    http_read_json(req, app->cfg.max_body_bytes, 0) == -1 ||
+	    api_field_id(req, "user_id", FIELD_REQUIRED, &uid) == -1)
+		return;
+	if ((ex = users_exists(app, uid)) != 1) {
+		if (ex == -1)
+			http_internal(req);
+		else
+			http_invalid_field(req, "user_id", "no user %lld",
+			    (long long)uid);
+		return;
+	}
+	if (rooms_add_member(app, ids[0], uid) == -1) {
+		http_internal(req);
+		return;
+	}
+	http_empty(req, 204);
+}
+
+/* POST /api/v1/rooms/{id}/messages {"body"} (member or staff) */
+void
+api_messages_post(struct app *app, struct req *req, const int64_t *ids)
+{
+	const char *body;
+	size_t len;
+	char loc[96];
+	long long mid;
+
+	if (room_visible(app, req, ids[0]) == -1 ||
+	    http_read_json(req, app->cfg.max_body_bytes, 0) == -1 ||
+	    api_field_str(req, "body", 1, ROOMS_BODY_MAX, FIELD_REQUIRED,
+	    &body, &len) == -1 ||
+	    ratelimit_post(app, req) == -1)
+		return;
+	if (rooms_post(app, ids[0], req->user_id, body, len,
+	    &app->io.body) == -1) {
+		http_internal(req);
+		return;
+	}
+	/* Messages have no route of their own: Location names the page that
+	 * holds exactly this message. */
+	mid = strtoll(app->io.body.buf + 6, NULL, 10);
+	snprintf(loc, sizeof(loc), "/api/v1/rooms/%lld/messages?before=%lld"
+	    "&limit=1", (long long)ids[0], mid + 1);
+	http_header(req, "Location", loc);
+	strbuf_add(&app->io.body, "\n", 1);
+	http_raw(req, 201, app->io.body.buf, app->io.body.len);
+}
+
+/* GET /api/v1/rooms/{id}/messages (member or staff), newest first */
+void
+api_messages_list(struct app *app, struct req *req, const int64_t *ids)
+{
+	enum cache_result res;
+	int64_t before;
+	int limit;
+
+	if (room_visible(app, req, ids[0]) == -1 ||
+	    api_page_params(req, 50, &limit, &before) == -1)
+		return;
+	if (rooms_messages(app, ids[0], before, limit, &app->io.body,
+	    &res) == -1) {
+		http_internal(req);
+		return;
+	}
+	req->cache = cache_result_name(res);
+	http_raw(req, 200, app->io.body.buf, app->io.body.len);
+}

@@ -1,0 +1,57 @@
+/* ratelimit: see ratelimit.h. */
+#include "autoconf.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "app.h"
+#include "http.h"
+#include "log.h"
+#include "ratelimit.h"
+#include "util.h"
+
+struct ratelimit_counters ratelimit_counters;
+
+/* INCR and, on the first hit of a window, EXPIRE: one round trip, atomic. */
+static struct rscript incr_script = { .src =
+	"local n = redis.call('INCR', KEYS[1])\n"
+	"if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end\n"
+	"return n\n"
+};
+
+int
+ratelimit_post(struct app *app, struct req *req)
+{
+	long long window = app->cfg.rate_limit_window;
+	int64_t now_s = util_now_ms() / 1000, win = now_s / window;
+	struct rkey k;
+	const char *argv[2];
+	size_t lens[2];
+	char ttl[24], retry[24];
+	redisReply *r;
+	long long n = 0;
+
+	app_key(app, &k, "ratelimit:%lld:%lld", (long long)req->user_id,
+	    (long long)win);
+	snprintf(ttl, sizeof(ttl), "%lld", window + 1);
+	argv[0] = k.s;
+	lens[0] = k.len;
+	argv[1] = ttl;
+	lens[1] = strlen(ttl);
+	if ((r = rconn_eval(app->cache, &incr_script, 1, 2, argv, lens)) == NULL) {
+		ratelimit_counters.unenforced++;
+		return 0;
+	}
+	if (r->type == REDIS_REPLY_INTEGER)
+		n = r->integer;
+	freeReplyObject(r);
+	if (n <= app->cfg.rate_limit_count)
+		return 0;
+	ratelimit_counters.rejected++;
+	snprintf(retry, sizeof(retry), "%lld",
+	    (long long)((win + 1) * window - now_s));
+	http_header(req, "Retry-After", retry);
+	http_error(req, 429, "rate_limited", NULL,
+	    "at most %lld posts per %lld s", app->cfg.rate_limit_count, window);
+	return -1;
+}

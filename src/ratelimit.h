@@ -1,0 +1,20 @@
+/* ratelimit: per-user limit on posts (API.md section 6), counted in Redis
+ * as ratelimit:{user_id}:{window}; not enforced while Redis is down. */
+#ifndef CHATDESK_RATELIMIT_H
+#define CHATDESK_RATELIMIT_H
+
+#include <stdint.h>
+
+struct app;
+struct req;
+
+/* Counts one post. Returns 0 to go on, or -1 after answering 429 with
+ * Retry-After (whole seconds to the end of the window, 1..window). */
+int ratelimit_post(struct app *, struct req *);
+
+struct ratelimit_counters {
+	unsigned long long rejected, unenforced;
+};
+extern struct ratelimit_counters ratelimit_counters;
+
+#endif

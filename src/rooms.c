@@ -1,0 +1,558 @@
+/* rooms: see rooms.h. */
+#include "autoconf.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "db.h"
+#include "log.h"
+#include "rconn.h"
+#include "rooms.h"
+#include "util.h"
+
+/*
+ * Inserts one message (ARGV[2], whose text starts {"id":N,) by id into a
+ * list kept newest first and capped at ARGV[3], renewing the TTL. If the
+ * list does not exist, a rebuild may be in flight that read SQLite before
+ * this message committed: its lease is deleted so that it cannot store.
+ * Ids are compared as decimal strings (no leading zeros), so 64-bit ids
+ * never pass through Lua's doubles.
+ */
+static struct rscript push_script = { .src =
+	"local function older(a, b)\n"
+	"  return #a < #b or (#a == #b and a < b)\n"
+	"end\n"
+	"local function idof(v) return string.match(v, '^{\"id\":(%d+)') end\n"
+	"if redis.call('EXISTS', KEYS[1]) == 0 then\n"
+	"  redis.call('DEL', KEYS[2])\n"
+	"  return 0\n"
+	"end\n"
+	"local id, cap = ARGV[1], tonumber(ARGV[3])\n"
+	"local head = redis.call('LINDEX', KEYS[1], 0)\n"
+	"local hid = head and idof(head)\n"
+	"if hid and older(hid, id) then\n"
+	"  redis.call('LPUSH', KEYS[1], ARGV[2])\n"
+	"else\n"
+	"  local items = redis.call('LRANGE', KEYS[1], 0, -1)\n"
+	"  local pos = nil\n"
+	"  for i, v in ipairs(items) do\n"
+	"    local vid = idof(v)\n"
+	"    if vid == id then return 0 end\n"
+	"    if vid and older(vid, id) then pos = i break end\n"
+	"  end\n"
+	"  if pos then\n"
+	"    redis.call('LINSERT', KEYS[1], 'BEFORE', items[pos], ARGV[2])\n"
+	"  elseif #items < cap then\n"
+	"    redis.call('RPUSH', KEYS[1], ARGV[2])\n"
+	"  else\n"
+	"    return 0\n"
+	"  end\n"
+	"end\n"
+	"redis.call('LTRIM', KEYS[1], 0, cap - 1)\n"
+	"redis.call('EXPIRE', KEYS[1], ARGV[4])\n"
+	"return 1\n"
+};
+
+/* A rebuild stores its list only if its lease (taken at the miss)
+ * survived every post since. */
+static struct rscript rebuild_script = { .src =
+	"if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end\n"
+	"redis.call('DEL', KEYS[1])\n"
+	"if #ARGV > 2 then\n"
+	"  redis.call('RPUSH', KEYS[1], unpack(ARGV, 3))\n"
+	"  redis.call('EXPIRE', KEYS[1], ARGV[2])\n"
+	"end\n"
+	"redis.call('DEL', KEYS[2])\n"
+	"return 1\n"
+};
+
+static void
+list_keys(struct app *app, int64_t room, struct rkey *list, struct rkey *lease)
+{
+	app_key(app, list, "messages:room:%lld", (long long)room);
+	app_key(app, lease, "lease:messages:room:%lld", (long long)room);
+}
+
+static json_t *
+room_json(struct app *app, sqlite3_stmt *row, int *err)
+{
+	char created[UTIL_TIME_LEN];
+	sqlite3_stmt *m;
+	json_t *ids, *room;
+	int64_t id = sqlite3_column_int64(row, 0);
+
+	if ((m = db_stmt(app->db, SQL_ROOM_MEMBERS)) == NULL) {
+		*err = 1;
+		return NULL;
+	}
+	ids = json_array();
+	db_bind_int(m, 1, id);
+	while (db_step(app->db, m) == SQLITE_ROW)
+		json_array_append_new(ids, json_integer(sqlite3_column_int64(m, 0)));
+	db_reset(m);
+	util_format_time(sqlite3_column_int64(row, 2), created);
+	room = json_pack("{s:I, s:s, s:s, s:o}", "id", (json_int_t)id,
+	    "name", (const char *)sqlite3_column_text(row, 1),
+	    "created_at", created, "member_ids", ids);
+	if (room == NULL)
+		*err = 1;
+	return room;
+}
+
+int64_t
+rooms_create(struct app *app, const char *name, int64_t creator,
+    const int64_t *members, size_t nmembers)
+{
+	sqlite3_stmt *st;
+	int64_t id, now = util_now_ms();
+	size_t i;
+
+	if (db_begin(app->db) == -1)
+		return 0;
+	if ((st = db_stmt(app->db, SQL_ROOM_INSERT)) == NULL)
+		goto fail;
+	db_bind_text(st, 1, name, strlen(name));
+	db_bind_int(st, 2, creator);
+	db_bind_int(st, 3, now);
+	if (db_exec_stmt(app->db, st) != 0)
+		goto fail;
+	id = db_last_id(app->db);
+	if (rooms_add_member(app, id, creator) == -1)
+		goto fail;
+	for (i = 0; i < nmembers; i++)
+		if (rooms_add_member(app, id, members[i]) == -1)
+			goto fail;
+	if (db_commit(app->db) == -1)
+		return 0;
+	return id;
+fail:
+	db_rollback(app->db);
+	return 0;
+}
+
+int
+rooms_add_member(struct app *app, int64_t room, int64_t user)
+{
+	sqlite3_stmt *st;
+
+	if ((st = db_stmt(app->db, SQL_ROOM_MEMBER_ADD)) == NULL)
+		return -1;
+	db_bind_int(st, 1, room);
+	db_bind_int(st, 2, user);
+	db_bind_int(st, 3, util_now_ms());
+	return db_exec_stmt(app->db, st) == 0 ? 0 : -1;
+}
+
+json_t *
+rooms_get(struct app *app, int64_t id, int *err)
+{
+	sqlite3_stmt *st;
+	json_t *room = NULL;
+	int rc;
+
+	*err = 0;
+	if ((st = db_stmt(app->db, SQL_ROOM_GET)) == NULL) {
+		*err = 1;
+		return NULL;
+	}
+	db_bind_int(st, 1, id);
+	rc = db_step(app->db, st);
+	if (rc == SQLITE_ROW)
+		room = room_json(app, st, err);
+	else if (rc != SQLITE_DONE)
+		*err = 1;
+	db_reset(st);
+	return room;
+}
+
+int
+rooms_is_member(struct app *app, int64_t room, int64_t user)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if ((st = db_stmt(app->db, SQL_ROOM_IS_MEMBER)) == NULL)
+		return -1;
+	db_bind_int(st, 1, room);
+	db_bind_int(st, 2, user);
+	rc = db_step(app->db, st);
+	db_reset(st);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+int
+rooms_list(struct app *app, int64_t user, int64_t before, int limit,
+    json_t *arr)
+{
+	sqlite3_stmt *st;
+	json_t *room;
+	int n = 0, err = 0, i = 1;
+
+	st = db_stmt(app->db, user ? SQL_ROOMS_OF_USER : SQL_ROOMS_ALL);
+	if (st == NULL)
+		return -1;
+	if (user)
+		db_bind_int(st, i++, user);
+	db_bind_int(st, i++, before);
+	db_bind_int(st, i, limit);
+	/* room_json uses another statement: collect ids first would be
+	 * tidier, but SQLite allows one statement to step inside another. */
+	while (!err && db_step(app->db, st) == SQLITE_ROW) {
+		if ((room = room_json(app, st, &err)) != NULL) {
+			json_array_append_new(arr, room);
+			n++;
+		}
+	}
+	db_reset(st);
+	return err ? -1 : n;
+}
+
+/* The message object, "id" first: the list scripts read it from there. */
+static void
+message_text(struct strbuf *out, int64_t id, int64_t room, int64_t user,
+    const char *body, size_t len, int64_t created_ms)
+{
+	char created[UTIL_TIME_LEN];
+	json_t *b = json_stringn(body, len);
+	char *esc;
+
+	util_format_time(created_ms, created);
+	esc = json_dumps(b, JSON_ENCODE_ANY);
+	strbuf_printf(out, "{\"id\":%lld,\"room_id\":%lld,\"user_id\":%lld,"
+	    "\"body\":%s,\"created_at\":\"%s\"}", (long long)id,
+	    (long long)room, (long long)user, esc ? esc : "\"\"", created);
+	free(esc);
+	json_decref(b);
+}
+
+static void
+push(struct app *app, int64_t room, int64_t id, const struct strbuf *msg)
+{
+	struct rkey list, lease;
+	const char *argv[6];
+	size_t lens[6];
+	char ids[24], cap[24], ttl[24];
+	redisReply *r;
+
+	list_keys(app, room, &list, &lease);
+	snprintf(ids, sizeof(ids), "%lld", (long long)id);
+	snprintf(cap, sizeof(cap), "%lld", app->cfg.room_cache_size);
+	snprintf(ttl, sizeof(ttl), "%lld", app->cfg.room_cache_ttl);
+	argv[0] = list.s;
+	lens[0] = list.len;
+	argv[1] = lease.s;
+	lens[1] = lease.len;
+	argv[2] = ids;
+	lens[2] = strlen(ids);
+	argv[3] = msg->buf;
+	lens[3] = msg->len;
+	argv[4] = cap;
+	lens[4] = strlen(cap);
+	argv[5] = ttl;
+	lens[5] = strlen(ttl);
+	r = rconn_eval(app->cache, &push_script, 2, 6, argv, lens);
+	if (r != NULL) {
+		freeReplyObject(r);
+		return;
+	}
+	/* The list may now lack this message: it must go (now, or when
+	 * Redis is back). A rebuild will read it from SQLite. */
+	cache_invalidate(app, &list, 1);
+}
+
+int
+rooms_post(struct app *app, int64_t room, int64_t user, const char *body,
+    size_t len, struct strbuf *out)
+{
+	sqlite3_stmt *st;
+	int64_t now = util_now_ms(), id;
+
+	if ((st = db_stmt(app->db, SQL_MESSAGE_INSERT)) == NULL)
+		return -1;
+	db_bind_int(st, 1, room);
+	db_bind_int(st, 2, user);
+	db_bind_text(st, 3, body, len);
+	db_bind_int(st, 4, now);
+	/* One statement in autocommit: committed when it returns. */
+	if (db_exec_stmt(app->db, st) != 0)
+		return -1;
+	id = db_last_id(app->db);
+	strbuf_reset(out);
+	message_text(out, id, room, user, body, len, now);
+	push(app, room, id, out);
+	return 0;
+}
+
+/* A page of messages as JSON texts joined by ',' in text; item i is at
+ * offs[i], lens[i] long, with id ids[i]. */
+struct page {
+	struct strbuf	 text;
+	int		 n;
+	int64_t		 ids[ROOMS_PAGE_MAX];
+	size_t		 offs[ROOMS_PAGE_MAX];
+	size_t		 lens[ROOMS_PAGE_MAX];
+};
+
+static int
+page_read(struct app *app, int64_t room, int64_t before, int limit,
+    struct page *p)
+{
+	sqlite3_stmt *st;
+	int rc = SQLITE_DONE;
+
+	if ((st = db_stmt(app->db, SQL_MESSAGES_PAGE)) == NULL)
+		return -1;
+	db_bind_int(st, 1, room);
+	db_bind_int(st, 2, before ? before : INT64_MAX);
+	db_bind_int(st, 3, limit);
+	p->n = 0;
+	strbuf_reset(&p->text);
+	while (p->n < ROOMS_PAGE_MAX &&
+	    (rc = db_step(app->db, st)) == SQLITE_ROW) {
+		if (p->n > 0)
+			strbuf_add(&p->text, ",", 1);
+		p->offs[p->n] = p->text.len;
+		p->ids[p->n] = sqlite3_column_int64(st, 0);
+		message_text(&p->text, p->ids[p->n], sqlite3_column_int64(st, 1),
+		    sqlite3_column_int64(st, 2),
+		    (const char *)sqlite3_column_text(st, 3),
+		    (size_t)sqlite3_column_bytes(st, 3),
+		    sqlite3_column_int64(st, 4));
+		p->lens[p->n] = p->text.len - p->offs[p->n];
+		p->n++;
+	}
+	db_reset(st);
+	return p->n == ROOMS_PAGE_MAX || rc == SQLITE_DONE ? 0 : -1;
+}
+
+static void
+page_answer(struct strbuf *out, const char *items, size_t len, int n,
+    int limit, int64_t last_id)
+{
+	strbuf_reset(out);
+	strbuf_adds(out, "{\"messages\":[");
+	strbuf_add(out, items, len);
+	if (n == limit)
+		strbuf_printf(out, "],\"next_before\":%lld}\n", (long long)last_id);
+	else
+		strbuf_adds(out, "],\"next_before\":null}\n");
+}
+
+/* Stores a rebuilt list if the lease is still ours. */
+static void
+rebuild_store(struct app *app, const struct rkey *list,
+    const struct rkey *lease, const char *token, const struct page *p)
+{
+	const char *argv[4 + 100];
+	size_t lens[4 + 100];
+	char ttl[24];
+	redisReply *r;
+	int i;
+
+	snprintf(ttl, sizeof(ttl), "%lld", app->cfg.room_cache_ttl);
+	argv[0] = list->s;
+	lens[0] = list->len;
+	argv[1] = lease->s;
+	lens[1] = lease->len;
+	argv[2] = token;
+	lens[2] = strlen(token);
+	argv[3] = ttl;
+	lens[3] = strlen(ttl);
+	for (i = 0; i < p->n; i++) {
+		argv[4 + i] = p->text.buf + p->offs[i];
+		lens[4 + i] = p->lens[i];
+	}
+	if (app->cfg.debug_fill_delay_ms > 0) {
+		struct timespec ts = { app->cfg.debug_fill_delay_ms / 1000,
+		    (app->cfg.debug_fill_delay_ms % 1000) * 1000000 };
+		nanosleep(&ts, NULL);
+	}
+	if ((r = rconn_eval(app->cache, &rebuild_script, 2, 4 + i, argv,
+	    lens)) != NULL)
+		freeReplyObject(r);
+}
+
+/* Answers the first limit items of a page. */
+static void
+page_answer_from(struct strbuf *out, const struct page *p, int limit)
+{
+	int n = p->n < limit ? p->n : limit;
+	size_t len = n > 0 ? p->offs[n - 1] + p->lens[n - 1] : 0;
+
+	page_answer(out, p->text.buf ? p->text.buf : "", len, n, limit,
+	    n > 0 ? p->ids[n - 1] : 0);
+}
+
+/* Takes the rebuild lease: 1 ours, 0 another reader's, 2 the list exists
+ * (filled meanwhile), -1 Redis unusable. */
+static struct rscript lease_script = { .src =
+	"if redis.call('EXISTS', KEYS[1]) == 1 then return 2 end\n"
+	"if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then\n"
+	"  return 1\n"
+	"end\n"
+	"return 0\n"
+};
+
+static int
+take_lease(struct app *app, const struct rkey *list, const struct rkey *lease,
+    const char *token)
+{
+	const char *argv[4];
+	size_t lens[4];
+	char ms[16];
+	redisReply *r;
+	int rc = -1;
+
+	snprintf(ms, sizeof(ms), "%d", CACHE_LEASE_MS);
+	argv[0] = list->s;
+	lens[0] = list->len;
+	argv[1] = lease->s;
+	lens[1] = lease->len;
+	argv[2] = token;
+	lens[2] = strlen(token);
+	argv[3] = ms;
+	lens[3] = strlen(ms);
+	if ((r = rconn_eval(app->cache, &lease_script, 2, 4, argv, lens)) == NULL)
+		return -1;
+	if (r->type == REDIS_REPLY_INTEGER)
+		rc = (int)r->integer;
+	freeReplyObject(r);
+	return rc;
+}
+
+/* LRANGE of the list: 1 hit (answered into out), 0 empty, -1 down. */
+static int
+list_read(struct app *app, const struct rkey *list, int limit,
+    struct strbuf *out)
+{
+	char stop[16];
+	redisReply *r, *e;
+	size_t i;
+	const char *idp;
+	long long last = 0;
+
+	snprintf(stop, sizeof(stop), "%d", limit - 1);
+	if ((r = rconn_cmdv(app->cache, "LRANGE", list->s, "0", stop,
+	    NULL)) == NULL)
+		return -1;
+	if (r->type != REDIS_REPLY_ARRAY || r->elements == 0) {
+		freeReplyObject(r);
+		return 0;
+	}
+	/* The cached texts are sent as they are, joined. */
+	strbuf_reset(out);
+	strbuf_adds(out, "{\"messages\":[");
+	for (i = 0; i < r->elements; i++) {
+		e = r->element[i];
+		if (e->type != REDIS_REPLY_STRING)
+			continue;
+		if (i > 0)
+			strbuf_add(out, ",", 1);
+		strbuf_add(out, e->str, e->len);
+	}
+	e = r->element[r->elements - 1];
+	if ((int)r->elements == limit && e->type == REDIS_REPLY_STRING &&
+	    (idp = strstr(e->str, "{\"id\":")) == e->str)
+		last = strtoll(e->str + 6, NULL, 10);
+	if (last > 0)
+		strbuf_printf(out, "],\"next_before\":%lld}\n", last);
+	else
+		strbuf_adds(out, "],\"next_before\":null}\n");
+	freeReplyObject(r);
+	return 1;
+}
+
+int
+rooms_messages(struct app *app, int64_t room, int64_t before, int limit,
+    struct strbuf *out, enum cache_result *res)
+{
+	struct rkey list, lease;
+	struct page p;
+	unsigned char rnd[12];
+	char token[25];
+	int got, lease_rc = 0, i, rc;
+
+	memset(&p, 0, sizeof(p));
+	strbuf_init(&p.text);
+	list_keys(app, room, &list, &lease);
+	if (before != 0 || limit > app->cfg.room_cache_size) {
+		*res = CACHE_BYPASS;
+		cache_counters.bypasses++;
+		goto sqlite;
+	}
+	util_random(rnd, sizeof(rnd));
+	util_hex(rnd, sizeof(rnd), token);
+	for (i = 0; i <= CACHE_WAIT_TRIES; i++) {
+		if ((got = list_read(app, &list, limit, out)) == 1) {
+			*res = CACHE_HIT;
+			cache_counters.hits++;
+			strbuf_free(&p.text);
+			return 0;
+		}
+		if (got == -1 ||
+		    (lease_rc = take_lease(app, &list, &lease, token)) == -1) {
+			*res = CACHE_BYPASS;
+			cache_counters.bypasses++;
+			goto sqlite;
+		}
+		if (lease_rc == 1)
+			break;
+		/* 0: another reader is rebuilding; 2: the list appeared (or
+		 * the room has no messages yet). Read again after a pause. */
+		if (lease_rc == 0) {
+			struct timespec ts = { 0, CACHE_WAIT_US * 1000 };
+			nanosleep(&ts, NULL);
+		}
+	}
+	*res = CACHE_MISS;
+	cache_counters.misses++;
+	if (lease_rc == 1) {
+		/* Rebuild the whole list, answer the first limit. */
+		if (page_read(app, room, 0, (int)app->cfg.room_cache_size,
+		    &p) == -1) {
+			strbuf_free(&p.text);
+			return -1;
+		}
+		rebuild_store(app, &list, &lease, token, &p);
+		page_answer_from(out, &p, limit);
+		strbuf_free(&p.text);
+		return 0;
+	}
+sqlite:
+	rc = page_read(app, room, before, limit, &p);
+	if (rc == 0)
+		page_answer_from(out, &p, limit);
+	strbuf_free(&p.text);
+	return rc;
+}
+
+int
+rooms_warm(struct app *app, int n)
+{
+	sqlite3_stmt *st;
+	int64_t rooms[1000];
+	struct strbuf out;
+	enum cache_result res;
+	int count = 0, i, done = 0;
+
+	if (n > 1000)
+		n = 1000;
+	if ((st = db_stmt(app->db, SQL_ROOMS_RECENT)) == NULL)
+		return -1;
+	db_bind_int(st, 1, n);
+	while (count < n && db_step(app->db, st) == SQLITE_ROW)
+		rooms[count++] = sqlite3_column_int64(st, 0);
+	db_reset(st);
+	strbuf_init(&out);
+	for (i = 0; i < count; i++) {
+		if (rooms_messages(app, rooms[i], 0,
+		    (int)app->cfg.room_cache_size, &out, &res) == -1 ||
+		    res == CACHE_BYPASS)
+			break;
+		done++;
+	}
+	strbuf_free(&out);
+	return i < count && done == 0 && count > 0 ? -1 : done;
+}

@@ -1,0 +1,61 @@
+/*
+ * rooms: rooms, members and messages in SQLite, and the room list
+ * messages:room:{id} in Redis (API.md section 4).
+ *
+ * The list invariant: a cached read returns exactly the newest messages
+ * SQLite holds, in id order. Two races are closed by design, in Lua:
+ *  - pushes from several processes arriving out of id order: the push
+ *    script inserts by id (and ignores an id already present);
+ *  - a rebuild that read SQLite before a concurrent post committed: the
+ *    rebuild holds a lease taken at the miss; a post that finds no list
+ *    deletes the lease, and the rebuild stores only if its lease survived.
+ * A push that fails deletes the list (or leaves that to the replay of
+ * failed invalidations), so a gap is never cached.
+ */
+#ifndef CHATDESK_ROOMS_H
+#define CHATDESK_ROOMS_H
+
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "cache.h"
+
+#define ROOMS_BODY_MAX		4096
+#define ROOMS_NAME_MAX		100
+#define ROOMS_MEMBERS_MAX	1000
+#define ROOMS_PAGE_MAX		100	/* limit and room_cache_size cap */
+
+/* Creates a room with its members (creator included) in one
+ * transaction. Returns the id, or 0 on error. */
+int64_t rooms_create(struct app *, const char *name, int64_t creator,
+    const int64_t *members, size_t nmembers);
+/* The room object of API.md, or NULL if none (*err set on error). */
+json_t *rooms_get(struct app *, int64_t id, int *err);
+/* 1 member, 0 not, -1 error. */
+int rooms_is_member(struct app *, int64_t room, int64_t user);
+int rooms_add_member(struct app *, int64_t room, int64_t user);
+
+/* Appends a page of rooms to arr: all (user 0) or the user's. Returns the
+ * count, or -1. */
+int rooms_list(struct app *, int64_t user, int64_t before, int limit,
+    json_t *arr);
+
+/* Stores a message and pushes it to the room list. Returns 0 with the
+ * message JSON text in out, or -1. */
+int rooms_post(struct app *, int64_t room, int64_t user, const char *body,
+    size_t len, struct strbuf *out);
+
+/*
+ * Writes {"messages":[...],"next_before":...} for a page into out: from
+ * the list when before is 0 and limit <= room_cache_size (HIT, or MISS
+ * and a rebuild), else from SQLite (BYPASS). Returns 0 or -1.
+ */
+int rooms_messages(struct app *, int64_t room, int64_t before, int limit,
+    struct strbuf *out, enum cache_result *res);
+
+/* Rebuilds the lists of the n most recently active rooms. Returns the
+ * number rebuilt, or -1 if Redis is down. */
+int rooms_warm(struct app *, int n);
+
+#endif
