@@ -109,6 +109,7 @@ CREATE TABLE task_outbox (
 -- Cache keys whose invalidation failed while Redis was down; replayed by
 -- the first process that reconnects, before it reads the cache again.
 CREATE TABLE cache_pending (
-	key		TEXT PRIMARY KEY,
+	key		TEXT PRIMARY KEY,	-- with the prefix
+	pattern		INTEGER NOT NULL DEFAULT 0,	-- 1: a SCAN pattern
 	created_at	INTEGER NOT NULL
 );

@@ -70,4 +70,15 @@ void api_rooms_add_member(struct app *, struct req *, const int64_t *);
 void api_messages_post(struct app *, struct req *, const int64_t *);
 void api_messages_list(struct app *, struct req *, const int64_t *);
 
+/* api_tickets.c */
+void api_tickets_create(struct app *, struct req *, const int64_t *);
+void api_tickets_list(struct app *, struct req *, const int64_t *);
+void api_tickets_get(struct app *, struct req *, const int64_t *);
+void api_tickets_patch(struct app *, struct req *, const int64_t *);
+void api_interactions_post(struct app *, struct req *, const int64_t *);
+void api_interactions_list(struct app *, struct req *, const int64_t *);
+void api_notifications_list(struct app *, struct req *, const int64_t *);
+void api_notifications_read(struct app *, struct req *, const int64_t *);
+void api_stats_user(struct app *, struct req *, const int64_t *);
+
 #endif

@@ -182,17 +182,107 @@ cache_get(struct app *app, const struct rkey *key, long long ttl,
 	return rc;
 }
 
-/* Remembers a key whose delete failed, for cache_replay. */
+/* Remembers a key (or pattern) whose delete failed, for cache_replay. */
 static void
-cache_remember(struct app *app, const struct rkey *key)
+cache_remember(struct app *app, const char *key, int pattern)
 {
 	sqlite3_stmt *st;
 
 	if ((st = db_stmt(app->db, SQL_CACHE_PENDING_ADD)) == NULL)
 		return;
-	db_bind_text(st, 1, key->s, key->len);
-	db_bind_int(st, 2, util_now_ms());
+	db_bind_text(st, 1, key, strlen(key));
+	db_bind_int(st, 2, pattern);
+	db_bind_int(st, 3, util_now_ms());
 	db_exec_stmt(app->db, st);
+}
+
+/* SCAN MATCH full (a glob, prefix included) and UNLINK what it finds.
+ * Returns the number deleted, or -1. */
+static long long
+cache_scan_delete(struct app *app, const char *full)
+{
+	const char *argv[1 + 1000];
+	size_t lens[1 + 1000];
+	char cursor[32] = "0";
+	redisReply *r, *u;
+	long long deleted = 0;
+	size_t i;
+
+	do {
+		r = rconn_cmdv(app->cache, "SCAN", cursor, "MATCH", full,
+		    "COUNT", "1000", NULL);
+		if (r == NULL)
+			return -1;
+		if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+		    r->element[0]->type != REDIS_REPLY_STRING ||
+		    r->element[1]->type != REDIS_REPLY_ARRAY) {
+			freeReplyObject(r);
+			return -1;
+		}
+		snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
+		argv[0] = "UNLINK";
+		lens[0] = 6;
+		for (i = 0; i < r->element[1]->elements && i < 1000; i++) {
+			argv[1 + i] = r->element[1]->element[i]->str;
+			lens[1 + i] = r->element[1]->element[i]->len;
+		}
+		if (i > 0) {
+			if ((u = rconn_cmd(app->cache, (int)i + 1, argv,
+			    lens)) == NULL) {
+				freeReplyObject(r);
+				return -1;
+			}
+			if (u->type == REDIS_REPLY_INTEGER)
+				deleted += u->integer;
+			freeReplyObject(u);
+		}
+		freeReplyObject(r);
+	} while (strcmp(cursor, "0") != 0);
+	return deleted;
+}
+
+/* Writes the prefix with glob characters escaped, then pattern. */
+static void
+glob_key(struct app *app, const char *pattern, char *out, size_t outsz)
+{
+	const char *p;
+	size_t n = 0;
+
+	for (p = app->cfg.key_prefix; *p != '\0' && n + 3 < outsz; p++) {
+		if (strchr("*?[]\\", *p) != NULL)
+			out[n++] = '\\';
+		out[n++] = *p;
+	}
+	snprintf(out + n, outsz - n, "%s", pattern);
+}
+
+long long
+cache_delete_pattern(struct app *app, const char *pattern)
+{
+	char full[512];
+
+	glob_key(app, pattern, full, sizeof(full));
+	return cache_scan_delete(app, full);
+}
+
+int
+cache_invalidate_pattern(struct app *app, const char *pattern)
+{
+	char full[512], lease[256];
+	long long a, b;
+
+	glob_key(app, pattern, full, sizeof(full));
+	a = cache_scan_delete(app, full);
+	snprintf(lease, sizeof(lease), "lease:%s", pattern);
+	glob_key(app, lease, full + 256, sizeof(full) - 256);
+	b = a < 0 ? -1 : cache_scan_delete(app, full + 256);
+	if (a >= 0 && b >= 0)
+		return 0;
+	cache_counters.invalidation_failures++;
+	log_warn("cache invalidation of a pattern failed; kept for replay");
+	glob_key(app, pattern, full, sizeof(full));
+	cache_remember(app, full, 1);
+	return -1;
 }
 
 static int
@@ -231,7 +321,7 @@ cache_invalidate(struct app *app, const struct rkey *keys, int n)
 	cache_counters.invalidation_failures++;
 	log_warn("cache invalidation failed; %d key(s) kept for replay", n);
 	for (i = 0; i < n; i++)
-		cache_remember(app, &keys[i]);
+		cache_remember(app, keys[i].s, 0);
 	return -1;
 }
 
@@ -253,8 +343,13 @@ cache_replay(void *arg)
 			continue;
 		snprintf(k.s, sizeof(k.s), "%s", (const char *)s);
 		k.len = strlen(k.s);
-		/* Stored with the prefix; the lease key goes too. */
-		if (cache_del(app, &k, 1) == -1)
+		/* Stored with the prefix; leases go too. */
+		if (sqlite3_column_int(list, 1)) {
+			if (cache_scan_delete(app, k.s) < 0)
+				failed = 1;
+			else
+				n++;
+		} else if (cache_del(app, &k, 1) == -1)
 			failed = 1;
 		else
 			n++;

@@ -49,6 +49,15 @@ int cache_get(struct app *, const struct rkey *key, long long ttl,
  */
 int cache_invalidate(struct app *, const struct rkey *keys, int n);
 
+/*
+ * Deletes every key matching pattern (a SCAN glob, written without the
+ * prefix: "stats:user:5:*") and its leases; remembered for replay if Redis
+ * does not answer. Returns 0 or -1.
+ */
+int cache_invalidate_pattern(struct app *, const char *pattern);
+/* SCAN + UNLINK of prefix + pattern only. Returns the count, or -1. */
+long long cache_delete_pattern(struct app *, const char *pattern);
+
 /* Replays remembered invalidations; installed as the rconn on-connect
  * hook of the cache connection by app_open. */
 void cache_replay(void *app);

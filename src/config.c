@@ -73,6 +73,8 @@ config_find(const char *name)
 	return NULL;
 }
 
+/* On failure config_load frees what it set, so callers need not. */
+
 /* Sets one key; the value text is not echoed uncut into messages. */
 static int
 config_apply(struct config *cfg, const struct ckey *k, const char *val,
@@ -228,8 +230,10 @@ config_load(struct config *cfg, const char *path, char *err, size_t errsz)
 	config_defaults(cfg);
 	if (path == NULL && (v = getenv("CHATDESK_CONFIG")) != NULL && *v != '\0')
 		path = v;
-	if (path != NULL && config_file(cfg, path, err, errsz) == -1)
+	if (path != NULL && config_file(cfg, path, err, errsz) == -1) {
+		config_free(cfg);
 		return -1;
+	}
 	for (i = 0; i < NKEYS; i++) {
 		snprintf(env, sizeof(env), "CHATDESK_");
 		for (j = 0; ckeys[i].name[j] != '\0' && j + 10 < sizeof(env); j++)
@@ -239,6 +243,7 @@ config_load(struct config *cfg, const char *path, char *err, size_t errsz)
 			continue;
 		if (config_apply(cfg, &ckeys[i], v, kerr, sizeof(kerr)) == -1) {
 			snprintf(err, errsz, "%s (from %s)", kerr, env);
+			config_free(cfg);
 			return -1;
 		}
 	}

@@ -29,11 +29,19 @@ static const char *const sqls[SQL__MAX] = {
 	"SELECT count(*) FROM sqlite_schema",
 	/* SQL_OUTBOX_COUNT */
 	"SELECT count(*) FROM task_outbox",
+	/* SQL_OUTBOX_ADD */
+	"INSERT INTO task_outbox (task, created_at) VALUES (?, ?)",
+	/* SQL_OUTBOX_CLAIM: the oldest rows, removed when the transaction
+	 * that claims them commits (after they are pushed). */
+	"DELETE FROM task_outbox WHERE id IN "
+	"(SELECT id FROM task_outbox ORDER BY id LIMIT ?) RETURNING task",
+	/* SQL_OUTBOX_CLAIM_ONE */
+	"DELETE FROM task_outbox WHERE id = ? RETURNING task",
 	/* SQL_CACHE_PENDING_ADD */
-	"INSERT INTO cache_pending (key, created_at) VALUES (?, ?) "
+	"INSERT INTO cache_pending (key, pattern, created_at) VALUES (?, ?, ?) "
 	"ON CONFLICT (key) DO UPDATE SET created_at = excluded.created_at",
 	/* SQL_CACHE_PENDING_LIST */
-	"SELECT key FROM cache_pending ORDER BY created_at LIMIT 10000",
+	"SELECT key, pattern FROM cache_pending ORDER BY created_at LIMIT 10000",
 	/* SQL_CACHE_PENDING_CLEAR */
 	"DELETE FROM cache_pending WHERE created_at < ?",
 	/* SQL_USER_GET */
@@ -91,6 +99,58 @@ static const char *const sqls[SQL__MAX] = {
 	"  FROM archive.messages WHERE room_id = ?1 AND id < ?2"
 	"  ORDER BY id DESC LIMIT ?3)"
 	" ORDER BY id DESC LIMIT ?3",
+	/* SQL_TICKET_INSERT */
+	"INSERT INTO tickets (subject, status, priority, requester_id, "
+	"created_at, updated_at, last_activity_at) "
+	"VALUES (?, 'open', ?, ?, ?, ?, ?)",
+	/* SQL_TICKET_GET */
+	"SELECT id, subject, status, priority, requester_id, assignee_id, "
+	"created_at, updated_at, last_activity_at, closed_at FROM tickets "
+	"WHERE id = ?",
+	/* SQL_TICKET_UPDATE */
+	"UPDATE tickets SET subject = ?, status = ?, priority = ?, "
+	"assignee_id = ?, updated_at = ?, last_activity_at = ?, closed_at = ? "
+	"WHERE id = ?",
+	/* SQL_TICKETS_PAGE: (before, requester or NULL, status or NULL,
+	 * assignee or NULL, limit), newest first */
+	"SELECT id, subject, status, priority, requester_id, assignee_id, "
+	"created_at, updated_at, last_activity_at, closed_at FROM tickets "
+	"WHERE id < ?1 AND (?2 IS NULL OR requester_id = ?2) "
+	"AND (?3 IS NULL OR status = ?3) AND (?4 IS NULL OR assignee_id = ?4) "
+	"ORDER BY id DESC LIMIT ?5",
+	/* SQL_INTERACTION_INSERT */
+	"INSERT INTO interactions (ticket_id, author_id, kind, body, created_at) "
+	"VALUES (?, ?, ?, ?, ?)",
+	/* SQL_INTERACTIONS_PAGE: (ticket, before, limit), newest first here
+	 * (the route reverses each page), archived rows included. */
+	"SELECT * FROM (SELECT id, ticket_id, author_id, kind, body, created_at"
+	"  FROM main.interactions WHERE ticket_id = ?1 AND id < ?2"
+	"  ORDER BY id DESC LIMIT ?3)"
+	" UNION "
+	"SELECT * FROM (SELECT id, ticket_id, author_id, kind, body, created_at"
+	"  FROM archive.interactions WHERE ticket_id = ?1 AND id < ?2"
+	"  ORDER BY id DESC LIMIT ?3)"
+	" ORDER BY id DESC LIMIT ?3",
+	/* SQL_NOTIFS_PAGE: (user, before, unread only, limit) */
+	"SELECT id, user_id, event, ticket_id, created_at, read_at "
+	"FROM notifications WHERE user_id = ?1 AND id < ?2 "
+	"AND (?3 = 0 OR read_at IS NULL) ORDER BY id DESC LIMIT ?4",
+	/* SQL_NOTIF_READ_ONE: (now, id, user) */
+	"UPDATE notifications SET read_at = ? WHERE id = ? AND user_id = ? "
+	"AND read_at IS NULL",
+	/* SQL_NOTIF_READ_ALL: (now, user) */
+	"UPDATE notifications SET read_at = ? WHERE user_id = ? "
+	"AND read_at IS NULL",
+	/* SQL_STATS_REQUESTER: (user, since) */
+	"SELECT count(*), total(status = 'open'), total(status = 'pending'), "
+	"total(status = 'closed'), avg(CASE WHEN closed_at IS NOT NULL "
+	"THEN (closed_at - created_at) / 3600000.0 END) "
+	"FROM tickets WHERE requester_id = ? AND created_at >= ?",
+	/* SQL_STATS_ASSIGNEE: (user, since) */
+	"SELECT count(*), total(status = 'open'), total(status = 'pending'), "
+	"total(status = 'closed'), avg(CASE WHEN closed_at IS NOT NULL "
+	"THEN (closed_at - created_at) / 3600000.0 END) "
+	"FROM tickets WHERE assignee_id = ? AND created_at >= ?",
 };
 
 struct db {

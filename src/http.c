@@ -402,6 +402,12 @@ http_json(struct req *req, int status, json_t *body)
 {
 	struct strbuf *b = &req->io->body;
 
+	if (req->responded) {
+		json_decref(body);
+		log_error("request %s: second response (%d) dropped",
+		    req->request_id, status);
+		return;
+	}
 	strbuf_reset(b);
 	if (body == NULL ||
 	    json_dump_callback(body, dump_cb, b, JSON_COMPACT) == -1) {
@@ -431,12 +437,21 @@ http_empty(struct req *req, int status)
 	http_send(req, status, NULL, NULL, 0);
 }
 
+static void http_verror(struct req *, int, const char *, const char *,
+    const char *, va_list) __attribute__((format(printf, 5, 0)));
+
 static void
 http_verror(struct req *req, int status, const char *code, const char *field,
     const char *fmt, va_list ap)
 {
 	char msg[256];
 	json_t *err;
+
+	if (req->responded) {
+		log_error("request %s: second response (%d) dropped",
+		    req->request_id, status);
+		return;
+	}
 
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	err = json_pack("{s:s, s:s}", "code", code, "message", msg);

@@ -20,6 +20,18 @@ const struct route api_routes[] = {
 	{ "POST", "/api/v1/rooms/{id}/members", api_rooms_add_member, ACCESS_STAFF },
 	{ "POST", "/api/v1/rooms/{id}/messages", api_messages_post, ACCESS_USER },
 	{ "GET", "/api/v1/rooms/{id}/messages", api_messages_list, ACCESS_USER },
+
+	{ "POST", "/api/v1/tickets", api_tickets_create, ACCESS_USER },
+	{ "GET", "/api/v1/tickets", api_tickets_list, ACCESS_USER },
+	{ "GET", "/api/v1/tickets/{id}", api_tickets_get, ACCESS_USER },
+	{ "PATCH", "/api/v1/tickets/{id}", api_tickets_patch, ACCESS_USER },
+	{ "POST", "/api/v1/tickets/{id}/interactions", api_interactions_post, ACCESS_USER },
+	{ "GET", "/api/v1/tickets/{id}/interactions", api_interactions_list, ACCESS_USER },
+
+	{ "GET", "/api/v1/notifications", api_notifications_list, ACCESS_USER },
+	{ "POST", "/api/v1/notifications/read", api_notifications_read, ACCESS_USER },
+
+	{ "GET", "/api/v1/stats/users/{id}", api_stats_user, ACCESS_USER },
 };
 
 const size_t api_nroutes = sizeof(api_routes) / sizeof(api_routes[0]);

@@ -1,0 +1,383 @@
+/* api_tickets: the ticket and interaction routes of API.md section 3. */
+#include "autoconf.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "app.h"
+#include "auth.h"
+#include "http.h"
+#include "ratelimit.h"
+#include "tickets.h"
+#include "users.h"
+
+/*
+ * Loads the ticket and checks that the caller may see it: staff, or its
+ * requester. Anyone else gets 404. Returns 0, or -1 after answering.
+ */
+static int
+visible_ticket(struct app *app, struct req *req, int64_t id, struct ticket *t)
+{
+	int rc = tickets_load(app, id, t);
+
+	if (rc == -1) {
+		http_internal(req);
+		return -1;
+	}
+	if (rc == 1 || (!auth_is_staff(req->role) &&
+	    t->requester_id != req->user_id)) {
+		http_not_found(req);
+		return -1;
+	}
+	return 0;
+}
+
+/* POST /api/v1/tickets {"subject","body","priority"} */
+void
+api_tickets_create(struct app *app, struct req *req, const int64_t *ids)
+{
+	const char *subject, *body;
+	size_t slen, blen;
+	struct ticket t;
+	int64_t id;
+	int pi = 1;	/* normal */
+
+	if (http_read_json(req, app->cfg.max_body_bytes, 0) == -1 ||
+	    api_field_str(req, "subject", 1, TICKETS_SUBJECT_MAX,
+	    FIELD_REQUIRED, &subject, &slen) == -1 ||
+	    api_field_str(req, "body", 1, TICKETS_BODY_MAX, FIELD_REQUIRED,
+	    &body, &blen) == -1 ||
+	    api_field_enum(req, "priority", tickets_priorities, FIELD_NULLABLE,
+	    &pi) == -1 ||
+	    ratelimit_post(app, req) == -1)
+		return;
+	if ((id = tickets_create(app, req->user_id, subject, body, blen,
+	    tickets_priorities[pi])) == 0 || tickets_load(app, id, &t) != 0) {
+		http_internal(req);
+		return;
+	}
+	api_created(req, tickets_json(&t), "/api/v1/tickets/", id);
+}
+
+/* GET /api/v1/tickets: newest first; customers see their own. */
+void
+api_tickets_list(struct app *app, struct req *req, const int64_t *ids)
+{
+	const char *status = http_param(req, "status"), *v;
+	int64_t before, assignee = 0;
+	json_t *arr;
+	int limit, n, i, ok = 0;
+
+	if (api_page_params(req, 20, &limit, &before) == -1)
+		return;
+	if (status != NULL) {
+		for (i = 0; tickets_statuses[i] != NULL; i++)
+			if (strcmp(status, tickets_statuses[i]) == 0)
+				ok = 1;
+		if (!ok) {
+			http_invalid_field(req, "status",
+			    "status must be open, pending or closed");
+			return;
+		}
+	}
+	if ((v = http_param(req, "assignee_id")) != NULL &&
+	    util_parse_id(v, strlen(v), &assignee) == -1) {
+		http_invalid_field(req, "assignee_id", "assignee_id must be an id");
+		return;
+	}
+	arr = json_array();
+	n = tickets_page(app, before, auth_is_staff(req->role) ? 0 : req->user_id,
+	    status, assignee, limit, arr);
+	if (n < 0) {
+		json_decref(arr);
+		http_internal(req);
+		return;
+	}
+	http_json(req, 200, json_pack("{s:o, s:o}", "tickets", arr, "next_before",
+	    n == limit ? json_incref(json_object_get(json_array_get(arr,
+	    (size_t)n - 1), "id")) : json_null()));
+}
+
+/* GET /api/v1/tickets/{id}: cache-aside ticket:{id}. */
+void
+api_tickets_get(struct app *app, struct req *req, const int64_t *ids)
+{
+	struct strbuf text;
+	enum cache_result res;
+	json_t *t;
+	int rc, mine = 1;
+
+	strbuf_init(&text);
+	rc = tickets_get_cached(app, ids[0], &text, &res);
+	req->cache = cache_result_name(res);
+	if (rc == 0 && !auth_is_staff(req->role)) {
+		/* A customer sees only what it requested: 404 otherwise. */
+		t = json_loadb(text.buf, text.len, 0, NULL);
+		mine = t != NULL && json_integer_value(json_object_get(t,
+		    "requester_id")) == req->user_id;
+		json_decref(t);
+	}
+	if (rc == 0 && mine) {
+		strbuf_add(&text, "\n", 1);
+		http_raw(req, 200, text.buf, text.len);
+	} else if (rc == -1)
+		http_internal(req);
+	else
+		http_not_found(req);
+	strbuf_free(&text);
+}
+
+/*
+ * PATCH /api/v1/tickets/{id}: staff change status, priority, assignee_id
+ * and subject; the requester may only close. A requester's PATCH that
+ * sets anything else is 403 as a whole.
+ */
+void
+api_tickets_patch(struct app *app, struct req *req, const int64_t *ids)
+{
+	struct ticket old, t;
+	const char *subject;
+	size_t slen;
+	int64_t assignee;
+	int si, pi, has_s, has_p, has_a, has_subj, staff;
+	json_t *u;
+	char urole[16];
+
+	if (visible_ticket(app, req, ids[0], &old) == -1 ||
+	    http_read_json(req, app->cfg.max_body_bytes, 0) == -1 ||
+	    (has_s = api_field_enum(req, "status", tickets_statuses, 0,
+	    &si)) == -1 ||
+	    (has_p = api_field_enum(req, "priority", tickets_priorities, 0,
+	    &pi)) == -1 ||
+	    (has_a = api_field_id(req, "assignee_id", FIELD_NULLABLE,
+	    &assignee)) == -1 ||
+	    (has_subj = api_field_str(req, "subject", 1, TICKETS_SUBJECT_MAX, 0,
+	    &subject, &slen)) == -1)
+		return;
+	staff = auth_is_staff(req->role);
+	if (!staff && (has_p || has_a || has_subj ||
+	    (has_s && strcmp(tickets_statuses[si], "closed") != 0))) {
+		http_error(req, 403, "forbidden", NULL,
+		    "the requester may only close the ticket");
+		return;
+	}
+	if (has_a && assignee != 0) {
+		/* An assignee must be a staff user. */
+		struct strbuf text;
+		enum cache_result res;
+		int rc;
+
+		strbuf_init(&text);
+		rc = users_get(app, assignee, &text, &res);
+		u = rc == 0 ? json_loadb(text.buf, text.len, 0, NULL) : NULL;
+		strbuf_free(&text);
+		snprintf(urole, sizeof(urole), "%s", u ? json_string_value(
+		    json_object_get(u, "role")) : "");
+		json_decref(u);
+		if (rc == -1) {
+			http_internal(req);
+			return;
+		}
+		if (!auth_is_staff(auth_role_parse(urole))) {
+			http_invalid_field(req, "assignee_id",
+			    "assignee_id must be a staff user or null");
+			return;
+		}
+	}
+	t = old;
+	if (has_s)
+		snprintf(t.status, sizeof(t.status), "%s", tickets_statuses[si]);
+	if (has_p)
+		snprintf(t.priority, sizeof(t.priority), "%s",
+		    tickets_priorities[pi]);
+	if (has_a)
+		t.assignee_id = assignee;
+	if (has_subj)
+		snprintf(t.subject, sizeof(t.subject), "%.*s", (int)slen, subject);
+	if (!has_s && !has_p && !has_a && !has_subj) {
+		http_json(req, 200, tickets_json(&old));
+		return;
+	}
+	if (tickets_update(app, &old, &t, req->user_id) == -1) {
+		http_internal(req);
+		return;
+	}
+	http_json(req, 200, tickets_json(&t));
+}
+
+/* POST /api/v1/tickets/{id}/interactions {"body"} (requester or staff) */
+void
+api_interactions_post(struct app *app, struct req *req, const int64_t *ids)
+{
+	struct ticket t;
+	const char *body;
+	size_t len;
+	char loc[112];
+	long long iid;
+
+	if (visible_ticket(app, req, ids[0], &t) == -1 ||
+	    http_read_json(req, app->cfg.max_body_bytes, 0) == -1 ||
+	    api_field_str(req, "body", 1, TICKETS_BODY_MAX, FIELD_REQUIRED,
+	    &body, &len) == -1 ||
+	    ratelimit_post(app, req) == -1)
+		return;
+	if (tickets_comment(app, &t, req->user_id, body, len,
+	    &app->io.body) == -1) {
+		http_internal(req);
+		return;
+	}
+	/* Interactions have no route of their own: Location names the page
+	 * that holds exactly this one. */
+	iid = strtoll(app->io.body.buf + 6, NULL, 10);
+	snprintf(loc, sizeof(loc), "/api/v1/tickets/%lld/interactions?"
+	    "before=%lld&limit=1", (long long)ids[0], iid + 1);
+	http_header(req, "Location", loc);
+	strbuf_add(&app->io.body, "\n", 1);
+	http_raw(req, 201, app->io.body.buf, app->io.body.len);
+}
+
+/* GET /api/v1/tickets/{id}/interactions: pages walk back from the newest;
+ * each page is oldest first. Archived interactions included. */
+void
+api_interactions_list(struct app *app, struct req *req, const int64_t *ids)
+{
+	struct ticket t;
+	int64_t before;
+	json_t *arr;
+	int limit, n;
+
+	if (visible_ticket(app, req, ids[0], &t) == -1 ||
+	    api_page_params(req, 50, &limit, &before) == -1)
+		return;
+	arr = json_array();
+	if ((n = tickets_interactions(app, ids[0], before, limit, arr)) < 0) {
+		json_decref(arr);
+		http_internal(req);
+		return;
+	}
+	http_json(req, 200, json_pack("{s:o, s:o}", "interactions", arr,
+	    "next_before", n == limit ? json_incref(json_object_get(
+	    json_array_get(arr, 0), "id")) : json_null()));
+}
+
+/* GET /api/v1/notifications: the caller's, newest first. */
+void
+api_notifications_list(struct app *app, struct req *req, const int64_t *ids)
+{
+	const char *u = http_param(req, "unread");
+	int64_t before;
+	json_t *arr;
+	int limit, n;
+
+	if (api_page_params(req, 20, &limit, &before) == -1)
+		return;
+	if (u != NULL && strcmp(u, "0") != 0 && strcmp(u, "1") != 0) {
+		http_invalid_field(req, "unread", "unread must be 0 or 1");
+		return;
+	}
+	arr = json_array();
+	n = tickets_notifications(app, req->user_id, before,
+	    u != NULL && strcmp(u, "1") == 0, limit, arr);
+	if (n < 0) {
+		json_decref(arr);
+		http_internal(req);
+		return;
+	}
+	http_json(req, 200, json_pack("{s:o, s:o}", "notifications", arr,
+	    "next_before", n == limit ? json_incref(json_object_get(
+	    json_array_get(arr, (size_t)n - 1), "id")) : json_null()));
+}
+
+#define READ_IDS_MAX	1000
+
+/* POST /api/v1/notifications/read {"ids":[...]} or {"all":true} */
+void
+api_notifications_read(struct app *app, struct req *req, const int64_t *ids)
+{
+	int64_t list[READ_IDS_MAX];
+	json_t *arr, *all, *v;
+	size_t i, n;
+
+	if (http_read_json(req, app->cfg.max_body_bytes, 0) == -1)
+		return;
+	all = json_object_get(req->body, "all");
+	arr = json_object_get(req->body, "ids");
+	if (all != NULL && !json_is_boolean(all)) {
+		http_invalid_field(req, "all", "all must be true or false");
+		return;
+	}
+	if (json_is_true(all)) {
+		if (tickets_notifications_read(app, req->user_id, NULL, 0) == -1)
+			http_internal(req);
+		else
+			http_empty(req, 204);
+		return;
+	}
+	if (!json_is_array(arr) || (n = json_array_size(arr)) > READ_IDS_MAX) {
+		http_invalid_field(req, "ids",
+		    "ids must be an array of at most %d ids, or all must be true",
+		    READ_IDS_MAX);
+		return;
+	}
+	json_array_foreach(arr, i, v) {
+		if (!json_is_integer(v) || json_integer_value(v) < 1) {
+			http_invalid_field(req, "ids", "ids must hold ids");
+			return;
+		}
+		list[i] = json_integer_value(v);
+	}
+	if (tickets_notifications_read(app, req->user_id, list, n) == -1)
+		http_internal(req);
+	else
+		http_empty(req, 204);
+}
+
+/* GET /api/v1/stats/users/{id}?days=1..365 (self or staff) */
+void
+api_stats_user(struct app *app, struct req *req, const int64_t *ids)
+{
+	struct strbuf text;
+	enum cache_result res;
+	const char *d = http_param(req, "days");
+	long long days = 30;
+	json_t *u;
+	int rc, staff;
+
+	if (d != NULL && util_parse_int(d, 1, 365, &days) == -1) {
+		http_invalid_field(req, "days", "days must be 1..365");
+		return;
+	}
+	strbuf_init(&text);
+	/* The user's role picks requested (customer) or assigned (staff). */
+	rc = users_get(app, ids[0], &text, &res);
+	if (rc != 0) {
+		strbuf_free(&text);
+		if (rc == 1)
+			http_not_found(req);
+		else
+			http_internal(req);
+		return;
+	}
+	u = json_loadb(text.buf, text.len, 0, NULL);
+	staff = u != NULL && auth_is_staff(auth_role_parse(json_string_value(
+	    json_object_get(u, "role")) ? json_string_value(json_object_get(u,
+	    "role")) : ""));
+	json_decref(u);
+	if (req->user_id != ids[0] && !auth_is_staff(req->role)) {
+		strbuf_free(&text);
+		http_error(req, 403, "forbidden", NULL,
+		    "only the user or staff may read its stats");
+		return;
+	}
+	strbuf_reset(&text);
+	rc = tickets_stats(app, ids[0], staff, (int)days, &text, &res);
+	req->cache = cache_result_name(res);
+	if (rc == 0) {
+		strbuf_add(&text, "\n", 1);
+		http_raw(req, 200, text.buf, text.len);
+	} else
+		http_internal(req);
+	strbuf_free(&text);
+}

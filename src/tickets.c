@@ -1,0 +1,488 @@
+/* tickets: see tickets.h. */
+#include "autoconf.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db.h"
+#include "log.h"
+#include "queue.h"
+#include "tickets.h"
+#include "util.h"
+
+const char *const tickets_statuses[] = { "open", "pending", "closed", NULL };
+const char *const tickets_priorities[] = {
+	"low", "normal", "high", "urgent", NULL
+};
+
+static void
+copy_col(char *dst, size_t sz, sqlite3_stmt *st, int col)
+{
+	const unsigned char *s = sqlite3_column_text(st, col);
+
+	snprintf(dst, sz, "%s", s ? (const char *)s : "");
+}
+
+static void
+ticket_from_row(sqlite3_stmt *st, struct ticket *t)
+{
+	t->id = sqlite3_column_int64(st, 0);
+	copy_col(t->subject, sizeof(t->subject), st, 1);
+	copy_col(t->status, sizeof(t->status), st, 2);
+	copy_col(t->priority, sizeof(t->priority), st, 3);
+	t->requester_id = sqlite3_column_int64(st, 4);
+	t->assignee_id = sqlite3_column_int64(st, 5);	/* NULL reads 0 */
+	t->created_at = sqlite3_column_int64(st, 6);
+	t->updated_at = sqlite3_column_int64(st, 7);
+	t->last_activity_at = sqlite3_column_int64(st, 8);
+	t->closed_at = sqlite3_column_int64(st, 9);
+}
+
+int
+tickets_load(struct app *app, int64_t id, struct ticket *t)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if ((st = db_stmt(app->db, SQL_TICKET_GET)) == NULL)
+		return -1;
+	db_bind_int(st, 1, id);
+	rc = db_step(app->db, st);
+	if (rc == SQLITE_ROW)
+		ticket_from_row(st, t);
+	db_reset(st);
+	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? 1 : -1;
+}
+
+static json_t *
+time_or_null(int64_t ms)
+{
+	char buf[UTIL_TIME_LEN];
+
+	if (ms == 0)
+		return json_null();
+	util_format_time(ms, buf);
+	return json_string(buf);
+}
+
+static json_t *
+id_or_null(int64_t id)
+{
+	return id == 0 ? json_null() : json_integer(id);
+}
+
+json_t *
+tickets_json(const struct ticket *t)
+{
+	return json_pack("{s:I, s:s, s:s, s:s, s:I, s:o, s:o, s:o, s:o, s:o}",
+	    "id", (json_int_t)t->id, "subject", t->subject, "status", t->status,
+	    "priority", t->priority, "requester_id", (json_int_t)t->requester_id,
+	    "assignee_id", id_or_null(t->assignee_id),
+	    "created_at", time_or_null(t->created_at),
+	    "updated_at", time_or_null(t->updated_at),
+	    "last_activity_at", time_or_null(t->last_activity_at),
+	    "closed_at", time_or_null(t->closed_at));
+}
+
+static int
+dump_cb(const char *buf, size_t size, void *data)
+{
+	strbuf_add(data, buf, size);
+	return 0;
+}
+
+static int
+ticket_fill(struct app *app, void *arg, struct strbuf *out)
+{
+	struct ticket t;
+	json_t *j;
+	int rc;
+
+	if ((rc = tickets_load(app, *(int64_t *)arg, &t)) != 0)
+		return rc;
+	if ((j = tickets_json(&t)) == NULL)
+		return -1;
+	rc = json_dump_callback(j, dump_cb, out, JSON_COMPACT) == 0 ? 0 : -1;
+	json_decref(j);
+	return rc;
+}
+
+int
+tickets_get_cached(struct app *app, int64_t id, struct strbuf *out,
+    enum cache_result *res)
+{
+	struct rkey k;
+
+	app_key(app, &k, "ticket:%lld", (long long)id);
+	return cache_get(app, &k, app->cfg.record_ttl, ticket_fill, &id, out,
+	    res);
+}
+
+void
+tickets_forget(struct app *app, int64_t id)
+{
+	struct rkey k;
+
+	app_key(app, &k, "ticket:%lld", (long long)id);
+	cache_invalidate(app, &k, 1);
+}
+
+void
+tickets_forget_stats(struct app *app, int64_t user)
+{
+	char pat[64];
+
+	if (user == 0)
+		return;
+	snprintf(pat, sizeof(pat), "stats:user:%lld:days:*", (long long)user);
+	cache_invalidate_pattern(app, pat);
+}
+
+/* Adds an interaction inside the caller's transaction. Returns its id. */
+static int64_t
+add_interaction(struct app *app, int64_t ticket, int64_t author,
+    const char *kind, const char *body, size_t len, int64_t now)
+{
+	sqlite3_stmt *st;
+
+	if ((st = db_stmt(app->db, SQL_INTERACTION_INSERT)) == NULL)
+		return 0;
+	db_bind_int(st, 1, ticket);
+	if (author)
+		db_bind_int(st, 2, author);
+	db_bind_text(st, 3, kind, strlen(kind));
+	db_bind_text(st, 4, body, len);
+	db_bind_int(st, 5, now);
+	if (db_exec_stmt(app->db, st) != 0)
+		return 0;
+	return db_last_id(app->db);
+}
+
+/* Writes the send_notifications task into the outbox (same transaction).
+ * actor 0 is the system (null). Returns the outbox row, or 0. */
+static int64_t
+add_notify_task(struct app *app, int64_t ticket, const char *event,
+    int64_t actor)
+{
+	return queue_outbox_add(app, "send_notifications",
+	    json_pack("{s:I, s:s, s:o}", "ticket_id", (json_int_t)ticket,
+	    "event", event, "actor_id", id_or_null(actor)));
+}
+
+int64_t
+tickets_create(struct app *app, int64_t requester, const char *subject,
+    const char *body, size_t blen, const char *priority)
+{
+	sqlite3_stmt *st;
+	int64_t now = util_now_ms(), id, task;
+
+	if (db_begin(app->db) == -1)
+		return 0;
+	if ((st = db_stmt(app->db, SQL_TICKET_INSERT)) == NULL)
+		goto fail;
+	db_bind_text(st, 1, subject, strlen(subject));
+	db_bind_text(st, 2, priority, strlen(priority));
+	db_bind_int(st, 3, requester);
+	db_bind_int(st, 4, now);
+	db_bind_int(st, 5, now);
+	db_bind_int(st, 6, now);
+	if (db_exec_stmt(app->db, st) != 0)
+		goto fail;
+	id = db_last_id(app->db);
+	if (add_interaction(app, id, requester, "comment", body, blen, now) == 0 ||
+	    (task = add_notify_task(app, id, "ticket_created", requester)) == 0)
+		goto fail;
+	if (db_commit(app->db) == -1)
+		return 0;
+	queue_flush(app, &task, 1);
+	tickets_forget_stats(app, requester);
+	return id;
+fail:
+	db_rollback(app->db);
+	return 0;
+}
+
+static int
+write_ticket(struct app *app, const struct ticket *t)
+{
+	sqlite3_stmt *st;
+
+	if ((st = db_stmt(app->db, SQL_TICKET_UPDATE)) == NULL)
+		return -1;
+	db_bind_text(st, 1, t->subject, strlen(t->subject));
+	db_bind_text(st, 2, t->status, strlen(t->status));
+	db_bind_text(st, 3, t->priority, strlen(t->priority));
+	if (t->assignee_id)
+		db_bind_int(st, 4, t->assignee_id);
+	db_bind_int(st, 5, t->updated_at);
+	db_bind_int(st, 6, t->last_activity_at);
+	if (t->closed_at)
+		db_bind_int(st, 7, t->closed_at);
+	db_bind_int(st, 8, t->id);
+	return db_exec_stmt(app->db, st) == 0 ? 0 : -1;
+}
+
+/* After a committed change: the ticket's entry and the stats of everyone
+ * it involves (before and after). */
+static void
+forget_after(struct app *app, const struct ticket *old, const struct ticket *t)
+{
+	tickets_forget(app, t->id);
+	tickets_forget_stats(app, t->requester_id);
+	tickets_forget_stats(app, t->assignee_id);
+	if (old != NULL && old->assignee_id != t->assignee_id)
+		tickets_forget_stats(app, old->assignee_id);
+}
+
+int
+tickets_update(struct app *app, const struct ticket *old, struct ticket *t,
+    int64_t actor)
+{
+	char body[96];
+	int64_t now = util_now_ms(), task = 0;
+	int moved = strcmp(old->status, t->status) != 0;
+
+	if (db_begin(app->db) == -1)
+		return -1;
+	t->updated_at = now;
+	if (moved) {
+		t->last_activity_at = now;
+		if (strcmp(t->status, "closed") == 0)
+			t->closed_at = now;
+		else
+			t->closed_at = 0;
+		snprintf(body, sizeof(body), "status changed from %s to %s",
+		    old->status, t->status);
+		if (add_interaction(app, t->id, actor, "status_change", body,
+		    strlen(body), now) == 0 ||
+		    (task = add_notify_task(app, t->id, "status_changed",
+		    actor)) == 0)
+			goto fail;
+	}
+	if (write_ticket(app, t) == -1)
+		goto fail;
+	if (db_commit(app->db) == -1)
+		return -1;
+	if (task)
+		queue_flush(app, &task, 1);
+	forget_after(app, old, t);
+	return 0;
+fail:
+	db_rollback(app->db);
+	return -1;
+}
+
+/* The interaction object of API.md. */
+static json_t *
+interaction_json(int64_t id, int64_t ticket, int64_t author, const char *kind,
+    const char *body, size_t len, int64_t created)
+{
+	return json_pack("{s:I, s:I, s:o, s:s, s:s%, s:o}", "id", (json_int_t)id,
+	    "ticket_id", (json_int_t)ticket, "author_id", id_or_null(author),
+	    "kind", kind, "body", body, len, "created_at", time_or_null(created));
+}
+
+int
+tickets_comment(struct app *app, const struct ticket *old, int64_t author,
+    const char *body, size_t len, struct strbuf *out)
+{
+	struct ticket t = *old;
+	int64_t now = util_now_ms(), iid, task;
+	json_t *j;
+
+	if (db_begin(app->db) == -1)
+		return -1;
+	t.updated_at = t.last_activity_at = now;
+	/* The requester's comment on a closed ticket reopens it; the task is
+	 * still one comment_added (API.md section 5). */
+	if (author == t.requester_id && strcmp(t.status, "closed") == 0) {
+		snprintf(t.status, sizeof(t.status), "open");
+		t.closed_at = 0;
+	}
+	if ((iid = add_interaction(app, t.id, author, "comment", body, len,
+	    now)) == 0 || write_ticket(app, &t) == -1 ||
+	    (task = add_notify_task(app, t.id, "comment_added", author)) == 0) {
+		db_rollback(app->db);
+		return -1;
+	}
+	if (db_commit(app->db) == -1)
+		return -1;
+	queue_flush(app, &task, 1);
+	forget_after(app, old, &t);
+	if ((j = interaction_json(iid, t.id, author, "comment", body, len,
+	    now)) == NULL)
+		return -1;
+	strbuf_reset(out);
+	json_dump_callback(j, dump_cb, out, JSON_COMPACT);
+	json_decref(j);
+	return 0;
+}
+
+int
+tickets_page(struct app *app, int64_t before, int64_t requester,
+    const char *status, int64_t assignee, int limit, json_t *arr)
+{
+	sqlite3_stmt *st;
+	struct ticket t;
+	int n = 0, rc;
+
+	if ((st = db_stmt(app->db, SQL_TICKETS_PAGE)) == NULL)
+		return -1;
+	db_bind_int(st, 1, before ? before : INT64_MAX);
+	if (requester)
+		db_bind_int(st, 2, requester);
+	if (status)
+		db_bind_text(st, 3, status, strlen(status));
+	if (assignee)
+		db_bind_int(st, 4, assignee);
+	db_bind_int(st, 5, limit);
+	while ((rc = db_step(app->db, st)) == SQLITE_ROW) {
+		ticket_from_row(st, &t);
+		json_array_append_new(arr, tickets_json(&t));
+		n++;
+	}
+	db_reset(st);
+	return rc == SQLITE_DONE ? n : -1;
+}
+
+int
+tickets_interactions(struct app *app, int64_t ticket, int64_t before,
+    int limit, json_t *arr)
+{
+	sqlite3_stmt *st;
+	int n = 0, rc;
+
+	if ((st = db_stmt(app->db, SQL_INTERACTIONS_PAGE)) == NULL)
+		return -1;
+	db_bind_int(st, 1, ticket);
+	db_bind_int(st, 2, before ? before : INT64_MAX);
+	db_bind_int(st, 3, limit);
+	/* Newest first from SQL; the page is shown oldest first. */
+	while ((rc = db_step(app->db, st)) == SQLITE_ROW) {
+		json_array_insert_new(arr, 0, interaction_json(
+		    sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1),
+		    sqlite3_column_int64(st, 2),
+		    (const char *)sqlite3_column_text(st, 3),
+		    (const char *)sqlite3_column_text(st, 4),
+		    (size_t)sqlite3_column_bytes(st, 4),
+		    sqlite3_column_int64(st, 5)));
+		n++;
+	}
+	db_reset(st);
+	return rc == SQLITE_DONE ? n : -1;
+}
+
+int
+tickets_notifications(struct app *app, int64_t user, int64_t before,
+    int unread, int limit, json_t *arr)
+{
+	sqlite3_stmt *st;
+	int n = 0, rc;
+
+	if ((st = db_stmt(app->db, SQL_NOTIFS_PAGE)) == NULL)
+		return -1;
+	db_bind_int(st, 1, user);
+	db_bind_int(st, 2, before ? before : INT64_MAX);
+	db_bind_int(st, 3, unread);
+	db_bind_int(st, 4, limit);
+	while ((rc = db_step(app->db, st)) == SQLITE_ROW) {
+		json_array_append_new(arr, json_pack("{s:I, s:I, s:s, s:I, s:o, s:o}",
+		    "id", (json_int_t)sqlite3_column_int64(st, 0),
+		    "user_id", (json_int_t)sqlite3_column_int64(st, 1),
+		    "event", (const char *)sqlite3_column_text(st, 2),
+		    "ticket_id", (json_int_t)sqlite3_column_int64(st, 3),
+		    "created_at", time_or_null(sqlite3_column_int64(st, 4)),
+		    "read_at", time_or_null(sqlite3_column_int64(st, 5))));
+		n++;
+	}
+	db_reset(st);
+	return rc == SQLITE_DONE ? n : -1;
+}
+
+int
+tickets_notifications_read(struct app *app, int64_t user, const int64_t *ids,
+    size_t n)
+{
+	sqlite3_stmt *st;
+	int64_t now = util_now_ms();
+	size_t i;
+
+	if (ids == NULL) {
+		if ((st = db_stmt(app->db, SQL_NOTIF_READ_ALL)) == NULL)
+			return -1;
+		db_bind_int(st, 1, now);
+		db_bind_int(st, 2, user);
+		return db_exec_stmt(app->db, st) == 0 ? 0 : -1;
+	}
+	if (db_begin(app->db) == -1)
+		return -1;
+	for (i = 0; i < n; i++) {
+		if ((st = db_stmt(app->db, SQL_NOTIF_READ_ONE)) == NULL)
+			goto fail;
+		db_bind_int(st, 1, now);
+		db_bind_int(st, 2, ids[i]);
+		db_bind_int(st, 3, user);
+		if (db_exec_stmt(app->db, st) != 0)
+			goto fail;
+	}
+	return db_commit(app->db);
+fail:
+	db_rollback(app->db);
+	return -1;
+}
+
+struct stats_arg {
+	int64_t	user;
+	int	staff;
+	int	days;
+};
+
+static int
+stats_fill(struct app *app, void *arg, struct strbuf *out)
+{
+	struct stats_arg *a = arg;
+	sqlite3_stmt *st;
+	int64_t now = util_now_ms();
+	char calc[UTIL_TIME_LEN];
+	json_t *j;
+	int rc;
+
+	st = db_stmt(app->db, a->staff ? SQL_STATS_ASSIGNEE : SQL_STATS_REQUESTER);
+	if (st == NULL)
+		return -1;
+	db_bind_int(st, 1, a->user);
+	db_bind_int(st, 2, now - (int64_t)a->days * 86400000);
+	if ((rc = db_step(app->db, st)) != SQLITE_ROW) {
+		db_reset(st);
+		return -1;
+	}
+	util_format_time(now, calc);
+	j = json_pack("{s:I, s:i, s:I, s:{s:I, s:I, s:I}, s:o, s:s}",
+	    "user_id", (json_int_t)a->user, "period_days", a->days,
+	    "total", (json_int_t)sqlite3_column_int64(st, 0),
+	    "by_status",
+	    "open", (json_int_t)sqlite3_column_int64(st, 1),
+	    "pending", (json_int_t)sqlite3_column_int64(st, 2),
+	    "closed", (json_int_t)sqlite3_column_int64(st, 3),
+	    "avg_resolution_hours", sqlite3_column_type(st, 4) == SQLITE_NULL ?
+	    json_null() : json_real(sqlite3_column_double(st, 4)),
+	    "calculated_at", calc);
+	db_reset(st);
+	if (j == NULL)
+		return -1;
+	rc = json_dump_callback(j, dump_cb, out, JSON_COMPACT) == 0 ? 0 : -1;
+	json_decref(j);
+	return rc;
+}
+
+int
+tickets_stats(struct app *app, int64_t user, int staff, int days,
+    struct strbuf *out, enum cache_result *res)
+{
+	struct stats_arg a = { user, staff, days };
+	struct rkey k;
+
+	app_key(app, &k, "stats:user:%lld:days:%d", (long long)user, days);
+	return cache_get(app, &k, app->cfg.record_ttl, stats_fill, &a, out, res);
+}

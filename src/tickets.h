@@ -1,0 +1,82 @@
+/*
+ * tickets: tickets, interactions, notifications and stats in SQLite; the
+ * cache entries ticket:{id} and stats:user:{id}:days:{d}; the tasks each
+ * change enqueues through the outbox (API.md sections 3 to 5).
+ */
+#ifndef CHATDESK_TICKETS_H
+#define CHATDESK_TICKETS_H
+
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "cache.h"
+
+#define TICKETS_SUBJECT_MAX	200
+#define TICKETS_BODY_MAX	10000
+
+extern const char *const tickets_statuses[];	/* open pending closed */
+extern const char *const tickets_priorities[];	/* low normal high urgent */
+
+/* A ticket as read, for the rules of the routes. */
+struct ticket {
+	int64_t		 id;
+	char		 subject[TICKETS_SUBJECT_MAX + 1];
+	char		 status[16];
+	char		 priority[16];
+	int64_t		 requester_id;
+	int64_t		 assignee_id;	/* 0: none */
+	int64_t		 created_at;
+	int64_t		 updated_at;
+	int64_t		 last_activity_at;
+	int64_t		 closed_at;	/* 0: not closed */
+};
+
+/* Reads a ticket from SQLite: 0 found, 1 none, -1 error. */
+int tickets_load(struct app *, int64_t id, struct ticket *);
+/* The ticket object of API.md. */
+json_t *tickets_json(const struct ticket *);
+
+/* Cache-aside read of ticket:{id} as JSON text: 0, 1 none, -1 error. */
+int tickets_get_cached(struct app *, int64_t id, struct strbuf *out,
+    enum cache_result *);
+
+/* Creates a ticket with its first interaction and a ticket_created task.
+ * Returns the id, or 0. */
+int64_t tickets_create(struct app *, int64_t requester, const char *subject,
+    const char *body, size_t blen, const char *priority);
+
+/*
+ * Applies a change (new values in *t, old in *old) by actor: one
+ * status_change interaction and one status_changed task if the status
+ * moved. Commits, pushes the task, invalidates the caches. 0 or -1.
+ */
+int tickets_update(struct app *, const struct ticket *old, struct ticket *t,
+    int64_t actor);
+
+/* Adds a comment by author; a requester's comment reopens a closed
+ * ticket. Returns the interaction JSON (text in out) and 0, or -1. */
+int tickets_comment(struct app *, const struct ticket *, int64_t author,
+    const char *body, size_t len, struct strbuf *out);
+
+/* Pages (newest first in SQL): see the routes. Return counts or -1. */
+int tickets_page(struct app *, int64_t before, int64_t requester,
+    const char *status, int64_t assignee, int limit, json_t *arr);
+int tickets_interactions(struct app *, int64_t ticket, int64_t before,
+    int limit, json_t *arr);
+int tickets_notifications(struct app *, int64_t user, int64_t before,
+    int unread, int limit, json_t *arr);
+/* Marks the caller's notifications read (ids, or all when ids NULL). */
+int tickets_notifications_read(struct app *, int64_t user,
+    const int64_t *ids, size_t n);
+
+/* Stats of user over days: JSON text (cached) into out. 0, 1, -1. */
+int tickets_stats(struct app *, int64_t user, int staff, int days,
+    struct strbuf *out, enum cache_result *);
+
+/* Deletes stats:user:{id}:days:* (and their leases) after a change. */
+void tickets_forget_stats(struct app *, int64_t user);
+/* Deletes ticket:{id} after a change. */
+void tickets_forget(struct app *, int64_t id);
+
+#endif
