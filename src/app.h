@@ -19,6 +19,8 @@ struct app {
 	struct rconn	*cache;		/* redis_url */
 	struct rconn	*queue;		/* queue_redis_url; may be == cache */
 	struct http_io	 io;
+	/* Called by long batch loops (the worker renews its lock here). */
+	void		(*heartbeat)(struct app *);
 };
 
 /*

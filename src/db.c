@@ -151,6 +151,57 @@ static const char *const sqls[SQL__MAX] = {
 	"total(status = 'closed'), avg(CASE WHEN closed_at IS NOT NULL "
 	"THEN (closed_at - created_at) / 3600000.0 END) "
 	"FROM tickets WHERE assignee_id = ? AND created_at >= ?",
+	/* SQL_TICKETS_INACTIVE: (cutoff, limit) */
+	"SELECT id FROM tickets WHERE status IN ('open', 'pending') "
+	"AND last_activity_at < ? ORDER BY last_activity_at LIMIT ?",
+	/* SQL_ARCH_INTER_IDS: (cutoff, after id, limit) the next batch of
+	 * interactions of tickets closed before cutoff */
+	"SELECT i.id FROM main.interactions i JOIN main.tickets t "
+	"ON t.id = i.ticket_id WHERE t.status = 'closed' AND t.closed_at < ?1 "
+	"AND i.id > ?2 ORDER BY i.id LIMIT ?3",
+	/* SQL_ARCH_INTER_COPY: (cutoff, lo, hi) */
+	"INSERT OR IGNORE INTO archive.interactions "
+	"SELECT i.id, i.ticket_id, i.author_id, i.kind, i.body, i.created_at "
+	"FROM main.interactions i JOIN main.tickets t ON t.id = i.ticket_id "
+	"WHERE t.status = 'closed' AND t.closed_at < ?1 "
+	"AND i.id BETWEEN ?2 AND ?3",
+	/* SQL_ARCH_INTER_DELETE: (cutoff, lo, hi) only what the archive
+	 * holds, after the copy committed */
+	"DELETE FROM main.interactions WHERE id BETWEEN ?2 AND ?3 "
+	"AND id IN (SELECT id FROM archive.interactions "
+	"WHERE id BETWEEN ?2 AND ?3) "
+	"AND ticket_id IN (SELECT id FROM main.tickets "
+	"WHERE status = 'closed' AND closed_at < ?1)",
+	/* SQL_ARCH_MSG_IDS: (cutoff, after id, limit) messages older than
+	 * cutoff that are not among their room's newest 50 */
+	"SELECT m.id FROM main.messages m WHERE m.created_at < ?1 "
+	"AND m.id > ?2 AND m.id < (SELECT min(id) FROM (SELECT id "
+	"FROM main.messages WHERE room_id = m.room_id ORDER BY id DESC "
+	"LIMIT 50)) ORDER BY m.id LIMIT ?3",
+	/* SQL_ARCH_MSG_COPY: (cutoff, lo, hi) */
+	"INSERT OR IGNORE INTO archive.messages "
+	"SELECT m.id, m.room_id, m.user_id, m.body, m.created_at "
+	"FROM main.messages m WHERE m.id BETWEEN ?2 AND ?3 "
+	"AND m.created_at < ?1 AND m.id < (SELECT min(id) FROM (SELECT id "
+	"FROM main.messages WHERE room_id = m.room_id ORDER BY id DESC "
+	"LIMIT 50))",
+	/* SQL_ARCH_MSG_DELETE: (cutoff, lo, hi) */
+	"DELETE FROM main.messages WHERE id BETWEEN ?2 AND ?3 "
+	"AND id IN (SELECT id FROM archive.messages WHERE id BETWEEN ?2 AND ?3) "
+	"AND created_at < ?1 AND id < (SELECT min(id) FROM (SELECT id "
+	"FROM main.messages m2 WHERE m2.room_id = messages.room_id "
+	"ORDER BY id DESC LIMIT 50))",
+	/* SQL_STAFF_IDS */
+	"SELECT id FROM users WHERE role IN ('agent', 'admin') ORDER BY id",
+	/* SQL_NOTIF_INSERT: at most once per task and user */
+	"INSERT OR IGNORE INTO notifications "
+	"(user_id, event, ticket_id, task_id, created_at) VALUES (?, ?, ?, ?, ?)",
+	/* SQL_NOTIF_UNDELIVERED: (task id) */
+	"SELECT id, user_id, event, ticket_id, created_at, read_at "
+	"FROM notifications WHERE task_id = ? AND delivered_at IS NULL "
+	"ORDER BY id",
+	/* SQL_NOTIF_DELIVERED: (now, id) */
+	"UPDATE notifications SET delivered_at = ? WHERE id = ?",
 };
 
 struct db {
@@ -471,6 +522,14 @@ db_rollback(struct db *db)
 {
 	if (!sqlite3_get_autocommit(db->h))
 		sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
+}
+
+int
+db_checkpoint(struct db *db)
+{
+	/* TRUNCATE: the WAL file shrinks back to nothing. */
+	return db_execf(db, "PRAGMA main.wal_checkpoint(TRUNCATE);"
+	    "PRAGMA archive.wal_checkpoint(TRUNCATE);");
 }
 
 int64_t

@@ -51,6 +51,17 @@ enum sqlstmt {
 	SQL_NOTIF_READ_ALL,
 	SQL_STATS_REQUESTER,
 	SQL_STATS_ASSIGNEE,
+	SQL_TICKETS_INACTIVE,
+	SQL_ARCH_INTER_IDS,
+	SQL_ARCH_INTER_COPY,
+	SQL_ARCH_INTER_DELETE,
+	SQL_ARCH_MSG_IDS,
+	SQL_ARCH_MSG_COPY,
+	SQL_ARCH_MSG_DELETE,
+	SQL_STAFF_IDS,
+	SQL_NOTIF_INSERT,
+	SQL_NOTIF_UNDELIVERED,
+	SQL_NOTIF_DELIVERED,
 	SQL__MAX
 };
 
@@ -96,6 +107,8 @@ int db_begin(struct db *);
 int db_commit(struct db *);
 void db_rollback(struct db *);
 int64_t db_last_id(struct db *);
+/* wal_checkpoint(TRUNCATE) of both files. Returns 0 or -1. */
+int db_checkpoint(struct db *);
 int db_changes(struct db *);
 
 /*

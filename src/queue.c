@@ -159,3 +159,332 @@ queue_enqueue(struct app *app, const char *type, json_t *payload)
 	queue_flush(app, &row, 1);
 	return 0;
 }
+
+int
+queue_known_type(const char *type)
+{
+	return strcmp(type, "close_inactive_tickets") == 0 ||
+	    strcmp(type, "archive_old_interactions") == 0 ||
+	    strcmp(type, "send_notifications") == 0;
+}
+
+static long long
+int_reply(redisReply *r)
+{
+	long long n = -1;
+
+	if (r == NULL)
+		return -1;
+	if (r->type == REDIS_REPLY_INTEGER)
+		n = r->integer;
+	freeReplyObject(r);
+	return n;
+}
+
+int
+queue_stats(struct app *app, struct queue_stats *s)
+{
+	struct rkey p, pr, d, f;
+	redisReply *r;
+	json_t *t;
+
+	app_key(app, &p, "tasks:pending");
+	app_key(app, &pr, "tasks:processing");
+	app_key(app, &d, "tasks:delayed");
+	app_key(app, &f, "tasks:failed");
+	if ((s->pending = int_reply(rconn_cmdv(app->queue, "LLEN", p.s,
+	    NULL))) < 0 ||
+	    (s->processing = int_reply(rconn_cmdv(app->queue, "LLEN", pr.s,
+	    NULL))) < 0 ||
+	    (s->delayed = int_reply(rconn_cmdv(app->queue, "ZCARD", d.s,
+	    NULL))) < 0 ||
+	    (s->failed = int_reply(rconn_cmdv(app->queue, "LLEN", f.s,
+	    NULL))) < 0)
+		return -1;
+	s->oldest_pending_age_s = -1;
+	if ((r = rconn_cmdv(app->queue, "LINDEX", p.s, "0", NULL)) == NULL)
+		return -1;
+	if (r->type == REDIS_REPLY_STRING &&
+	    (t = json_loadb(r->str, r->len, 0, NULL)) != NULL) {
+		json_int_t ts = json_integer_value(json_object_get(t,
+		    "timestamp"));
+		s->oldest_pending_age_s = ts > 0 ?
+		    (util_now_ms() - ts) / 1000 : 0;
+		if (s->oldest_pending_age_s < 0)
+			s->oldest_pending_age_s = 0;
+		json_decref(t);
+	}
+	freeReplyObject(r);
+	return 0;
+}
+
+int
+queue_dead_list(struct app *app, int limit, json_t *arr)
+{
+	struct rkey f;
+	redisReply *r;
+	char stop[24];
+	json_t *t;
+	size_t i;
+	int n = 0;
+
+	app_key(app, &f, "tasks:failed");
+	snprintf(stop, sizeof(stop), "%d", limit - 1);
+	if ((r = rconn_cmdv(app->queue, "LRANGE", f.s, "0", stop, NULL)) == NULL)
+		return -1;
+	for (i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
+		t = json_loadb(r->element[i]->str, r->element[i]->len, 0, NULL);
+		json_array_append_new(arr, t ? t :
+		    json_stringn(r->element[i]->str, r->element[i]->len));
+		n++;
+	}
+	freeReplyObject(r);
+	return n;
+}
+
+/* Moves one dead task back if it is still there (another retry or a
+ * trim may have taken it). */
+static struct rscript revive_script = { .src =
+	"if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 1 then\n"
+	"  redis.call('RPUSH', KEYS[2], ARGV[2])\n"
+	"  return 1\n"
+	"end\n"
+	"return 0\n"
+};
+
+long long
+queue_dead_retry(struct app *app)
+{
+	struct rkey f, p;
+	redisReply *r, *e;
+	const char *argv[4];
+	size_t lens[4], i;
+	json_t *t;
+	char *next;
+	long long n = 0;
+
+	app_key(app, &f, "tasks:failed");
+	app_key(app, &p, "tasks:pending");
+	if ((r = rconn_cmdv(app->queue, "LRANGE", f.s, "0", "-1", NULL)) == NULL)
+		return -1;
+	for (i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
+		e = r->element[i];
+		if ((t = json_loadb(e->str, e->len, 0, NULL)) == NULL ||
+		    !json_is_object(t)) {
+			/* Not a task at all: stays dead. */
+			json_decref(t);
+			continue;
+		}
+		json_object_set_new(t, "attempts", json_integer(0));
+		json_object_del(t, "error");
+		json_object_del(t, "failed_at");
+		next = json_dumps(t, JSON_COMPACT);
+		json_decref(t);
+		if (next == NULL)
+			continue;
+		argv[0] = f.s;
+		lens[0] = f.len;
+		argv[1] = p.s;
+		lens[1] = p.len;
+		argv[2] = e->str;
+		lens[2] = e->len;
+		argv[3] = next;
+		lens[3] = strlen(next);
+		if (int_reply(rconn_eval(app->queue, &revive_script, 2, 4, argv,
+		    lens)) == 1)
+			n++;
+		free(next);
+	}
+	freeReplyObject(r);
+	return n;
+}
+
+static struct rscript clear_script = { .src =
+	"local n = redis.call('LLEN', KEYS[1])\n"
+	"redis.call('DEL', KEYS[1])\n"
+	"return n\n"
+};
+
+long long
+queue_dead_clear(struct app *app)
+{
+	struct rkey f;
+	const char *argv[1];
+	size_t lens[1];
+
+	app_key(app, &f, "tasks:failed");
+	argv[0] = f.s;
+	lens[0] = f.len;
+	return int_reply(rconn_eval(app->queue, &clear_script, 1, 1, argv, lens));
+}
+
+/* processing -> front of pending, oldest taken first stays first. */
+static struct rscript orphans_script = { .src =
+	"local n = 0\n"
+	"while redis.call('LMOVE', KEYS[1], KEYS[2], 'RIGHT', 'LEFT') do\n"
+	"  n = n + 1\n"
+	"end\n"
+	"return n\n"
+};
+
+long long
+queue_recover_orphans(struct app *app)
+{
+	struct rkey pr, p;
+	const char *argv[2];
+	size_t lens[2];
+
+	app_key(app, &pr, "tasks:processing");
+	app_key(app, &p, "tasks:pending");
+	argv[0] = pr.s;
+	lens[0] = pr.len;
+	argv[1] = p.s;
+	lens[1] = p.len;
+	return int_reply(rconn_eval(app->queue, &orphans_script, 2, 2, argv,
+	    lens));
+}
+
+static struct rscript due_script = { .src =
+	"local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1],\n"
+	"  'LIMIT', 0, 1000)\n"
+	"for _, t in ipairs(due) do\n"
+	"  redis.call('ZREM', KEYS[1], t)\n"
+	"  redis.call('RPUSH', KEYS[2], t)\n"
+	"end\n"
+	"return #due\n"
+};
+
+long long
+queue_move_due(struct app *app)
+{
+	struct rkey d, p;
+	const char *argv[3];
+	size_t lens[3];
+	char now[24];
+	long long n, total = 0;
+
+	app_key(app, &d, "tasks:delayed");
+	app_key(app, &p, "tasks:pending");
+	snprintf(now, sizeof(now), "%lld", (long long)util_now_ms());
+	argv[0] = d.s;
+	lens[0] = d.len;
+	argv[1] = p.s;
+	lens[1] = p.len;
+	argv[2] = now;
+	lens[2] = strlen(now);
+	do {
+		if ((n = int_reply(rconn_eval(app->queue, &due_script, 2, 3,
+		    argv, lens))) < 0)
+			return -1;
+		total += n;
+	} while (n == 1000);
+	return total;
+}
+
+int
+queue_take(struct app *app, struct strbuf *out)
+{
+	struct rkey p, pr;
+	redisReply *r;
+	int rc = 0;
+
+	app_key(app, &p, "tasks:pending");
+	app_key(app, &pr, "tasks:processing");
+	if ((r = rconn_cmdv(app->queue, "LMOVE", p.s, pr.s, "LEFT", "RIGHT",
+	    NULL)) == NULL)
+		return -1;
+	if (r->type == REDIS_REPLY_STRING) {
+		strbuf_reset(out);
+		strbuf_add(out, r->str, r->len);
+		rc = 1;
+	}
+	freeReplyObject(r);
+	return rc;
+}
+
+int
+queue_ack(struct app *app, const char *task, size_t len)
+{
+	struct rkey pr;
+	const char *argv[4];
+	size_t lens[4];
+
+	app_key(app, &pr, "tasks:processing");
+	argv[0] = "LREM";
+	lens[0] = 4;
+	argv[1] = pr.s;
+	lens[1] = pr.len;
+	argv[2] = "1";
+	lens[2] = 1;
+	argv[3] = task;
+	lens[3] = len;
+	return int_reply(rconn_cmd(app->queue, 4, argv, lens)) >= 0 ? 0 : -1;
+}
+
+static struct rscript delay_script = { .src =
+	"redis.call('LREM', KEYS[1], 1, ARGV[1])\n"
+	"redis.call('ZADD', KEYS[2], ARGV[3], ARGV[2])\n"
+	"return 1\n"
+};
+
+int
+queue_delay(struct app *app, const char *task, size_t len, const char *next,
+    int64_t due_ms)
+{
+	struct rkey pr, d;
+	const char *argv[5];
+	size_t lens[5];
+	char due[24];
+
+	app_key(app, &pr, "tasks:processing");
+	app_key(app, &d, "tasks:delayed");
+	snprintf(due, sizeof(due), "%lld", (long long)due_ms);
+	argv[0] = pr.s;
+	lens[0] = pr.len;
+	argv[1] = d.s;
+	lens[1] = d.len;
+	argv[2] = task;
+	lens[2] = len;
+	argv[3] = next;
+	lens[3] = strlen(next);
+	argv[4] = due;
+	lens[4] = strlen(due);
+	return int_reply(rconn_eval(app->queue, &delay_script, 2, 5, argv,
+	    lens)) == 1 ? 0 : -1;
+}
+
+/* Dead tasks are appended at the right; the oldest drop off the left. */
+static struct rscript bury_script = { .src =
+	"redis.call('LREM', KEYS[1], 1, ARGV[1])\n"
+	"local n = redis.call('RPUSH', KEYS[2], ARGV[2])\n"
+	"local max = tonumber(ARGV[3])\n"
+	"if n > max then\n"
+	"  redis.call('LTRIM', KEYS[2], n - max, -1)\n"
+	"  return n - max\n"
+	"end\n"
+	"return 0\n"
+};
+
+long long
+queue_bury(struct app *app, const char *task, size_t len, const char *dead)
+{
+	struct rkey pr, f;
+	const char *argv[5];
+	size_t lens[5];
+	char max[24];
+
+	app_key(app, &pr, "tasks:processing");
+	app_key(app, &f, "tasks:failed");
+	snprintf(max, sizeof(max), "%lld", app->cfg.dead_max);
+	argv[0] = pr.s;
+	lens[0] = pr.len;
+	argv[1] = f.s;
+	lens[1] = f.len;
+	argv[2] = task;
+	lens[2] = len;
+	argv[3] = dead;
+	lens[3] = strlen(dead);
+	argv[4] = max;
+	lens[4] = strlen(max);
+	return int_reply(rconn_eval(app->queue, &bury_script, 2, 5, argv, lens));
+}

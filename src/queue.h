@@ -14,6 +14,8 @@
 
 #include <jansson.h>
 
+#include "util.h"
+
 struct app;
 
 #define QUEUE_TASK_ID_LEN	32
@@ -41,3 +43,42 @@ long long queue_outbox_count(struct app *);
 int queue_enqueue(struct app *, const char *type, json_t *payload);
 
 #endif
+
+/* Figures for GET /api/v1/queue, chatdeskctl queue stats and /health. */
+struct queue_stats {
+	long long	pending, processing, delayed, failed;
+	long long	oldest_pending_age_s;	/* -1: none waiting */
+};
+/* Returns 0, or -1 if the queue's Redis is down. */
+int queue_stats(struct app *, struct queue_stats *);
+
+/* Dead tasks, oldest first, into arr (at most limit). Returns the count
+ * or -1. */
+int queue_dead_list(struct app *, int limit, json_t *arr);
+/* Moves every dead task back to tasks:pending with attempts 0 and no
+ * error. Returns the count, or -1. */
+long long queue_dead_retry(struct app *);
+/* Deletes tasks:failed. Returns how many it held, or -1. */
+long long queue_dead_clear(struct app *);
+
+/* 1 if type is a task type the worker knows. */
+int queue_known_type(const char *type);
+
+/* The worker's moves (each atomic in Redis). */
+/* Moves everything from tasks:processing back to the front of
+ * tasks:pending (a crashed run's tasks). Returns the count or -1. */
+long long queue_recover_orphans(struct app *);
+/* Moves delayed tasks due by now to tasks:pending. Count or -1. */
+long long queue_move_due(struct app *);
+/* LMOVE tasks:pending tasks:processing LEFT RIGHT: 1 and the task text
+ * in out, 0 if empty, -1 on error. */
+int queue_take(struct app *, struct strbuf *out);
+/* Removes a finished task from tasks:processing. 0 or -1. */
+int queue_ack(struct app *, const char *task, size_t len);
+/* Replaces it by next in tasks:delayed, due at due_ms. 0 or -1. */
+int queue_delay(struct app *, const char *task, size_t len, const char *next,
+    int64_t due_ms);
+/* Replaces it by dead in tasks:failed, trimmed to dead_max. Returns the
+ * number of old entries dropped, or -1. */
+long long queue_bury(struct app *, const char *task, size_t len,
+    const char *dead);

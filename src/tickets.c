@@ -486,3 +486,50 @@ tickets_stats(struct app *app, int64_t user, int staff, int days,
 	app_key(app, &k, "stats:user:%lld:days:%d", (long long)user, days);
 	return cache_get(app, &k, app->cfg.record_ttl, stats_fill, &a, out, res);
 }
+
+int
+tickets_close_inactive(struct app *app, int64_t cutoff, int limit)
+{
+	sqlite3_stmt *st;
+	struct ticket old, t;
+	int64_t ids[TICKETS_BATCH_MAX];
+	int64_t now = util_now_ms();
+	int n = 0, i;
+
+	if (limit > TICKETS_BATCH_MAX)
+		limit = TICKETS_BATCH_MAX;
+	if (db_begin(app->db) == -1)
+		return -1;
+	if ((st = db_stmt(app->db, SQL_TICKETS_INACTIVE)) == NULL)
+		goto fail;
+	db_bind_int(st, 1, cutoff);
+	db_bind_int(st, 2, limit);
+	while (n < limit && db_step(app->db, st) == SQLITE_ROW)
+		ids[n++] = sqlite3_column_int64(st, 0);
+	db_reset(st);
+	for (i = 0; i < n; i++) {
+		if (tickets_load(app, ids[i], &old) != 0)
+			goto fail;
+		t = old;
+		snprintf(t.status, sizeof(t.status), "closed");
+		t.closed_at = t.updated_at = now;
+		/* By the system: author and actor are null. */
+		if (add_interaction(app, t.id, 0, "status_change",
+		    "closed for inactivity", 21, now) == 0 ||
+		    write_ticket(app, &t) == -1 ||
+		    add_notify_task(app, t.id, "status_changed", 0) == 0)
+			goto fail;
+	}
+	if (db_commit(app->db) == -1)
+		return -1;
+	/* One batch: the whole outbox in one claim. */
+	queue_flush(app, NULL, 0);
+	for (i = 0; i < n; i++) {
+		if (tickets_load(app, ids[i], &t) == 0)
+			forget_after(app, NULL, &t);
+	}
+	return n;
+fail:
+	db_rollback(app->db);
+	return -1;
+}

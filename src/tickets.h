@@ -74,6 +74,13 @@ int tickets_notifications_read(struct app *, int64_t user,
 int tickets_stats(struct app *, int64_t user, int staff, int days,
     struct strbuf *out, enum cache_result *);
 
+#define TICKETS_BATCH_MAX	500
+
+/* Closes up to limit open or pending tickets inactive since cutoff, in one
+ * transaction (system status_change, status_changed task each), then
+ * invalidates their caches. Returns the count, or -1. */
+int tickets_close_inactive(struct app *, int64_t cutoff, int limit);
+
 /* Deletes stats:user:{id}:days:* (and their leases) after a change. */
 void tickets_forget_stats(struct app *, int64_t user);
 /* Deletes ticket:{id} after a change. */

@@ -1,16 +1,38 @@
 /*
- * chatdesk-worker: the batch worker cron runs (API.md section 5).
+ * chatdesk-worker: one run of the batch worker, started by cron (API.md
+ * section 5). Takes worker:lock, recovers a crashed run's tasks, moves
+ * due retries back, pushes the outbox, then takes tasks one by one with
+ * LMOVE until the queue is empty or a limit is reached; acknowledges a
+ * task only after its handler committed. Prints one summary line.
  */
 #include "autoconf.h"
 
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include <sodium.h>
+
+#include "app.h"
 #include "config.h"
+#include "log.h"
+#include "queue.h"
+#include "task.h"
 #include "util.h"
 
 #define EXIT_USAGE	64
+#define LOCK_TTL_MS	60000	/* renewed at least every LOCK_RENEW_MS */
+#define LOCK_RENEW_MS	10000
+
+struct run {
+	char		lock_token[33];
+	int64_t		lock_renewed_us;
+	long long	taken, done, retried, dead, dropped;
+};
+
+static struct run run;
 
 static void
 usage(FILE *f)
@@ -18,11 +40,215 @@ usage(FILE *f)
 	fprintf(f,
 	    "usage: chatdesk-worker [--config FILE] [--max-tasks N] [--max-seconds S]\n"
 	    "\n"
-	    "Drains tasks:pending once and exits; run it from cron.\n"
+	    "Drains tasks:pending once and exits; run it from cron every minute\n"
+	    "(examples/crontab). A run that finds another one holding the lock\n"
+	    "exits 0 at once.\n"
 	    "  --config FILE     key = value settings (default: $CHATDESK_CONFIG)\n"
 	    "  --max-tasks N     take at most N tasks (1..100000000)\n"
 	    "  --max-seconds S   start no task after S seconds (1..86400)\n"
 	    "  --help, --version\n");
+}
+
+/* Compare-and-set scripts: only the run that holds the lock may renew or
+ * release it. */
+static struct rscript renew_script = { .src =
+	"if redis.call('GET', KEYS[1]) == ARGV[1] then\n"
+	"  return redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"
+	"end\n"
+	"return 0\n"
+};
+
+static struct rscript release_script = { .src =
+	"if redis.call('GET', KEYS[1]) == ARGV[1] then\n"
+	"  return redis.call('DEL', KEYS[1])\n"
+	"end\n"
+	"return 0\n"
+};
+
+static int
+lock_call(struct app *app, struct rscript *sc)
+{
+	struct rkey k;
+	const char *argv[3];
+	size_t lens[3];
+	char ttl[16];
+	redisReply *r;
+	int ok;
+
+	app_key(app, &k, "worker:lock");
+	snprintf(ttl, sizeof(ttl), "%d", LOCK_TTL_MS);
+	argv[0] = k.s;
+	lens[0] = k.len;
+	argv[1] = run.lock_token;
+	lens[1] = strlen(run.lock_token);
+	argv[2] = ttl;
+	lens[2] = strlen(ttl);
+	if ((r = rconn_eval(app->queue, sc, 1, 3, argv, lens)) == NULL)
+		return -1;
+	ok = r->type == REDIS_REPLY_INTEGER && r->integer == 1;
+	freeReplyObject(r);
+	return ok ? 0 : -1;
+}
+
+/* 1 taken, 0 held by another run, -1 Redis unusable. */
+static int
+lock_take(struct app *app)
+{
+	struct rkey k;
+	unsigned char rnd[16];
+	char ttl[16];
+	redisReply *r;
+	int rc;
+
+	util_random(rnd, sizeof(rnd));
+	util_hex(rnd, sizeof(rnd), run.lock_token);
+	app_key(app, &k, "worker:lock");
+	snprintf(ttl, sizeof(ttl), "%d", LOCK_TTL_MS);
+	r = rconn_cmdv(app->queue, "SET", k.s, run.lock_token, "NX", "PX", ttl,
+	    NULL);
+	if (r == NULL)
+		return -1;
+	rc = r->type == REDIS_REPLY_STATUS ? 1 : 0;
+	freeReplyObject(r);
+	run.lock_renewed_us = util_mono_us();
+	return rc;
+}
+
+/* The heartbeat long handlers call between batches. */
+static void
+lock_renew(struct app *app)
+{
+	if (util_mono_us() - run.lock_renewed_us < LOCK_RENEW_MS * 1000LL)
+		return;
+	if (lock_call(app, &renew_script) == -1)
+		log_warn("worker:lock could not be renewed");
+	run.lock_renewed_us = util_mono_us();
+}
+
+/* A cache Redis with an evicting policy would drop queue keys. */
+static void
+check_eviction(struct app *app)
+{
+	redisReply *r;
+	const char *p;
+
+	r = rconn_cmdv(app->queue, "CONFIG", "GET", "maxmemory-policy", NULL);
+	if (r == NULL)
+		return;
+	if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+	    r->element[1]->type == REDIS_REPLY_STRING) {
+		p = r->element[1]->str;
+		if (strncmp(p, "allkeys-", 8) == 0)
+			log_warn("the queue's Redis has maxmemory-policy %s: it "
+			    "may evict tasks; set queue_redis_url to a Redis "
+			    "with noeviction", p);
+	}
+	freeReplyObject(r);
+}
+
+/* Adds error and failed_at (or a new attempts count) to a task text. */
+static char *
+task_with(json_t *task, const char *error, long long attempts)
+{
+	char when[UTIL_TIME_LEN];
+
+	if (error != NULL) {
+		util_format_time(util_now_ms(), when);
+		json_object_set_new(task, "error", json_string(error));
+		json_object_set_new(task, "failed_at", json_string(when));
+	}
+	if (attempts >= 0)
+		json_object_set_new(task, "attempts", json_integer(attempts));
+	return json_dumps(task, JSON_COMPACT);
+}
+
+static void
+bury(struct app *app, const struct strbuf *text, json_t *task,
+    const char *error, long long attempts)
+{
+	char *dead;
+	json_t *wrap = NULL;
+	long long dropped;
+
+	/* A task that is not even JSON is kept as text inside a wrapper. */
+	if (task == NULL)
+		task = wrap = json_pack("{s:s%}", "task", text->buf, text->len);
+	dead = task_with(task, error, attempts);
+	json_decref(wrap);
+	if (dead == NULL)
+		return;
+	dropped = queue_bury(app, text->buf, text->len, dead);
+	free(dead);
+	run.dead++;
+	if (dropped > 0) {
+		run.dropped += dropped;
+		log_warn("tasks:failed is full (dead_max %lld): dropped %lld "
+		    "oldest", app->cfg.dead_max, dropped);
+	}
+	log_warn("task dead: %s", error);
+}
+
+/* Runs one task taken into tasks:processing. */
+static void
+handle(struct app *app, const struct strbuf *text)
+{
+	json_t *task, *type, *id, *payload, *att;
+	const struct task_type *tt;
+	char err[256] = "";
+	long long attempts, backoff_ms;
+	uint32_t jitter;
+	char *next;
+	enum task_rc rc;
+
+	task = json_loadb(text->buf, text->len, 0, NULL);
+	type = json_object_get(task, "type");
+	id = json_object_get(task, "id");
+	payload = json_object_get(task, "payload");
+	att = json_object_get(task, "attempts");
+	if (!json_is_object(task) || !json_is_string(type) ||
+	    !json_is_string(id) || !json_is_object(payload) ||
+	    (att != NULL && (!json_is_integer(att) ||
+	    json_integer_value(att) < 0))) {
+		bury(app, text, json_is_object(task) ? task : NULL,
+		    "malformed task", -1);
+		json_decref(task);
+		return;
+	}
+	attempts = att ? json_integer_value(att) : 0;
+	if ((tt = task_find(json_string_value(type))) == NULL) {
+		bury(app, text, task, "unknown task type", -1);
+		json_decref(task);
+		return;
+	}
+	rc = tt->fn(app, json_string_value(id), payload, err, sizeof(err));
+	if (rc == TASK_DONE) {
+		if (queue_ack(app, text->buf, text->len) == -1)
+			log_warn("task %s done but not acknowledged: it will "
+			    "run again", json_string_value(id));
+		run.done++;
+	} else if (rc == TASK_MALFORMED) {
+		bury(app, text, task, err, -1);
+	} else if (attempts + 1 >= app->cfg.task_max_attempts) {
+		bury(app, text, task, err, app->cfg.task_max_attempts);
+	} else {
+		/* backoff * 2^(attempts-1), attempts counted from 1, plus up
+		 * to 10 % jitter. */
+		backoff_ms = app->cfg.task_backoff_s * 1000LL << attempts;
+		util_random(&jitter, sizeof(jitter));
+		backoff_ms += backoff_ms > 0 ?
+		    (long long)(jitter % (uint32_t)(backoff_ms / 10 + 1)) : 0;
+		if ((next = task_with(task, NULL, attempts + 1)) != NULL) {
+			if (queue_delay(app, text->buf, text->len, next,
+			    util_now_ms() + backoff_ms) == -1)
+				log_warn("task could not be delayed; it stays "
+				    "in tasks:processing for the next run");
+			free(next);
+		}
+		run.retried++;
+		log_info("task %s failed (%s); retry %lld in %lld ms",
+		    json_string_value(id), err, attempts + 1, backoff_ms);
+	}
+	json_decref(task);
 }
 
 int
@@ -36,11 +262,13 @@ main(int argc, char *argv[])
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
 	};
-	struct config cfg;
+	struct app app;
+	struct strbuf text;
 	const char *config_path = NULL;
-	char err[CONFIG_ERRLEN];
-	long long max_tasks = 0, max_seconds = 0;
-	int ch;
+	char err[CONFIG_ERRLEN + 256];
+	long long max_tasks = 0, max_seconds = 0, n;
+	int64_t start = util_mono_us();
+	int ch, got, rc = EXIT_FAILURE;
 
 	while ((ch = getopt_long(argc, argv, "c:t:s:hV", opts, NULL)) != -1) {
 		switch (ch) {
@@ -73,16 +301,69 @@ main(int argc, char *argv[])
 		}
 	}
 	if (optind != argc) {
-		usage(stderr);
+		fprintf(stderr, "chatdesk-worker: unexpected argument '%s'\n",
+		    argv[optind]);
 		return EXIT_USAGE;
 	}
-	if (config_load(&cfg, config_path, err, sizeof(err)) == -1) {
+	memset(&app, 0, sizeof(app));
+	if (config_load(&app.cfg, config_path, err, sizeof(err)) == -1) {
 		fprintf(stderr, "chatdesk-worker: config: %s\n", err);
 		return EXIT_FAILURE;
 	}
-	config_free(&cfg);
-	/* Task processing lands with the worker issue; refuse rather than
-	 * pretend to have drained anything. */
-	fprintf(stderr, "chatdesk-worker: task processing is not built yet\n");
-	return EXIT_FAILURE;
+	log_init("chatdesk-worker", (enum log_level)app.cfg.log_level);
+	/* A notify_command that exits without reading its input. */
+	signal(SIGPIPE, SIG_IGN);
+	strbuf_init(&text);
+	if (sodium_init() < 0 ||
+	    app_open(&app, DB_OPEN_APP, err, sizeof(err)) == -1) {
+		fprintf(stderr, "chatdesk-worker: %s\n", err);
+		goto out;
+	}
+	app.heartbeat = lock_renew;
+	if ((got = lock_take(&app)) == -1) {
+		fprintf(stderr, "chatdesk-worker: the queue's Redis is "
+		    "unreachable (queue_redis_url)\n");
+		goto out;
+	}
+	if (got == 0) {
+		printf("worker:lock is held by another run; exiting\n");
+		rc = EXIT_SUCCESS;
+		goto out;
+	}
+	check_eviction(&app);
+	if ((n = queue_recover_orphans(&app)) > 0)
+		log_warn("moved %lld task(s) of a crashed run back to "
+		    "tasks:pending", n);
+	if ((n = queue_move_due(&app)) > 0)
+		log_info("moved %lld due retr%s to tasks:pending", n,
+		    n == 1 ? "y" : "ies");
+	if ((n = queue_flush(&app, NULL, 0)) > 0)
+		log_info("pushed %lld task(s) from the outbox", n);
+	for (;;) {
+		if (max_tasks > 0 && run.taken >= max_tasks)
+			break;
+		if (max_seconds > 0 &&
+		    (util_mono_us() - start) / 1000000 >= max_seconds)
+			break;
+		if ((got = queue_take(&app, &text)) != 1) {
+			if (got == -1)
+				log_error("redis failed while taking a task");
+			break;
+		}
+		run.taken++;
+		handle(&app, &text);
+		lock_renew(&app);
+	}
+	if (lock_call(&app, &release_script) == -1)
+		log_warn("worker:lock was not ours any more at the end");
+	db_checkpoint(app.db);
+	printf("taken=%lld done=%lld retried=%lld dead=%lld seconds=%.3f\n",
+	    run.taken, run.done, run.retried, run.dead,
+	    (double)(util_mono_us() - start) / 1e6);
+	rc = EXIT_SUCCESS;
+out:
+	strbuf_free(&text);
+	app_close(&app);
+	config_free(&app.cfg);
+	return rc;
 }

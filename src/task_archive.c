@@ -1,0 +1,96 @@
+/*
+ * archive_old_interactions {"older_than_days":N} (API.md section 5):
+ * interactions of tickets closed longer ago than N days, and messages
+ * older than that except each room's newest 50, move to the archive file.
+ * A transaction over ATTACHed WAL databases is not atomic across files,
+ * so each batch is copied (INSERT OR IGNORE by id) and committed, then the
+ * rows the archive now holds are deleted from the hot file. A crash at any
+ * point leaves every row in at least one file; a rerun finishes the move.
+ */
+#include "autoconf.h"
+
+#include <stdio.h>
+
+#include "app.h"
+#include "db.h"
+#include "task.h"
+#include "util.h"
+
+#define ARCHIVE_BATCH	500
+
+/* Runs one of the (cutoff, lo, hi) statements in its own transaction. */
+static int
+run_range(struct app *app, enum sqlstmt s, int64_t cutoff, int64_t lo,
+    int64_t hi)
+{
+	sqlite3_stmt *st;
+
+	if (db_begin(app->db) == -1)
+		return -1;
+	if ((st = db_stmt(app->db, s)) == NULL) {
+		db_rollback(app->db);
+		return -1;
+	}
+	db_bind_int(st, 1, cutoff);
+	db_bind_int(st, 2, lo);
+	db_bind_int(st, 3, hi);
+	if (db_exec_stmt(app->db, st) != 0) {
+		db_rollback(app->db);
+		return -1;
+	}
+	return db_commit(app->db);
+}
+
+/* Moves every row that ids_stmt finds, batch by batch. */
+static int
+move_all(struct app *app, enum sqlstmt ids_stmt, enum sqlstmt copy,
+    enum sqlstmt del, int64_t cutoff)
+{
+	sqlite3_stmt *st;
+	int64_t after = 0, lo, hi;
+	int n;
+
+	for (;;) {
+		if ((st = db_stmt(app->db, ids_stmt)) == NULL)
+			return -1;
+		db_bind_int(st, 1, cutoff);
+		db_bind_int(st, 2, after);
+		db_bind_int(st, 3, ARCHIVE_BATCH);
+		n = 0;
+		lo = hi = 0;
+		while (db_step(app->db, st) == SQLITE_ROW) {
+			hi = sqlite3_column_int64(st, 0);
+			if (n++ == 0)
+				lo = hi;
+		}
+		db_reset(st);
+		if (n == 0)
+			return 0;
+		if (run_range(app, copy, cutoff, lo, hi) == -1 ||
+		    run_range(app, del, cutoff, lo, hi) == -1)
+			return -1;
+		after = hi;
+		if (app->heartbeat != NULL)
+			app->heartbeat(app);
+	}
+}
+
+enum task_rc
+task_archive(struct app *app, const char *id, json_t *payload, char *err,
+    size_t errsz)
+{
+	long long days;
+	int64_t cutoff;
+
+	if (task_days(payload, "older_than_days", &days, err, errsz) == -1)
+		return TASK_MALFORMED;
+	cutoff = util_now_ms() - days * 86400000LL;
+	if (move_all(app, SQL_ARCH_INTER_IDS, SQL_ARCH_INTER_COPY,
+	    SQL_ARCH_INTER_DELETE, cutoff) == -1 ||
+	    move_all(app, SQL_ARCH_MSG_IDS, SQL_ARCH_MSG_COPY,
+	    SQL_ARCH_MSG_DELETE, cutoff) == -1) {
+		snprintf(err, errsz, "database error");
+		return TASK_RETRY;
+	}
+	return TASK_DONE;
+}

@@ -1,0 +1,233 @@
+/*
+ * send_notifications {"ticket_id","event","actor_id"} (API.md section 5):
+ * one notification per recipient, never to the actor, at most once per
+ * task id (UNIQUE (task_id, user_id)); then, if notify_command is set, the
+ * command runs once per notification not yet accepted, with its JSON on
+ * standard input. A failure makes the task retry, and the retry pipes
+ * only what the command has not accepted.
+ */
+#include "autoconf.h"
+
+#include <sys/types.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "app.h"
+#include "db.h"
+#include "log.h"
+#include "task.h"
+#include "tickets.h"
+#include "util.h"
+
+#define NOTIFY_MAX_RECIPIENTS	10000
+
+static int
+add_one(struct app *app, int64_t user, const char *event, int64_t ticket,
+    const char *task_id, int64_t now)
+{
+	sqlite3_stmt *st;
+
+	if ((st = db_stmt(app->db, SQL_NOTIF_INSERT)) == NULL)
+		return -1;
+	db_bind_int(st, 1, user);
+	db_bind_text(st, 2, event, strlen(event));
+	db_bind_int(st, 3, ticket);
+	db_bind_text(st, 4, task_id, strlen(task_id));
+	db_bind_int(st, 5, now);
+	return db_exec_stmt(app->db, st) == 0 ? 0 : -1;
+}
+
+/* Writes the notifications of the task in one transaction. */
+static int
+write_all(struct app *app, const char *task_id, const struct ticket *t,
+    const char *event, int64_t actor)
+{
+	sqlite3_stmt *st;
+	int64_t now = util_now_ms(), staff[NOTIFY_MAX_RECIPIENTS];
+	int n = 0, i;
+
+	if (db_begin(app->db) == -1)
+		return -1;
+	if (strcmp(event, "ticket_created") == 0) {
+		if ((st = db_stmt(app->db, SQL_STAFF_IDS)) == NULL)
+			goto fail;
+		while (n < NOTIFY_MAX_RECIPIENTS &&
+		    db_step(app->db, st) == SQLITE_ROW)
+			staff[n++] = sqlite3_column_int64(st, 0);
+		db_reset(st);
+		for (i = 0; i < n; i++)
+			if (staff[i] != actor && add_one(app, staff[i], event,
+			    t->id, task_id, now) == -1)
+				goto fail;
+	} else {
+		/* The requester and the assignee as they are now. */
+		if (t->requester_id != actor && add_one(app, t->requester_id,
+		    event, t->id, task_id, now) == -1)
+			goto fail;
+		if (t->assignee_id != 0 && t->assignee_id != actor &&
+		    t->assignee_id != t->requester_id &&
+		    add_one(app, t->assignee_id, event, t->id, task_id,
+		    now) == -1)
+			goto fail;
+	}
+	return db_commit(app->db);
+fail:
+	db_rollback(app->db);
+	return -1;
+}
+
+/* Runs notify_command with json on stdin, bounded by notify_timeout_ms.
+ * Returns 0 if it exited 0. */
+static int
+run_command(struct app *app, const char *json, char *err, size_t errsz)
+{
+	int fds[2], status;
+	pid_t pid, w;
+	size_t len = strlen(json), off = 0;
+	ssize_t n;
+	int64_t deadline = util_mono_us() + app->cfg.notify_timeout_ms * 1000;
+	struct timespec ts = { 0, 10 * 1000 * 1000 };
+
+	if (pipe(fds) == -1) {
+		snprintf(err, errsz, "pipe: %s", strerror(errno));
+		return -1;
+	}
+	if ((pid = fork()) == -1) {
+		close(fds[0]);
+		close(fds[1]);
+		snprintf(err, errsz, "fork: %s", strerror(errno));
+		return -1;
+	}
+	if (pid == 0) {
+		/* Its own process group, so a timeout kills the whole pipeline. */
+		setpgid(0, 0);
+		dup2(fds[0], STDIN_FILENO);
+		close(fds[0]);
+		close(fds[1]);
+		execl("/bin/sh", "sh", "-c", app->cfg.notify_command, (char *)NULL);
+		_exit(127);
+	}
+	close(fds[0]);
+	/* A command that does not read its input must not block us. */
+	fcntl(fds[1], F_SETFL, O_NONBLOCK);
+	while (off < len && util_mono_us() < deadline) {
+		n = write(fds[1], json + off, len - off);
+		if (n > 0)
+			off += (size_t)n;
+		else if (n == -1 && errno != EAGAIN && errno != EINTR)
+			break;
+		else
+			nanosleep(&ts, NULL);
+	}
+	close(fds[1]);
+	while ((w = waitpid(pid, &status, WNOHANG)) == 0 &&
+	    util_mono_us() < deadline)
+		nanosleep(&ts, NULL);
+	if (w == 0) {
+		kill(-pid, SIGKILL);
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+		snprintf(err, errsz, "notify_command ran past %lld ms",
+		    app->cfg.notify_timeout_ms);
+		return -1;
+	}
+	if (w == -1 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		snprintf(err, errsz, "notify_command failed (status %d)",
+		    WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+		return -1;
+	}
+	return 0;
+}
+
+/* Pipes every notification of the task not yet accepted. */
+static int
+deliver(struct app *app, const char *task_id, char *err, size_t errsz)
+{
+	sqlite3_stmt *st, *done;
+	char created[UTIL_TIME_LEN];
+	int64_t ids[NOTIFY_MAX_RECIPIENTS];
+	char *texts[NOTIFY_MAX_RECIPIENTS];
+	json_t *j;
+	int n = 0, i, rc = 0;
+
+	if ((st = db_stmt(app->db, SQL_NOTIF_UNDELIVERED)) == NULL)
+		return -1;
+	db_bind_text(st, 1, task_id, strlen(task_id));
+	while (n < NOTIFY_MAX_RECIPIENTS && db_step(app->db, st) == SQLITE_ROW) {
+		util_format_time(sqlite3_column_int64(st, 4), created);
+		ids[n] = sqlite3_column_int64(st, 0);
+		j = json_pack("{s:I, s:I, s:s, s:I, s:s, s:n}",
+		    "id", (json_int_t)ids[n],
+		    "user_id", (json_int_t)sqlite3_column_int64(st, 1),
+		    "event", (const char *)sqlite3_column_text(st, 2),
+		    "ticket_id", (json_int_t)sqlite3_column_int64(st, 3),
+		    "created_at", created, "read_at");
+		texts[n] = j ? json_dumps(j, JSON_COMPACT) : NULL;
+		json_decref(j);
+		if (texts[n] != NULL)
+			n++;
+	}
+	db_reset(st);
+	for (i = 0; i < n; i++) {
+		if (rc == 0 && run_command(app, texts[i], err, errsz) == -1)
+			rc = -1;
+		if (rc == 0 && (done = db_stmt(app->db,
+		    SQL_NOTIF_DELIVERED)) != NULL) {
+			db_bind_int(done, 1, util_now_ms());
+			db_bind_int(done, 2, ids[i]);
+			if (db_exec_stmt(app->db, done) != 0)
+				rc = -1;
+		}
+		free(texts[i]);
+	}
+	return rc;
+}
+
+enum task_rc
+task_notify(struct app *app, const char *task_id, json_t *payload, char *err,
+    size_t errsz)
+{
+	json_t *tid = json_object_get(payload, "ticket_id");
+	json_t *ev = json_object_get(payload, "event");
+	json_t *ac = json_object_get(payload, "actor_id");
+	const char *event;
+	struct ticket t;
+	int64_t actor = 0;
+	int rc;
+
+	if (!json_is_integer(tid) || json_integer_value(tid) < 1 ||
+	    !json_is_string(ev) ||
+	    (ac != NULL && !json_is_null(ac) &&
+	    (!json_is_integer(ac) || json_integer_value(ac) < 1))) {
+		snprintf(err, errsz, "payload needs ticket_id, event and "
+		    "actor_id (an id or null)");
+		return TASK_MALFORMED;
+	}
+	event = json_string_value(ev);
+	if (strcmp(event, "ticket_created") != 0 &&
+	    strcmp(event, "comment_added") != 0 &&
+	    strcmp(event, "status_changed") != 0) {
+		snprintf(err, errsz, "unknown event");
+		return TASK_MALFORMED;
+	}
+	if (json_is_integer(ac))
+		actor = json_integer_value(ac);
+	if ((rc = tickets_load(app, json_integer_value(tid), &t)) == 1)
+		return TASK_DONE;	/* no such ticket: nobody to tell */
+	if (rc == -1 || write_all(app, task_id, &t, event, actor) == -1) {
+		snprintf(err, errsz, "database error");
+		return TASK_RETRY;
+	}
+	if (*app->cfg.notify_command != '\0' &&
+	    deliver(app, task_id, err, errsz) == -1)
+		return TASK_RETRY;
+	return TASK_DONE;
+}
