@@ -70,6 +70,15 @@ void api_rooms_add_member(struct app *, struct req *, const int64_t *);
 void api_messages_post(struct app *, struct req *, const int64_t *);
 void api_messages_list(struct app *, struct req *, const int64_t *);
 
+/* api_admin.c */
+void api_metrics(struct app *, struct req *, const int64_t *);
+void api_cache_stats(struct app *, struct req *, const int64_t *);
+void api_cache_invalidate(struct app *, struct req *, const int64_t *);
+void api_cache_clear(struct app *, struct req *, const int64_t *);
+void api_queue_stats(struct app *, struct req *, const int64_t *);
+void api_queue_retry(struct app *, struct req *, const int64_t *);
+void api_queue_clear(struct app *, struct req *, const int64_t *);
+
 /* api_tickets.c */
 void api_tickets_create(struct app *, struct req *, const int64_t *);
 void api_tickets_list(struct app *, struct req *, const int64_t *);

@@ -9,6 +9,7 @@
 #include "app.h"
 #include "cache.h"
 #include "log.h"
+#include "metrics.h"
 #include "router.h"
 #include "util.h"
 
@@ -20,6 +21,7 @@ app_open(struct app *app, enum db_open_mode mode, char *err, size_t errsz)
 	http_io_init(&app->io);
 	if ((app->db = db_open(c, mode, err, errsz)) == NULL)
 		return -1;
+	metrics_open(c->db_path);
 	app->cache = rconn_new(c->redis_url, c->redis_connect_timeout_ms,
 	    c->redis_command_timeout_ms, c->redis_retry_ms);
 	/* Invalidations that failed while Redis was away go first. */
@@ -43,6 +45,7 @@ app_close(struct app *app)
 	app->queue = app->cache = NULL;
 	db_close(app->db);
 	app->db = NULL;
+	metrics_close();
 	http_io_free(&app->io);
 }
 
@@ -83,6 +86,7 @@ app_dispatch(struct app *app, struct req *req)
 		break;
 	}
 	req->route = rt->pattern;
+	req->route_index = (int)(rt - api_routes);
 	/* While SQLite is unusable every route but health answers 503. */
 	if (rt->fn != api_health && db_down(app->db)) {
 		http_unavailable(req);
@@ -122,6 +126,8 @@ app_handle(struct app *app, FCGX_Request *fr)
 		log_error("request %s: handler gave no answer", req.request_id);
 		http_internal(&req);
 	}
+	metrics_request(req.route_index, req.status,
+	    util_mono_us() - req.start_us);
 	log_request(&req);
 	http_req_free(&req);
 }

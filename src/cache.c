@@ -9,9 +9,9 @@
 #include "cache.h"
 #include "db.h"
 #include "log.h"
+#include "metrics.h"
 #include "rconn.h"
 
-struct cache_counters cache_counters;
 
 /*
  * GET the key; on a miss try to take the lease. Returns {1, value} on a
@@ -150,7 +150,7 @@ cache_get(struct app *app, const struct rkey *key, long long ttl,
 	struct rkey lease;
 	unsigned char rnd[12];
 	char token[25];
-	int lease_ours = 0, i, got, rc;
+	int lease_ours = 0, i, got, rc, fam;
 
 	lease_key(app, key, &lease);
 	util_random(rnd, sizeof(rnd));
@@ -162,16 +162,14 @@ cache_get(struct app *app, const struct rkey *key, long long ttl,
 		sleep_us(CACHE_WAIT_US);
 		got = cache_try(app, key, &lease, token, out, &lease_ours);
 	}
+	fam = metrics_family_of(key->s + strlen(app->cfg.key_prefix));
 	if (got == 1) {
 		*res = CACHE_HIT;
-		cache_counters.hits++;
+		metrics_cache(fam, 0);
 		return 0;
 	}
 	*res = got == -1 ? CACHE_BYPASS : CACHE_MISS;
-	if (got == -1)
-		cache_counters.bypasses++;
-	else
-		cache_counters.misses++;
+	metrics_cache(fam, got == -1 ? 2 : 1);
 	strbuf_reset(out);
 	rc = fill(app, arg, out);
 	if (rc == 0 && lease_ours) {
@@ -278,7 +276,6 @@ cache_invalidate_pattern(struct app *app, const char *pattern)
 	b = a < 0 ? -1 : cache_scan_delete(app, full + 256);
 	if (a >= 0 && b >= 0)
 		return 0;
-	cache_counters.invalidation_failures++;
 	log_warn("cache invalidation of a pattern failed; kept for replay");
 	glob_key(app, pattern, full, sizeof(full));
 	cache_remember(app, full, 1);
@@ -318,7 +315,6 @@ cache_invalidate(struct app *app, const struct rkey *keys, int n)
 
 	if (n <= 8 && cache_del(app, keys, n) == 0)
 		return 0;
-	cache_counters.invalidation_failures++;
 	log_warn("cache invalidation failed; %d key(s) kept for replay", n);
 	for (i = 0; i < n; i++)
 		cache_remember(app, keys[i].s, 0);

@@ -66,10 +66,4 @@ void cache_replay(void *app);
  * together. */
 long long cache_jitter(long long ttl);
 
-/* Counters of this process, for /metrics and cache stats. */
-struct cache_counters {
-	unsigned long long hits, misses, bypasses, invalidation_failures;
-};
-extern struct cache_counters cache_counters;
-
 #endif

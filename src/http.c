@@ -56,6 +56,7 @@ req_common_init(struct req *req, struct http_io *io)
 	memset(req, 0, sizeof(*req));
 	req->io = io;
 	req->content_length = -1;
+	req->route_index = -1;
 	req->start_us = util_mono_us();
 	strbuf_reset(&io->path);
 	strbuf_reset(&io->query);
@@ -429,6 +430,13 @@ void
 http_raw(struct req *req, int status, const char *json, size_t len)
 {
 	http_send(req, status, "application/json; charset=utf-8", json, len);
+}
+
+void
+http_text(struct req *req, int status, const char *ctype, const char *body,
+    size_t len)
+{
+	http_send(req, status, ctype, body, len);
 }
 
 void

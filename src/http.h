@@ -62,6 +62,7 @@ struct req {
 	int		 status;
 	int		 responded;
 	const char	*route;		/* the matched pattern */
+	int		 route_index;	/* in api_routes; -1: none */
 	const char	*cache;		/* HIT, MISS, BYPASS or NULL */
 	int64_t		 user_id;	/* 0: anonymous */
 	int		 role;		/* enum role, once authenticated */
@@ -109,6 +110,9 @@ void http_header(struct req *, const char *name, const char *value);
 void http_json(struct req *, int status, json_t *body);
 /* Answers status with a JSON text already serialised (sent as it is). */
 void http_raw(struct req *, int status, const char *json, size_t len);
+/* Answers status with a body of another content type (/metrics). */
+void http_text(struct req *, int status, const char *ctype,
+    const char *body, size_t len);
 /* Answers with no body (204). */
 void http_empty(struct req *, int status);
 /* Answers the error shape. field may be NULL. The message is formatted. */

@@ -7,10 +7,10 @@
 #include "app.h"
 #include "http.h"
 #include "log.h"
+#include "metrics.h"
 #include "ratelimit.h"
 #include "util.h"
 
-struct ratelimit_counters ratelimit_counters;
 
 /* INCR and, on the first hit of a window, EXPIRE: one round trip, atomic. */
 static struct rscript incr_script = { .src =
@@ -39,7 +39,7 @@ ratelimit_post(struct app *app, struct req *req)
 	argv[1] = ttl;
 	lens[1] = strlen(ttl);
 	if ((r = rconn_eval(app->cache, &incr_script, 1, 2, argv, lens)) == NULL) {
-		ratelimit_counters.unenforced++;
+		metrics_ratelimit_unenforced();
 		return 0;
 	}
 	if (r->type == REDIS_REPLY_INTEGER)
@@ -47,7 +47,7 @@ ratelimit_post(struct app *app, struct req *req)
 	freeReplyObject(r);
 	if (n <= app->cfg.rate_limit_count)
 		return 0;
-	ratelimit_counters.rejected++;
+	metrics_ratelimit_rejection();
 	snprintf(retry, sizeof(retry), "%lld",
 	    (long long)((win + 1) * window - now_s));
 	http_header(req, "Retry-After", retry);

@@ -12,9 +12,4 @@ struct req;
  * Retry-After (whole seconds to the end of the window, 1..window). */
 int ratelimit_post(struct app *, struct req *);
 
-struct ratelimit_counters {
-	unsigned long long rejected, unenforced;
-};
-extern struct ratelimit_counters ratelimit_counters;
-
 #endif

@@ -9,6 +9,7 @@
 #include <uriparser/Uri.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "rconn.h"
 #include "util.h"
 
@@ -195,6 +196,7 @@ rconn_failed(struct rconn *rc, const char *what)
 		rc->ctx = NULL;
 	}
 	rc->errors++;
+	metrics_redis_error();
 	rc->down_until = util_mono_us() + rc->retry_ms * 1000;
 }
 
@@ -371,6 +373,7 @@ rconn_cmd(struct rconn *rc, int argc, const char **argv, const size_t *lens)
 		/* The connection is fine; the command was refused. */
 		log_warn("redis %s: %s", argv[0], r->str);
 		rc->errors++;
+		metrics_redis_error();
 		freeReplyObject(r);
 		return NULL;
 	}

@@ -8,6 +8,7 @@
 
 #include "db.h"
 #include "log.h"
+#include "metrics.h"
 #include "rconn.h"
 #include "rooms.h"
 #include "util.h"
@@ -479,7 +480,7 @@ rooms_messages(struct app *app, int64_t room, int64_t before, int limit,
 	list_keys(app, room, &list, &lease);
 	if (before != 0 || limit > app->cfg.room_cache_size) {
 		*res = CACHE_BYPASS;
-		cache_counters.bypasses++;
+		metrics_cache(MFAM_MESSAGES, 2);
 		goto sqlite;
 	}
 	util_random(rnd, sizeof(rnd));
@@ -487,14 +488,14 @@ rooms_messages(struct app *app, int64_t room, int64_t before, int limit,
 	for (i = 0; i <= CACHE_WAIT_TRIES; i++) {
 		if ((got = list_read(app, &list, limit, out)) == 1) {
 			*res = CACHE_HIT;
-			cache_counters.hits++;
+			metrics_cache(MFAM_MESSAGES, 0);
 			strbuf_free(&p.text);
 			return 0;
 		}
 		if (got == -1 ||
 		    (lease_rc = take_lease(app, &list, &lease, token)) == -1) {
 			*res = CACHE_BYPASS;
-			cache_counters.bypasses++;
+			metrics_cache(MFAM_MESSAGES, 2);
 			goto sqlite;
 		}
 		if (lease_rc == 1)
@@ -507,7 +508,7 @@ rooms_messages(struct app *app, int64_t room, int64_t before, int limit,
 		}
 	}
 	*res = CACHE_MISS;
-	cache_counters.misses++;
+	metrics_cache(MFAM_MESSAGES, 1);
 	if (lease_rc == 1) {
 		/* Rebuild the whole list, answer the first limit. */
 		if (page_read(app, room, 0, (int)app->cfg.room_cache_size,

@@ -32,6 +32,16 @@ const struct route api_routes[] = {
 	{ "POST", "/api/v1/notifications/read", api_notifications_read, ACCESS_USER },
 
 	{ "GET", "/api/v1/stats/users/{id}", api_stats_user, ACCESS_USER },
+
+	{ "GET", "/api/v1/cache/stats", api_cache_stats, ACCESS_ADMIN },
+	{ "POST", "/api/v1/cache/invalidate", api_cache_invalidate, ACCESS_ADMIN },
+	{ "POST", "/api/v1/cache/clear", api_cache_clear, ACCESS_ADMIN },
+
+	{ "GET", "/api/v1/queue", api_queue_stats, ACCESS_ADMIN },
+	{ "POST", "/api/v1/queue/failed/retry", api_queue_retry, ACCESS_ADMIN },
+	{ "DELETE", "/api/v1/queue/failed", api_queue_clear, ACCESS_ADMIN },
+
+	{ "GET", "/metrics", api_metrics, ACCESS_METRICS },
 };
 
 const size_t api_nroutes = sizeof(api_routes) / sizeof(api_routes[0]);

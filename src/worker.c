@@ -18,6 +18,7 @@
 #include "app.h"
 #include "config.h"
 #include "log.h"
+#include "metrics.h"
 #include "queue.h"
 #include "task.h"
 #include "util.h"
@@ -170,6 +171,9 @@ bury(struct app *app, const struct strbuf *text, json_t *task,
 	json_t *wrap = NULL;
 	long long dropped;
 
+	metrics_task(json_is_string(json_object_get(task, "type")) ?
+	    json_string_value(json_object_get(task, "type")) : "unknown",
+	    MTASK_DEAD);
 	/* A task that is not even JSON is kept as text inside a wrapper. */
 	if (task == NULL)
 		task = wrap = json_pack("{s:s%}", "task", text->buf, text->len);
@@ -182,6 +186,7 @@ bury(struct app *app, const struct strbuf *text, json_t *task,
 	run.dead++;
 	if (dropped > 0) {
 		run.dropped += dropped;
+		metrics_dead_dropped((uint64_t)dropped);
 		log_warn("tasks:failed is full (dead_max %lld): dropped %lld "
 		    "oldest", app->cfg.dead_max, dropped);
 	}
@@ -226,6 +231,7 @@ handle(struct app *app, const struct strbuf *text)
 			log_warn("task %s done but not acknowledged: it will "
 			    "run again", json_string_value(id));
 		run.done++;
+		metrics_task(json_string_value(type), MTASK_DONE);
 	} else if (rc == TASK_MALFORMED) {
 		bury(app, text, task, err, -1);
 	} else if (attempts + 1 >= app->cfg.task_max_attempts) {
@@ -245,6 +251,7 @@ handle(struct app *app, const struct strbuf *text)
 			free(next);
 		}
 		run.retried++;
+		metrics_task(json_string_value(type), MTASK_RETRIED);
 		log_info("task %s failed (%s); retry %lld in %lld ms",
 		    json_string_value(id), err, attempts + 1, backoff_ms);
 	}

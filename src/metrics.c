@@ -1,0 +1,327 @@
+/* metrics: see metrics.h. */
+#include "autoconf.h"
+
+#include <sys/mman.h>
+#include <sys/stat.h>
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "api.h"
+#include "app.h"
+#include "log.h"
+#include "metrics.h"
+#include "queue.h"
+
+#define M_MAGIC		0x63646d6574726963ULL	/* "cdmetric" */
+#define M_VERSION	1
+#define M_ROUTES	64			/* >= api_nroutes + 1 */
+#define M_NBUCKETS	12
+
+static const int m_statuses[] = {
+	200, 201, 204, 400, 401, 403, 404, 405, 409, 413, 415, 429, 500, 503
+};
+#define M_NSTATUS	(sizeof(m_statuses) / sizeof(m_statuses[0]) + 1)
+
+static const double m_buckets[M_NBUCKETS] = {
+	0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5
+};
+
+static const char *const m_families[MFAM__MAX] = {
+	"messages", "user", "ticket", "session", "stats"
+};
+static const char *const m_task_types[] = {
+	"close_inactive_tickets", "archive_old_interactions",
+	"send_notifications", "unknown"
+};
+#define M_NTASKTYPES	4
+static const char *const m_task_results[MTASK__MAX] = {
+	"done", "retried", "dead"
+};
+
+struct metrics_shm {
+	uint64_t	magic;
+	uint64_t	version;
+	uint64_t	http[M_ROUTES][M_NSTATUS];
+	uint64_t	hist[M_ROUTES][M_NBUCKETS];	/* per bucket, not cumulative */
+	uint64_t	hist_count[M_ROUTES];
+	uint64_t	hist_sum_us[M_ROUTES];
+	uint64_t	cache[MFAM__MAX][3];
+	uint64_t	redis_errors;
+	uint64_t	ratelimit_rejections;
+	uint64_t	ratelimit_unenforced;
+	uint64_t	tasks[M_NTASKTYPES][MTASK__MAX];
+	uint64_t	dead_dropped;
+};
+
+static struct metrics_shm local;
+static struct metrics_shm *m = &local;
+
+#define ADD(field, n)	__atomic_fetch_add(&(field), (n), __ATOMIC_RELAXED)
+#define GET(field)	__atomic_load_n(&(field), __ATOMIC_RELAXED)
+
+void
+metrics_open(const char *db_path)
+{
+	char path[4096];
+	struct stat st;
+	void *p;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s-metrics", db_path);
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640)) == -1 ||
+	    fstat(fd, &st) == -1) {
+		log_warn("metrics: cannot open %s: counting per process", path);
+		if (fd != -1)
+			close(fd);
+		return;
+	}
+	/* Grown with zeros: a new file is all counters at zero. */
+	if ((size_t)st.st_size < sizeof(struct metrics_shm) &&
+	    ftruncate(fd, sizeof(struct metrics_shm)) == -1) {
+		close(fd);
+		return;
+	}
+	p = mmap(NULL, sizeof(struct metrics_shm), PROT_READ | PROT_WRITE,
+	    MAP_SHARED, fd, 0);
+	close(fd);
+	if (p == MAP_FAILED) {
+		log_warn("metrics: cannot map %s: counting per process", path);
+		return;
+	}
+	m = p;
+	/* A file of another layout starts over (counters are resettable by
+	 * Prometheus' rules: a drop reads as a restart). */
+	if (m->magic != M_MAGIC || m->version != M_VERSION) {
+		memset(m, 0, sizeof(*m));
+		m->magic = M_MAGIC;
+		m->version = M_VERSION;
+	}
+}
+
+void
+metrics_close(void)
+{
+	if (m != &local)
+		munmap(m, sizeof(*m));
+	m = &local;
+}
+
+static size_t
+status_index(int status)
+{
+	size_t i;
+
+	for (i = 0; i < M_NSTATUS - 1; i++)
+		if (m_statuses[i] == status)
+			return i;
+	return M_NSTATUS - 1;
+}
+
+void
+metrics_request(int route, int status, int64_t micros)
+{
+	size_t r = route < 0 || route >= M_ROUTES - 1 ? M_ROUTES - 1 :
+	    (size_t)route;
+	double s = (double)micros / 1e6;
+	int b;
+
+	ADD(m->http[r][status_index(status)], 1);
+	for (b = 0; b < M_NBUCKETS; b++)
+		if (s <= m_buckets[b]) {
+			ADD(m->hist[r][b], 1);
+			break;
+		}
+	ADD(m->hist_count[r], 1);
+	ADD(m->hist_sum_us[r], micros > 0 ? (uint64_t)micros : 0);
+}
+
+int
+metrics_family_of(const char *name)
+{
+	int i;
+	size_t n;
+
+	for (i = 0; i < MFAM__MAX; i++) {
+		n = strlen(m_families[i]);
+		if (strncmp(name, m_families[i], n) == 0 && name[n] == ':')
+			return i;
+	}
+	return -1;
+}
+
+void
+metrics_cache(enum metrics_cache_family f, int result)
+{
+	if (f < MFAM__MAX && result >= 0 && result < 3)
+		ADD(m->cache[f][result], 1);
+}
+
+void
+metrics_redis_error(void)
+{
+	ADD(m->redis_errors, 1);
+}
+
+void
+metrics_ratelimit_rejection(void)
+{
+	ADD(m->ratelimit_rejections, 1);
+}
+
+void
+metrics_ratelimit_unenforced(void)
+{
+	ADD(m->ratelimit_unenforced, 1);
+}
+
+void
+metrics_task(const char *type, enum metrics_task_result res)
+{
+	int i;
+
+	for (i = 0; i < M_NTASKTYPES - 1; i++)
+		if (strcmp(type, m_task_types[i]) == 0)
+			break;
+	ADD(m->tasks[i][res], 1);
+}
+
+void
+metrics_dead_dropped(uint64_t n)
+{
+	ADD(m->dead_dropped, n);
+}
+
+void
+metrics_cache_totals(uint64_t *hits, uint64_t *misses)
+{
+	int f;
+
+	*hits = *misses = 0;
+	for (f = 0; f < MFAM__MAX; f++) {
+		*hits += GET(m->cache[f][0]);
+		*misses += GET(m->cache[f][1]);
+	}
+}
+
+static void
+route_labels(size_t r, const char **route, const char **method)
+{
+	if (r < api_nroutes) {
+		*route = api_routes[r].pattern;
+		*method = api_routes[r].method;
+	} else {
+		*route = "unmatched";
+		*method = "any";
+	}
+}
+
+void
+metrics_render(struct app *app, struct strbuf *o)
+{
+	static const char *const results[3] = { "hit", "miss", "bypass" };
+	struct queue_stats qs;
+	const char *route, *method;
+	uint64_t v, cum;
+	size_t r, s;
+	int b, f, t;
+
+	strbuf_adds(o, "# HELP chatdesk_http_requests_total Requests answered, "
+	    "by route, method and status.\n"
+	    "# TYPE chatdesk_http_requests_total counter\n");
+	for (r = 0; r < M_ROUTES; r++) {
+		if (r >= api_nroutes && r != M_ROUTES - 1)
+			continue;
+		route_labels(r, &route, &method);
+		for (s = 0; s < M_NSTATUS; s++) {
+			if ((v = GET(m->http[r][s])) == 0)
+				continue;
+			if (s < M_NSTATUS - 1)
+				strbuf_printf(o, "chatdesk_http_requests_total{"
+				    "route=\"%s\",method=\"%s\",status=\"%d\"} "
+				    "%llu\n", route, method, m_statuses[s],
+				    (unsigned long long)v);
+			else
+				strbuf_printf(o, "chatdesk_http_requests_total{"
+				    "route=\"%s\",method=\"%s\",status=\"other\"} "
+				    "%llu\n", route, method, (unsigned long long)v);
+		}
+	}
+	strbuf_adds(o, "# HELP chatdesk_http_request_duration_seconds Time "
+	    "from the request's arrival in the app to its answer.\n"
+	    "# TYPE chatdesk_http_request_duration_seconds histogram\n");
+	for (r = 0; r < M_ROUTES; r++) {
+		if ((r >= api_nroutes && r != M_ROUTES - 1) ||
+		    GET(m->hist_count[r]) == 0)
+			continue;
+		route_labels(r, &route, &method);
+		cum = 0;
+		for (b = 0; b < M_NBUCKETS; b++) {
+			cum += GET(m->hist[r][b]);
+			strbuf_printf(o, "chatdesk_http_request_duration_seconds_"
+			    "bucket{route=\"%s\",method=\"%s\",le=\"%g\"} %llu\n",
+			    route, method, m_buckets[b], (unsigned long long)cum);
+		}
+		v = GET(m->hist_count[r]);
+		/* +Inf is the count, so buckets always sum to it. */
+		strbuf_printf(o, "chatdesk_http_request_duration_seconds_bucket{"
+		    "route=\"%s\",method=\"%s\",le=\"+Inf\"} %llu\n", route,
+		    method, (unsigned long long)v);
+		strbuf_printf(o, "chatdesk_http_request_duration_seconds_sum{"
+		    "route=\"%s\",method=\"%s\"} %.6f\n", route, method,
+		    (double)GET(m->hist_sum_us[r]) / 1e6);
+		strbuf_printf(o, "chatdesk_http_request_duration_seconds_count{"
+		    "route=\"%s\",method=\"%s\"} %llu\n", route, method,
+		    (unsigned long long)v);
+	}
+	strbuf_adds(o, "# HELP chatdesk_cache_requests_total Cache reads by "
+	    "key family and result.\n"
+	    "# TYPE chatdesk_cache_requests_total counter\n");
+	for (f = 0; f < MFAM__MAX; f++)
+		for (s = 0; s < 3; s++)
+			strbuf_printf(o, "chatdesk_cache_requests_total{family="
+			    "\"%s\",result=\"%s\"} %llu\n", m_families[f],
+			    results[s], (unsigned long long)GET(m->cache[f][s]));
+	strbuf_printf(o, "# HELP chatdesk_redis_errors_total Failed Redis "
+	    "commands and connections.\n"
+	    "# TYPE chatdesk_redis_errors_total counter\n"
+	    "chatdesk_redis_errors_total %llu\n",
+	    (unsigned long long)GET(m->redis_errors));
+	strbuf_adds(o, "# HELP chatdesk_queue_length Tasks in each queue key "
+	    "(absent while the queue's Redis is down).\n"
+	    "# TYPE chatdesk_queue_length gauge\n");
+	if (queue_stats(app, &qs) == 0)
+		strbuf_printf(o, "chatdesk_queue_length{queue=\"pending\"} %lld\n"
+		    "chatdesk_queue_length{queue=\"processing\"} %lld\n"
+		    "chatdesk_queue_length{queue=\"delayed\"} %lld\n"
+		    "chatdesk_queue_length{queue=\"failed\"} %lld\n",
+		    qs.pending, qs.processing, qs.delayed, qs.failed);
+	strbuf_printf(o, "chatdesk_queue_length{queue=\"outbox\"} %lld\n",
+	    queue_outbox_count(app));
+	strbuf_adds(o, "# HELP chatdesk_tasks_total Tasks the worker finished, "
+	    "by type and result.\n# TYPE chatdesk_tasks_total counter\n");
+	for (t = 0; t < M_NTASKTYPES; t++)
+		for (s = 0; s < MTASK__MAX; s++)
+			strbuf_printf(o, "chatdesk_tasks_total{type=\"%s\","
+			    "result=\"%s\"} %llu\n", m_task_types[t],
+			    m_task_results[s],
+			    (unsigned long long)GET(m->tasks[t][s]));
+	strbuf_printf(o, "# HELP chatdesk_ratelimit_rejections_total Posts "
+	    "refused with 429.\n"
+	    "# TYPE chatdesk_ratelimit_rejections_total counter\n"
+	    "chatdesk_ratelimit_rejections_total %llu\n"
+	    "# HELP chatdesk_dead_tasks_dropped_total Dead tasks dropped "
+	    "because tasks:failed held dead_max.\n"
+	    "# TYPE chatdesk_dead_tasks_dropped_total counter\n"
+	    "chatdesk_dead_tasks_dropped_total %llu\n"
+	    "# HELP chatdesk_ratelimit_unenforced_total Posts not counted "
+	    "because Redis was down.\n"
+	    "# TYPE chatdesk_ratelimit_unenforced_total counter\n"
+	    "chatdesk_ratelimit_unenforced_total %llu\n",
+	    (unsigned long long)GET(m->ratelimit_rejections),
+	    (unsigned long long)GET(m->dead_dropped),
+	    (unsigned long long)GET(m->ratelimit_unenforced));
+}

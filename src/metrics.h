@@ -1,0 +1,57 @@
+/*
+ * metrics: counters shared by every process of the pool and the worker,
+ * in a small file mapped MAP_SHARED next to the database (db_path +
+ * "-metrics"), updated with atomic adds: no Redis round trip and no lock
+ * on the hot path. /metrics renders them in Prometheus text format.
+ */
+#ifndef CHATDESK_METRICS_H
+#define CHATDESK_METRICS_H
+
+#include <stdint.h>
+
+#include "util.h"
+
+struct app;
+struct route;
+
+enum metrics_cache_family {
+	MFAM_MESSAGES,
+	MFAM_USER,
+	MFAM_TICKET,
+	MFAM_SESSION,
+	MFAM_STATS,
+	MFAM__MAX
+};
+
+enum metrics_task_result {
+	MTASK_DONE,
+	MTASK_RETRIED,
+	MTASK_DEAD,
+	MTASK__MAX
+};
+
+/* Maps the shared file for db_path. Without it (an unwritable
+ * directory), counting goes to process memory: logged, never fatal. */
+void metrics_open(const char *db_path);
+void metrics_close(void);
+
+/* One finished request: route index in api_routes (-1: no route). */
+void metrics_request(int route, int status, int64_t micros);
+/* A cache read of the family with result 0 hit, 1 miss, 2 bypass. */
+void metrics_cache(enum metrics_cache_family, int result);
+/* The family of a key name (without prefix), or -1. */
+int metrics_family_of(const char *name);
+void metrics_redis_error(void);
+void metrics_ratelimit_rejection(void);
+/* A post let through because Redis could not count it. */
+void metrics_ratelimit_unenforced(void);
+void metrics_task(const char *type, enum metrics_task_result);
+void metrics_dead_dropped(uint64_t n);
+
+/* The app's own cache hits and misses, summed over processes. */
+void metrics_cache_totals(uint64_t *hits, uint64_t *misses);
+
+/* Writes the Prometheus text into out; queue lengths are read live. */
+void metrics_render(struct app *, struct strbuf *out);
+
+#endif
