@@ -21,23 +21,13 @@
 static int
 room_visible(struct app *app, struct req *req, int64_t room)
 {
-	json_t *r;
-	int err, m;
+	int m;
 
-	if (!auth_is_staff(req->role)) {
-		if ((m = rooms_is_member(app, room, req->user_id)) == 1)
-			return 0;
-		if (m == -1)
-			http_internal(req);
-		else
-			http_not_found(req);
-		return -1;
-	}
-	if ((r = rooms_get(app, room, &err)) != NULL) {
-		json_decref(r);
+	m = auth_is_staff(req->role) ? rooms_exists(app, room) :
+	    rooms_is_member(app, room, req->user_id);
+	if (m == 1)
 		return 0;
-	}
-	if (err)
+	if (m == -1)
 		http_internal(req);
 	else
 		http_not_found(req);

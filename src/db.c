@@ -67,6 +67,8 @@ static const char *const sqls[SQL__MAX] = {
 	"INSERT INTO rooms (name, created_by, created_at) VALUES (?, ?, ?)",
 	/* SQL_ROOM_GET */
 	"SELECT id, name, created_at FROM rooms WHERE id = ?",
+	/* SQL_ROOM_EXISTS */
+	"SELECT 1 FROM rooms WHERE id = ?",
 	/* SQL_ROOM_MEMBER_ADD: idempotent */
 	"INSERT OR IGNORE INTO room_members (room_id, user_id, added_at) "
 	"VALUES (?, ?, ?)",

@@ -169,6 +169,20 @@ rooms_get(struct app *app, int64_t id, int *err)
 }
 
 int
+rooms_exists(struct app *app, int64_t room)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if ((st = db_stmt(app->db, SQL_ROOM_EXISTS)) == NULL)
+		return -1;
+	db_bind_int(st, 1, room);
+	rc = db_step(app->db, st);
+	db_reset(st);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+int
 rooms_is_member(struct app *app, int64_t room, int64_t user)
 {
 	sqlite3_stmt *st;

@@ -32,6 +32,8 @@ int64_t rooms_create(struct app *, const char *name, int64_t creator,
     const int64_t *members, size_t nmembers);
 /* The room object of API.md, or NULL if none (*err set on error). */
 json_t *rooms_get(struct app *, int64_t id, int *err);
+/* 1 exists, 0 not, -1 error. */
+int rooms_exists(struct app *, int64_t room);
 /* 1 member, 0 not, -1 error. */
 int rooms_is_member(struct app *, int64_t room, int64_t user);
 int rooms_add_member(struct app *, int64_t room, int64_t user);
