@@ -471,7 +471,8 @@ stats_fill(struct app *app, void *arg, struct strbuf *out)
 	db_reset(st);
 	if (j == NULL)
 		return -1;
-	rc = json_dump_callback(j, dump_cb, out, JSON_COMPACT) == 0 ? 0 : -1;
+	rc = json_dump_callback(j, dump_cb, out,
+	    JSON_COMPACT | JSON_REAL_PRECISION(6)) == 0 ? 0 : -1;
 	json_decref(j);
 	return rc;
 }

@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# chatdesk: install the Debian packages that are missing (Debian 12).
+#
+#   scripts/deps.sh            everything: build, run and test packages
+#   scripts/deps.sh --build    only what building needs
+#   scripts/deps.sh --run      what building and running (scripts/run.sh) need
+#   scripts/deps.sh --test     what building and `make check` need, plus the
+#                              sanitizer and fuzzing toolchain (clang)
+#
+# Nothing is done when every package is already installed (checked with
+# dpkg-query), so this is cheap to call before every build. Otherwise it
+# runs `apt-get update` once and `apt-get install -y --no-install-recommends`
+# for the missing ones: as root, or through sudo.
+#
+# Installing nginx or redis-server may start (or try to start) the system
+# services of those packages. chatdesk's scripts neither use nor touch them:
+# they run their own nginx and redis-server from a state directory, on a
+# unix socket and port 8080.
+set -euo pipefail
+
+build_pkgs=(build-essential autoconf automake libtool pkg-config
+	libfcgi-dev libhiredis-dev libsqlite3-dev libjansson-dev libsodium-dev
+	liburiparser-dev libcmocka-dev)
+# nginx is checked separately: any flavour will do.
+run_pkgs=(redis-server spawn-fcgi libfcgi-bin sqlite3 curl)
+test_pkgs=(redis-server spawn-fcgi libfcgi-bin sqlite3 curl python3
+	clang libclang-rt-14-dev)
+
+usage() {
+	awk 'NR == 1 { next } /^#/ { sub(/^# ?/, ""); print; next } { exit }' "${BASH_SOURCE[0]}"
+}
+
+mode=all
+case "${1:-}" in
+"") ;;
+--build) mode=build ;;
+--run) mode=run ;;
+--test) mode="test" ;;
+--all) mode=all ;;
+-h | --help)
+	usage
+	exit 0
+	;;
+*)
+	echo "deps.sh: unknown option '$1'" >&2
+	usage >&2
+	exit 64
+	;;
+esac
+if [ $# -gt 1 ]; then
+	echo "deps.sh: one option at most" >&2
+	exit 64
+fi
+
+want=("${build_pkgs[@]}")
+need_nginx=0
+case $mode in
+run) want+=("${run_pkgs[@]}") need_nginx=1 ;;
+test) want+=("${test_pkgs[@]}") need_nginx=1 ;;
+all) want+=("${run_pkgs[@]}" "${test_pkgs[@]}") need_nginx=1 ;;
+esac
+
+installed() {
+	local st
+	st=$(dpkg-query -W -f='${db:Status-Abbrev}' "$1" 2>/dev/null) || return 1
+	[ "${st:0:2}" = ii ]
+}
+
+if ! command -v dpkg-query >/dev/null 2>&1; then
+	echo "deps.sh: dpkg-query not found: this script knows Debian (12) only;" \
+		"install the equivalents of: ${want[*]} nginx" >&2
+	exit 1
+fi
+
+missing=()
+declare -A seen=()
+for p in "${want[@]}"; do
+	[ -n "${seen[$p]:-}" ] && continue
+	seen[$p]=1
+	installed "$p" || missing+=("$p")
+done
+if [ "$need_nginx" = 1 ]; then
+	have=0
+	for p in nginx nginx-light nginx-core nginx-full nginx-extras; do
+		if installed "$p"; then
+			have=1
+			break
+		fi
+	done
+	[ "$have" = 1 ] || missing+=(nginx)
+fi
+
+if [ ${#missing[@]} -eq 0 ]; then
+	echo "deps.sh: every package needed ($mode) is installed"
+	exit 0
+fi
+
+echo "deps.sh: installing: ${missing[*]}"
+if [ "$(id -u)" -eq 0 ]; then
+	as_root=()
+elif command -v sudo >/dev/null 2>&1; then
+	as_root=(sudo)
+else
+	echo "deps.sh: not root and no sudo: as root, run" >&2
+	echo "  apt-get update && apt-get install -y --no-install-recommends ${missing[*]}" >&2
+	exit 1
+fi
+"${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update
+"${as_root[@]}" env DEBIAN_FRONTEND=noninteractive \
+	apt-get install -y --no-install-recommends "${missing[@]}"

@@ -1,0 +1,390 @@
+#!/usr/bin/env bash
+# chatdesk: build and run the whole stack on this machine.
+#
+#   scripts/run.sh           install missing packages, build in build/, start
+#                            redis-server, the chatdesk pool and nginx, create
+#                            an admin user, print the URL and its token
+#   scripts/run.sh stop      stop what a previous run started
+#   scripts/run.sh status    show what is running
+#
+# Everything lives in a state directory (default var/local/ in the
+# repository): the databases, the generated chatdesk.conf and nginx.conf,
+# the sockets, the pid files and the logs. Running it again stops the
+# previous run first (by the PIDs in the pid files, never by name) and keeps
+# the data. Only the package installation needs root (through sudo when
+# not root); the rest runs as whoever runs this script. The system's own
+# nginx and redis services, port 80 and port 6379 are never used.
+#
+# Environment:
+#   STATE=DIR   state directory (default: var/local under the repository)
+#   PORT=N      nginx listens on 127.0.0.1:N (default 8080)
+#   POOL=N      number of chatdesk processes (default 2)
+#   BUILD=DIR   build directory (default: build under the repository)
+#   NO_DEPS=1   do not check or install packages
+#   CHATDESK_<KEY>=VALUE  overrides a key of the generated chatdesk.conf
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+STATE=${STATE:-$REPO/var/local}
+PORT=${PORT:-8080}
+POOL=${POOL:-2}
+BUILD=${BUILD:-$REPO/build}
+RATE=50r/s
+PATH=$PATH:/usr/sbin:/sbin
+
+say() { printf 'run.sh: %s\n' "$*"; }
+die() {
+	printf 'run.sh: %s\n' "$*" >&2
+	exit 1
+}
+
+usage() {
+	awk 'NR == 1 { next } /^#/ { sub(/^# ?/, ""); print; next } { exit }' "${BASH_SOURCE[0]}"
+}
+
+# ---------------------------------------------------------------------------
+# Processes, by PID only
+
+# True if pid is alive (not a zombie) and its command name is name.
+pid_is() {
+	local pid=$1 name=$2 stat comm
+	case $pid in '' | *[!0-9]*) return 1 ;; esac
+	stat=$(cat "/proc/$pid/stat" 2>/dev/null) || return 1
+	stat=${stat##*) }
+	case ${stat%% *} in Z | X) return 1 ;; esac
+	comm=$(cat "/proc/$pid/comm" 2>/dev/null) || return 1
+	[ "$comm" = "${name:0:15}" ]
+}
+
+# Stops the processes listed in a pid file (one PID a line) if they still
+# run the program named, then removes the pid file. A stale pid file (the
+# process is gone, or the PID now belongs to another program) is removed
+# without signalling anybody.
+stop_pidfile() {
+	local file=$1 name=$2 pid mine=() i
+	[ -f "$file" ] || return 0
+	while read -r pid || [ -n "$pid" ]; do
+		pid=${pid//[[:space:]]/}
+		[ -n "$pid" ] || continue
+		if pid_is "$pid" "$name"; then
+			mine+=("$pid")
+		fi
+	done <"$file"
+	if [ ${#mine[@]} -gt 0 ]; then
+		say "stopping $name (pid ${mine[*]})"
+		kill -TERM "${mine[@]}" 2>/dev/null || true
+		for ((i = 0; i < 100; i++)); do
+			alive=0
+			for pid in "${mine[@]}"; do
+				pid_is "$pid" "$name" && alive=1
+			done
+			[ "$alive" = 0 ] && break
+			sleep 0.1
+		done
+		for pid in "${mine[@]}"; do
+			if pid_is "$pid" "$name"; then
+				say "$name pid $pid ignored SIGTERM for 10 s: SIGKILL"
+				kill -KILL "$pid" 2>/dev/null || true
+			fi
+		done
+	fi
+	rm -f "$file"
+}
+
+stop_all() {
+	[ -d "$STATE" ] || return 0
+	# Front to back: nginx stops taking requests, the pool finishes the
+	# ones in flight, then Redis (which writes its append-only file).
+	stop_pidfile "$STATE/nginx.pid" nginx
+	stop_pidfile "$STATE/chatdesk.pid" chatdesk
+	# spawn-fcgi refuses to start while the old socket accepts; nothing
+	# accepts on it any more, but remove it so that the next start is clean.
+	rm -f "$STATE/chatdesk.sock"
+	stop_pidfile "$STATE/redis.pid" redis-server
+	rm -f "$STATE/redis.sock"
+}
+
+status() {
+	local f name pid any=0
+	for f in nginx:nginx chatdesk:chatdesk redis:redis-server; do
+		name=${f#*:}
+		f=$STATE/${f%%:*}.pid
+		[ -f "$f" ] || continue
+		while read -r pid || [ -n "$pid" ]; do
+			if pid_is "$pid" "$name"; then
+				echo "$name: running, pid $pid"
+				any=1
+			else
+				echo "$name: pid $pid in $f is not running"
+			fi
+		done <"$f"
+	done
+	[ "$any" = 1 ] || echo "nothing running from $STATE"
+}
+
+# ---------------------------------------------------------------------------
+
+cmd=${1:-start}
+case $cmd in
+start | stop | status) ;;
+-h | --help | help)
+	usage
+	exit 0
+	;;
+*)
+	echo "run.sh: unknown command '$cmd' (start, stop, status)" >&2
+	exit 64
+	;;
+esac
+[ $# -le 1 ] || {
+	echo "run.sh: too many arguments" >&2
+	exit 64
+}
+
+case $PORT in '' | *[!0-9]*) die "PORT must be a number, not '$PORT'" ;; esac
+case $POOL in '' | *[!0-9]* | 0) die "POOL must be a number >= 1, not '$POOL'" ;; esac
+mkdir -p "$STATE"
+STATE=$(cd "$STATE" && pwd)
+# The state path goes into a redis unix:// URL and nginx's config.
+case $STATE in *[!A-Za-z0-9._/+-]*)
+	die "STATE=$STATE: use a path of letters, digits and . _ / + - only" ;;
+esac
+
+# One run.sh at a time per state directory. The daemons started below get
+# "9>&-" so that they do not inherit (and hold) the lock.
+exec 9>"$STATE/run.lock"
+flock -n 9 || die "another run.sh is working on $STATE"
+
+if [ "$cmd" = stop ]; then
+	stop_all
+	say "stopped"
+	exit 0
+fi
+if [ "$cmd" = status ]; then
+	status
+	exit 0
+fi
+
+# ---- packages and build -----------------------------------------------------
+
+if [ "${NO_DEPS:-0}" != 1 ]; then
+	bash "$REPO/scripts/deps.sh" --run || die "installing packages failed"
+fi
+
+if [ -f "$REPO/config.status" ] && [ "$BUILD" != "$REPO" ]; then
+	die "the source tree is configured in place ($REPO/config.status): run" \
+		"'make distclean' there first, or BUILD=$REPO to use that build"
+fi
+if [ ! -x "$REPO/configure" ]; then
+	say "autoreconf -fi"
+	(cd "$REPO" && autoreconf -fi) || die "autoreconf failed"
+fi
+mkdir -p "$BUILD"
+if [ ! -f "$BUILD/Makefile" ]; then
+	say "configuring in $BUILD"
+	(cd "$BUILD" && "$REPO/configure") || die "configure failed (see $BUILD/config.log)"
+fi
+say "building in $BUILD"
+make -C "$BUILD" -j2 || die "the build failed"
+for b in chatdesk chatdeskctl; do
+	[ -x "$BUILD/$b" ] || die "$BUILD/$b was not built"
+done
+
+NGINX=$(command -v nginx) || die "nginx not found (scripts/deps.sh installs it)"
+REDIS=$(command -v redis-server) || die "redis-server not found"
+SPAWN_FCGI=$(command -v spawn-fcgi) || die "spawn-fcgi not found"
+command -v curl >/dev/null || die "curl not found"
+
+# ---- stop a previous run ----------------------------------------------------
+
+stop_all
+
+# ---- configuration ----------------------------------------------------------
+
+CONF=$STATE/chatdesk.conf
+cat >"$CONF" <<EOF
+# Written by scripts/run.sh on every run: edits here are lost.
+# Override a key with an environment variable CHATDESK_<KEY> instead,
+# e.g. CHATDESK_LOG_LEVEL=debug scripts/run.sh
+# Every key and its default: examples/chatdesk.conf.
+db_path = $STATE/chatdesk.db
+archive_db_path = $STATE/archive.db
+redis_url = unix://$STATE/redis.sock?db=0
+log_level = info
+EOF
+export CHATDESK_CONFIG=$CONF
+
+# ---- redis ------------------------------------------------------------------
+
+say "starting redis-server on $STATE/redis.sock"
+# No TCP port; an append-only file in the state directory so that queued
+# tasks survive a restart of this script.
+(cd "$STATE" && "$REDIS" --port 0 \
+	--unixsocket "$STATE/redis.sock" --unixsocketperm 700 \
+	--daemonize yes --pidfile "$STATE/redis.pid" \
+	--logfile "$STATE/redis.log" --dir "$STATE" \
+	--save "" --appendonly yes 9>&-) || die "redis-server failed; see $STATE/redis.log"
+for ((i = 0; i < 100; i++)); do
+	[ -S "$STATE/redis.sock" ] && break
+	sleep 0.1
+done
+[ -S "$STATE/redis.sock" ] || {
+	tail -n 20 "$STATE/redis.log" >&2 || true
+	die "redis-server did not open $STATE/redis.sock"
+}
+if command -v redis-cli >/dev/null; then
+	for ((i = 0; i < 50; i++)); do
+		[ "$(redis-cli -s "$STATE/redis.sock" ping 2>/dev/null)" = PONG ] && break
+		sleep 0.1
+	done
+fi
+
+# ---- database ---------------------------------------------------------------
+
+say "chatdeskctl migrate"
+(cd "$STATE" && "$BUILD/chatdeskctl" migrate) || die "chatdeskctl migrate failed"
+
+# ---- the pool ---------------------------------------------------------------
+
+LOG=$STATE/chatdesk.log
+say "starting $POOL chatdesk processes on $STATE/chatdesk.sock"
+# spawn-fcgi points a forked child's stderr at /dev/null, so a /bin/sh
+# wrapper appends it to the log and then execs chatdesk: the PIDs in the
+# pid file are the chatdesk processes themselves.
+# shellcheck disable=SC2016 # $0, $1, $@ are the inner shell's
+(cd "$STATE" && "$SPAWN_FCGI" -s "$STATE/chatdesk.sock" -M 0660 -F "$POOL" \
+	-P "$STATE/chatdesk.pid" -- \
+	/bin/sh -c 'log=$1; shift; exec "$0" "$@" 2>>"$log"' \
+	"$BUILD/chatdesk" "$LOG" 9>&-) >>"$STATE/spawn-fcgi.log" 2>&1 || {
+	tail -n 5 "$STATE/spawn-fcgi.log" >&2 || true
+	die "spawn-fcgi failed; see $STATE/spawn-fcgi.log and $LOG"
+}
+sleep 0.3
+n=0
+while read -r pid || [ -n "$pid" ]; do
+	pid_is "$pid" chatdesk && n=$((n + 1))
+done <"$STATE/chatdesk.pid"
+if [ "$n" -ne "$POOL" ]; then
+	tail -n 20 "$LOG" >&2 || true
+	die "only $n of $POOL chatdesk processes are running; see $LOG"
+fi
+
+# ---- nginx ------------------------------------------------------------------
+
+if [ "$(id -u)" -eq 0 ]; then
+	# Root's nginx workers would run as nobody and could not open the
+	# 0660 socket that belongs to root.
+	user_line='user root root;'
+else
+	user_line=''
+fi
+conf=$(<"$REPO/nginx/local.conf.in")
+conf=${conf//@USER_LINE@/$user_line}
+conf=${conf//@STATE@/$STATE}
+conf=${conf//@LISTEN@/127.0.0.1:$PORT}
+conf=${conf//@SOCKET@/$STATE/chatdesk.sock}
+conf=${conf//@RATE@/$RATE}
+if grep -q '@[A-Z_]*@' <<<"$conf"; then
+	die "nginx/local.conf.in has placeholders this script does not know:" \
+		"$(grep -o '@[A-Z_]*@' <<<"$conf" | sort -u | tr '\n' ' ')"
+fi
+printf '%s\n' "$conf" >"$STATE/nginx.conf"
+cp "$REPO/nginx/chatdesk-locations.conf" "$REPO/nginx/chatdesk-fastcgi.conf" "$STATE/"
+mkdir -p "$STATE/nginx-tmp"
+
+nginx_cmd=("$NGINX" -p "$STATE/" -e "$STATE/nginx-error.log" -c "$STATE/nginx.conf")
+if ! out=$("${nginx_cmd[@]}" -t 2>&1); then
+	printf '%s\n' "$out" >&2
+	die "nginx -t failed on $STATE/nginx.conf"
+fi
+say "starting nginx on 127.0.0.1:$PORT"
+if ! out=$("${nginx_cmd[@]}" 2>&1 9>&-); then
+	printf '%s\n' "$out" >&2
+	die "nginx did not start (is port $PORT taken? PORT=N picks another)"
+fi
+
+# ---- wait for the API -------------------------------------------------------
+
+BASE=http://127.0.0.1:$PORT
+code=000
+for ((i = 0; i < 100; i++)); do
+	code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$BASE/api/v1/health" || true)
+	[ "$code" = 200 ] && break
+	sleep 0.2
+done
+if [ "$code" != 200 ]; then
+	curl -s --max-time 2 "$BASE/api/v1/health" >&2 || true
+	tail -n 20 "$LOG" "$STATE/nginx-error.log" >&2 || true
+	die "$BASE/api/v1/health answered $code, not 200"
+fi
+health=$(curl -s --max-time 2 "$BASE/api/v1/health" || true)
+
+# ---- an admin user ----------------------------------------------------------
+
+TOKFILE=$STATE/admin.token
+token=
+if [ -s "$TOKFILE" ]; then
+	token=$(<"$TOKFILE")
+	# A token from a database that was deleted since: make a new admin.
+	code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 \
+		-H "Authorization: Bearer $token" "$BASE/api/v1/users/me" || true)
+	if [ "$code" = 401 ]; then
+		say "the token in $TOKFILE is not valid for this database; creating a new admin"
+		token=
+		rm -f "$TOKFILE"
+	fi
+fi
+if [ -z "$token" ]; then
+	email=admin@localhost
+	err=$STATE/user-add.err
+	if out=$(cd "$STATE" && "$BUILD/chatdeskctl" user add --name admin \
+		--email "$email" --role admin 2>"$err"); then
+		:
+	elif grep -q 'exists' "$err"; then
+		# admin@localhost exists but its token is lost: add another admin.
+		email=admin-$(date +%Y%m%d%H%M%S)@localhost
+		out=$(cd "$STATE" && "$BUILD/chatdeskctl" user add --name admin \
+			--email "$email" --role admin 2>"$err") || out=
+	else
+		out=
+	fi
+	token=$(printf '%s\n' "$out" | tail -n 1)
+	if [ -n "$out" ] && [ -n "$token" ]; then
+		(umask 077 && printf '%s\n' "$token" >"$TOKFILE")
+		say "created admin user $email"
+	else
+		token=
+		say "could not create an admin user (chatdeskctl user add: $(head -n 1 "$err" 2>/dev/null))"
+		say "the stack runs; add a user later with:"
+		say "  CHATDESK_CONFIG=$CONF $BUILD/chatdeskctl user add --name NAME --email EMAIL --role admin"
+	fi
+	rm -f "$err"
+fi
+
+# ---- done -------------------------------------------------------------------
+
+cat <<EOF
+
+chatdesk is running.
+
+  URL:     $BASE/api/v1/
+  health:  $health
+EOF
+if [ -n "$token" ]; then
+	cat <<EOF
+  admin token (also in $TOKFILE):
+           $token
+
+  try:     curl -s -H "Authorization: Bearer \$(cat $TOKFILE)" $BASE/api/v1/users/me
+  or:      TOKEN=\$(cat $TOKFILE) BASE=$BASE sh examples/walkthrough.sh
+EOF
+fi
+cat <<EOF
+
+  logs:    $LOG (the app, logfmt)
+           $STATE/nginx-access.log, $STATE/nginx-error.log
+           $STATE/redis.log
+  config:  $CONF (CHATDESK_CONFIG=$CONF for chatdeskctl and chatdesk-worker)
+  worker:  CHATDESK_CONFIG=$CONF $BUILD/chatdesk-worker
+  stop:    scripts/run.sh stop
+EOF
