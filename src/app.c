@@ -105,13 +105,14 @@ log_request(const struct req *req)
 	if (!log_enabled(LOGL_INFO))
 		return;
 	logline_init(&l, LOGL_INFO, "request");
+	/* Our own fields first; the client's method (bounded) last. */
 	logline_str(&l, "request_id", req->request_id);
-	logline_str(&l, "method", req->method);
-	logline_str(&l, "route", req->route ? req->route : "-");
+	logline_str(&l, "route", req->route ? req->route : "unmatched");
 	logline_int(&l, "status", req->status);
 	logline_int(&l, "us", util_mono_us() - req->start_us);
 	logline_str(&l, "cache", req->cache ? req->cache : "-");
 	logline_int(&l, "user_id", req->user_id);
+	logline_str(&l, "method", req->method);
 	logline_emit(&l);
 }
 

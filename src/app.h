@@ -21,6 +21,8 @@ struct app {
 	struct http_io	 io;
 	/* Called by long batch loops (the worker renews its lock here). */
 	void		(*heartbeat)(struct app *);
+	/* The pending-invalidation generation this process has replayed. */
+	uint64_t	 pending_gen;
 };
 
 /*

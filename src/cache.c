@@ -28,6 +28,14 @@ static struct rscript fill_get = { .src =
 
 /* Stores the value only if our lease survived: a writer's delete since
  * the miss removed it, and the value read may be older than that write. */
+/* Gives a lease back when there was nothing to store. */
+static struct rscript lease_release = { .src =
+	"if redis.call('GET', KEYS[1]) == ARGV[1] then\n"
+	"  return redis.call('DEL', KEYS[1])\n"
+	"end\n"
+	"return 0\n"
+};
+
 static struct rscript fill_store = { .src =
 	"if redis.call('GET', KEYS[2]) == ARGV[1] then\n"
 	"  redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])\n"
@@ -173,7 +181,9 @@ cache_get(struct app *app, const struct rkey *key, long long ttl,
 	int lease_ours = 0, i, got, rc, fam;
 
 	/* The hit path is a plain GET: one round trip, no script. */
-	if ((got = cache_plain_get(app, key, out)) != 1) {
+	if (cache_sync(app) == -1)
+		got = -1;
+	else if ((got = cache_plain_get(app, key, out)) != 1) {
 		lease_key(app, key, &lease);
 		util_random(rnd, sizeof(rnd));
 		util_hex(rnd, sizeof(rnd), token);
@@ -200,6 +210,15 @@ cache_get(struct app *app, const struct rkey *key, long long ttl,
 		if (app->cfg.debug_fill_delay_ms > 0)
 			sleep_us((long)app->cfg.debug_fill_delay_ms * 1000);
 		cache_store(app, key, &lease, token, out, ttl);
+	} else if (lease_ours) {
+		/* Nothing to store: let the next reader fill at once. */
+		const char *argv[2] = { lease.s, token };
+		size_t lens[2] = { lease.len, strlen(token) };
+		redisReply *r;
+
+		if ((r = rconn_eval(app->cache, &lease_release, 1, 2, argv,
+		    lens)) != NULL)
+			freeReplyObject(r);
 	}
 	return rc;
 }
@@ -215,7 +234,8 @@ cache_remember(struct app *app, const char *key, int pattern)
 	db_bind_text(st, 1, key, strlen(key));
 	db_bind_int(st, 2, pattern);
 	db_bind_int(st, 3, util_now_ms());
-	db_exec_stmt(app->db, st);
+	if (db_exec_stmt(app->db, st) == 0)
+		metrics_pending_bump();
 }
 
 /* SCAN MATCH full (a glob, prefix included) and UNLINK what it finds.
@@ -345,10 +365,9 @@ cache_invalidate(struct app *app, const struct rkey *keys, int n)
 	return -1;
 }
 
-void
-cache_replay(void *arg)
+static int
+cache_replay_now(struct app *app)
 {
-	struct app *app = arg;
 	sqlite3_stmt *list, *del;
 	struct rkey k;
 	const unsigned char *s;
@@ -356,7 +375,7 @@ cache_replay(void *arg)
 	int n = 0, failed = 0;
 
 	if (app->db == NULL || (list = db_stmt(app->db, SQL_CACHE_PENDING_LIST)) == NULL)
-		return;
+		return -1;
 	while (!failed && db_step(app->db, list) == SQLITE_ROW) {
 		s = sqlite3_column_text(list, 0);
 		if (s == NULL)
@@ -375,13 +394,39 @@ cache_replay(void *arg)
 			n++;
 	}
 	db_reset(list);
-	if (failed || n == 0)
-		return;
+	if (failed)
+		return -1;
+	if (n == 0)
+		return 0;
 	/* Only what was remembered before this replay began: a key added
 	 * since by another process may not have been seen above. */
 	if ((del = db_stmt(app->db, SQL_CACHE_PENDING_CLEAR)) != NULL) {
 		db_bind_int(del, 1, start);
 		db_exec_stmt(app->db, del);
 	}
-	log_info("replayed %d cache invalidation(s) after reconnect", n);
+	log_info("replayed %d cache invalidation(s)", n);
+	return 0;
+}
+
+void
+cache_replay(void *arg)
+{
+	struct app *app = arg;
+	uint64_t gen = metrics_pending_gen();
+
+	if (cache_replay_now(app) == 0)
+		app->pending_gen = gen;
+}
+
+int
+cache_sync(struct app *app)
+{
+	uint64_t gen = metrics_pending_gen();
+
+	if (gen == app->pending_gen)
+		return 0;
+	if (cache_replay_now(app) == -1)
+		return -1;
+	app->pending_gen = gen;
+	return 0;
 }

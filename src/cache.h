@@ -62,6 +62,13 @@ long long cache_delete_pattern(struct app *, const char *pattern);
  * hook of the cache connection by app_open. */
 void cache_replay(void *app);
 
+/*
+ * Called before reading the cache: if any process remembered an
+ * invalidation since this one last looked, replays them first. Returns 0,
+ * or -1 if they could not be replayed (the caller must not read the cache).
+ */
+int cache_sync(struct app *);
+
 /* ttl reduced by a random 0..10 %, so keys filled together do not expire
  * together. */
 long long cache_jitter(long long ttl);

@@ -85,48 +85,63 @@ logline_init(struct logline *l, enum log_level level, const char *msg)
 /*
  * Values with a space, quote, '=', control byte or nothing at all are
  * quoted; quotes and backslashes escaped, control bytes as \n, \t or
- * \xNN, so that no client byte can forge a line or a key.
+ * \xNN, so that no client byte can forge a line or a key. A value longer
+ * than LOG_VALUE_MAX bytes is cut (marked "..."), never inside an escape;
+ * a field that does not fit whole is left out, never cut, so the line
+ * always parses.
  */
+#define LOG_VALUE_MAX	256
+
 void
 logline_str(struct logline *l, const char *key, const char *val)
 {
 	const unsigned char *p;
+	char out[LOG_VALUE_MAX * 4 + 16], esc[8];
+	size_t n = 0, used = 0, klen = strlen(key);
 	int quote = 0;
-	char esc[8];
 
 	if (val == NULL)
 		val = "";
-	if (l->len > 0)
-		logline_raw(l, " ", 1);
-	logline_raw(l, key, strlen(key));
-	logline_raw(l, "=", 1);
 	if (*val == '\0')
 		quote = 1;
 	for (p = (const unsigned char *)val; *p != '\0'; p++)
 		if (*p <= ' ' || *p == '"' || *p == '=' || *p == '\\' ||
 		    *p == 0x7f)
 			quote = 1;
-	if (!quote) {
-		logline_raw(l, val, strlen(val));
-		return;
-	}
-	logline_raw(l, "\"", 1);
+	if (quote)
+		out[n++] = '"';
 	for (p = (const unsigned char *)val; *p != '\0'; p++) {
+		if (used++ == LOG_VALUE_MAX) {
+			memcpy(out + n, "...", 3);
+			n += 3;
+			break;
+		}
 		if (*p == '"' || *p == '\\') {
-			esc[0] = '\\';
-			esc[1] = (char)*p;
-			logline_raw(l, esc, 2);
-		} else if (*p == '\n')
-			logline_raw(l, "\\n", 2);
-		else if (*p == '\t')
-			logline_raw(l, "\\t", 2);
-		else if (*p < ' ' || *p == 0x7f) {
+			out[n++] = '\\';
+			out[n++] = (char)*p;
+		} else if (*p == '\n') {
+			out[n++] = '\\';
+			out[n++] = 'n';
+		} else if (*p == '\t') {
+			out[n++] = '\\';
+			out[n++] = 't';
+		} else if (*p < ' ' || *p == 0x7f) {
 			snprintf(esc, sizeof(esc), "\\x%02x", *p);
-			logline_raw(l, esc, 4);
+			memcpy(out + n, esc, 4);
+			n += 4;
 		} else
-			logline_raw(l, (const char *)p, 1);
+			out[n++] = (char)*p;
 	}
-	logline_raw(l, "\"", 1);
+	if (quote)
+		out[n++] = '"';
+	/* Leave room for the newline logline_emit adds. */
+	if (l->len + 1 + klen + 1 + n + 1 > sizeof(l->buf))
+		return;
+	if (l->len > 0)
+		logline_raw(l, " ", 1);
+	logline_raw(l, key, klen);
+	logline_raw(l, "=", 1);
+	logline_raw(l, out, n);
 }
 
 void

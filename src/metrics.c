@@ -55,6 +55,7 @@ struct metrics_shm {
 	uint64_t	ratelimit_unenforced;
 	uint64_t	tasks[M_NTASKTYPES][MTASK__MAX];
 	uint64_t	dead_dropped;
+	uint64_t	pending_gen;
 };
 
 static struct metrics_shm local;
@@ -193,6 +194,18 @@ void
 metrics_dead_dropped(uint64_t n)
 {
 	ADD(m->dead_dropped, n);
+}
+
+uint64_t
+metrics_pending_gen(void)
+{
+	return __atomic_load_n(&m->pending_gen, __ATOMIC_ACQUIRE);
+}
+
+void
+metrics_pending_bump(void)
+{
+	__atomic_fetch_add(&m->pending_gen, 1, __ATOMIC_RELEASE);
 }
 
 void

@@ -48,6 +48,16 @@ void metrics_ratelimit_unenforced(void);
 void metrics_task(const char *type, enum metrics_task_result);
 void metrics_dead_dropped(uint64_t n);
 
+/*
+ * A generation shared by every process, bumped when a cache invalidation
+ * could not reach Redis and was kept for replay. A process that sees it
+ * move replays before it reads the cache again (cache_sync), so a key
+ * that one process failed to delete is not served by another whose Redis
+ * connection survived.
+ */
+uint64_t metrics_pending_gen(void);
+void metrics_pending_bump(void);
+
 /* The app's own cache hits and misses, summed over processes. */
 void metrics_cache_totals(uint64_t *hits, uint64_t *misses);
 

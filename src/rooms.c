@@ -497,6 +497,11 @@ rooms_messages(struct app *app, int64_t room, int64_t before, int limit,
 		metrics_cache(MFAM_MESSAGES, 2);
 		goto sqlite;
 	}
+	if (cache_sync(app) == -1) {
+		*res = CACHE_BYPASS;
+		metrics_cache(MFAM_MESSAGES, 2);
+		goto sqlite;
+	}
 	util_random(rnd, sizeof(rnd));
 	util_hex(rnd, sizeof(rnd), token);
 	for (i = 0; i <= CACHE_WAIT_TRIES; i++) {
