@@ -83,7 +83,8 @@ main(int argc, char *argv[])
 	char err[CONFIG_ERRLEN + 256];
 	int ch, sock = 0, rc = EXIT_FAILURE;
 
-	while ((ch = getopt_long(argc, argv, "c:l:hV", opts, NULL)) != -1) {
+	opterr = 0;	/* one-line errors, printed below */
+	while ((ch = getopt_long(argc, argv, ":c:l:hV", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 			config_path = optarg;
@@ -98,13 +99,14 @@ main(int argc, char *argv[])
 			printf("chatdesk %s\n", PACKAGE_VERSION);
 			return EXIT_SUCCESS;
 		default:
-			usage(stderr);
+			fprintf(stderr, "chatdesk: bad option '%s' (see chatdesk --help)\n",
+			    argv[optind - 1]);
 			return EXIT_USAGE;
 		}
 	}
 	if (optind != argc) {
-		fprintf(stderr, "chatdesk: unexpected argument '%s'\n", argv[optind]);
-		usage(stderr);
+		fprintf(stderr, "chatdesk: unexpected argument '%s' (see "
+		    "chatdesk --help)\n", argv[optind]);
 		return EXIT_USAGE;
 	}
 	memset(&app, 0, sizeof(app));

@@ -45,7 +45,8 @@ usage(FILE *f)
 int
 ctl_usage_error(const struct ctl_cmd *cmd, const char *msg)
 {
-	fprintf(stderr, "chatdeskctl: %s\nusage: chatdeskctl %s\n", msg,
+	/* One line, as every error of the command line. */
+	fprintf(stderr, "chatdeskctl: %s (usage: chatdeskctl %s)\n", msg,
 	    cmd->usage);
 	return CTL_EXIT_USAGE;
 }
@@ -82,8 +83,10 @@ main(int argc, char *argv[])
 	int ch, used = 0, rc;
 	size_t i;
 
-	/* "+": stop at the first non-option, the subcommand's own. */
-	while ((ch = getopt_long(argc, argv, "+c:hV", opts, NULL)) != -1) {
+	/* "+": stop at the first non-option, the subcommand's own. ":" and
+	 * opterr 0: we print the one-line error ourselves. */
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, "+:c:hV", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 			config_path = optarg;
@@ -95,7 +98,8 @@ main(int argc, char *argv[])
 			printf("chatdeskctl %s\n", PACKAGE_VERSION);
 			return EXIT_SUCCESS;
 		default:
-			usage(stderr);
+			fprintf(stderr, "chatdeskctl: bad option '%s' (see "
+			    "chatdeskctl --help)\n", argv[optind - 1]);
 			return CTL_EXIT_USAGE;
 		}
 	}
@@ -105,10 +109,9 @@ main(int argc, char *argv[])
 		if (cmd_matches(ctl_cmds[i], argc, argv, &used))
 			cmd = ctl_cmds[i];
 	if (cmd == NULL) {
-		if (argc > 0)
-			fprintf(stderr, "chatdeskctl: unknown command '%s'\n",
-			    argv[0]);
-		usage(stderr);
+		fprintf(stderr, "chatdeskctl: %s%s%s (see chatdeskctl --help)\n",
+		    argc > 0 ? "unknown command '" : "a command is required",
+		    argc > 0 ? argv[0] : "", argc > 0 ? "'" : "");
 		return CTL_EXIT_USAGE;
 	}
 	memset(&app, 0, sizeof(app));

@@ -28,7 +28,8 @@ ctl_user_add(struct app *app, int argc, char **argv)
 	int ch;
 
 	optind = 0;	/* GNU getopt: restart on the subcommand's argv */
-	while ((ch = getopt_long(argc, argv, "n:e:r:", opts, NULL)) != -1) {
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, ":n:e:r:", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'n':
 			name = optarg;

@@ -42,7 +42,6 @@ long long queue_outbox_count(struct app *);
  * outbox (for chatdeskctl enqueue). Returns 0, or -1. */
 int queue_enqueue(struct app *, const char *type, json_t *payload);
 
-#endif
 
 /* Figures for GET /api/v1/queue, chatdeskctl queue stats and /health. */
 struct queue_stats {
@@ -82,3 +81,5 @@ int queue_delay(struct app *, const char *task, size_t len, const char *next,
  * number of old entries dropped, or -1. */
 long long queue_bury(struct app *, const char *task, size_t len,
     const char *dead);
+
+#endif

@@ -177,6 +177,9 @@ deliver(struct app *app, const char *task_id, char *err, size_t errsz)
 	}
 	db_reset(st);
 	for (i = 0; i < n; i++) {
+		/* A long delivery keeps the worker's lock alive. */
+		if (app->heartbeat != NULL)
+			app->heartbeat(app);
 		if (rc == 0 && run_command(app, texts[i], err, errsz) == -1)
 			rc = -1;
 		if (rc == 0 && (done = db_stmt(app->db,

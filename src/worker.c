@@ -24,11 +24,12 @@
 #include "util.h"
 
 #define EXIT_USAGE	64
-#define LOCK_TTL_MS	60000	/* renewed at least every LOCK_RENEW_MS */
+#define LOCK_TTL_MS	60000	/* at least; renewed every LOCK_RENEW_MS */
 #define LOCK_RENEW_MS	10000
 
 struct run {
 	char		lock_token[33];
+	long long	lock_ttl_ms;
 	int64_t		lock_renewed_us;
 	long long	taken, done, retried, dead, dropped;
 };
@@ -72,12 +73,12 @@ lock_call(struct app *app, struct rscript *sc)
 	struct rkey k;
 	const char *argv[3];
 	size_t lens[3];
-	char ttl[16];
+	char ttl[24];
 	redisReply *r;
 	int ok;
 
 	app_key(app, &k, "worker:lock");
-	snprintf(ttl, sizeof(ttl), "%d", LOCK_TTL_MS);
+	snprintf(ttl, sizeof(ttl), "%lld", run.lock_ttl_ms);
 	argv[0] = k.s;
 	lens[0] = k.len;
 	argv[1] = run.lock_token;
@@ -97,14 +98,19 @@ lock_take(struct app *app)
 {
 	struct rkey k;
 	unsigned char rnd[16];
-	char ttl[16];
+	char ttl[24];
 	redisReply *r;
 	int rc;
 
 	util_random(rnd, sizeof(rnd));
 	util_hex(rnd, sizeof(rnd), run.lock_token);
 	app_key(app, &k, "worker:lock");
-	snprintf(ttl, sizeof(ttl), "%d", LOCK_TTL_MS);
+	/* Longer than the longest wait between renewals: one notify_command
+	 * run may take notify_timeout_ms. */
+	run.lock_ttl_ms = LOCK_TTL_MS;
+	if (run.lock_ttl_ms < 2 * app->cfg.notify_timeout_ms + LOCK_RENEW_MS)
+		run.lock_ttl_ms = 2 * app->cfg.notify_timeout_ms + LOCK_RENEW_MS;
+	snprintf(ttl, sizeof(ttl), "%lld", run.lock_ttl_ms);
 	r = rconn_cmdv(app->queue, "SET", k.s, run.lock_token, "NX", "PX", ttl,
 	    NULL);
 	if (r == NULL)
@@ -239,7 +245,12 @@ handle(struct app *app, const struct strbuf *text)
 	} else {
 		/* backoff * 2^(attempts-1), attempts counted from 1, plus up
 		 * to 10 % jitter. */
-		backoff_ms = app->cfg.task_backoff_s * 1000LL << attempts;
+		/* attempts is capped so the shift cannot overflow; a day is
+		 * the longest wait. */
+		backoff_ms = app->cfg.task_backoff_s * 1000LL <<
+		    (attempts < 20 ? attempts : 20);
+		if (backoff_ms > 86400000LL)
+			backoff_ms = 86400000LL;
 		util_random(&jitter, sizeof(jitter));
 		backoff_ms += backoff_ms > 0 ?
 		    (long long)(jitter % (uint32_t)(backoff_ms / 10 + 1)) : 0;
@@ -277,7 +288,8 @@ main(int argc, char *argv[])
 	int64_t start = util_mono_us();
 	int ch, got, rc = EXIT_FAILURE;
 
-	while ((ch = getopt_long(argc, argv, "c:t:s:hV", opts, NULL)) != -1) {
+	opterr = 0;	/* one-line errors, printed below */
+	while ((ch = getopt_long(argc, argv, ":c:t:s:hV", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 			config_path = optarg;
@@ -303,7 +315,8 @@ main(int argc, char *argv[])
 			printf("chatdesk-worker %s\n", PACKAGE_VERSION);
 			return EXIT_SUCCESS;
 		default:
-			usage(stderr);
+			fprintf(stderr, "chatdesk-worker: bad option '%s' (see chatdesk-worker --help)\n",
+			    argv[optind - 1]);
 			return EXIT_USAGE;
 		}
 	}
