@@ -129,6 +129,27 @@ api_tickets_get(struct app *app, struct req *req, const int64_t *ids)
 	strbuf_free(&text);
 }
 
+/* 1 if the user exists and is staff, 0 if not, -1 on error. */
+static int
+staff_user(struct app *app, int64_t id)
+{
+	struct strbuf text;
+	enum cache_result res;
+	json_t *u;
+	int rc, staff = 0;
+
+	strbuf_init(&text);
+	if ((rc = users_get(app, id, &text, &res)) == 0 &&
+	    (u = json_loadb(text.buf, text.len, 0, NULL)) != NULL) {
+		const char *role = json_string_value(json_object_get(u, "role"));
+
+		staff = role != NULL && auth_is_staff(auth_role_parse(role));
+		json_decref(u);
+	}
+	strbuf_free(&text);
+	return rc == -1 ? -1 : staff;
+}
+
 /*
  * PATCH /api/v1/tickets/{id}: staff change status, priority, assignee_id
  * and subject; the requester may only close. A requester's PATCH that
@@ -138,12 +159,11 @@ void
 api_tickets_patch(struct app *app, struct req *req, const int64_t *ids)
 {
 	struct ticket old, t;
+	struct ticket_change c;
 	const char *subject;
 	size_t slen;
 	int64_t assignee;
-	int si, pi, has_s, has_p, has_a, has_subj, staff;
-	json_t *u;
-	char urole[16];
+	int si, pi, has_s, has_p, has_a, has_subj, staff, rc;
 
 	if (visible_ticket(app, req, ids[0], &old) == -1 ||
 	    http_read_json(req, app->cfg.max_body_bytes, 0) == -1 ||
@@ -163,45 +183,32 @@ api_tickets_patch(struct app *app, struct req *req, const int64_t *ids)
 		    "the requester may only close the ticket");
 		return;
 	}
-	if (has_a && assignee != 0) {
-		/* An assignee must be a staff user. */
-		struct strbuf text;
-		enum cache_result res;
-		int rc;
-
-		strbuf_init(&text);
-		rc = users_get(app, assignee, &text, &res);
-		u = rc == 0 ? json_loadb(text.buf, text.len, 0, NULL) : NULL;
-		strbuf_free(&text);
-		snprintf(urole, sizeof(urole), "%s", u ? json_string_value(
-		    json_object_get(u, "role")) : "");
-		json_decref(u);
-		if (rc == -1) {
+	/* An assignee must be a staff user. */
+	if (has_a && assignee != 0 &&
+	    (rc = staff_user(app, assignee)) != 1) {
+		if (rc == -1)
 			http_internal(req);
-			return;
-		}
-		if (!auth_is_staff(auth_role_parse(urole))) {
+		else
 			http_invalid_field(req, "assignee_id",
 			    "assignee_id must be a staff user or null");
-			return;
-		}
+		return;
 	}
-	t = old;
-	if (has_s)
-		snprintf(t.status, sizeof(t.status), "%s", tickets_statuses[si]);
-	if (has_p)
-		snprintf(t.priority, sizeof(t.priority), "%s",
-		    tickets_priorities[pi]);
-	if (has_a)
-		t.assignee_id = assignee;
-	if (has_subj)
-		snprintf(t.subject, sizeof(t.subject), "%.*s", (int)slen, subject);
 	if (!has_s && !has_p && !has_a && !has_subj) {
 		http_json(req, 200, tickets_json(&old));
 		return;
 	}
-	if (tickets_update(app, &old, &t, req->user_id) == -1) {
-		http_internal(req);
+	memset(&c, 0, sizeof(c));
+	c.status = has_s ? tickets_statuses[si] : NULL;
+	c.priority = has_p ? tickets_priorities[pi] : NULL;
+	c.has_assignee = has_a;
+	c.assignee_id = has_a ? assignee : 0;
+	c.subject = has_subj ? subject : NULL;
+	c.subject_len = has_subj ? slen : 0;
+	if ((rc = tickets_update(app, ids[0], &c, req->user_id, &t)) != 0) {
+		if (rc == 1)
+			http_not_found(req);
+		else
+			http_internal(req);
 		return;
 	}
 	http_json(req, 200, tickets_json(&t));
@@ -216,6 +223,7 @@ api_interactions_post(struct app *app, struct req *req, const int64_t *ids)
 	size_t len;
 	char loc[112];
 	long long iid;
+	int rc;
 
 	if (visible_ticket(app, req, ids[0], &t) == -1 ||
 	    http_read_json(req, app->cfg.max_body_bytes, 0) == -1 ||
@@ -223,9 +231,12 @@ api_interactions_post(struct app *app, struct req *req, const int64_t *ids)
 	    &body, &len) == -1 ||
 	    ratelimit_post(app, req) == -1)
 		return;
-	if (tickets_comment(app, &t, req->user_id, body, len,
-	    &app->io.body) == -1) {
-		http_internal(req);
+	if ((rc = tickets_comment(app, ids[0], req->user_id, body, len,
+	    &app->io.body)) != 0) {
+		if (rc == 1)
+			http_not_found(req);
+		else
+			http_internal(req);
 		return;
 	}
 	/* Interactions have no route of their own: Location names the page

@@ -94,22 +94,13 @@ static int
 cache_try(struct app *app, const struct rkey *key, const struct rkey *lease,
     const char *token, struct strbuf *out, int *lease_ours)
 {
-	const char *argv[4];
-	size_t lens[4];
 	char ms[16];
 	redisReply *r;
 	int rc = -1;
 
 	snprintf(ms, sizeof(ms), "%d", CACHE_LEASE_MS);
-	argv[0] = key->s;
-	lens[0] = key->len;
-	argv[1] = lease->s;
-	lens[1] = lease->len;
-	argv[2] = token;
-	lens[2] = strlen(token);
-	argv[3] = ms;
-	lens[3] = strlen(ms);
-	if ((r = rconn_eval(app->cache, &fill_get, 2, 4, argv, lens)) == NULL)
+	if ((r = rconn_evalv(app->cache, &fill_get, 2, key->s, lease->s, token,
+	    ms, NULL)) == NULL)
 		return -1;
 	if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
 	    r->element[0]->type == REDIS_REPLY_INTEGER) {
@@ -151,23 +142,13 @@ static void
 cache_store(struct app *app, const struct rkey *key, const struct rkey *lease,
     const char *token, const struct strbuf *val, long long ttl)
 {
-	const char *argv[5];
-	size_t lens[5];
 	char ttls[24];
 	redisReply *r;
 
 	snprintf(ttls, sizeof(ttls), "%lld", cache_jitter(ttl));
-	argv[0] = key->s;
-	lens[0] = key->len;
-	argv[1] = lease->s;
-	lens[1] = lease->len;
-	argv[2] = token;
-	lens[2] = strlen(token);
-	argv[3] = val->buf;
-	lens[3] = val->len;
-	argv[4] = ttls;
-	lens[4] = strlen(ttls);
-	if ((r = rconn_eval(app->cache, &fill_store, 2, 5, argv, lens)) != NULL)
+	/* Cached values are JSON or "id role" text: never a NUL byte. */
+	if ((r = rconn_evalv(app->cache, &fill_store, 2, key->s, lease->s,
+	    token, val->buf, ttls, NULL)) != NULL)
 		freeReplyObject(r);
 }
 
@@ -212,12 +193,10 @@ cache_get(struct app *app, const struct rkey *key, long long ttl,
 		cache_store(app, key, &lease, token, out, ttl);
 	} else if (lease_ours) {
 		/* Nothing to store: let the next reader fill at once. */
-		const char *argv[2] = { lease.s, token };
-		size_t lens[2] = { lease.len, strlen(token) };
 		redisReply *r;
 
-		if ((r = rconn_eval(app->cache, &lease_release, 1, 2, argv,
-		    lens)) != NULL)
+		if ((r = rconn_evalv(app->cache, &lease_release, 1, lease.s,
+		    token, NULL)) != NULL)
 			freeReplyObject(r);
 	}
 	return rc;

@@ -209,6 +209,7 @@ static const char *const sqls[SQL__MAX] = {
 struct db {
 	sqlite3		*h;
 	char		*path;
+	int		 fd;		/* read-only, for the health check */
 	dev_t		 dev;
 	ino_t		 ino;
 	int		 down;
@@ -297,6 +298,7 @@ db_open(const struct config *cfg, enum db_open_mode mode, char *err,
 	if ((db = calloc(1, sizeof(*db))) == NULL ||
 	    (db->path = strdup(cfg->db_path)) == NULL)
 		abort();
+	db->fd = -1;
 	flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
 	if (mode == DB_OPEN_MIGRATE)
 		flags |= SQLITE_OPEN_CREATE;
@@ -358,6 +360,13 @@ db_open(const struct config *cfg, enum db_open_mode mode, char *err,
 		db->dev = st.st_dev;
 		db->ino = st.st_ino;
 	}
+	/*
+	 * Opened once and kept until after sqlite3_close: closing any
+	 * descriptor of the database file drops every POSIX lock this
+	 * process holds on it, SQLite's included (sqlite.org/howtocorrupt
+	 * 2.2), so the health check must never open and close one.
+	 */
+	db->fd = open(cfg->db_path, O_RDONLY | O_CLOEXEC);
 	return db;
 fail:
 	db_close(db);
@@ -374,6 +383,8 @@ db_close(struct db *db)
 	for (i = 0; i < SQL__MAX; i++)
 		sqlite3_finalize(db->stmts[i]);
 	sqlite3_close(db->h);
+	if (db->fd != -1)
+		close(db->fd);
 	free(db->path);
 	free(db);
 }
@@ -564,12 +575,12 @@ db_health(struct db *db)
 		log_error("health: %s is gone or replaced", db->path);
 		goto out;
 	}
-	if ((fd = open(db->path, O_RDONLY | O_CLOEXEC)) == -1) {
-		log_error("health: %s: %s", db->path, strerror(errno));
+	/* The header, read through the descriptor kept since open. */
+	if ((fd = db->fd) == -1) {
+		log_error("health: %s: no descriptor", db->path);
 		goto out;
 	}
 	n = pread(fd, magic, sizeof(magic), 0);
-	close(fd);
 	if (n != (ssize_t)sizeof(magic) ||
 	    memcmp(magic, "SQLite format 3", sizeof(magic)) != 0) {
 		log_error("health: %s: not a SQLite file any more", db->path);

@@ -257,8 +257,7 @@ queue_dead_retry(struct app *app)
 {
 	struct rkey f, p;
 	redisReply *r, *e;
-	const char *argv[4];
-	size_t lens[4], i;
+	size_t i;
 	json_t *t;
 	char *next;
 	long long n = 0;
@@ -282,16 +281,9 @@ queue_dead_retry(struct app *app)
 		json_decref(t);
 		if (next == NULL)
 			continue;
-		argv[0] = f.s;
-		lens[0] = f.len;
-		argv[1] = p.s;
-		lens[1] = p.len;
-		argv[2] = e->str;
-		lens[2] = e->len;
-		argv[3] = next;
-		lens[3] = strlen(next);
-		if (int_reply(rconn_eval(app->queue, &revive_script, 2, 4, argv,
-		    lens)) == 1)
+		/* Tasks are JSON text: never a NUL byte. */
+		if (int_reply(rconn_evalv(app->queue, &revive_script, 2, f.s,
+		    p.s, e->str, next, NULL)) == 1)
 			n++;
 		free(next);
 	}
@@ -309,13 +301,9 @@ long long
 queue_dead_clear(struct app *app)
 {
 	struct rkey f;
-	const char *argv[1];
-	size_t lens[1];
 
 	app_key(app, &f, "tasks:failed");
-	argv[0] = f.s;
-	lens[0] = f.len;
-	return int_reply(rconn_eval(app->queue, &clear_script, 1, 1, argv, lens));
+	return int_reply(rconn_evalv(app->queue, &clear_script, 1, f.s, NULL));
 }
 
 /* processing -> front of pending, oldest taken first stays first. */
@@ -331,17 +319,11 @@ long long
 queue_recover_orphans(struct app *app)
 {
 	struct rkey pr, p;
-	const char *argv[2];
-	size_t lens[2];
 
 	app_key(app, &pr, "tasks:processing");
 	app_key(app, &p, "tasks:pending");
-	argv[0] = pr.s;
-	lens[0] = pr.len;
-	argv[1] = p.s;
-	lens[1] = p.len;
-	return int_reply(rconn_eval(app->queue, &orphans_script, 2, 2, argv,
-	    lens));
+	return int_reply(rconn_evalv(app->queue, &orphans_script, 2, pr.s, p.s,
+	    NULL));
 }
 
 static struct rscript due_script = { .src =
@@ -358,23 +340,15 @@ long long
 queue_move_due(struct app *app)
 {
 	struct rkey d, p;
-	const char *argv[3];
-	size_t lens[3];
 	char now[24];
 	long long n, total = 0;
 
 	app_key(app, &d, "tasks:delayed");
 	app_key(app, &p, "tasks:pending");
 	snprintf(now, sizeof(now), "%lld", (long long)util_now_ms());
-	argv[0] = d.s;
-	lens[0] = d.len;
-	argv[1] = p.s;
-	lens[1] = p.len;
-	argv[2] = now;
-	lens[2] = strlen(now);
 	do {
-		if ((n = int_reply(rconn_eval(app->queue, &due_script, 2, 3,
-		    argv, lens))) < 0)
+		if ((n = int_reply(rconn_evalv(app->queue, &due_script, 2, d.s,
+		    p.s, now, NULL))) < 0)
 			return -1;
 		total += n;
 	} while (n == 1000);
@@ -432,25 +406,15 @@ queue_delay(struct app *app, const char *task, size_t len, const char *next,
     int64_t due_ms)
 {
 	struct rkey pr, d;
-	const char *argv[5];
-	size_t lens[5];
 	char due[24];
 
+	if (memchr(task, '\0', len) != NULL)
+		return -1;
 	app_key(app, &pr, "tasks:processing");
 	app_key(app, &d, "tasks:delayed");
 	snprintf(due, sizeof(due), "%lld", (long long)due_ms);
-	argv[0] = pr.s;
-	lens[0] = pr.len;
-	argv[1] = d.s;
-	lens[1] = d.len;
-	argv[2] = task;
-	lens[2] = len;
-	argv[3] = next;
-	lens[3] = strlen(next);
-	argv[4] = due;
-	lens[4] = strlen(due);
-	return int_reply(rconn_eval(app->queue, &delay_script, 2, 5, argv,
-	    lens)) == 1 ? 0 : -1;
+	return int_reply(rconn_evalv(app->queue, &delay_script, 2, pr.s, d.s,
+	    task, next, due, NULL)) == 1 ? 0 : -1;
 }
 
 /* Dead tasks are appended at the right; the oldest drop off the left. */
@@ -469,22 +433,15 @@ long long
 queue_bury(struct app *app, const char *task, size_t len, const char *dead)
 {
 	struct rkey pr, f;
-	const char *argv[5];
-	size_t lens[5];
 	char max[24];
 
+	/* A task holding a NUL byte cannot be passed as text: it stays in
+	 * tasks:processing, where the next run finds it again. */
+	if (memchr(task, '\0', len) != NULL)
+		return -1;
 	app_key(app, &pr, "tasks:processing");
 	app_key(app, &f, "tasks:failed");
 	snprintf(max, sizeof(max), "%lld", app->cfg.dead_max);
-	argv[0] = pr.s;
-	lens[0] = pr.len;
-	argv[1] = f.s;
-	lens[1] = f.len;
-	argv[2] = task;
-	lens[2] = len;
-	argv[3] = dead;
-	lens[3] = strlen(dead);
-	argv[4] = max;
-	lens[4] = strlen(max);
-	return int_reply(rconn_eval(app->queue, &bury_script, 2, 5, argv, lens));
+	return int_reply(rconn_evalv(app->queue, &bury_script, 2, pr.s, f.s,
+	    task, dead, max, NULL));
 }

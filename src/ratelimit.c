@@ -25,8 +25,6 @@ ratelimit_post(struct app *app, struct req *req)
 	long long window = app->cfg.rate_limit_window;
 	int64_t now_s = util_now_ms() / 1000, win = now_s / window;
 	struct rkey k;
-	const char *argv[2];
-	size_t lens[2];
 	char ttl[24], retry[24];
 	redisReply *r;
 	long long n = 0;
@@ -34,11 +32,8 @@ ratelimit_post(struct app *app, struct req *req)
 	app_key(app, &k, "ratelimit:%lld:%lld", (long long)req->user_id,
 	    (long long)win);
 	snprintf(ttl, sizeof(ttl), "%lld", window + 1);
-	argv[0] = k.s;
-	lens[0] = k.len;
-	argv[1] = ttl;
-	lens[1] = strlen(ttl);
-	if ((r = rconn_eval(app->cache, &incr_script, 1, 2, argv, lens)) == NULL) {
+	if ((r = rconn_evalv(app->cache, &incr_script, 1, k.s, ttl, NULL)) ==
+	    NULL) {
 		metrics_ratelimit_unenforced();
 		return 0;
 	}

@@ -363,6 +363,26 @@ rconn_eval(struct rconn *rc, struct rscript *sc, int nkeys, int argc,
 }
 
 redisReply *
+rconn_evalv(struct rconn *rc, struct rscript *sc, int nkeys, ...)
+{
+	const char *argv[RCONN_MAXARGS];
+	size_t lens[RCONN_MAXARGS];
+	va_list ap;
+	int argc = 0;
+	const char *a;
+
+	va_start(ap, nkeys);
+	while ((a = va_arg(ap, const char *)) != NULL &&
+	    argc < RCONN_MAXARGS - 3) {
+		argv[argc] = a;
+		lens[argc] = strlen(a);
+		argc++;
+	}
+	va_end(ap);
+	return rconn_eval(rc, sc, nkeys, argc, argv, lens);
+}
+
+redisReply *
 rconn_cmd(struct rconn *rc, int argc, const char **argv, const size_t *lens)
 {
 	redisReply *r;

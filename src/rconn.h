@@ -72,6 +72,10 @@ struct rscript {
 redisReply *rconn_eval(struct rconn *, struct rscript *, int nkeys, int argc,
     const char **argv, const size_t *lens);
 
+/* The same with NUL-terminated arguments (keys first), ended by NULL. */
+redisReply *rconn_evalv(struct rconn *, struct rscript *, int nkeys, ...)
+    __attribute__((sentinel));
+
 /* Called after every successful (re)connect, e.g. to replay invalidations
  * that failed while Redis was down. */
 void rconn_on_connect(struct rconn *, void (*fn)(void *), void *arg);

@@ -246,8 +246,6 @@ static void
 push(struct app *app, int64_t room, int64_t id, const struct strbuf *msg)
 {
 	struct rkey list, lease;
-	const char *argv[6];
-	size_t lens[6];
 	char ids[24], cap[24], ttl[24];
 	redisReply *r;
 
@@ -255,19 +253,9 @@ push(struct app *app, int64_t room, int64_t id, const struct strbuf *msg)
 	snprintf(ids, sizeof(ids), "%lld", (long long)id);
 	snprintf(cap, sizeof(cap), "%lld", app->cfg.room_cache_size);
 	snprintf(ttl, sizeof(ttl), "%lld", app->cfg.room_cache_ttl);
-	argv[0] = list.s;
-	lens[0] = list.len;
-	argv[1] = lease.s;
-	lens[1] = lease.len;
-	argv[2] = ids;
-	lens[2] = strlen(ids);
-	argv[3] = msg->buf;
-	lens[3] = msg->len;
-	argv[4] = cap;
-	lens[4] = strlen(cap);
-	argv[5] = ttl;
-	lens[5] = strlen(ttl);
-	r = rconn_eval(app->cache, &push_script, 2, 6, argv, lens);
+	/* The message is JSON text: never a NUL byte. */
+	r = rconn_evalv(app->cache, &push_script, 2, list.s, lease.s, ids,
+	    msg->buf, cap, ttl, NULL);
 	if (r != NULL) {
 		freeReplyObject(r);
 		return;
@@ -414,22 +402,13 @@ static int
 take_lease(struct app *app, const struct rkey *list, const struct rkey *lease,
     const char *token)
 {
-	const char *argv[4];
-	size_t lens[4];
 	char ms[16];
 	redisReply *r;
 	int rc = -1;
 
 	snprintf(ms, sizeof(ms), "%d", CACHE_LEASE_MS);
-	argv[0] = list->s;
-	lens[0] = list->len;
-	argv[1] = lease->s;
-	lens[1] = lease->len;
-	argv[2] = token;
-	lens[2] = strlen(token);
-	argv[3] = ms;
-	lens[3] = strlen(ms);
-	if ((r = rconn_eval(app->cache, &lease_script, 2, 4, argv, lens)) == NULL)
+	if ((r = rconn_evalv(app->cache, &lease_script, 2, list->s, lease->s,
+	    token, ms, NULL)) == NULL)
 		return -1;
 	if (r->type == REDIS_REPLY_INTEGER)
 		rc = (int)r->integer;

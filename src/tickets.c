@@ -236,24 +236,40 @@ forget_after(struct app *app, const struct ticket *old, const struct ticket *t)
 }
 
 int
-tickets_update(struct app *app, const struct ticket *old, struct ticket *t,
-    int64_t actor)
+tickets_update(struct app *app, int64_t id, const struct ticket_change *c,
+    int64_t actor, struct ticket *t)
 {
+	struct ticket old;
 	char body[96];
 	int64_t now = util_now_ms(), task = 0;
-	int moved = strcmp(old->status, t->status) != 0;
+	int moved, rc;
 
 	if (db_begin(app->db) == -1)
 		return -1;
+	/* Read inside the write transaction: a concurrent change to the
+	 * same ticket is seen, not overwritten, and "did the status move"
+	 * is decided once. */
+	if ((rc = tickets_load(app, id, &old)) != 0) {
+		db_rollback(app->db);
+		return rc;
+	}
+	*t = old;
+	if (c->status != NULL)
+		snprintf(t->status, sizeof(t->status), "%s", c->status);
+	if (c->priority != NULL)
+		snprintf(t->priority, sizeof(t->priority), "%s", c->priority);
+	if (c->has_assignee)
+		t->assignee_id = c->assignee_id;
+	if (c->subject != NULL)
+		snprintf(t->subject, sizeof(t->subject), "%.*s",
+		    (int)c->subject_len, c->subject);
+	moved = strcmp(old.status, t->status) != 0;
 	t->updated_at = now;
 	if (moved) {
 		t->last_activity_at = now;
-		if (strcmp(t->status, "closed") == 0)
-			t->closed_at = now;
-		else
-			t->closed_at = 0;
+		t->closed_at = strcmp(t->status, "closed") == 0 ? now : 0;
 		snprintf(body, sizeof(body), "status changed from %s to %s",
-		    old->status, t->status);
+		    old.status, t->status);
 		if (add_interaction(app, t->id, actor, "status_change", body,
 		    strlen(body), now) == 0 ||
 		    (task = add_notify_task(app, t->id, "status_changed",
@@ -266,7 +282,7 @@ tickets_update(struct app *app, const struct ticket *old, struct ticket *t,
 		return -1;
 	if (task)
 		queue_flush(app, &task, 1);
-	forget_after(app, old, t);
+	forget_after(app, &old, t);
 	return 0;
 fail:
 	db_rollback(app->db);
@@ -284,15 +300,22 @@ interaction_json(int64_t id, int64_t ticket, int64_t author, const char *kind,
 }
 
 int
-tickets_comment(struct app *app, const struct ticket *old, int64_t author,
-    const char *body, size_t len, struct strbuf *out)
+tickets_comment(struct app *app, int64_t id, int64_t author, const char *body,
+    size_t len, struct strbuf *out)
 {
-	struct ticket t = *old;
+	struct ticket old, t;
 	int64_t now = util_now_ms(), iid, task;
 	json_t *j;
+	int rc;
 
 	if (db_begin(app->db) == -1)
 		return -1;
+	/* Read inside the write transaction, as tickets_update does. */
+	if ((rc = tickets_load(app, id, &old)) != 0) {
+		db_rollback(app->db);
+		return rc;
+	}
+	t = old;
 	t.updated_at = t.last_activity_at = now;
 	/* The requester's comment on a closed ticket reopens it; the task is
 	 * still one comment_added (API.md section 5). */
@@ -309,7 +332,7 @@ tickets_comment(struct app *app, const struct ticket *old, int64_t author,
 	if (db_commit(app->db) == -1)
 		return -1;
 	queue_flush(app, &task, 1);
-	forget_after(app, old, &t);
+	forget_after(app, &old, &t);
 	if ((j = interaction_json(iid, t.id, author, "comment", body, len,
 	    now)) == NULL)
 		return -1;

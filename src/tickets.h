@@ -46,17 +46,29 @@ int tickets_get_cached(struct app *, int64_t id, struct strbuf *out,
 int64_t tickets_create(struct app *, int64_t requester, const char *subject,
     const char *body, size_t blen, const char *priority);
 
-/*
- * Applies a change (new values in *t, old in *old) by actor: one
- * status_change interaction and one status_changed task if the status
- * moved. Commits, pushes the task, invalidates the caches. 0 or -1.
- */
-int tickets_update(struct app *, const struct ticket *old, struct ticket *t,
-    int64_t actor);
+/* What a PATCH asks to change; NULL (or has_assignee 0) leaves a field. */
+struct ticket_change {
+	const char	*status;
+	const char	*priority;
+	int		 has_assignee;
+	int64_t		 assignee_id;	/* 0: none */
+	const char	*subject;
+	size_t		 subject_len;
+};
 
-/* Adds a comment by author; a requester's comment reopens a closed
- * ticket. Returns the interaction JSON (text in out) and 0, or -1. */
-int tickets_comment(struct app *, const struct ticket *, int64_t author,
+/*
+ * In one write transaction: reads the ticket, applies the change, and if
+ * the status moved adds one status_change interaction by actor and one
+ * status_changed task. Commits, pushes the task, invalidates the caches.
+ * Returns 0 with the new ticket in *t, 1 if there is no such ticket, -1.
+ */
+int tickets_update(struct app *, int64_t id, const struct ticket_change *,
+    int64_t actor, struct ticket *t);
+
+/* Adds a comment by author in one write transaction; a requester's
+ * comment reopens a closed ticket. Returns 0 with the interaction JSON
+ * text in out, 1 if there is no such ticket, or -1. */
+int tickets_comment(struct app *, int64_t id, int64_t author,
     const char *body, size_t len, struct strbuf *out);
 
 /* Pages (newest first in SQL): see the routes. Return counts or -1. */

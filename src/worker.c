@@ -71,21 +71,14 @@ static int
 lock_call(struct app *app, struct rscript *sc)
 {
 	struct rkey k;
-	const char *argv[3];
-	size_t lens[3];
 	char ttl[24];
 	redisReply *r;
 	int ok;
 
 	app_key(app, &k, "worker:lock");
 	snprintf(ttl, sizeof(ttl), "%lld", run.lock_ttl_ms);
-	argv[0] = k.s;
-	lens[0] = k.len;
-	argv[1] = run.lock_token;
-	lens[1] = strlen(run.lock_token);
-	argv[2] = ttl;
-	lens[2] = strlen(ttl);
-	if ((r = rconn_eval(app->queue, sc, 1, 3, argv, lens)) == NULL)
+	if ((r = rconn_evalv(app->queue, sc, 1, k.s, run.lock_token, ttl,
+	    NULL)) == NULL)
 		return -1;
 	ok = r->type == REDIS_REPLY_INTEGER && r->integer == 1;
 	freeReplyObject(r);
