@@ -86,6 +86,9 @@ static const char *const sqls[SQL__MAX] = {
 	/* SQL_ROOMS_RECENT: the rooms with the newest messages (limit) */
 	"SELECT room_id FROM messages GROUP BY room_id "
 	"ORDER BY max(id) DESC LIMIT ?",
+	/* SQL_ROOM_LAST_MESSAGE: the newest message (the archive keeps each
+	 * room's newest 50 here) */
+	"SELECT coalesce(max(id), 0) FROM main.messages WHERE room_id = ?",
 	/* SQL_MESSAGE_INSERT */
 	"INSERT INTO messages (room_id, user_id, body, created_at) "
 	"VALUES (?, ?, ?, ?)",

@@ -14,44 +14,37 @@
 #include "util.h"
 
 /*
- * Inserts one message (ARGV[2], whose text starts {"id":N,) by id into a
- * list kept newest first and capped at ARGV[3], renewing the TTL. If the
- * list does not exist, a rebuild may be in flight that read SQLite before
- * this message committed: its lease is deleted so that it cannot store.
- * Ids are compared as decimal strings (no leading zeros), so 64-bit ids
- * never pass through Lua's doubles.
+ * Pushes one message (ARGV[2], whose text starts {"id":N,) on a list kept
+ * newest first, capped at ARGV[3], renewing its TTL (ARGV[4]). ARGV[5] is
+ * the id of the room's message just before this one, read in the same
+ * transaction as the insert (0: none).
+ *  - No list: a rebuild may be in flight that read SQLite before this
+ *    message committed; its lease is deleted so that it cannot store.
+ *  - The list's head is that previous message (or there is none): the
+ *    list stays the contiguous newest-first run SQLite holds.
+ *  - Otherwise the previous message's push has not arrived yet (two
+ *    processes pushed out of order): pushing now would show a gap, so the
+ *    list is deleted and the next read rebuilds it from SQLite.
+ * Ids are compared as strings: 64-bit ids never pass through Lua doubles.
  */
 static struct rscript push_script = { .src =
-	"local function older(a, b)\n"
-	"  return #a < #b or (#a == #b and a < b)\n"
-	"end\n"
 	"local function idof(v) return string.match(v, '^{\"id\":(%d+)') end\n"
 	"if redis.call('EXISTS', KEYS[1]) == 0 then\n"
 	"  redis.call('DEL', KEYS[2])\n"
 	"  return 0\n"
 	"end\n"
-	"local id, cap = ARGV[1], tonumber(ARGV[3])\n"
 	"local head = redis.call('LINDEX', KEYS[1], 0)\n"
 	"local hid = head and idof(head)\n"
-	"if hid and older(hid, id) then\n"
-	"  redis.call('LPUSH', KEYS[1], ARGV[2])\n"
-	"else\n"
-	"  local items = redis.call('LRANGE', KEYS[1], 0, -1)\n"
-	"  local pos = nil\n"
-	"  for i, v in ipairs(items) do\n"
-	"    local vid = idof(v)\n"
-	"    if vid == id then return 0 end\n"
-	"    if vid and older(vid, id) then pos = i break end\n"
+	"if hid == ARGV[1] then return 0 end\n"
+	"if ARGV[5] ~= '0' and hid ~= ARGV[5] then\n"
+	"  for _, v in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do\n"
+	"    if idof(v) == ARGV[1] then return 0 end\n"
 	"  end\n"
-	"  if pos then\n"
-	"    redis.call('LINSERT', KEYS[1], 'BEFORE', items[pos], ARGV[2])\n"
-	"  elseif #items < cap then\n"
-	"    redis.call('RPUSH', KEYS[1], ARGV[2])\n"
-	"  else\n"
-	"    return 0\n"
-	"  end\n"
+	"  redis.call('DEL', KEYS[1], KEYS[2])\n"
+	"  return 2\n"
 	"end\n"
-	"redis.call('LTRIM', KEYS[1], 0, cap - 1)\n"
+	"redis.call('LPUSH', KEYS[1], ARGV[2])\n"
+	"redis.call('LTRIM', KEYS[1], 0, tonumber(ARGV[3]) - 1)\n"
 	"redis.call('EXPIRE', KEYS[1], ARGV[4])\n"
 	"return 1\n"
 };
@@ -243,19 +236,21 @@ message_text(struct strbuf *out, int64_t id, int64_t room, int64_t user,
 }
 
 static void
-push(struct app *app, int64_t room, int64_t id, const struct strbuf *msg)
+push(struct app *app, int64_t room, int64_t id, int64_t prev,
+    const struct strbuf *msg)
 {
 	struct rkey list, lease;
-	char ids[24], cap[24], ttl[24];
+	char ids[24], cap[24], ttl[24], prevs[24];
 	redisReply *r;
 
 	list_keys(app, room, &list, &lease);
 	snprintf(ids, sizeof(ids), "%lld", (long long)id);
+	snprintf(prevs, sizeof(prevs), "%lld", (long long)prev);
 	snprintf(cap, sizeof(cap), "%lld", app->cfg.room_cache_size);
-	snprintf(ttl, sizeof(ttl), "%lld", app->cfg.room_cache_ttl);
+	snprintf(ttl, sizeof(ttl), "%lld", cache_jitter(app->cfg.room_cache_ttl));
 	/* The message is JSON text: never a NUL byte. */
 	r = rconn_evalv(app->cache, &push_script, 2, list.s, lease.s, ids,
-	    msg->buf, cap, ttl, NULL);
+	    msg->buf, cap, ttl, prevs, NULL);
 	if (r != NULL) {
 		freeReplyObject(r);
 		return;
@@ -270,22 +265,36 @@ rooms_post(struct app *app, int64_t room, int64_t user, const char *body,
     size_t len, struct strbuf *out)
 {
 	sqlite3_stmt *st;
-	int64_t now = util_now_ms(), id;
+	int64_t now = util_now_ms(), id, prev = 0;
 
-	if ((st = db_stmt(app->db, SQL_MESSAGE_INSERT)) == NULL)
+	/* The previous message of the room, read in the insert's write
+	 * transaction, tells the push script whether the list is whole. */
+	if (db_begin(app->db) == -1)
 		return -1;
+	if ((st = db_stmt(app->db, SQL_ROOM_LAST_MESSAGE)) == NULL)
+		goto fail;
+	db_bind_int(st, 1, room);
+	if (db_step(app->db, st) == SQLITE_ROW)
+		prev = sqlite3_column_int64(st, 0);
+	db_reset(st);
+	if ((st = db_stmt(app->db, SQL_MESSAGE_INSERT)) == NULL)
+		goto fail;
 	db_bind_int(st, 1, room);
 	db_bind_int(st, 2, user);
 	db_bind_text(st, 3, body, len);
 	db_bind_int(st, 4, now);
-	/* One statement in autocommit: committed when it returns. */
 	if (db_exec_stmt(app->db, st) != 0)
-		return -1;
+		goto fail;
 	id = db_last_id(app->db);
+	if (db_commit(app->db) == -1)
+		return -1;
 	strbuf_reset(out);
 	message_text(out, id, room, user, body, len, now);
-	push(app, room, id, out);
+	push(app, room, id, prev, out);
 	return 0;
+fail:
+	db_rollback(app->db);
+	return -1;
 }
 
 /* A page of messages as JSON texts joined by ',' in text; item i is at
@@ -354,7 +363,7 @@ rebuild_store(struct app *app, const struct rkey *list,
 	redisReply *r;
 	int i;
 
-	snprintf(ttl, sizeof(ttl), "%lld", app->cfg.room_cache_ttl);
+	snprintf(ttl, sizeof(ttl), "%lld", cache_jitter(app->cfg.room_cache_ttl));
 	argv[0] = list->s;
 	lens[0] = list->len;
 	argv[1] = lease->s;
