@@ -55,7 +55,7 @@ export CHATDESK_ARCHIVE_DB_PATH=$state/archive.db
 export CHATDESK_REDIS_URL="unix://$state/redis.sock?db=0"
 export CHATDESK_LOG_FILE=$state/app.log
 export CHATDESK_LOG_LEVEL=warn
-export CHATDESK_RATE_LIMIT_COUNT=1000000000
+export CHATDESK_RATE_LIMIT_COUNT=1000000
 
 redis-server --port 0 --unixsocket "$state/redis.sock" --unixsocketperm 700 \
 	--save '' --appendonly no --daemonize yes --pidfile "$state/redis.pid" \
@@ -113,6 +113,15 @@ print(name, rps, lat.get("50", 0), lat.get("99", 0), non2xx.group(1) if non2xx e
 PY
 }
 
+rss() {
+	local total=0 p kb
+	for p in $(cat "$state/chatdesk.pid"); do
+		kb=$(awk '/^VmRSS:/{print $2}' "/proc/$p/status" 2>/dev/null || echo 0)
+		echo -n "pid $p ${kb} KiB; "
+	done
+	echo
+}
+echo "== pool RSS before: $(rss)"
 echo "== $rounds rounds of ${seconds}s, $conns connections, pool of $pool"
 for r in $(seq "$rounds"); do
 	run_wrk ceiling "http://127.0.0.1:$port_ceil/"
@@ -124,6 +133,7 @@ for r in $(seq "$rounds"); do
 	echo "   round $r done"
 done
 
+echo "== pool RSS after: $(rss)"
 python3 - "$results" <<'PY'
 import statistics, sys
 rows = {}

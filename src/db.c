@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "db.h"
@@ -213,6 +214,7 @@ struct db {
 	sqlite3		*h;
 	char		*path;
 	int		 fd;		/* read-only, for the health check */
+	int64_t		 busy_start_us;
 	dev_t		 dev;
 	ino_t		 ino;
 	int		 down;
@@ -267,6 +269,26 @@ db_execf(struct db *db, const char *sql)
 	return 0;
 }
 
+/*
+ * Waits for a lock with short sleeps. SQLite's own handler sleeps 1, 2,
+ * 5, 10 ... 100 ms, which is far longer than the commits of this app take:
+ * under two writers it made p99 of a post ten times its p50.
+ */
+static int
+db_busy(void *arg, int count)
+{
+	struct db *db = arg;
+	struct timespec ts = { 0, 0 };
+
+	if (count == 0)
+		db->busy_start_us = util_mono_us();
+	else if (util_mono_us() - db->busy_start_us > DB_BUSY_TIMEOUT_MS * 1000LL)
+		return 0;
+	ts.tv_nsec = count < 20 ? 20000 : count < 200 ? 200000 : 2000000;
+	nanosleep(&ts, NULL);
+	return 1;
+}
+
 static int
 db_user_version(struct db *db)
 {
@@ -312,7 +334,7 @@ db_open(const struct config *cfg, enum db_open_mode mode, char *err,
 		goto fail;
 	}
 	sqlite3_extended_result_codes(db->h, 1);
-	sqlite3_busy_timeout(db->h, DB_BUSY_TIMEOUT_MS);
+	sqlite3_busy_handler(db->h, db_busy, db);
 	snprintf(pragmas, sizeof(pragmas),
 	    "PRAGMA journal_mode = WAL;"
 	    "PRAGMA synchronous = %s;"

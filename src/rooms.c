@@ -161,33 +161,63 @@ rooms_get(struct app *app, int64_t id, int *err)
 	return room;
 }
 
-int
-rooms_exists(struct app *app, int64_t room)
+/*
+ * Rooms are never deleted and members never removed, so "room R exists"
+ * and "user U is in room R" stay true once seen. A small direct-mapped
+ * table of such facts per process keeps SQLite off the hot read path.
+ * Only positive answers are kept: a new member is seen at once.
+ */
+#define SEEN_SLOTS	4096
+
+static struct {
+	int64_t	room;
+	int64_t	user;	/* 0: the room exists */
+} seen[SEEN_SLOTS];
+
+static size_t
+seen_slot(int64_t room, int64_t user)
 {
+	uint64_t h = (uint64_t)room * 0x9e3779b97f4a7c15ULL ^
+	    (uint64_t)user * 0xc2b2ae3d27d4eb4fULL;
+
+	return (size_t)(h >> 52) % SEEN_SLOTS;
+}
+
+/* 1 if the fact is known, else -1 after asking SQLite with s. */
+static int
+seen_check(struct app *app, enum sqlstmt s, int64_t room, int64_t user)
+{
+	size_t slot = seen_slot(room, user);
 	sqlite3_stmt *st;
 	int rc;
 
-	if ((st = db_stmt(app->db, SQL_ROOM_EXISTS)) == NULL)
+	if (seen[slot].room == room && seen[slot].user == user)
+		return 1;
+	if ((st = db_stmt(app->db, s)) == NULL)
 		return -1;
 	db_bind_int(st, 1, room);
+	if (user != 0)
+		db_bind_int(st, 2, user);
 	rc = db_step(app->db, st);
 	db_reset(st);
-	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+	if (rc == SQLITE_ROW) {
+		seen[slot].room = room;
+		seen[slot].user = user;
+		return 1;
+	}
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int
+rooms_exists(struct app *app, int64_t room)
+{
+	return seen_check(app, SQL_ROOM_EXISTS, room, 0);
 }
 
 int
 rooms_is_member(struct app *app, int64_t room, int64_t user)
 {
-	sqlite3_stmt *st;
-	int rc;
-
-	if ((st = db_stmt(app->db, SQL_ROOM_IS_MEMBER)) == NULL)
-		return -1;
-	db_bind_int(st, 1, room);
-	db_bind_int(st, 2, user);
-	rc = db_step(app->db, st);
-	db_reset(st);
-	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+	return seen_check(app, SQL_ROOM_IS_MEMBER, room, user);
 }
 
 int

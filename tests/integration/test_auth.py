@@ -17,6 +17,8 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import harness  # noqa: E402
+import helpers  # noqa: E402
+from helpers import auth, session_key  # noqa: E402
 import tap  # noqa: E402
 
 STACK = None
@@ -49,40 +51,21 @@ def tearDownModule():
         STACK.stop()
 
 
-# ---- helpers (local: harness.py is owned elsewhere) ------------------------
-
-def auth(token):
-    return {"Authorization": "Bearer " + token}
-
+# ---- helpers ---------------------------------------------------------------
 
 def make_user(role, name=None):
     """chatdeskctl user add; returns (id, token). The id comes from
     GET /users/me with the new token."""
     n = next(_seq)
-    tok = STACK.add_user(name or "auth-%s-%d" % (role, n),
-                         "auth-%s-%d-%d@example.com" % (role, n, os.getpid()),
-                         role)
-    r = STACK.http("GET", "/api/v1/users/me", headers=auth(tok))
-    if r.status != 200:
-        raise harness.HarnessError("GET /users/me with a new %s token: %r"
-                                   % (role, r))
-    return r.json["id"], tok
+    return helpers.add_user(
+        STACK, name or "auth-%s-%d" % (role, n),
+        "auth-%s-%d-%d@example.com" % (role, n, os.getpid()), role,
+        via_me=True)
 
 
 def random_token():
     """A well-formed token that was never issued."""
     return base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode()
-
-
-def session_key(token):
-    return "session:" + hashlib.sha256(token.encode()).hexdigest()
-
-
-def redis_up():
-    try:
-        return STACK.redis("PING", timeout=1) == "PONG"
-    except OSError:
-        return False
 
 
 class AuthCase(harness.ApiTestCase):
@@ -356,23 +339,20 @@ class RevokeTest(AuthCase):
 class RedisDownTest(AuthCase):
 
     def tearDown(self):
-        if not redis_up():
+        if not helpers.redis_up(STACK):
             STACK.start_redis()
 
     def wait_redis_used(self, token):
         """After Redis returns: polls until requests are served from the
         cache again (X-Cache not BYPASS) several times in a row, so that
         every pool process has reconnected."""
-        deadline = time.monotonic() + 10
-        run, last = 0, None
-        while time.monotonic() < deadline:
-            last = STACK.http("GET", "/api/v1/users/me", headers=auth(token))
-            run = run + 1 if (last.status == 200 and
-                              last.headers.get("X-Cache") in ("HIT", "MISS")) \
-                else 0
-            if run >= REPEAT:
-                return
-            time.sleep(0.05)
+        run, last = helpers.poll_in_a_row(
+            lambda: STACK.http("GET", "/api/v1/users/me", headers=auth(token)),
+            lambda r: (r.status == 200 and
+                       r.headers.get("X-Cache") in ("HIT", "MISS")),
+            REPEAT, 10)
+        if len(run) >= REPEAT:
+            return
         self.fail("requests did not use Redis again within 10 s; last %r "
                   "X-Cache %r" % (last, last and last.headers.get("X-Cache")))
 
@@ -482,14 +462,12 @@ class RedisDownTest(AuthCase):
         self.assertMe(keep, _, n=REPEAT)
         key = session_key(tok)
         self.assertEqual(STACK.redis("EXISTS", key), 1)
-        STACK.redis("CLIENT", "PAUSE", PAUSE_MS)
-        try:
+        # the pause ends by itself; leaving the block waits for it (PING
+        # is held too)
+        with helpers.slow_redis(STACK, PAUSE_MS):
             r = STACK.http("DELETE", "/api/v1/tokens/current",
                            headers=auth(tok))
             self.assertEqual(r.status, 204, r)
-        finally:
-            # the pause ends by itself; wait for it (PING is held too)
-            harness.wait_until(redis_up, 10, what="redis to answer again")
         answers = []
 
         def one():

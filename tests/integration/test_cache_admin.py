@@ -6,7 +6,6 @@ families under the prefix (never tasks:*, ratelimit:*, worker:lock, nor
 keys outside the prefix). The key and pattern checks run twice: with the
 default empty key_prefix and with key_prefix "cd:"."""
 
-import hashlib
 import json
 import os
 import re
@@ -17,6 +16,8 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import harness  # noqa: E402
+import helpers  # noqa: E402
+from helpers import auth, is_int, session_key  # noqa: E402
 import tap  # noqa: E402
 
 STATS_KEYS = {"connected", "keys", "hits", "misses", "hit_rate",
@@ -28,18 +29,6 @@ FAMILIES = ("messages:room:", "user:", "ticket:", "session:", "stats:user:",
 ROUTES = (("GET", "/api/v1/cache/stats", None),
           ("POST", "/api/v1/cache/invalidate", {"key": "user:777"}),
           ("POST", "/api/v1/cache/clear", {}))
-
-
-def is_int(v):
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def auth(token):
-    return {"Authorization": "Bearer " + token}
-
-
-def session_name(token):
-    return "session:" + hashlib.sha256(token.encode()).hexdigest()
 
 
 RX_CACHE_SAMPLE = re.compile(
@@ -71,13 +60,9 @@ class CacheAdminMixin:
                                   name=cls.NAME).start()
         cls.users = {}
         for role in ("admin", "agent", "customer"):
-            token = cls.stack.add_user(
-                "C %s" % role, "cache-%s-%s@example.com" % (
-                    role, cls.PREFIX.strip(":") or "np"), role)
-            r = cls.stack.http("GET", "/api/v1/users/me", headers=auth(token))
-            if r.status != 200:
-                raise harness.HarnessError("users/me as %s: %r" % (role, r))
-            cls.users[role] = (r.json["id"], token)
+            cls.users[role] = helpers.add_user(
+                cls.stack, "C %s" % role, "cache-%s-%s@example.com" % (
+                    role, cls.PREFIX.strip(":") or "np"), role, via_me=True)
 
     @classmethod
     def tearDownClass(cls):
@@ -177,9 +162,9 @@ class CacheAdminMixin:
         next admin request writes no key of its own."""
         r = self.req("GET", "/api/v1/users/me")
         self.assertEqual(r.status, 200, r)
-        self.assertEqual(self.stack.redis("EXISTS", self.k(session_name(
+        self.assertEqual(self.stack.redis("EXISTS", self.k(session_key(
             self.tok("admin")))), 1, "the admin's session is not cached "
-            "under %r" % self.k(session_name(self.tok("admin"))))
+            "under %r" % self.k(session_key(self.tok("admin"))))
 
     def post(self, path, body):
         return self.req("POST", path, body=body)

@@ -12,6 +12,8 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import harness  # noqa: E402
+import helpers  # noqa: E402
+from helpers import is_int  # noqa: E402
 import tap  # noqa: E402
 
 STACK = None
@@ -31,10 +33,6 @@ def setUpModule():
 def tearDownModule():
     if STACK is not None:
         STACK.stop()
-
-
-def is_int(v):
-    return isinstance(v, int) and not isinstance(v, bool)
 
 
 class HealthTest(harness.ApiTestCase):
@@ -73,19 +71,15 @@ class HealthTest(harness.ApiTestCase):
     def poll_until(self, pred, what):
         """Polls health until pred(response) holds CONSECUTIVE times in a
         row, within POLL_S seconds; returns the responses of that run."""
-        deadline = time.monotonic() + POLL_S
-        run, last = [], None
-        while time.monotonic() < deadline:
-            r = self.health()
-            last = r
+        def ok(r):
             try:
-                ok = pred(r)
+                return pred(r)
             except (ValueError, KeyError, TypeError):
-                ok = False
-            run = run + [r] if ok else []
-            if len(run) >= CONSECUTIVE:
-                return run
-            time.sleep(0.05 if run else 0.1)
+                return False
+        run, last = helpers.poll_in_a_row(self.health, ok, CONSECUTIVE,
+                                          POLL_S, 0.05, 0.1)
+        if len(run) >= CONSECUTIVE:
+            return run
         self.fail("health did not reach %s within %.0fs (%d in a row); last "
                   "answer %r" % (what, POLL_S, len(run), last))
 

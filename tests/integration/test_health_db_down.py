@@ -7,12 +7,12 @@ its header overwritten in place, and the file renamed away."""
 import os
 import re
 import sys
-import time
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import harness  # noqa: E402
+import helpers  # noqa: E402
 import tap  # noqa: E402
 
 STACK = None
@@ -53,19 +53,16 @@ class DatabaseDownTest(harness.ApiTestCase):
         self.assertEqual(r.json["database"], "ok", r)
 
     def wait_down(self):
-        deadline = time.monotonic() + POLL_S
-        run, last = [], None
-        while time.monotonic() < deadline:
-            r = STACK.http("GET", "/api/v1/health")
-            last = r
+        def down(r):
             try:
-                down = r.status == 503 and r.json.get("database") == "down"
+                return r.status == 503 and r.json.get("database") == "down"
             except ValueError:
-                down = False
-            run = run + [r] if down else []
-            if len(run) >= CONSECUTIVE:
-                return run
-            time.sleep(0.05)
+                return False
+        run, last = helpers.poll_in_a_row(
+            lambda: STACK.http("GET", "/api/v1/health"), down, CONSECUTIVE,
+            POLL_S)
+        if len(run) >= CONSECUTIVE:
+            return run
         self.fail("health did not report the database down within %.0fs; "
                   "last answer %r" % (POLL_S, last))
 

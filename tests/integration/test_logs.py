@@ -8,8 +8,6 @@ forge a line or a key."""
 
 import os
 import re
-import socket
-import struct
 import sys
 import time
 import uuid
@@ -18,6 +16,8 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import harness  # noqa: E402
+import helpers  # noqa: E402
+from helpers import auth  # noqa: E402
 import tap  # noqa: E402
 
 STACK = None
@@ -107,76 +107,15 @@ def parse_logfmt(line):
 
 
 # --------------------------------------------------------------------------
-# A minimal FastCGI client (responder role, one request per connection)
-
-def _fcgi_record(rtype, content):
-    pad = (-len(content)) % 8
-    return (struct.pack("!BBHHBx", 1, rtype, 1, len(content), pad) +
-            content + b"\0" * pad)
-
-
-def _fcgi_len(n):
-    return bytes([n]) if n < 128 else struct.pack("!I", n | 0x80000000)
-
-
-def _b(x):
-    return x.encode("utf-8", "surrogateescape") if isinstance(x, str) else x
-
-
-def fcgi_request(params, stdin=b"", timeout=10.0):
-    """One request straight to the pool's socket. Returns (status,
-    headers dict lower-cased, body)."""
-    pairs = b"".join(_fcgi_len(len(_b(k))) + _fcgi_len(len(_b(v))) +
-                     _b(k) + _b(v) for k, v in params.items())
-    payload = _fcgi_record(1, struct.pack("!HB5x", 1, 0))
-    payload += _fcgi_record(4, pairs) + _fcgi_record(4, b"")
-    if stdin:
-        payload += _fcgi_record(5, stdin)
-    payload += _fcgi_record(5, b"")
-    out, ended = b"", False
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-        s.settimeout(timeout)
-        s.connect(STACK.fcgi_sock)
-        s.sendall(payload)
-        buf = b""
-        while not ended:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            buf += chunk
-            while len(buf) >= 8:
-                _v, rtype, _r, clen, plen = struct.unpack("!BBHHBx", buf[:8])
-                if len(buf) < 8 + clen + plen:
-                    break
-                if rtype == 6:
-                    out += buf[8:8 + clen]
-                elif rtype == 3:
-                    ended = True
-                buf = buf[8 + clen + plen:]
-    if not ended:
-        raise harness.HarnessError("FastCGI: no END_REQUEST: %r" % out[:300])
-    head, _, body = out.partition(b"\r\n\r\n")
-    headers, status = {}, 200
-    for ln in head.split(b"\r\n"):
-        k, _, v = ln.decode("latin-1").partition(":")
-        if k.strip().lower() == "status":
-            status = int(v.split()[0])
-        else:
-            headers[k.strip().lower()] = v.strip()
-    return status, headers, body
-
+# FastCGI straight to the pool's socket (helpers.fcgi_request)
 
 def fcgi(method, uri, remote="127.0.0.1", request_id=None, token=None):
-    path, _, qs = uri.partition("?")
-    params = {"REQUEST_METHOD": method, "REQUEST_URI": uri,
-              "DOCUMENT_URI": path, "SCRIPT_NAME": path, "QUERY_STRING": qs,
-              "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": remote,
-              "CONTENT_TYPE": "", "CONTENT_LENGTH": ""}
+    """Returns (status, headers, body)."""
+    params = helpers.fcgi_params(method, uri, remote, token)
     if request_id is not None:
         params["REQUEST_ID"] = request_id
-    if token is not None:
-        params["HTTP_AUTHORIZATION"] = "Bearer " + token
-    return fcgi_request(params)
+    r = helpers.fcgi_request(STACK.fcgi_sock, params)
+    return r.status, r.headers, r.body
 
 
 # --------------------------------------------------------------------------
@@ -185,21 +124,14 @@ def setUpModule():
     global STACK
     STACK = harness.Stack(name="test_logs").start()
     for role in ("admin", "agent", "customer"):
-        token = STACK.add_user("L %s" % role, "logs-%s@example.com" % role,
-                               role)
-        r = STACK.http("GET", "/api/v1/users/me", headers=auth(token))
-        if r.status != 200:
-            raise harness.HarnessError("users/me as %s: %r" % (role, r))
-        USERS[role] = (r.json["id"], token)
+        USERS[role] = helpers.add_user(STACK, "L %s" % role,
+                                       "logs-%s@example.com" % role, role,
+                                       via_me=True)
 
 
 def tearDownModule():
     if STACK is not None:
         STACK.stop()
-
-
-def auth(token):
-    return {"Authorization": "Bearer " + token}
 
 
 def log_lines():

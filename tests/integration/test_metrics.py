@@ -12,8 +12,6 @@ import json
 import math
 import os
 import re
-import socket
-import struct
 import sys
 import time
 
@@ -21,6 +19,8 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import harness  # noqa: E402
+import helpers  # noqa: E402
+from helpers import auth  # noqa: E402
 import tap  # noqa: E402
 
 STACK = None
@@ -31,117 +31,12 @@ USERS = {}      # role -> (id, token)
 ME = "/api/v1/users/me"
 
 # --------------------------------------------------------------------------
-# A minimal FastCGI client (responder role, one request per connection)
-
-FCGI_BEGIN_REQUEST = 1
-FCGI_END_REQUEST = 3
-FCGI_PARAMS = 4
-FCGI_STDIN = 5
-FCGI_STDOUT = 6
-FCGI_STDERR = 7
-FCGI_RESPONDER = 1
-
-
-def _fcgi_record(rtype, content, req_id=1):
-    pad = (-len(content)) % 8
-    return (struct.pack("!BBHHBx", 1, rtype, req_id, len(content), pad) +
-            content + b"\0" * pad)
-
-
-def _fcgi_len(n):
-    return bytes([n]) if n < 128 else struct.pack("!I", n | 0x80000000)
-
-
-def _fcgi_nv(name, value):
-    name = name.encode() if isinstance(name, str) else name
-    value = value.encode() if isinstance(value, str) else value
-    return _fcgi_len(len(name)) + _fcgi_len(len(value)) + name + value
-
-
-def _fcgi_stream(rtype, data):
-    out = b""
-    for i in range(0, len(data), 65528):
-        out += _fcgi_record(rtype, data[i:i + 65528])
-    return out + _fcgi_record(rtype, b"")
-
-
-def fcgi_request(sock_path, params, stdin=b"", timeout=10.0):
-    """One request straight to the pool: params is a dict of FastCGI
-    params (str or bytes). Returns a harness.Response (status from the
-    CGI Status header, 200 if absent); .fcgi_stderr holds the STDERR
-    stream."""
-    payload = _fcgi_record(FCGI_BEGIN_REQUEST,
-                           struct.pack("!HB5x", FCGI_RESPONDER, 0))
-    payload += _fcgi_stream(FCGI_PARAMS, b"".join(
-        _fcgi_nv(k, v) for k, v in params.items()))
-    payload += _fcgi_stream(FCGI_STDIN, stdin)
-    out, err, ended = b"", b"", False
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-        s.settimeout(timeout)
-        s.connect(sock_path)
-        s.sendall(payload)
-        buf = b""
-        while not ended:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            buf += chunk
-            while len(buf) >= 8:
-                _v, rtype, _rid, clen, plen = struct.unpack("!BBHHBx", buf[:8])
-                if len(buf) < 8 + clen + plen:
-                    break
-                content = buf[8:8 + clen]
-                buf = buf[8 + clen + plen:]
-                if rtype == FCGI_STDOUT:
-                    out += content
-                elif rtype == FCGI_STDERR:
-                    err += content
-                elif rtype == FCGI_END_REQUEST:
-                    ended = True
-                    break
-    if not ended:
-        raise harness.HarnessError("FastCGI: no END_REQUEST (got %r)" %
-                                   out[:300])
-    sep = out.find(b"\r\n\r\n")
-    if sep >= 0:
-        head, body = out[:sep], out[sep + 4:]
-        lines = head.split(b"\r\n")
-    else:
-        sep = out.find(b"\n\n")
-        if sep < 0:
-            raise harness.HarnessError("FastCGI: no header end in %r" %
-                                       out[:300])
-        head, body = out[:sep], out[sep + 2:]
-        lines = head.split(b"\n")
-    headers, status, reason = [], 200, "OK"
-    for ln in lines:
-        k, _, v = ln.decode("latin-1").partition(":")
-        k, v = k.strip(), v.strip()
-        if k.lower() == "status":
-            status = int(v.split()[0])
-            reason = v.partition(" ")[2]
-        else:
-            headers.append((k, v))
-    p = params.get("REQUEST_URI", "")
-    r = harness.Response(params.get("REQUEST_METHOD", "GET"),
-                         p if isinstance(p, str) else p.decode("latin-1"),
-                         status, reason, headers, body)
-    r.fcgi_stderr = err
-    return r
-
+# FastCGI straight to the pool's socket (helpers.fcgi_request)
 
 def fcgi_get(path, remote_addr, token=None, extra=None):
-    params = {
-        "REQUEST_METHOD": "GET", "REQUEST_URI": path, "DOCUMENT_URI": path,
-        "SCRIPT_NAME": path, "QUERY_STRING": "", "SERVER_PROTOCOL":
-        "HTTP/1.1", "CONTENT_TYPE": "", "CONTENT_LENGTH": "",
-    }
-    if remote_addr is not None:
-        params["REMOTE_ADDR"] = remote_addr
-    if token is not None:
-        params["HTTP_AUTHORIZATION"] = "Bearer " + token
+    params = helpers.fcgi_params("GET", path, remote_addr, token)
     params.update(extra or {})
-    return fcgi_request(STACK.fcgi_sock, params)
+    return helpers.fcgi_request(STACK.fcgi_sock, params)
 
 
 # --------------------------------------------------------------------------
@@ -361,21 +256,14 @@ def setUpModule():
         "CHATDESK_RATE_LIMIT_COUNT": str(RATE_LIMIT),
         "CHATDESK_RATE_LIMIT_WINDOW": "10"}).start()
     for role in ("admin", "agent", "customer"):
-        token = STACK.add_user("M %s" % role, "metrics-%s@example.com" % role,
-                               role)
-        r = STACK.http("GET", ME, headers=auth(token))
-        if r.status != 200:
-            raise harness.HarnessError("GET %s as %s: %r" % (ME, role, r))
-        USERS[role] = (r.json["id"], token)
+        USERS[role] = helpers.add_user(STACK, "M %s" % role,
+                                       "metrics-%s@example.com" % role, role,
+                                       via_me=True)
 
 
 def tearDownModule():
     if STACK is not None:
         STACK.stop()
-
-
-def auth(token):
-    return {"Authorization": "Bearer " + token}
 
 
 def tok(role):

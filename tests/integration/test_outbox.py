@@ -16,15 +16,15 @@ read-only with Python's sqlite3."""
 import json
 import os
 import re
-import sqlite3
 import sys
 import time
-import urllib.parse
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import harness  # noqa: E402
+import helpers  # noqa: E402
+from helpers import User, is_int  # noqa: E402
 import tap  # noqa: E402
 
 STACK = None
@@ -38,54 +38,22 @@ NOTIF_KEYS = {"id", "user_id", "event", "ticket_id", "created_at", "read_at"}
 TASK_KEYS = {"id", "type", "payload", "timestamp", "attempts"}
 
 
-class User:
-    def __init__(self, id, token, name, role):
-        self.id, self.token, self.name, self.role = id, token, name, role
-
-    @property
-    def auth(self):
-        return {"Authorization": "Bearer " + self.token}
-
-
-def is_int(v):
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
 def add_user(name, role):
-    r = STACK.run_ctl("user", "add", "--name", name, "--email",
-                      "%s-%d@example.test" % (name, os.getpid()),
-                      "--role", role)
-    lines = [ln.strip() for ln in r.stdout.splitlines() if ln.strip()]
-    if r.returncode != 0 or not lines:
-        raise harness.HarnessError("chatdeskctl user add %s: %r" % (name, r))
-    tok = lines[-1]
-    m = re.search(r"\buser (\d+)\b", r.stdout)
-    if m:
-        uid = int(m.group(1))
-    else:
-        g = STACK.http("GET", "/api/v1/users/me",
-                       headers={"Authorization": "Bearer " + tok})
-        if g.status != 200:
-            raise harness.HarnessError("users/me for %s: %r" % (name, g))
-        uid = g.json["id"]
+    uid, tok = helpers.add_user(
+        STACK, name, "%s-%d@example.test" % (name, os.getpid()), role)
     U[name] = User(uid, tok, name, role)
     return U[name]
 
 
 def call(method, path, who=None, body=None, headers=None):
-    h = dict(headers or {})
-    if who is not None:
-        h.update((U[who] if isinstance(who, str) else who).auth)
-    return STACK.http(method, path, headers=h, body=body)
+    if isinstance(who, str):
+        who = U[who]
+    return helpers.request(STACK, method, path, who and who.token, body,
+                           headers)
 
 
 def db_query(sql, args=()):
-    uri = "file:%s?mode=ro" % urllib.parse.quote(STACK.db_path)
-    con = sqlite3.connect(uri, uri=True, timeout=10)
-    try:
-        return con.execute(sql, args).fetchall()
-    finally:
-        con.close()
+    return helpers.db_query(STACK.db_path, sql, args)
 
 
 def outbox_tasks():
@@ -94,7 +62,7 @@ def outbox_tasks():
 
 
 def outbox_count():
-    return db_query("SELECT count(*) FROM task_outbox")[0][0]
+    return helpers.outbox_count(STACK)
 
 
 def notif_rows(tid):
@@ -166,15 +134,11 @@ class OutboxCase(harness.ApiTestCase):
         ZWalTest."""
         tid = self.create("cust2", "probe")["id"]
         self.drain()
-        deadline = time.monotonic() + 10
-        run, last = 0, None
-        while time.monotonic() < deadline and run < 6:
-            last = call("GET", "/api/v1/tickets/%d" % tid, "agent1")
-            ok = last.status == 200 and last.headers.get("X-Cache") in (
-                "HIT", "MISS")
-            run = run + 1 if ok else 0
-            time.sleep(0.05)
-        self.assertEqual(run, 6, "the pool is not back on Redis: %r" % (
+        run, last = helpers.poll_in_a_row(
+            lambda: call("GET", "/api/v1/tickets/%d" % tid, "agent1"),
+            lambda r: r.status == 200 and r.headers.get("X-Cache") in (
+                "HIT", "MISS"), 6, 10)
+        self.assertEqual(len(run), 6, "the pool is not back on Redis: %r" % (
             last,))
 
     def assertTask(self, task, tid, event, actor):

@@ -6,54 +6,37 @@ and chatdeskctl enqueue, queue stats, dead list, dead retry."""
 import json
 import os
 import re
-import sqlite3
 import sys
-import time
-import urllib.parse
-import uuid
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import harness  # noqa: E402
+import helpers  # noqa: E402
+from helpers import describe, is_int, now_ms  # noqa: E402
+from helpers import compact_json as dumps  # noqa: E402
 import tap  # noqa: E402
 
 STACK = None
 U = {}          # name -> {"token", "id", "role"}
 TICKET = None
-QUEUE_KEYS = ("tasks:pending", "tasks:processing", "tasks:delayed",
-              "tasks:failed", "worker:lock")
 STATS_KEYS = {"pending", "processing", "delayed", "failed",
               "oldest_pending_age_s"}
 TASK_KEYS = {"id", "type", "payload", "timestamp", "attempts"}
-SUMMARY_RE = re.compile(r"^taken=(\d+) done=(\d+) retried=(\d+) dead=(\d+) "
-                        r"seconds=\d+(\.\d+)?$")
 
 
 # ---------------------------------------------------------------- helpers
 
 def call(method, path, who=None, body=None, headers=None):
-    h = dict(headers or {})
-    if who is not None:
-        h["Authorization"] = "Bearer " + U[who]["token"]
-    return STACK.http(method, path, headers=h, body=body)
+    return helpers.request(STACK, method, path,
+                           None if who is None else U[who]["token"], body,
+                           headers)
 
 
 def add_user(name, role):
-    tok = STACK.add_user(name, "%s@queue.test" % name, role)
-    r = STACK.http("GET", "/api/v1/users/me",
-                   headers={"Authorization": "Bearer " + tok})
-    if r.status != 200:
-        raise harness.HarnessError("users/me for %s: %r" % (name, r))
-    U[name] = {"token": tok, "id": r.json["id"], "role": role}
-
-
-def now_ms():
-    return int(time.time() * 1000)
-
-
-def is_int(v):
-    return isinstance(v, int) and not isinstance(v, bool)
+    uid, tok = helpers.add_user(STACK, name, "%s@queue.test" % name, role,
+                                via_me=True)
+    U[name] = {"token": tok, "id": uid, "role": role}
 
 
 def task_obj(type_="send_notifications", payload=None, tid=None,
@@ -61,13 +44,7 @@ def task_obj(type_="send_notifications", payload=None, tid=None,
     if payload is None:
         payload = {"ticket_id": TICKET, "event": "ticket_created",
                    "actor_id": U["customer"]["id"]}
-    return {"id": tid or uuid.uuid4().hex, "type": type_, "payload": payload,
-            "timestamp": now_ms() if timestamp is None else timestamp,
-            "attempts": 0}
-
-
-def dumps(obj):
-    return json.dumps(obj, separators=(",", ":"))
+    return helpers.task_obj(type_, payload, tid=tid, timestamp=timestamp)
 
 
 def dead_obj(**kw):
@@ -78,7 +55,7 @@ def dead_obj(**kw):
 
 
 def lrange(key):
-    return [x.decode() for x in STACK.redis("LRANGE", key, 0, -1)]
+    return helpers.lrange(STACK, key)
 
 
 def llen(key):
@@ -86,21 +63,11 @@ def llen(key):
 
 
 def clear_queue():
-    STACK.redis("DEL", *QUEUE_KEYS)
+    helpers.clear_queue(STACK)
 
 
 def outbox_count():
-    uri = "file:%s?mode=ro" % urllib.parse.quote(STACK.db_path)
-    con = sqlite3.connect(uri, uri=True, timeout=10)
-    try:
-        return con.execute("SELECT count(*) FROM task_outbox").fetchone()[0]
-    finally:
-        con.close()
-
-
-def describe(r):
-    return "exit %r\nstdout: %r\nstderr: %r" % (
-        r.returncode, r.stdout[-2000:], r.stderr[-2000:])
+    return helpers.outbox_count(STACK)
 
 
 def setUpModule():
@@ -145,11 +112,7 @@ class QueueAdminCase(harness.ApiTestCase):
         e.update(env or {})
         r = STACK.run_worker(env=e)
         self.assertEqual(r.returncode, 0, describe(r))
-        lines = r.stdout.splitlines()
-        self.assertTrue(lines, describe(r))
-        m = SUMMARY_RE.match(lines[-1])
-        self.assertIsNotNone(m, describe(r))
-        return tuple(int(m.group(i)) for i in range(1, 5)), r
+        return helpers.worker_counts(self, r), r
 
     def assertRevived(self, text, original):
         t = json.loads(text)

@@ -10,15 +10,14 @@ that it lies inside one window whether windows are fixed (aligned to the
 clock) or sliding; no test asserts a duration."""
 
 import os
-import sqlite3
 import sys
 import time
-import urllib.parse
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import harness  # noqa: E402
+import helpers  # noqa: E402
 import tap  # noqa: E402
 
 STACK = None
@@ -30,17 +29,13 @@ ROOM = None
 
 
 def auth(name):
-    return {"Authorization": "Bearer " + TOKENS[name]}
+    return helpers.auth(TOKENS[name])
 
 
 def db_count(room, user):
-    uri = "file:%s?mode=ro" % urllib.parse.quote(STACK.db_path)
-    con = sqlite3.connect(uri, uri=True, timeout=10)
-    try:
-        return con.execute("SELECT count(*) FROM messages WHERE room_id = ? "
-                           "AND user_id = ?", (room, user)).fetchone()[0]
-    finally:
-        con.close()
+    return helpers.db_query(STACK.db_path,
+                            "SELECT count(*) FROM messages WHERE room_id = ? "
+                            "AND user_id = ?", (room, user))[0][0]
 
 
 def fresh_window(need=4.0):
@@ -63,12 +58,9 @@ def setUpModule():
         "CHATDESK_RATE_LIMIT_WINDOW": str(WINDOW)}).start()
     roles = {"admin": "admin", "agent": "agent"}
     for n in ("admin", "agent", "alice", "bob", "carol", "dave", "erin"):
-        TOKENS[n] = STACK.add_user(n, "%s@example.test" % n,
-                                   roles.get(n, "customer"))
-        r = STACK.http("GET", "/api/v1/users/me", headers=auth(n))
-        if r.status != 200:
-            raise harness.HarnessError("users/me: %r" % (r,))
-        IDS[n] = r.json["id"]
+        IDS[n], TOKENS[n] = helpers.add_user(
+            STACK, n, "%s@example.test" % n, roles.get(n, "customer"),
+            via_me=True)
     r = STACK.http("POST", "/api/v1/rooms", headers=auth("admin"), body={
         "name": "limits", "member_ids": [IDS[n] for n in IDS]})
     if r.status != 201:

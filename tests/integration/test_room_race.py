@@ -35,16 +35,15 @@ lease, fails round 3 (at a quiescent checkpoint) and test_9."""
 import json
 import os
 import random
-import sqlite3
 import sys
 import threading
-import time
-import urllib.parse
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import harness  # noqa: E402
+import helpers  # noqa: E402
+from helpers import list_key  # noqa: E402
 import tap  # noqa: E402
 
 STACK = None
@@ -60,32 +59,13 @@ GAPS = []                    # strict-prefix violations seen during races
 
 
 def auth(name):
-    return {"Authorization": "Bearer " + TOKENS[name]}
-
-
-def fmt_ms(ms):
-    s, frac = divmod(ms, 1000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(s)) + \
-        ".%03dZ" % frac
+    return helpers.auth(TOKENS[name])
 
 
 def db_messages(room):
     """The room's messages in SQLite as API objects, newest first
     (read-only connection on the stack's file)."""
-    uri = "file:%s?mode=ro" % urllib.parse.quote(STACK.db_path)
-    con = sqlite3.connect(uri, uri=True, timeout=10)
-    try:
-        rows = con.execute("SELECT id, room_id, user_id, body, created_at "
-                           "FROM messages WHERE room_id = ? ORDER BY id DESC",
-                           (room,)).fetchall()
-    finally:
-        con.close()
-    return [{"id": i, "room_id": r, "user_id": u, "body": b,
-             "created_at": fmt_ms(c)} for i, r, u, b, c in rows]
-
-
-def list_key(room):
-    return "messages:room:%d" % room
+    return helpers.db_messages(STACK, room)
 
 
 def setUpModule():
@@ -96,11 +76,8 @@ def setUpModule():
     names = ["admin"] + ["poster%d" % i for i in range(POSTERS)] + ["reader"]
     for n in names:
         role = "admin" if n == "admin" else "customer"
-        TOKENS[n] = STACK.add_user(n, "%s@example.test" % n, role)
-        r = STACK.http("GET", "/api/v1/users/me", headers=auth(n))
-        if r.status != 200:
-            raise harness.HarnessError("users/me: %r" % (r,))
-        IDS[n] = r.json["id"]
+        IDS[n], TOKENS[n] = helpers.add_user(STACK, n, "%s@example.test" % n,
+                                             role, via_me=True)
 
 
 def tearDownModule():
@@ -391,18 +368,14 @@ class RoomRaceTest(harness.ApiTestCase):
     def test_3_round_slow_fill(self):
         """round 3: pool restarted with debug_fill_delay_ms=5 (rebuilds
         store late): checkpoints exact"""
-        STACK.stop_pool()
-        STACK.start_pool(env={"CHATDESK_DEBUG_FILL_DELAY_MS": "5"})
-        STACK.wait_ready()
+        helpers.restart_pool(STACK, env={"CHATDESK_DEBUG_FILL_DELAY_MS": "5"})
         try:
             self.assertEqual(len(STACK.pool_pids()), POOL)
             self.race("round3")
         finally:
             self.assertEqual(len(STACK.pool_pids()), POOL,
                              "a pool process died in round 3")
-            STACK.stop_pool()
-            STACK.start_pool()
-            STACK.wait_ready()
+            helpers.restart_pool(STACK)
 
     def test_5_slow_redis_no_gap(self):
         """Redis too slow (CLIENT PAUSE) for one post: afterwards no pool
@@ -418,12 +391,12 @@ class RoomRaceTest(harness.ApiTestCase):
             for _ in range(3 * POOL):  # every process reads the list
                 r = STACK.http("GET", path, headers=auth("reader"))
             self.assertEqual(r.headers.get("X-Cache"), "HIT", r)
-            STACK.redis("CLIENT", "PAUSE", 800, "ALL")
-            r = STACK.http("POST", path, headers=auth("poster1"),
-                           body={"body": "during the pause"})
-            self.assertEqual(r.status, 201, r)
-            paused_id = r.json["id"]
-            time.sleep(1.0)  # the pause is over
+            # leaving the block: 1 s, the pause is over
+            with helpers.slow_redis(STACK, 800, "ALL", settle_s=1.0):
+                r = STACK.http("POST", path, headers=auth("poster1"),
+                               body={"body": "during the pause"})
+                self.assertEqual(r.status, 201, r)
+                paused_id = r.json["id"]
             r = STACK.http("POST", path, headers=auth("poster2"),
                            body={"body": "after the pause"})
             self.assertEqual(r.status, 201, r)

@@ -11,15 +11,15 @@ never to be reached."""
 import json
 import os
 import re
-import sqlite3
 import sys
 import time
-import urllib.parse
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import harness  # noqa: E402
+import helpers  # noqa: E402
+from helpers import is_int, list_key  # noqa: E402
 import tap  # noqa: E402
 
 STACK = None
@@ -34,17 +34,10 @@ MESSAGE_KEYS = {"id", "room_id", "user_id", "body", "created_at"}
 
 # ---------------------------------------------------------------- helpers
 
-def is_int(v):
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
 def call(method, path, who=None, body=None, headers=None):
     """who: a user name of U, or a raw token, or None."""
-    h = dict(headers or {})
-    if who is not None:
-        tok = U[who]["token"] if who in U else who
-        h["Authorization"] = "Bearer " + tok
-    return STACK.http(method, path, headers=h, body=body)
+    tok = U[who]["token"] if who in U else who
+    return helpers.request(STACK, method, path, tok, body, headers)
 
 
 def post_raw(path, who, obj, ascii_only=True):
@@ -56,12 +49,9 @@ def post_raw(path, who, obj, ascii_only=True):
 
 
 def add_user(name, role):
-    tok = STACK.add_user(name, "%s@example.test" % name, role)
-    r = STACK.http("GET", "/api/v1/users/me",
-                   headers={"Authorization": "Bearer " + tok})
-    if r.status != 200:
-        raise harness.HarnessError("users/me for %s: %r" % (name, r))
-    U[name] = {"token": tok, "id": r.json["id"], "role": role}
+    uid, tok = helpers.add_user(STACK, name, "%s@example.test" % name, role,
+                                via_me=True)
+    U[name] = {"token": tok, "id": uid, "role": role}
     return U[name]
 
 
@@ -69,33 +59,14 @@ def uid(name):
     return U[name]["id"]
 
 
-def fmt_ms(ms):
-    s, frac = divmod(ms, 1000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(s)) + \
-        ".%03dZ" % frac
-
-
 def db_query(sql, args=()):
     """Reads the stack's SQLite file directly, read-only."""
-    uri = "file:%s?mode=ro" % urllib.parse.quote(STACK.db_path)
-    con = sqlite3.connect(uri, uri=True, timeout=10)
-    try:
-        return con.execute(sql, args).fetchall()
-    finally:
-        con.close()
+    return helpers.db_query(STACK.db_path, sql, args)
 
 
 def db_messages(room):
     """Every message of the room as API objects, newest first."""
-    rows = db_query("SELECT id, room_id, user_id, body, created_at "
-                    "FROM messages WHERE room_id = ? ORDER BY id DESC",
-                    (room,))
-    return [{"id": i, "room_id": r, "user_id": u, "body": b,
-             "created_at": fmt_ms(c)} for i, r, u, b, c in rows]
-
-
-def list_key(room):
-    return "messages:room:%d" % room
+    return helpers.db_messages(STACK, room)
 
 
 class RoomsCase(harness.ApiTestCase):
@@ -806,10 +777,10 @@ class RedisDownTest(RoomsCase):
             for _ in range(8):
                 r, _ = self.messages(room, "cust1")
             self.assertEqual(self.xcache(r), "HIT", r)
-            STACK.redis("CLIENT", "PAUSE", 800, "ALL")
-            r = self.post(room, "cust1", "while paused %d" % trial)
-            paused_id = r.json["id"]
-            time.sleep(1.0)  # the pause is over
+            # leaving the block: 1 s, the pause is over
+            with helpers.slow_redis(STACK, 800, "ALL", settle_s=1.0):
+                r = self.post(room, "cust1", "while paused %d" % trial)
+                paused_id = r.json["id"]
             if trial % 2:
                 # a newer post first: pushed on top of the list by a
                 # process whose connection never broke

@@ -20,6 +20,8 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import harness  # noqa: E402
+import helpers  # noqa: E402
+from helpers import User, is_int  # noqa: E402
 import tap  # noqa: E402
 
 STACK = None
@@ -32,36 +34,9 @@ STATS_KEYS = {"user_id", "period_days", "total", "by_status",
               "avg_resolution_hours", "calculated_at"}
 
 
-class User:
-    def __init__(self, id, token, name, role):
-        self.id, self.token, self.name, self.role = id, token, name, role
-
-    @property
-    def auth(self):
-        return {"Authorization": "Bearer " + self.token}
-
-
-def is_int(v):
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
 def add_user(name, role):
-    r = STACK.run_ctl("user", "add", "--name", name, "--email",
-                      "%s-%d@example.test" % (name, os.getpid()),
-                      "--role", role)
-    lines = [ln.strip() for ln in r.stdout.splitlines() if ln.strip()]
-    if r.returncode != 0 or not lines:
-        raise harness.HarnessError("chatdeskctl user add %s: %r" % (name, r))
-    tok = lines[-1]
-    m = re.search(r"\buser (\d+)\b", r.stdout)
-    if m:
-        uid = int(m.group(1))
-    else:
-        g = STACK.http("GET", "/api/v1/users/me",
-                       headers={"Authorization": "Bearer " + tok})
-        if g.status != 200:
-            raise harness.HarnessError("users/me for %s: %r" % (name, g))
-        uid = g.json["id"]
+    uid, tok = helpers.add_user(
+        STACK, name, "%s-%d@example.test" % (name, os.getpid()), role)
     U[name] = User(uid, tok, name, role)
     return U[name]
 
@@ -71,17 +46,8 @@ def who_of(who):
 
 
 def call(method, path, who=None, body=None):
-    h = {}
-    if who is not None:
-        h.update(who_of(who).auth)
-    return STACK.http(method, path, headers=h, body=body)
-
-
-def redis_up():
-    try:
-        return STACK.redis("PING", timeout=1) == "PONG"
-    except OSError:
-        return False
+    return helpers.request(STACK, method, path,
+                           None if who is None else who_of(who).token, body)
 
 
 def parse_time(s):
@@ -527,14 +493,13 @@ class ZRedisDownTest(CacheCase):
         finally:
             STACK.start_redis()
         # back: MISS, then HIT, with the data written during the outage
-        deadline = time.monotonic() + 15
-        run, last = 0, None
-        while time.monotonic() < deadline and run < REPEAT:
-            last = self.get(tid, "agent1")
-            self.assertEqual(last.json, final, last)
-            run = run + 1 if self.xcache(last) == "HIT" else 0
-            time.sleep(0.05)
-        self.assertEqual(run, REPEAT, "no run of %d HITs after Redis came "
+        def fetch():
+            r = self.get(tid, "agent1")
+            self.assertEqual(r.json, final, r)
+            return r
+        run, last = helpers.poll_in_a_row(
+            fetch, lambda r: self.xcache(r) == "HIT", REPEAT, 15)
+        self.assertEqual(len(run), REPEAT, "no run of %d HITs after Redis came "
                          "back; last %r (X-Cache %r)" % (
                              REPEAT, last, last and self.xcache(last)))
         self.assertEqual(self.cached(tkey(tid)), r_ticket)

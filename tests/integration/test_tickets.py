@@ -20,16 +20,16 @@ import datetime
 import json
 import os
 import re
-import sqlite3
 import sys
 import threading
 import time
-import urllib.parse
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import harness  # noqa: E402
+import helpers  # noqa: E402
+from helpers import User, is_int  # noqa: E402
 import tap  # noqa: E402
 
 STACK = None
@@ -70,50 +70,21 @@ HOSTILE = [
 
 # ---------------------------------------------------------------- helpers
 
-class User:
-    def __init__(self, id, token, name, role):
-        self.id, self.token, self.name, self.role = id, token, name, role
-
-    @property
-    def auth(self):
-        return {"Authorization": "Bearer " + self.token}
-
-
-def is_int(v):
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
 def add_user(name, role):
     """chatdeskctl user add; the id from its "created user N" line, else
     from GET /users/me."""
-    r = STACK.run_ctl("user", "add", "--name", name, "--email",
-                      "%s-%d@example.test" % (name, os.getpid()),
-                      "--role", role)
-    lines = [ln.strip() for ln in r.stdout.splitlines() if ln.strip()]
-    if r.returncode != 0 or not lines:
-        raise harness.HarnessError("chatdeskctl user add %s: %r" % (name, r))
-    tok = lines[-1]
-    m = re.search(r"\buser (\d+)\b", r.stdout)
-    if m:
-        uid = int(m.group(1))
-    else:
-        g = STACK.http("GET", "/api/v1/users/me",
-                       headers={"Authorization": "Bearer " + tok})
-        if g.status != 200:
-            raise harness.HarnessError("users/me for %s: %r" % (name, g))
-        uid = g.json["id"]
+    uid, tok = helpers.add_user(
+        STACK, name, "%s-%d@example.test" % (name, os.getpid()), role)
     U[name] = User(uid, tok, name, role)
     return U[name]
 
 
 def call(method, path, who=None, body=None, headers=None):
     """who: a User, a name of U, or None (no Authorization)."""
-    h = dict(headers or {})
-    if who is not None:
-        if isinstance(who, str):
-            who = U[who]
-        h.update(who.auth)
-    return STACK.http(method, path, headers=h, body=body)
+    if isinstance(who, str):
+        who = U[who]
+    return helpers.request(STACK, method, path, who and who.token, body,
+                           headers)
 
 
 def send_json(method, path, who, obj, ascii_only=True):
@@ -125,16 +96,11 @@ def send_json(method, path, who, obj, ascii_only=True):
 
 def db_query(sql, args=()):
     """Reads the stack's SQLite file directly, read-only."""
-    uri = "file:%s?mode=ro" % urllib.parse.quote(STACK.db_path)
-    con = sqlite3.connect(uri, uri=True, timeout=10)
-    try:
-        return con.execute(sql, args).fetchall()
-    finally:
-        con.close()
+    return helpers.db_query(STACK.db_path, sql, args)
 
 
 def outbox_count():
-    return db_query("SELECT count(*) FROM task_outbox")[0][0]
+    return helpers.outbox_count(STACK)
 
 
 def pending_len():

@@ -9,11 +9,9 @@ This file's stack runs with CHATDESK_DEBUG_FILL_DELAY_MS=1500: every cache
 fill sleeps that long between its SQLite read and its Redis store, which
 makes the race deterministic (and every miss slow)."""
 
-import hashlib
 import itertools
 import json
 import os
-import re
 import sys
 import threading
 import time
@@ -22,6 +20,8 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import harness  # noqa: E402
+import helpers  # noqa: E402
+from helpers import User, session_key  # noqa: E402
 import tap  # noqa: E402
 
 STACK = None
@@ -33,16 +33,6 @@ REPEAT = 4
 _seq = itertools.count(1)
 
 
-class User:
-    def __init__(self, id, token, name, email, role):
-        self.id, self.token = id, token
-        self.name, self.email, self.role = name, email, role
-
-    @property
-    def auth(self):
-        return {"Authorization": "Bearer " + self.token}
-
-
 def ctl_user(role, name=None):
     """chatdeskctl user add. The id is read from its "created user N"
     line when there is one (so that no request, and no cache fill with its
@@ -51,20 +41,8 @@ def ctl_user(role, name=None):
     n = next(_seq)
     name = name or "Cache %s %d" % (role, n)
     email = "cache-%s-%d-%d@example.com" % (role, n, os.getpid())
-    r = STACK.run_ctl("user", "add", "--name", name, "--email", email,
-                      "--role", role)
-    lines = r.stdout.strip().splitlines()
-    if r.returncode != 0 or not lines:
-        raise harness.HarnessError("chatdeskctl user add: %r" % (r,))
-    tok = lines[-1].strip()
-    m = re.search(r"\buser (\d+)\b", r.stdout)
-    if m:
-        return User(int(m.group(1)), tok, name, email, role)
-    g = STACK.http("GET", "/api/v1/users/me",
-                   headers={"Authorization": "Bearer " + tok})
-    if g.status != 200:
-        raise harness.HarnessError("GET /users/me for a new user: %r" % (g,))
-    return User(g.json["id"], tok, name, email, role)
+    uid, tok = helpers.add_user(STACK, name, email, role)
+    return User(uid, tok, name, role, email)
 
 
 def setUpModule():
@@ -82,13 +60,6 @@ def tearDownModule():
 
 def user_key(uid):
     return "user:%d" % uid
-
-
-def redis_up():
-    try:
-        return STACK.redis("PING", timeout=1) == "PONG"
-    except OSError:
-        return False
 
 
 class CacheCase(harness.ApiTestCase):
@@ -124,15 +95,14 @@ class CacheCase(harness.ApiTestCase):
     def wait_hit(self, uid, who, name):
         """Polls GET until it is a HIT with the given name REPEAT times in
         a row (every process back on Redis), within 15 s."""
-        deadline = time.monotonic() + 15
-        run, last = 0, None
-        while time.monotonic() < deadline:
-            last = self.get(uid, who)
-            self.assertEqual(last.json["name"], name, last)
-            run = run + 1 if self.xcache(last) == "HIT" else 0
-            if run >= REPEAT:
-                return
-            time.sleep(0.05)
+        def fetch():
+            r = self.get(uid, who)
+            self.assertEqual(r.json["name"], name, r)
+            return r
+        run, last = helpers.poll_in_a_row(
+            fetch, lambda r: self.xcache(r) == "HIT", REPEAT, 15)
+        if len(run) >= REPEAT:
+            return
         self.fail("no run of %d HITs within 15 s; last %r X-Cache %r" % (
             REPEAT, last, last and self.xcache(last)))
 
@@ -228,7 +198,7 @@ class InvalidateTest(CacheCase):
 class RedisDownTest(CacheCase):
 
     def tearDown(self):
-        if not redis_up():
+        if not helpers.redis_up(STACK):
             STACK.start_redis()
 
     def test_bypass(self):
@@ -341,7 +311,7 @@ class StaleRefillTest(CacheCase):
     def test_revoke_races_session_fill(self):
         """a session fill that read a token before its revocation never stores it"""
         u = ctl_user("customer")
-        key = "session:" + hashlib.sha256(u.token.encode()).hexdigest()
+        key = session_key(u.token)
         # the user entry cached (by the admin), the token never used: its
         # first use misses only the session, reads the live token row and
         # sleeps before the store
@@ -433,7 +403,7 @@ class RoleChangeTest(CacheCase):
         r = STACK.http("POST", "/api/v1/users/%d/tokens" % adm.id,
                        headers=adm.auth, body={})
         self.assertEqual(r.status, 201, r)
-        second = User(adm.id, r.json["token"], adm.name, adm.email, "admin")
+        second = User(adm.id, r.json["token"], adm.name, "admin", adm.email)
 
         # POST /users with an invalid body: an admin passes the access
         # check and gets 400, anyone else 403 (no user made, no fill)

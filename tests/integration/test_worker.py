@@ -10,29 +10,23 @@ and chatdeskctl's queue commands in test_queue_admin.py."""
 
 import json
 import os
-import re
 import signal
-import sqlite3
 import subprocess
 import sys
-import time
-import urllib.parse
 import uuid
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import harness  # noqa: E402
+import helpers  # noqa: E402
+from helpers import SUMMARY_RE, describe, now_ms, task_json  # noqa: E402
 import tap  # noqa: E402
 
 STACK = None
 U = {}          # name -> {"token", "id", "role"}
 TICKET = None   # a real ticket, requested by the customer
 
-SUMMARY_RE = re.compile(r"^taken=(\d+) done=(\d+) retried=(\d+) dead=(\d+) "
-                        r"seconds=\d+(\.\d+)?$")
-QUEUE_KEYS = ("tasks:pending", "tasks:processing", "tasks:delayed",
-              "tasks:failed", "worker:lock")
 # Slack for clocks read on both sides of a run (ms).
 SLACK_MS = 2000
 
@@ -40,32 +34,14 @@ SLACK_MS = 2000
 # ---------------------------------------------------------------- helpers
 
 def call(method, path, who=None, body=None):
-    h = {}
-    if who is not None:
-        h["Authorization"] = "Bearer " + U[who]["token"]
-    return STACK.http(method, path, headers=h, body=body)
+    return helpers.request(STACK, method, path,
+                           None if who is None else U[who]["token"], body)
 
 
 def add_user(name, role):
-    tok = STACK.add_user(name, "%s@worker.test" % name, role)
-    r = STACK.http("GET", "/api/v1/users/me",
-                   headers={"Authorization": "Bearer " + tok})
-    if r.status != 200:
-        raise harness.HarnessError("users/me for %s: %r" % (name, r))
-    U[name] = {"token": tok, "id": r.json["id"], "role": role}
-
-
-def now_ms():
-    return int(time.time() * 1000)
-
-
-def task_json(type_, payload, tid=None, attempts=0, timestamp=None):
-    """A task text built like the app's (compact JSON, same key order)."""
-    return json.dumps({"id": tid or uuid.uuid4().hex, "type": type_,
-                       "payload": payload,
-                       "timestamp": now_ms() if timestamp is None
-                       else timestamp,
-                       "attempts": attempts}, separators=(",", ":"))
+    uid, tok = helpers.add_user(STACK, name, "%s@worker.test" % name, role,
+                                via_me=True)
+    U[name] = {"token": tok, "id": uid, "role": role}
 
 
 def notify_task(tid=None, event="ticket_created", actor="customer"):
@@ -75,12 +51,7 @@ def notify_task(tid=None, event="ticket_created", actor="customer"):
 
 
 def db_query(sql, args=()):
-    uri = "file:%s?mode=ro" % urllib.parse.quote(STACK.db_path)
-    con = sqlite3.connect(uri, uri=True, timeout=10)
-    try:
-        return con.execute(sql, args).fetchall()
-    finally:
-        con.close()
+    return helpers.db_query(STACK.db_path, sql, args)
 
 
 def notifications_of_task(tid):
@@ -89,7 +60,7 @@ def notifications_of_task(tid):
 
 
 def lrange(key):
-    return [x.decode() for x in STACK.redis("LRANGE", key, 0, -1)]
+    return helpers.lrange(STACK, key)
 
 
 def llen(key):
@@ -97,7 +68,7 @@ def llen(key):
 
 
 def clear_queue():
-    STACK.redis("DEL", *QUEUE_KEYS)
+    helpers.clear_queue(STACK)
 
 
 def keeps_original(dead, text):
@@ -145,11 +116,6 @@ def metric_sum(prefix, label):
     return total
 
 
-def describe(r):
-    return "exit %r\nstdout: %r\nstderr: %r" % (
-        r.returncode, r.stdout[-2000:], r.stderr[-3000:])
-
-
 def setUpModule():
     global STACK, TICKET
     STACK = harness.Stack(name="test_worker", env={
@@ -191,12 +157,7 @@ class WorkerCase(harness.ApiTestCase):
 
     def summary(self, r):
         """The counts of the last stdout line, which must be the summary."""
-        lines = r.stdout.splitlines()
-        self.assertTrue(lines, "no stdout: " + describe(r))
-        m = SUMMARY_RE.match(lines[-1])
-        self.assertIsNotNone(m, "last stdout line is not the summary: " +
-                             describe(r))
-        return tuple(int(m.group(i)) for i in range(1, 5))
+        return helpers.worker_counts(self, r)
 
     def run_ok(self, *args, env=None):
         r = self.worker(*args, env=env)

@@ -23,28 +23,24 @@ before and after."""
 
 import json
 import os
-import re
 import signal
 import sqlite3
 import subprocess
 import sys
 import time
-import urllib.parse
 import uuid
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import harness  # noqa: E402
+import helpers  # noqa: E402
+from helpers import describe, now_ms, task_json  # noqa: E402
 import tap  # noqa: E402
 
 STACK = None
 U = {}          # name -> {"token", "id", "role"}
 STAFF = ("admin", "agent1", "agent2")
-SUMMARY_RE = re.compile(
-    r"^taken=(\d+) done=(\d+) retried=(\d+) dead=(\d+) seconds=\d+(\.\d+)?$")
-QUEUE_KEYS = ("tasks:pending", "tasks:processing", "tasks:delayed",
-              "tasks:failed", "worker:lock")
 NOTIF_KEYS = {"id", "user_id", "event", "ticket_id", "created_at", "read_at"}
 ROOM_LIST_SIZE = 50     # each room's newest 50 stay in the hot file
 
@@ -52,52 +48,28 @@ ROOM_LIST_SIZE = 50     # each room's newest 50 stay in the hot file
 # ---------------------------------------------------------------- helpers
 
 def call(method, path, who=None, body=None):
-    h = {}
-    if who is not None:
-        h["Authorization"] = "Bearer " + U[who]["token"]
-    return STACK.http(method, path, headers=h, body=body)
+    return helpers.request(STACK, method, path,
+                           None if who is None else U[who]["token"], body)
 
 
 def add_user(name, role):
-    tok = STACK.add_user(name, "%s@tasks.test" % name, role)
-    r = STACK.http("GET", "/api/v1/users/me",
-                   headers={"Authorization": "Bearer " + tok})
-    if r.status != 200:
-        raise harness.HarnessError("users/me for %s: %r" % (name, r))
-    U[name] = {"token": tok, "id": r.json["id"], "role": role}
+    uid, tok = helpers.add_user(STACK, name, "%s@tasks.test" % name, role,
+                                via_me=True)
+    U[name] = {"token": tok, "id": uid, "role": role}
 
 
 def uid(name):
     return U[name]["id"]
 
 
-def now_ms():
-    return int(time.time() * 1000)
-
-
-def task_json(type_, payload, tid=None):
-    return json.dumps({"id": tid or uuid.uuid4().hex, "type": type_,
-                       "payload": payload, "timestamp": now_ms(),
-                       "attempts": 0}, separators=(",", ":"))
-
-
-def _query(path, sql, args=()):
-    uri = "file:%s?mode=ro" % urllib.parse.quote(path)
-    con = sqlite3.connect(uri, uri=True, timeout=10)
-    try:
-        return con.execute(sql, args).fetchall()
-    finally:
-        con.close()
-
-
 def hot(sql, args=()):
     """The hot database (db_path), read-only."""
-    return _query(STACK.db_path, sql, args)
+    return helpers.db_query(STACK.db_path, sql, args)
 
 
 def arch(sql, args=()):
     """The archive database (archive_db_path), read-only."""
-    return _query(STACK.archive_db_path, sql, args)
+    return helpers.db_query(STACK.archive_db_path, sql, args)
 
 
 def hot_write(sql, rows):
@@ -115,7 +87,7 @@ DAY_MS = 86400000
 
 
 def lrange(key):
-    return [x.decode() for x in STACK.redis("LRANGE", key, 0, -1)]
+    return helpers.lrange(STACK, key)
 
 
 def llen(key):
@@ -123,12 +95,7 @@ def llen(key):
 
 
 def clear_queue():
-    STACK.redis("DEL", *QUEUE_KEYS)
-
-
-def describe(r):
-    return "exit %r\nstdout: %r\nstderr: %r" % (
-        r.returncode, r.stdout[-2000:], r.stderr[-3000:])
+    helpers.clear_queue(STACK)
 
 
 def max_notification_id():
@@ -228,11 +195,7 @@ class TasksCase(harness.ApiTestCase):
         e.update(env or {})
         r = STACK.run_worker(*args, env=e)
         self.assertEqual(r.returncode, 0, describe(r))
-        lines = r.stdout.splitlines()
-        self.assertTrue(lines, describe(r))
-        m = SUMMARY_RE.match(lines[-1])
-        self.assertIsNotNone(m, "no summary line: " + describe(r))
-        return tuple(int(m.group(i)) for i in range(1, 5)), r
+        return helpers.worker_counts(self, r), r
 
     def drain(self):
         """Runs the worker until nothing is left; every task must be done."""
