@@ -142,6 +142,9 @@ api_cache_invalidate(struct app *app, struct req *req, const int64_t *ids)
 		    "ticket:, session:, stats:user:", hk ? "key" : "pattern");
 		return;
 	}
+	/* Sessions kept in the processes' memory go with any invalidation
+	 * an operator asks for. */
+	metrics_session_bump();
 	if ((n = hk ? unlink_key(app, key) :
 	    cache_delete_pattern(app, pat)) < 0) {
 		http_error(req, 503, "unavailable", NULL, "Redis is unavailable");
@@ -163,6 +166,7 @@ api_cache_clear(struct app *app, struct req *req, const int64_t *ids)
 
 	if (http_read_json(req, app->cfg.max_body_bytes, 1) == -1)
 		return;
+	metrics_session_bump();
 	for (i = 0; pats[i] != NULL; i++) {
 		if ((n = cache_delete_pattern(app, pats[i])) < 0) {
 			http_error(req, 503, "unavailable", NULL,

@@ -56,6 +56,7 @@ struct metrics_shm {
 	uint64_t	tasks[M_NTASKTYPES][MTASK__MAX];
 	uint64_t	dead_dropped;
 	uint64_t	pending_gen;
+	uint64_t	session_gen;
 };
 
 static struct metrics_shm local;
@@ -206,6 +207,18 @@ void
 metrics_pending_bump(void)
 {
 	__atomic_fetch_add(&m->pending_gen, 1, __ATOMIC_RELEASE);
+}
+
+uint64_t
+metrics_session_gen(void)
+{
+	return __atomic_load_n(&m->session_gen, __ATOMIC_ACQUIRE);
+}
+
+void
+metrics_session_bump(void)
+{
+	__atomic_fetch_add(&m->session_gen, 1, __ATOMIC_RELEASE);
 }
 
 void

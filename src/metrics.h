@@ -58,6 +58,14 @@ void metrics_dead_dropped(uint64_t n);
 uint64_t metrics_pending_gen(void);
 void metrics_pending_bump(void);
 
+/*
+ * A second shared generation, bumped after every change that makes a
+ * session stale (a revoked token, a changed role): each process keeps
+ * recently used sessions in memory only while it has not moved.
+ */
+uint64_t metrics_session_gen(void);
+void metrics_session_bump(void);
+
 /* The app's own cache hits and misses, summed over processes. */
 void metrics_cache_totals(uint64_t *hits, uint64_t *misses);
 
