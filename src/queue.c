@@ -356,23 +356,60 @@ queue_move_due(struct app *app)
 }
 
 int
-queue_take(struct app *app, struct strbuf *out)
+queue_take(struct app *app, const struct strbuf *ack, struct strbuf *out)
 {
 	struct rkey p, pr;
-	redisReply *r;
-	int rc = 0;
+	const char *lrem[4], *lmove[5];
+	size_t lremlen[4], lmovelen[5];
+	const char *const *argv[2];
+	const size_t *const *lensp;
+	const size_t *lens[2];
+	int argc[2], n = 0, rc = 0;
+	redisReply *r[2], *m;
 
 	app_key(app, &p, "tasks:pending");
 	app_key(app, &pr, "tasks:processing");
-	if ((r = rconn_cmdv(app->queue, "LMOVE", p.s, pr.s, "LEFT", "RIGHT",
-	    NULL)) == NULL)
-		return -1;
-	if (r->type == REDIS_REPLY_STRING) {
-		strbuf_reset(out);
-		strbuf_add(out, r->str, r->len);
-		rc = 1;
+	if (ack != NULL) {
+		lrem[0] = "LREM";
+		lremlen[0] = 4;
+		lrem[1] = pr.s;
+		lremlen[1] = pr.len;
+		lrem[2] = "1";
+		lremlen[2] = 1;
+		lrem[3] = ack->buf;
+		lremlen[3] = ack->len;
+		argv[n] = lrem;
+		lens[n] = lremlen;
+		argc[n++] = 4;
 	}
-	freeReplyObject(r);
+	lmove[0] = "LMOVE";
+	lmovelen[0] = 5;
+	lmove[1] = p.s;
+	lmovelen[1] = p.len;
+	lmove[2] = pr.s;
+	lmovelen[2] = pr.len;
+	lmove[3] = "LEFT";
+	lmovelen[3] = 4;
+	lmove[4] = "RIGHT";
+	lmovelen[4] = 5;
+	argv[n] = lmove;
+	lens[n] = lmovelen;
+	argc[n++] = 5;
+	lensp = lens;
+	if (rconn_pipeline(app->queue, n, argc, argv, lensp, r) == -1)
+		return -1;
+	m = r[n - 1];
+	if (m->type == REDIS_REPLY_STRING) {
+		strbuf_reset(out);
+		strbuf_add(out, m->str, m->len);
+		rc = 1;
+	} else if (m->type == REDIS_REPLY_ERROR)
+		rc = -1;
+	if (n == 2 && r[0]->type == REDIS_REPLY_ERROR)
+		rc = -1;
+	freeReplyObject(r[0]);
+	if (n == 2)
+		freeReplyObject(r[1]);
 	return rc;
 }
 

@@ -69,9 +69,12 @@ int queue_known_type(const char *type);
 long long queue_recover_orphans(struct app *);
 /* Moves delayed tasks due by now to tasks:pending. Count or -1. */
 long long queue_move_due(struct app *);
-/* LMOVE tasks:pending tasks:processing LEFT RIGHT: 1 and the task text
- * in out, 0 if empty, -1 on error. */
-int queue_take(struct app *, struct strbuf *out);
+/*
+ * LMOVE tasks:pending tasks:processing LEFT RIGHT: 1 and the task text in
+ * out, 0 if empty, -1 on error. If ack is not NULL, that finished task is
+ * removed from tasks:processing first, in the same round trip.
+ */
+int queue_take(struct app *, const struct strbuf *ack, struct strbuf *out);
 /* Removes a finished task from tasks:processing. 0 or -1. */
 int queue_ack(struct app *, const char *task, size_t len);
 /* Replaces it by next in tasks:delayed, due at due_ms. 0 or -1. */

@@ -300,6 +300,35 @@ rconn_call(struct rconn *rc, int argc, const char **argv, const size_t *lens)
 	return r;
 }
 
+int
+rconn_pipeline(struct rconn *rc, int n, const int *argc,
+    const char *const *argv[], const size_t *const lens[],
+    redisReply **replies)
+{
+	redisContext *c;
+	void *r;
+	int i, j;
+
+	if ((c = rconn_get(rc)) == NULL)
+		return -1;
+	for (i = 0; i < n; i++)
+		if (redisAppendCommandArgv(c, argc[i], (const char **)argv[i],
+		    lens[i]) != REDIS_OK) {
+			rconn_failed(rc, "pipeline");
+			return -1;
+		}
+	for (i = 0; i < n; i++) {
+		if (redisGetReply(c, &r) != REDIS_OK || r == NULL) {
+			for (j = 0; j < i; j++)
+				freeReplyObject(replies[j]);
+			rconn_failed(rc, "pipeline");
+			return -1;
+		}
+		replies[i] = r;
+	}
+	return 0;
+}
+
 static int
 rscript_load(struct rconn *rc, struct rscript *sc)
 {

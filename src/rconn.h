@@ -61,6 +61,15 @@ redisReply *rconn_cmdv(struct rconn *, const char *arg0, ...)
 redisReply *rconn_call(struct rconn *, int argc, const char **argv,
     const size_t *lens);
 
+/*
+ * Sends n commands in one write and reads their n replies: one round trip.
+ * Returns 0 with every reply in replies[] (the caller frees them; error
+ * replies included), or -1 if the transport failed (nothing to free).
+ */
+int rconn_pipeline(struct rconn *, int n, const int *argc,
+    const char *const *argv[], const size_t *const lens[],
+    redisReply **replies);
+
 /* A Lua script, loaded on first use and again after NOSCRIPT. */
 struct rscript {
 	const char	*src;

@@ -511,14 +511,49 @@ tickets_stats(struct app *app, int64_t user, int staff, int days,
 	return cache_get(app, &k, app->cfg.record_ttl, stats_fill, &a, out, res);
 }
 
+/* Appends id to the set users[0..n) unless there or 0; returns n. */
+static int
+add_user_once(int64_t *users, int n, int64_t id)
+{
+	int i;
+
+	if (id == 0)
+		return n;
+	for (i = 0; i < n; i++)
+		if (users[i] == id)
+			return n;
+	users[n] = id;
+	return n + 1;
+}
+
+/* After a committed batch: the tickets' entries, 8 keys a command, and
+ * the stats of each user involved once, not once per ticket. */
+static void
+forget_batch(struct app *app, const int64_t *ids, const int64_t *users,
+    int n, int nusers)
+{
+	struct rkey keys[8];
+	int i, k = 0;
+
+	for (i = 0; i < n; i++) {
+		app_key(app, &keys[k++], "ticket:%lld", (long long)ids[i]);
+		if (k == 8 || i == n - 1) {
+			cache_invalidate(app, keys, k);
+			k = 0;
+		}
+	}
+	for (i = 0; i < nusers; i++)
+		tickets_forget_stats(app, users[i]);
+}
+
 int
 tickets_close_inactive(struct app *app, int64_t cutoff, int limit)
 {
 	sqlite3_stmt *st;
 	struct ticket old, t;
-	int64_t ids[TICKETS_BATCH_MAX];
+	int64_t ids[TICKETS_BATCH_MAX], users[2 * TICKETS_BATCH_MAX];
 	int64_t now = util_now_ms();
-	int n = 0, i;
+	int n = 0, i, nusers = 0;
 
 	if (limit > TICKETS_BATCH_MAX)
 		limit = TICKETS_BATCH_MAX;
@@ -537,6 +572,8 @@ tickets_close_inactive(struct app *app, int64_t cutoff, int limit)
 		t = old;
 		snprintf(t.status, sizeof(t.status), "closed");
 		t.closed_at = t.updated_at = now;
+		nusers = add_user_once(users, nusers, t.requester_id);
+		nusers = add_user_once(users, nusers, t.assignee_id);
 		/* By the system: author and actor are null. */
 		if (add_interaction(app, t.id, 0, "status_change",
 		    "closed for inactivity", 21, now) == 0 ||
@@ -548,10 +585,7 @@ tickets_close_inactive(struct app *app, int64_t cutoff, int limit)
 		return -1;
 	/* One batch: the whole outbox in one claim. */
 	queue_flush(app, NULL, 0);
-	for (i = 0; i < n; i++) {
-		if (tickets_load(app, ids[i], &t) == 0)
-			forget_after(app, NULL, &t);
-	}
+	forget_batch(app, ids, users, n, nusers);
 	return n;
 fail:
 	db_rollback(app->db);

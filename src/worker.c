@@ -192,8 +192,10 @@ bury(struct app *app, const struct strbuf *text, json_t *task,
 	log_warn("task dead: %s", error);
 }
 
-/* Runs one task taken into tasks:processing. */
-static void
+/* Runs one task taken into tasks:processing. Returns 1 if it is done
+ * and still to be acknowledged (the caller does it with the next take,
+ * in the same round trip), else 0. */
+static int
 handle(struct app *app, const struct strbuf *text)
 {
 	json_t *task, *type, *id, *payload, *att;
@@ -216,21 +218,20 @@ handle(struct app *app, const struct strbuf *text)
 		bury(app, text, json_is_object(task) ? task : NULL,
 		    "malformed task", -1);
 		json_decref(task);
-		return;
+		return 0;
 	}
 	attempts = att ? json_integer_value(att) : 0;
 	if ((tt = task_find(json_string_value(type))) == NULL) {
 		bury(app, text, task, "unknown task type", -1);
 		json_decref(task);
-		return;
+		return 0;
 	}
 	rc = tt->fn(app, json_string_value(id), payload, err, sizeof(err));
 	if (rc == TASK_DONE) {
-		if (queue_ack(app, text->buf, text->len) == -1)
-			log_warn("task %s done but not acknowledged: it will "
-			    "run again", json_string_value(id));
 		run.done++;
 		metrics_task(json_string_value(type), MTASK_DONE);
+		json_decref(task);
+		return 1;
 	} else if (rc == TASK_MALFORMED) {
 		bury(app, text, task, err, -1);
 	} else if (attempts + 1 >= app->cfg.task_max_attempts) {
@@ -260,6 +261,7 @@ handle(struct app *app, const struct strbuf *text)
 		    json_string_value(id), err, attempts + 1, backoff_ms);
 	}
 	json_decref(task);
+	return 0;
 }
 
 int
@@ -274,7 +276,7 @@ main(int argc, char *argv[])
 		{ NULL, 0, NULL, 0 }
 	};
 	struct app app;
-	struct strbuf text;
+	struct strbuf text, ack, tmp;
 	const char *config_path = NULL;
 	char err[CONFIG_ERRLEN + 256];
 	long long max_tasks = 0, max_seconds = 0, n;
@@ -327,6 +329,7 @@ main(int argc, char *argv[])
 	/* A notify_command that exits without reading its input. */
 	signal(SIGPIPE, SIG_IGN);
 	strbuf_init(&text);
+	strbuf_init(&ack);
 	if (sodium_init() < 0 ||
 	    app_open(&app, DB_OPEN_APP, err, sizeof(err)) == -1) {
 		fprintf(stderr, "chatdesk-worker: %s\n", err);
@@ -358,15 +361,27 @@ main(int argc, char *argv[])
 		if (max_seconds > 0 &&
 		    (util_mono_us() - start) / 1000000 >= max_seconds)
 			break;
-		if ((got = queue_take(&app, &text)) != 1) {
+		/* The previous task's acknowledgement rides with this take. */
+		got = queue_take(&app, ack.len > 0 ? &ack : NULL, &text);
+		strbuf_reset(&ack);
+		if (got != 1) {
 			if (got == -1)
-				log_error("redis failed while taking a task");
+				log_error("redis failed while taking a task (a "
+				    "done task may run again next time)");
 			break;
 		}
 		run.taken++;
-		handle(&app, &text);
+		if (handle(&app, &text)) {
+			/* Swap buffers: the done task becomes the ack. */
+			tmp = ack;
+			ack = text;
+			text = tmp;
+		}
 		lock_renew(&app);
 	}
+	if (ack.len > 0 && queue_ack(&app, ack.buf, ack.len) == -1)
+		log_warn("the last task done was not acknowledged: it will "
+		    "run again");
 	if (lock_call(&app, &release_script) == -1)
 		log_warn("worker:lock was not ours any more at the end");
 	db_checkpoint(app.db);
@@ -376,6 +391,7 @@ main(int argc, char *argv[])
 	rc = EXIT_SUCCESS;
 out:
 	strbuf_free(&text);
+	strbuf_free(&ack);
 	app_close(&app);
 	config_free(&app.cfg);
 	return rc;
