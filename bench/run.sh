@@ -54,7 +54,7 @@ export CHATDESK_DB_PATH=$state/chatdesk.db
 export CHATDESK_ARCHIVE_DB_PATH=$state/archive.db
 export CHATDESK_REDIS_URL="unix://$state/redis.sock?db=0"
 export CHATDESK_LOG_FILE=$state/app.log
-export CHATDESK_LOG_LEVEL=warn
+export CHATDESK_LOG_LEVEL=${CHATDESK_LOG_LEVEL:-info}	# the default: one line per request
 export CHATDESK_RATE_LIMIT_COUNT=1000000
 
 redis-server --port 0 --unixsocket "$state/redis.sock" --unixsocketperm 700 \

@@ -26,6 +26,12 @@
  * indexed by enum sqlstmt; each prepared on first use and kept.
  */
 static const char *const sqls[SQL__MAX] = {
+	/* SQL_BEGIN: IMMEDIATE, see db_begin() */
+	"BEGIN IMMEDIATE",
+	/* SQL_COMMIT */
+	"COMMIT",
+	/* SQL_ROLLBACK */
+	"ROLLBACK",
 	/* SQL_HEALTH_SCHEMA */
 	"SELECT count(*) FROM sqlite_schema",
 	/* SQL_OUTBOX_COUNT */
@@ -521,6 +527,22 @@ db_bind_blob(sqlite3_stmt *st, int idx, const void *p, size_t len)
 	    SQLITE_OK ? 0 : -1;
 }
 
+/* Runs a prepared transaction statement; returns its SQLite code. */
+static int
+db_txn(struct db *db, enum sqlstmt s)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (db->stmts[s] == NULL && sqlite3_prepare_v3(db->h, sqls[s], -1,
+	    SQLITE_PREPARE_PERSISTENT, &db->stmts[s], NULL) != SQLITE_OK)
+		return sqlite3_errcode(db->h);
+	st = db->stmts[s];
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
 int
 db_begin(struct db *db)
 {
@@ -529,7 +551,7 @@ db_begin(struct db *db)
 	/* IMMEDIATE: a deferred BEGIN that later writes can fail with
 	 * SQLITE_BUSY_SNAPSHOT without calling the busy handler. */
 	for (i = 0; i < DB_BEGIN_TRIES; i++) {
-		rc = sqlite3_exec(db->h, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+		rc = db_txn(db, SQL_BEGIN);
 		if ((rc & 0xff) != SQLITE_BUSY)
 			break;
 		log_warn("sqlite BEGIN IMMEDIATE busy (try %d of %d)", i + 1,
@@ -545,7 +567,7 @@ db_begin(struct db *db)
 int
 db_commit(struct db *db)
 {
-	int rc = sqlite3_exec(db->h, "COMMIT", NULL, NULL, NULL);
+	int rc = db_txn(db, SQL_COMMIT);
 
 	if (rc != SQLITE_OK) {
 		db_note_error(db, rc, "commit");
@@ -559,7 +581,7 @@ void
 db_rollback(struct db *db)
 {
 	if (!sqlite3_get_autocommit(db->h))
-		sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
+		db_txn(db, SQL_ROLLBACK);
 }
 
 int

@@ -15,6 +15,9 @@
 #include "config.h"
 
 enum sqlstmt {
+	SQL_BEGIN,
+	SQL_COMMIT,
+	SQL_ROLLBACK,
 	SQL_HEALTH_SCHEMA,
 	SQL_OUTBOX_COUNT,
 	SQL_OUTBOX_ADD,
