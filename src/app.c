@@ -98,7 +98,7 @@ app_dispatch(struct app *app, struct req *req)
 }
 
 static void
-log_request(const struct req *req)
+log_request(const struct req *req, int64_t us, const char *method)
 {
 	struct logline l;
 
@@ -109,10 +109,10 @@ log_request(const struct req *req)
 	logline_str(&l, "request_id", req->request_id);
 	logline_str(&l, "route", req->route ? req->route : "unmatched");
 	logline_int(&l, "status", req->status);
-	logline_int(&l, "us", util_mono_us() - req->start_us);
+	logline_int(&l, "us", us);
 	logline_str(&l, "cache", req->cache ? req->cache : "-");
 	logline_int(&l, "user_id", req->user_id);
-	logline_str(&l, "method", req->method);
+	logline_str(&l, "method", method);
 	logline_emit(&l);
 }
 
@@ -120,6 +120,8 @@ void
 app_handle(struct app *app, FCGX_Request *fr)
 {
 	struct req req;
+	int64_t us;
+	char method[300];	/* more than a log value keeps (256) */
 
 	if (http_req_init(&req, fr, &app->io) == 0)
 		app_dispatch(app, &req);
@@ -127,8 +129,12 @@ app_handle(struct app *app, FCGX_Request *fr)
 		log_error("request %s: handler gave no answer", req.request_id);
 		http_internal(&req);
 	}
-	metrics_request(req.route_index, req.status,
-	    util_mono_us() - req.start_us);
-	log_request(&req);
+	us = util_mono_us() - req.start_us;
+	metrics_request(req.route_index, req.status, us);
+	/* The answer goes to nginx before the log line is written; the
+	 * FastCGI params (the method among them) are freed with it. */
+	snprintf(method, sizeof(method), "%s", req.method);
+	FCGX_Finish_r(fr);
+	log_request(&req, us, method);
 	http_req_free(&req);
 }

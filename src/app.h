@@ -34,7 +34,8 @@ int app_open(struct app *, enum db_open_mode, char *err, size_t errsz);
 void app_close(struct app *);
 
 /* Handles one accepted request: parse, route, check access, run the
- * handler, answer, log. Never fails: every error becomes a response. */
+ * handler, answer, finish the FastCGI request, log. Never fails: every
+ * error becomes a response. */
 void app_handle(struct app *, FCGX_Request *);
 /* The same for a request already initialised (tests, fuzzing). */
 void app_dispatch(struct app *, struct req *);

@@ -151,8 +151,7 @@ main(int argc, char *argv[])
 	}
 	log_info("ready (pid %ld)", (long)getpid());
 	while (!stopping && FCGX_Accept_r(&fr) >= 0) {
-		app_handle(&app, &fr);
-		FCGX_Finish_r(&fr);
+		app_handle(&app, &fr);	/* finishes fr */
 	}
 	FCGX_Free(&fr, 1);
 	log_info("stopping (pid %ld)", (long)getpid());
