@@ -72,6 +72,7 @@ port_app=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));p
 port_ceil=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
 mkdir -p "$state/nginx-tmp"
 cp "$root"/nginx/chatdesk-locations.conf "$root"/nginx/chatdesk-fastcgi.conf "$state/"
+sed 's/chatdesk_pool/ceiling_pool/' "$root/nginx/chatdesk-fastcgi.conf" > "$state/ceiling-fastcgi.conf"
 user_line=""
 [ "$(id -u)" = 0 ] && user_line="user root root;"
 sed -e "s|@USER_LINE@|$user_line|" -e "s|@STATE@|$state|g" \
