@@ -15,6 +15,7 @@
 
 struct app;
 struct req;
+struct strbuf;
 
 extern const struct route api_routes[];
 extern const size_t api_nroutes;
@@ -43,6 +44,14 @@ int api_field_id(struct req *, const char *name, int flags, int64_t *id);
 /* One of the NULL-terminated choices; *idx is its index. */
 int api_field_enum(struct req *, const char *name, const char *const *choices,
     int flags, int *idx);
+
+/*
+ * Answers 201 with text, an item (its JSON starts {"id":N,) that has no
+ * route of its own: Location names the page of collection that holds
+ * exactly it, collection?before=N+1&limit=1. Adds the final newline.
+ */
+void api_created_in_page(struct req *, struct strbuf *text,
+    const char *collection);
 
 /* Answers 201 with Location: prefix followed by the id. */
 void api_created(struct req *, json_t *body, const char *prefix, int64_t id);

@@ -185,8 +185,7 @@ api_messages_post(struct app *app, struct req *req, const int64_t *ids)
 {
 	const char *body;
 	size_t len;
-	char loc[96];
-	long long mid;
+	char coll[64];
 
 	if (room_visible(app, req, ids[0]) == -1 ||
 	    http_read_json(req, app->cfg.max_body_bytes, 0) == -1 ||
@@ -199,14 +198,9 @@ api_messages_post(struct app *app, struct req *req, const int64_t *ids)
 		http_internal(req);
 		return;
 	}
-	/* Messages have no route of their own: Location names the page that
-	 * holds exactly this message. */
-	mid = strtoll(app->io.body.buf + 6, NULL, 10);
-	snprintf(loc, sizeof(loc), "/api/v1/rooms/%lld/messages?before=%lld"
-	    "&limit=1", (long long)ids[0], mid + 1);
-	http_header(req, "Location", loc);
-	strbuf_add(&app->io.body, "\n", 1);
-	http_raw(req, 201, app->io.body.buf, app->io.body.len);
+	snprintf(coll, sizeof(coll), "/api/v1/rooms/%lld/messages",
+	    (long long)ids[0]);
+	api_created_in_page(req, &app->io.body, coll);
 }
 
 /* GET /api/v1/rooms/{id}/messages (member or staff), newest first */

@@ -221,8 +221,7 @@ api_interactions_post(struct app *app, struct req *req, const int64_t *ids)
 	struct ticket t;
 	const char *body;
 	size_t len;
-	char loc[112];
-	long long iid;
+	char coll[64];
 	int rc;
 
 	if (visible_ticket(app, req, ids[0], &t) == -1 ||
@@ -239,14 +238,9 @@ api_interactions_post(struct app *app, struct req *req, const int64_t *ids)
 			http_internal(req);
 		return;
 	}
-	/* Interactions have no route of their own: Location names the page
-	 * that holds exactly this one. */
-	iid = strtoll(app->io.body.buf + 6, NULL, 10);
-	snprintf(loc, sizeof(loc), "/api/v1/tickets/%lld/interactions?"
-	    "before=%lld&limit=1", (long long)ids[0], iid + 1);
-	http_header(req, "Location", loc);
-	strbuf_add(&app->io.body, "\n", 1);
-	http_raw(req, 201, app->io.body.buf, app->io.body.len);
+	snprintf(coll, sizeof(coll), "/api/v1/tickets/%lld/interactions",
+	    (long long)ids[0]);
+	api_created_in_page(req, &app->io.body, coll);
 }
 
 /* GET /api/v1/tickets/{id}/interactions: pages walk back from the newest;

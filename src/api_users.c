@@ -105,6 +105,27 @@ answer_fresh(struct app *app, struct req *req, int64_t id, int status,
 		http_json(req, status, user);
 }
 
+/* Answers the outcome of a create or update of user id. */
+static void
+answer_write(struct app *app, struct req *req, enum users_rc rc, int64_t id,
+    int status, const char *token)
+{
+	switch (rc) {
+	case USERS_OK:
+		answer_fresh(app, req, id, status, token);
+		break;
+	case USERS_NOT_FOUND:
+		http_not_found(req);
+		break;
+	case USERS_DUPLICATE:
+		http_error(req, 409, "conflict", "email",
+		    "a user with this email exists");
+		break;
+	default:
+		http_internal(req);
+	}
+}
+
 /* POST /api/v1/users {"name","email","role"} (admin) */
 void
 api_users_create(struct app *app, struct req *req, const int64_t *ids)
@@ -112,7 +133,8 @@ api_users_create(struct app *app, struct req *req, const int64_t *ids)
 	const char *name, *email, *why;
 	size_t nlen, elen;
 	char tok[AUTH_TOKEN_LEN + 1];
-	int64_t id;
+	int64_t id = 0;
+	enum users_rc rc;
 	int ri;
 
 	if (http_read_json(req, app->cfg.max_body_bytes, 0) == -1 ||
@@ -126,17 +148,9 @@ api_users_create(struct app *app, struct req *req, const int64_t *ids)
 		http_invalid_field(req, "email", "%s", why);
 		return;
 	}
-	switch (users_create(app, name, email, role_of(ri), &id, tok)) {
-	case USERS_OK:
-		answer_fresh(app, req, id, 201, tok);
-		break;
-	case USERS_DUPLICATE:
-		http_error(req, 409, "conflict", "email",
-		    "a user with this email exists");
-		break;
-	default:
-		http_internal(req);
-	}
+	/* Created first: id is set by users_create. */
+	rc = users_create(app, name, email, role_of(ri), &id, tok);
+	answer_write(app, req, rc, id, 201, tok);
 	sodium_memzero(tok, sizeof(tok));
 }
 
@@ -150,6 +164,7 @@ api_users_patch(struct app *app, struct req *req, const int64_t *ids)
 	const char *name = NULL, *email = NULL, *why;
 	size_t nlen, elen;
 	int64_t id = ids[0];
+	enum users_rc rc;
 	enum role role = ROLE_NONE;
 	int has_name, has_email, has_role, ri, ex;
 
@@ -191,21 +206,9 @@ api_users_patch(struct app *app, struct req *req, const int64_t *ids)
 		get_user(app, req, id);
 		return;
 	}
-	switch (users_update(app, id, has_name ? name : NULL,
-	    has_email ? email : NULL, role)) {
-	case USERS_OK:
-		answer_fresh(app, req, id, 200, NULL);
-		break;
-	case USERS_NOT_FOUND:
-		http_not_found(req);
-		break;
-	case USERS_DUPLICATE:
-		http_error(req, 409, "conflict", "email",
-		    "a user with this email exists");
-		break;
-	default:
-		http_internal(req);
-	}
+	rc = users_update(app, id, has_name ? name : NULL,
+	    has_email ? email : NULL, role);
+	answer_write(app, req, rc, id, 200, NULL);
 }
 
 /* POST /api/v1/users/{id}/tokens (self or admin) */
