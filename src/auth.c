@@ -139,7 +139,7 @@ session_key(struct app *app, const unsigned char *hash, struct rkey *k)
 #define AUTH_LOCAL_TTL_US	5000000
 
 static struct local_session {
-	unsigned char	hash[AUTH_HASH_LEN];
+	char		token[AUTH_TOKEN_LEN];	/* the bearer token itself */
 	int64_t		user_id;
 	int		role;
 	uint64_t	gen;
@@ -147,11 +147,13 @@ static struct local_session {
 } local[AUTH_LOCAL_SLOTS];
 
 static struct local_session *
-local_slot(const unsigned char *hash)
+local_slot(const char *tok)
 {
 	uint32_t h;
 
-	memcpy(&h, hash, sizeof(h));	/* a SHA-256 is evenly spread */
+	/* A token is 32 random bytes in base64url: its first characters
+	 * are evenly spread already. */
+	memcpy(&h, tok, sizeof(h));
 	return &local[h % AUTH_LOCAL_SLOTS];
 }
 
@@ -171,19 +173,21 @@ auth_identify(struct app *app, struct req *req)
 
 	if (bearer_token(req->authorization, &tok) == -1)
 		return 1;
-	crypto_hash_sha256(req->token_hash, (const unsigned char *)tok,
-	    AUTH_TOKEN_LEN);
 	/* Read the generation before the lookup: a revocation that lands
-	 * during it leaves this entry already stale. */
+	 * during it leaves this entry already stale. The comparison is
+	 * constant-time: it is a secret. */
 	gen = metrics_session_gen();
-	ls = local_slot(req->token_hash);
+	ls = local_slot(tok);
 	if (ls->gen == gen && ls->expires_us > util_mono_us() &&
-	    sodium_memcmp(ls->hash, req->token_hash, AUTH_HASH_LEN) == 0) {
+	    sodium_memcmp(ls->token, tok, AUTH_TOKEN_LEN) == 0) {
+		/* req->token_hash stays unset: auth_revoke_current makes it. */
 		req->user_id = ls->user_id;
 		req->role = ls->role;
 		metrics_cache(MFAM_SESSION, 0);	/* a hit, of the nearest tier */
 		return 0;
 	}
+	crypto_hash_sha256(req->token_hash, (const unsigned char *)tok,
+	    AUTH_TOKEN_LEN);
 	sa.hash = req->token_hash;
 	session_key(app, req->token_hash, &k);
 	rc = cache_get(app, &k, app->cfg.record_ttl, session_fill, &sa, v, &res);
@@ -193,7 +197,7 @@ auth_identify(struct app *app, struct req *req)
 	    (req->role = auth_role_parse(role)) == ROLE_NONE)
 		return 1;
 	req->user_id = uid;
-	memcpy(ls->hash, req->token_hash, AUTH_HASH_LEN);
+	memcpy(ls->token, tok, AUTH_TOKEN_LEN);
 	ls->user_id = uid;
 	ls->role = req->role;
 	ls->gen = gen;
@@ -226,7 +230,13 @@ auth_revoke_current(struct app *app, struct req *req)
 {
 	sqlite3_stmt *st;
 	struct rkey k;
+	const char *tok;
 
+	/* Authenticated already, so the header holds a well-formed token. */
+	if (bearer_token(req->authorization, &tok) == -1)
+		return -1;
+	crypto_hash_sha256(req->token_hash, (const unsigned char *)tok,
+	    AUTH_TOKEN_LEN);
 	if ((st = db_stmt(app->db, SQL_TOKEN_REVOKE)) == NULL)
 		return -1;
 	db_bind_int(st, 1, util_now_ms());

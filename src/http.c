@@ -373,14 +373,26 @@ http_send(struct req *req, int status, const char *ctype, const char *body,
 	}
 	req->responded = 1;
 	req->status = status;
+	/* Built by appends: this runs for every request. */
 	strbuf_reset(h);
-	strbuf_printf(h, "Status: %d %s\r\n", status, reason(status));
-	if (ctype != NULL)
-		strbuf_printf(h, "Content-Type: %s\r\nContent-Length: %zu\r\n",
-		    ctype, len);
-	strbuf_printf(h, "X-Request-Id: %s\r\n", req->request_id);
-	if (req->cache != NULL)
-		strbuf_printf(h, "X-Cache: %s\r\n", req->cache);
+	strbuf_adds(h, "Status: ");
+	strbuf_addu(h, (unsigned)status);
+	strbuf_add(h, " ", 1);
+	strbuf_adds(h, reason(status));
+	if (ctype != NULL) {
+		strbuf_adds(h, "\r\nContent-Type: ");
+		strbuf_adds(h, ctype);
+		strbuf_adds(h, "\r\nContent-Length: ");
+		strbuf_addu(h, len);
+	}
+	strbuf_adds(h, "\r\nX-Request-Id: ");
+	strbuf_adds(h, req->request_id);
+	strbuf_add(h, "\r\n", 2);
+	if (req->cache != NULL) {
+		strbuf_adds(h, "X-Cache: ");
+		strbuf_adds(h, req->cache);
+		strbuf_add(h, "\r\n", 2);
+	}
 	strbuf_add(h, req->io->extra.buf ? req->io->extra.buf : "",
 	    req->io->extra.len);
 	strbuf_add(h, "\r\n", 2);

@@ -66,7 +66,8 @@ struct req {
 	const char	*cache;		/* HIT, MISS, BYPASS or NULL */
 	int64_t		 user_id;	/* 0: anonymous */
 	int		 role;		/* enum role, once authenticated */
-	unsigned char	 token_hash[32];	/* SHA-256 of the bearer token */
+	unsigned char	 token_hash[32];	/* SHA-256 of the token, set when
+					 * auth had to look it up */
 	int64_t		 start_us;
 };
 

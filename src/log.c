@@ -149,7 +149,11 @@ logline_int(struct logline *l, const char *key, long long val)
 {
 	char num[32];
 
-	snprintf(num, sizeof(num), "%lld", val);
+	if (val < 0) {
+		num[0] = '-';
+		util_utoa(-(unsigned long long)val, num + 1);
+	} else
+		util_utoa((unsigned long long)val, num);
 	if (l->len > 0)
 		logline_raw(l, " ", 1);
 	logline_raw(l, key, strlen(key));

@@ -34,6 +34,10 @@ util_mono_us(void)
 void
 util_format_time(int64_t ms, char buf[UTIL_TIME_LEN])
 {
+	/* The seconds part of the last time formatted, kept because every
+	 * request formats "now" for its log line. */
+	static time_t last_t = -1;
+	static char last[20];
 	time_t t = (time_t)(ms / 1000);
 	struct tm tm;
 	int frac = (int)(ms % 1000);
@@ -42,12 +46,24 @@ util_format_time(int64_t ms, char buf[UTIL_TIME_LEN])
 		frac += 1000;
 		t -= 1;
 	}
+	if (t == last_t) {
+		memcpy(buf, last, 19);
+		buf[19] = '.';
+		buf[20] = (char)('0' + frac / 100);
+		buf[21] = (char)('0' + frac / 10 % 10);
+		buf[22] = (char)('0' + frac % 10);
+		buf[23] = 'Z';
+		buf[24] = '\0';
+		return;
+	}
 	gmtime_r(&t, &tm);
 	/* strftime bounds every field; years past 9999 are not a concern. */
 	if (strftime(buf, UTIL_TIME_LEN, "%Y-%m-%dT%H:%M:%S", &tm) != 19) {
 		snprintf(buf, UTIL_TIME_LEN, "1970-01-01T00:00:00.000Z");
 		return;
 	}
+	memcpy(last, buf, 19);
+	last_t = t;
 	snprintf(buf + 19, UTIL_TIME_LEN - 19, ".%03dZ", frac % 1000);
 }
 
@@ -159,6 +175,30 @@ strbuf_printf(struct strbuf *sb, const char *fmt, ...)
 	vsnprintf(sb->buf + sb->len, (size_t)n + 1, fmt, ap);
 	va_end(ap);
 	sb->len += (size_t)n;
+}
+
+size_t
+util_utoa(unsigned long long v, char *buf)
+{
+	char tmp[24];
+	size_t n = 0, i;
+
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	for (i = 0; i < n; i++)
+		buf[i] = tmp[n - 1 - i];
+	buf[n] = '\0';
+	return n;
+}
+
+void
+strbuf_addu(struct strbuf *sb, unsigned long long v)
+{
+	char num[24];
+
+	strbuf_add(sb, num, util_utoa(v, num));
 }
 
 void

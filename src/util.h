@@ -44,6 +44,12 @@ void strbuf_adds(struct strbuf *, const char *);
 void strbuf_printf(struct strbuf *, const char *, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* Appends the decimal digits of v (no printf on hot paths). */
+void strbuf_addu(struct strbuf *, unsigned long long v);
+/* Writes the decimal digits of v into buf (at least 21 bytes); returns
+ * the length. */
+size_t util_utoa(unsigned long long v, char *buf);
+
 /* Lower-case hex of len bytes into out (2*len+1 bytes). */
 void util_hex(const unsigned char *in, size_t len, char *out);
 /* Fills buf with n random bytes from the OS. Aborts on failure. */
