@@ -349,3 +349,42 @@ def fcgi_request(sock_path, params, stdin=b"", timeout=10.0):
                          status, reason, headers, body)
     r.fcgi_stderr = err
     return r
+
+
+def follow_pages(test, get, key, oldest_first, limit=None):
+    """Follows next_before from the first page until null (or an empty
+    page), through get(query_string) -> response. Each page must be in
+    the route's order (oldest_first: ascending ids, and next_before is the
+    page's first id; else descending). Returns every item across pages in
+    the route's order."""
+    out, before, seen = [], None, 0
+    while True:
+        q = []
+        if limit is not None:
+            q.append("limit=%d" % limit)
+        if before is not None:
+            q.append("before=%d" % before)
+        r = get(("?" + "&".join(q)) if q else "")
+        test.assertEqual(r.status, 200, r)
+        body = r.json
+        page = body[key]
+        ids = [i["id"] for i in page]
+        test.assertEqual(ids, sorted(ids, reverse=not oldest_first),
+                         "page not %s first: %r" % (
+                             "oldest" if oldest_first else "newest", r))
+        out = page + out if oldest_first else out + page
+        before = body["next_before"]
+        seen += 1
+        test.assertLess(seen, 1000, "paging does not end")
+        if before is None or not page:
+            break
+        if oldest_first:
+            test.assertEqual(before, page[0]["id"], r)
+    return out
+
+
+# The users the ticket and worker tests create, by name and role.
+TICKET_CAST = (("admin1", "admin"), ("agent1", "agent"), ("agent2", "agent"),
+               ("cust1", "customer"), ("cust2", "customer"))
+ONE_OF_EACH = (("admin", "admin"), ("agent", "agent"),
+               ("customer", "customer"))

@@ -87,11 +87,8 @@ def setUpModule():
     STACK = harness.Stack(
         name="test_outbox", pool_size=2,
         env={"CHATDESK_RATE_LIMIT_COUNT": "1000000"}).start()
-    add_user("admin1", "admin")
-    add_user("agent1", "agent")
-    add_user("agent2", "agent")
-    add_user("cust1", "customer")
-    add_user("cust2", "customer")
+    for name, role in helpers.TICKET_CAST:
+        add_user(name, role)
 
 
 def tearDownModule():

@@ -73,9 +73,8 @@ def outbox_count():
 def setUpModule():
     global STACK, TICKET
     STACK = harness.Stack(name="test_queue_admin").start()
-    add_user("admin", "admin")
-    add_user("agent", "agent")
-    add_user("customer", "customer")
+    for name, role in helpers.ONE_OF_EACH:
+        add_user(name, role)
     r = call("POST", "/api/v1/tickets", "customer",
              {"subject": "queue admin", "body": "a ticket to notify about"})
     if r.status != 201:

@@ -120,9 +120,8 @@ def setUpModule():
     global STACK, TICKET
     STACK = harness.Stack(name="test_worker", env={
         "CHATDESK_RATE_LIMIT_COUNT": "100000"}).start()
-    add_user("admin", "admin")
-    add_user("agent", "agent")
-    add_user("customer", "customer")
+    for name, role in helpers.ONE_OF_EACH:
+        add_user(name, role)
     r = call("POST", "/api/v1/tickets", "customer",
              {"subject": "printer on fire", "body": "help"})
     if r.status != 201:

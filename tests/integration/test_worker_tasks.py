@@ -231,55 +231,18 @@ class TasksCase(harness.ApiTestCase):
     def interactions(self, ticket, who="agent1", limit=None):
         """Every interaction through the route, following next_before to
         null; oldest first."""
-        out, before, seen = [], None, 0
-        while True:
-            q = []
-            if limit is not None:
-                q.append("limit=%d" % limit)
-            if before is not None:
-                q.append("before=%d" % before)
-            r = call("GET", "/api/v1/tickets/%d/interactions%s" % (
-                ticket, ("?" + "&".join(q)) if q else ""), who)
-            self.assertEqual(r.status, 200, r)
-            body = r.json
-            page = body["interactions"]
-            ids = [i["id"] for i in page]
-            self.assertEqual(ids, sorted(ids), "page not oldest first: %r"
-                             % (r,))
-            out = page + out
-            before = body["next_before"]
-            seen += 1
-            self.assertLess(seen, 1000, "paging does not end")
-            if before is None or not page:
-                break
-            self.assertEqual(before, page[0]["id"], r)
-        return out
+        return helpers.follow_pages(
+            self, lambda q: call("GET", "/api/v1/tickets/%d/interactions%s"
+                                 % (ticket, q), who),
+            "interactions", oldest_first=True, limit=limit)
 
     def messages(self, room, who="agent1", limit=None):
         """Every message through the route, following next_before to
         null; newest first."""
-        out, before, seen = [], None, 0
-        while True:
-            q = []
-            if limit is not None:
-                q.append("limit=%d" % limit)
-            if before is not None:
-                q.append("before=%d" % before)
-            r = call("GET", "/api/v1/rooms/%d/messages%s" % (
-                room, ("?" + "&".join(q)) if q else ""), who)
-            self.assertEqual(r.status, 200, r)
-            body = r.json
-            page = body["messages"]
-            ids = [m["id"] for m in page]
-            self.assertEqual(ids, sorted(ids, reverse=True),
-                             "page not newest first: %r" % (r,))
-            out += page
-            before = body["next_before"]
-            seen += 1
-            self.assertLess(seen, 1000, "paging does not end")
-            if before is None or not page:
-                break
-        return out
+        return helpers.follow_pages(
+            self, lambda q: call("GET", "/api/v1/rooms/%d/messages%s"
+                                 % (room, q), who),
+            "messages", oldest_first=False, limit=limit)
 
     def pending_tasks(self):
         return [json.loads(t) for t in lrange("tasks:pending")]
