@@ -5,7 +5,15 @@
  * A transaction over ATTACHed WAL databases is not atomic across files,
  * so each batch is copied (INSERT OR IGNORE by id) and committed, then the
  * rows the archive now holds are deleted from the hot file. A crash at any
- * point leaves every row in at least one file; a rerun finishes the move.
+ * point leaves every row in at least one file; a rerun finishes the move,
+ * even when the ticket was reopened in between: a hot row that the archive
+ * already holds is deleted whatever its ticket's state (db.c, the
+ * SQL_ARCH_* statements).
+ *
+ * Each batch (its copy and its delete) is sized and spaced by task_pace:
+ * rows are cheap to count but not to move (a message's "newest 50 of its
+ * room" test, the indexes of both files), so the row count adapts to the
+ * time the two transactions take.
  */
 #include "autoconf.h"
 
@@ -16,7 +24,7 @@
 #include "task.h"
 #include "util.h"
 
-#define ARCHIVE_BATCH	500
+#define ARCHIVE_BATCH	500	/* rows at most, whatever the pace */
 
 /* Runs one of the (cutoff, lo, hi) statements in its own transaction. */
 static int
@@ -46,16 +54,21 @@ static int
 move_all(struct app *app, enum sqlstmt ids_stmt, enum sqlstmt copy,
     enum sqlstmt del, int64_t cutoff)
 {
+	struct task_pace pace;
 	sqlite3_stmt *st;
 	int64_t after = 0, lo, hi;
-	int n;
+	int n, limit;
 
+	task_pace_init(&pace, app, ARCHIVE_BATCH);
 	for (;;) {
+		/* The ids are read outside the write transactions: a read
+		 * never waits for the app's writers nor holds them up. */
 		if ((st = db_stmt(app->db, ids_stmt)) == NULL)
 			return -1;
+		limit = pace.limit;
 		db_bind_int(st, 1, cutoff);
 		db_bind_int(st, 2, after);
-		db_bind_int(st, 3, ARCHIVE_BATCH);
+		db_bind_int(st, 3, limit);
 		n = 0;
 		lo = hi = 0;
 		while (db_step(app->db, st) == SQLITE_ROW) {
@@ -66,12 +79,14 @@ move_all(struct app *app, enum sqlstmt ids_stmt, enum sqlstmt copy,
 		db_reset(st);
 		if (n == 0)
 			return 0;
+		task_pace_start(&pace);
 		if (run_range(app, copy, cutoff, lo, hi) == -1 ||
 		    run_range(app, del, cutoff, lo, hi) == -1)
 			return -1;
+		if (n < limit)
+			return 0;
 		after = hi;
-		if (app->heartbeat != NULL)
-			app->heartbeat(app);
+		task_pace_end(&pace, n);
 	}
 }
 
