@@ -29,6 +29,7 @@
 #include <time.h>
 
 #include "app.h"
+#include "log.h"
 #include "task.h"
 #include "util.h"
 
@@ -69,6 +70,8 @@ task_pace_end(struct task_pace *p, int n)
 			fit = 2 * (int64_t)p->limit;
 		p->limit = fit < 1 ? 1 : fit > p->max ? p->max : (int)fit;
 	}
+	log_debug("maintenance batch: %d rows in %lld us; next %d",
+	    n, (long long)took, p->limit);
 	pause = took * PACE_FACTOR;
 	if (pause < PACE_MIN_US)
 		pause = PACE_MIN_US;
