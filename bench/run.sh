@@ -16,13 +16,14 @@
 #   --worker       also: drain rate of 100,000 trivial tasks
 #   --maintenance  also: the mixed load idle, and while close_inactive_tickets
 #                  and archive_old_interactions run over --tickets seeded
-#                  tickets (default 1000000, one interaction each, closed in
-#                  --slices runs, default 4, with idle rounds between);
+#                  tickets (default 1000000, one interaction each, closed and
+#                  archived in --slices runs, default 1), rounds alternating
+#                  with the worker running and held (SIGSTOP outside a batch);
 #                  prints the throughput and p99 ratios (goals >= 0.80, <= 2)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 rounds=3 seconds=10 conns=64 pool=2 worker=0 tickets=1000000
-paths=1 mixed=0 pools="" maintenance=0 slices=4
+paths=1 mixed=0 pools="" maintenance=0 slices=1
 usage="usage: bench/run.sh [--rounds N] [--seconds S] [--conns C] [--pool P] [--no-paths] [--mixed] [--pools [LIST]] [--worker] [--maintenance] [--tickets N] [--slices K]"
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -58,7 +59,8 @@ cleanup() {
 		[ -f "$f" ] || continue
 		for p in $(cat "$f"); do kill "$p" 2>/dev/null || true; done
 	done
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	# A worker held by SIGSTOP (--maintenance) gets SIGTERM only once continued.
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null && kill -CONT "$p" 2>/dev/null || true; done
 	sleep 0.3
 	rm -rf "$state"
 }
@@ -252,7 +254,7 @@ if [ "$maintenance" = 1 ]; then
 	echo "== maintenance: seeding $tickets tickets, one interaction each, by SQL into the bench's database"
 	# Inactive for slices+0.5 .. 1.5 days, oldest first, so that
 	# close_inactive_tickets with inactive_days = slices .. 1 closes one
-	# slice per run, with an idle round between runs.
+	# slice per run.
 	# The tasks already queued (the setup's ticket_created) run first.
 	"$build/chatdesk-worker" >/dev/null
 	now=$(date +%s%3N)
@@ -271,36 +273,68 @@ PRAGMA wal_checkpoint(TRUNCATE);
 SQL
 	# All the tasks first, in order: each close pushes a send_notifications
 	# per ticket behind them, which this run leaves in the queue.
+	# Each slice is closed, then its interactions (and the room's messages
+	# but the newest 50) archived.
 	for d in $(seq "$slices" -1 1); do
 		"$build/chatdeskctl" enqueue close_inactive_tickets "{\"inactive_days\":$d}" >/dev/null
+		"$build/chatdeskctl" enqueue archive_old_interactions '{"older_than_days":0}' >/dev/null
 	done
-	"$build/chatdeskctl" enqueue archive_old_interactions '{"older_than_days":0}' >/dev/null
 	results=$state/results.m
 	: > "$results"
-	# busy_rounds LABEL: one worker task while mixed rounds run back to
-	# back; the round the worker ends in is partly idle, so it is kept
-	# apart (partial_LABEL), not counted.
+	# hold_worker PID: SIGSTOP, kept only once the stopped worker is seen
+	# to hold no write lock (a worker stopped inside a batch would stall
+	# the app, as issue 12 saw); returns 1 if that was never seen.
+	hold_worker() {
+		local i
+		for i in $(seq 200); do
+			kill -STOP "$1" 2>/dev/null || return 1
+			sqlite3 -bail "$CHATDESK_DB_PATH" ".timeout 50" "BEGIN IMMEDIATE;" "ROLLBACK;" >/dev/null 2>&1 && return 0
+			kill -CONT "$1"
+			sleep 0.01
+		done
+		return 1
+	}
+	# busy_rounds LABEL: one worker task, mixed rounds alternating with it
+	# running (busy_LABEL) and held (idle), so that each busy round has an
+	# idle one next to it on this noisy machine. The round the worker ends
+	# in is partly idle: kept apart (partial_LABEL), not counted.
 	busy_rounds() {
 		local wpid t0
 		t0=$(date +%s)
-		"$build/chatdesk-worker" --max-tasks 1 > "$state/worker.out" 2>&1 &
+		# At debug level the worker logs each batch's rows and lock time.
+		CHATDESK_LOG_LEVEL=debug "$build/chatdesk-worker" --max-tasks 1 \
+			> "$state/worker.out" 2> "$state/worker.log" &
 		wpid=$!
 		pids+=("$wpid")
 		while kill -0 "$wpid" 2>/dev/null; do
 			mixed_wrk "busy_$1"
-			kill -0 "$wpid" 2>/dev/null || sed -i '$ s/^busy_/partial_/' "$results"
+			if ! kill -0 "$wpid" 2>/dev/null; then
+				sed -i '$ s/^busy_/partial_/' "$results"
+				break
+			fi
+			if hold_worker "$wpid"; then
+				mixed_wrk idle
+				kill -CONT "$wpid"
+			fi
 		done
 		wait "$wpid" || true
 		echo "   $1: $(tail -n 1 "$state/worker.out") (wall $(( $(date +%s) - t0 )) s)"
+		python3 - "$state/worker.log" <<'PY'
+import re, statistics, sys
+b = [(int(n), int(us)) for n, us in re.findall(r"maintenance batch: (\d+) rows, write lock held (\d+) us", open(sys.argv[1]).read())]
+if b:
+    held = sorted(us for _, us in b)
+    print("      %d batches: rows median %d; write lock held median %.1f ms, p99 %.1f ms, max %.1f ms"
+          % (len(b), statistics.median(n for n, _ in b), statistics.median(held) / 1000,
+             held[int(len(held) * 0.99)] / 1000, held[-1] / 1000))
+PY
 	}
-	echo "== maintenance: mixed load idle, then during each task, interleaved (${seconds}s rounds)"
+	echo "== maintenance: mixed load rounds of ${seconds}s, alternately with the worker running and held"
 	mixed_wrk idle
 	for d in $(seq "$slices" -1 1); do
 		busy_rounds close
-		mixed_wrk idle
+		busy_rounds archive
 	done
-	busy_rounds archive
-	mixed_wrk idle
 	echo "   hot interactions $(sqlite3 "$CHATDESK_DB_PATH" 'SELECT count(*) FROM interactions'), archived $(sqlite3 "$CHATDESK_ARCHIVE_DB_PATH" 'SELECT count(*) FROM interactions'); open tickets $(sqlite3 "$CHATDESK_DB_PATH" "SELECT count(*) FROM tickets WHERE status <> 'closed'")"
 	python3 - "$results" <<'PY'
 import statistics, sys

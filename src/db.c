@@ -231,6 +231,8 @@ struct db {
 	char		*path;
 	int		 fd;		/* read-only, for the health check */
 	int64_t		 busy_start_us;
+	int64_t		 txn_start_us;	/* the write lock taken */
+	int64_t		 held_us;	/* see db_held_us */
 	dev_t		 dev;
 	ino_t		 ino;
 	int		 down;
@@ -571,7 +573,17 @@ db_begin(struct db *db)
 		db_note_error(db, rc, "begin");
 		return -1;
 	}
+	db->txn_start_us = util_mono_us();
 	return 0;
+}
+
+/* The write lock released (or about to be): adds its time to held_us. */
+static void
+db_released(struct db *db)
+{
+	if (db->txn_start_us != 0)
+		db->held_us += util_mono_us() - db->txn_start_us;
+	db->txn_start_us = 0;
 }
 
 int
@@ -584,6 +596,7 @@ db_commit(struct db *db)
 		db_rollback(db);
 		return -1;
 	}
+	db_released(db);
 	return 0;
 }
 
@@ -592,6 +605,13 @@ db_rollback(struct db *db)
 {
 	if (!sqlite3_get_autocommit(db->h))
 		db_txn(db, SQL_ROLLBACK);
+	db_released(db);
+}
+
+int64_t
+db_held_us(struct db *db)
+{
+	return db->held_us;
 }
 
 int
@@ -600,6 +620,19 @@ db_checkpoint(struct db *db)
 	/* TRUNCATE: the WAL file shrinks back to nothing. */
 	return db_execf(db, "PRAGMA main.wal_checkpoint(TRUNCATE);"
 	    "PRAGMA archive.wal_checkpoint(TRUNCATE);");
+}
+
+void
+db_checkpoint_passive(struct db *db)
+{
+	int rc;
+
+	if ((rc = sqlite3_wal_checkpoint_v2(db->h, "main",
+	    SQLITE_CHECKPOINT_PASSIVE, NULL, NULL)) == SQLITE_OK)
+		rc = sqlite3_wal_checkpoint_v2(db->h, "archive",
+		    SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+	if (rc != SQLITE_OK && (rc & 0xff) != SQLITE_BUSY)
+		db_note_error(db, rc, "checkpoint");
 }
 
 int64_t

@@ -43,9 +43,10 @@ int task_days(json_t *payload, const char *key, long long *days, char *err,
 struct task_pace {
 	struct app	*app;
 	int64_t		 budget_us;
-	int64_t		 start_us;
+	int64_t		 held_us;	/* db_held_us at the batch's start */
 	int		 limit;		/* rows in the next batch */
 	int		 max;
+	int		 batches;
 };
 
 void task_pace_init(struct task_pace *, struct app *, int max);
