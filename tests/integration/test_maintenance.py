@@ -9,9 +9,7 @@ requester reopening the ticket, converges on the next run: each row in
 exactly one file."""
 
 import os
-import signal
 import sqlite3
-import subprocess
 import sys
 
 sys.dont_write_bytecode = True
@@ -54,39 +52,6 @@ def rows(path, table, lo, hi):
     """Every column of the rows of table with ids in lo..hi, by id."""
     return {r[0]: r for r in helpers.db_query(
         path, "SELECT * FROM %s WHERE id BETWEEN ? AND ?" % table, (lo, hi))}
-
-
-def start_worker():
-    return subprocess.Popen([harness.binary("chatdesk-worker")],
-                            cwd=STACK.tmp, env=STACK.env(),
-                            stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL,
-                            start_new_session=True)
-
-
-def kill_when(p, started, what):
-    """SIGKILLs the worker p once started() is true; fails the test (as an
-    error of the harness) if the worker finished first."""
-    try:
-        def ready():
-            if p.poll() is not None:
-                raise harness.HarnessError(
-                    "the worker finished before it could be killed; "
-                    "make the data larger")
-            try:
-                return started()
-            except sqlite3.OperationalError:
-                return False
-        harness.wait_until(ready, 60, interval=0.005, what=what)
-        os.killpg(p.pid, signal.SIGKILL)
-    finally:
-        if p.poll() is None:
-            try:
-                os.killpg(p.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        p.wait(10)
 
 
 def rerun(test):
@@ -145,8 +110,8 @@ class CloseBatchesTest(harness.ApiTestCase):
         r = STACK.run_ctl("enqueue", "close_inactive_tickets",
                           '{"inactive_days":1}')
         self.assertEqual(r.returncode, 0, r.stderr)
-        kill_when(start_worker(), lambda: closed_by_task() > 0,
-                  "the close to commit a batch")
+        helpers.kill_worker_when(STACK, lambda: closed_by_task() > 0,
+                                 "the close to commit a batch")
 
         # After the crash: each ticket closed with its interaction in one
         # transaction, or not at all.
@@ -244,9 +209,9 @@ class ArchiveBatchesTest(harness.ApiTestCase):
         r = STACK.run_ctl("enqueue", "archive_old_interactions",
                           '{"older_than_days":1}')
         self.assertEqual(r.returncode, 0, r.stderr)
-        kill_when(start_worker(),
-                  lambda: len(ids(STACK.archive_db_path, "interactions")) >
-                  len(arch_i0), "the archive to copy a batch")
+        helpers.kill_worker_when(
+            STACK, lambda: len(ids(STACK.archive_db_path, "interactions")) >
+            len(arch_i0), "the archive to copy a batch")
         hot_i = ids(STACK.db_path, "interactions")
         arch_i = ids(STACK.archive_db_path, "interactions")
         self.assertEqual(hot_i | arch_i, set(inter0))
