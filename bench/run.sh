@@ -7,7 +7,7 @@
 #
 # usage: bench/run.sh [--rounds N] [--seconds S] [--conns C] [--pool P]
 #                     [--no-paths] [--mixed] [--pools [LIST]] [--worker]
-#                     [--maintenance] [--tickets N] [--slices K]
+#                     [--maintenance] [--tickets N] [--slices K] [--pairs N]
 #   --no-paths     skip the standard paths (ceiling, cached reads, post, uncached)
 #   --mixed        also the mixed load (bench/mixed.lua: 8 cached reads, 2 posts
 #                  in 10) in each round
@@ -18,13 +18,14 @@
 #                  and archive_old_interactions run over --tickets seeded
 #                  tickets (default 1000000, one interaction each, closed and
 #                  archived in --slices runs, default 1), rounds alternating
-#                  with the worker running and held (SIGSTOP outside a batch);
+#                  with the worker running and held (SIGSTOP outside a batch),
+#                  --pairs of them per task (default 12), the rest unloaded;
 #                  prints the throughput and p99 ratios (goals >= 0.80, <= 2)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 rounds=3 seconds=10 conns=64 pool=2 worker=0 tickets=1000000
-paths=1 mixed=0 pools="" maintenance=0 slices=1
-usage="usage: bench/run.sh [--rounds N] [--seconds S] [--conns C] [--pool P] [--no-paths] [--mixed] [--pools [LIST]] [--worker] [--maintenance] [--tickets N] [--slices K]"
+paths=1 mixed=0 pools="" maintenance=0 slices=1 pairs=12
+usage="usage: bench/run.sh [--rounds N] [--seconds S] [--conns C] [--pool P] [--no-paths] [--mixed] [--pools [LIST]] [--worker] [--maintenance] [--tickets N] [--slices K] [--pairs N]"
 while [ $# -gt 0 ]; do
 	case $1 in
 	--rounds) rounds=$2; shift 2 ;;
@@ -44,6 +45,7 @@ while [ $# -gt 0 ]; do
 	--maintenance) maintenance=1; shift ;;
 	--tickets) tickets=$2; shift 2 ;;
 	--slices) slices=$2; shift 2 ;;
+	--pairs) pairs=$2; shift 2 ;;
 	*) echo "$usage" >&2; exit 64 ;;
 	esac
 done
@@ -170,6 +172,7 @@ mixed_wrk() {	# mixed_wrk NAME: one round of the mixed load
 
 : > "$results"
 echo "== pool RSS before: $(rss)"
+[ "$paths$mixed" = 00 ] && [ -z "$pools" ] && rounds=0
 echo "== $rounds rounds of ${seconds}s, $conns connections, pool of $pool"
 for r in $(seq "$rounds"); do
 	if [ "$paths" = 1 ]; then
@@ -294,19 +297,22 @@ SQL
 		done
 		return 1
 	}
-	# busy_rounds LABEL: one worker task, mixed rounds alternating with it
-	# running (busy_LABEL) and held (idle), so that each busy round has an
-	# idle one next to it on this noisy machine. The round the worker ends
-	# in is partly idle: kept apart (partial_LABEL), not counted.
+	# busy_rounds LABEL: one worker task, --pairs mixed rounds alternating
+	# with it running (busy_LABEL) and held (idle), so that each busy round
+	# has an idle one next to it on this noisy machine; then the task runs
+	# to its end without load (it yields to the app, so under load a
+	# million rows take most of an hour). The round the worker ends in is
+	# partly idle: kept apart (partial_LABEL), not counted.
 	busy_rounds() {
-		local wpid t0
+		local wpid t0 n=0
 		t0=$(date +%s)
 		# At debug level the worker logs each batch's rows and lock time.
 		CHATDESK_LOG_LEVEL=debug "$build/chatdesk-worker" --max-tasks 1 \
 			> "$state/worker.out" 2> "$state/worker.log" &
 		wpid=$!
 		pids+=("$wpid")
-		while kill -0 "$wpid" 2>/dev/null; do
+		while [ "$n" -lt "$pairs" ] && kill -0 "$wpid" 2>/dev/null; do
+			n=$((n + 1))
 			mixed_wrk "busy_$1"
 			if ! kill -0 "$wpid" 2>/dev/null; then
 				sed -i '$ s/^busy_/partial_/' "$results"
@@ -357,6 +363,15 @@ for label, names in (("idle", ["idle"]), ("while closing", ["busy_close"]),
     print("%-22s %6d %10.0f %9.2f %8.2f %8.2f %6d" % (label, n, med(names, 0), med(names, 1),
           med(names, 0) / idle_rps, med(names, 1) / idle_p99, sum(r[2] for x in names for r in rows.get(x, []))))
 print("(partly idle rounds, not counted: %d)" % sum(len(v) for k, v in rows.items() if k.startswith("partial_")))
+# Each busy round against the idle round right after it, which drifts
+# less with the machine's other load than the medians of all rounds.
+seq = [l.split() for l in open(sys.argv[1])]
+for label in ("busy_close", "busy_archive"):
+    pr = [(float(a[1]) / float(b[1]), float(a[3]) / float(b[3])) for a, b in zip(seq, seq[1:])
+          if a[0] == label and b[0] == "idle" and float(b[1]) > 0 and float(b[3]) > 0]
+    if pr:
+        print("%s against the next idle round, median of %d pairs: req/s %.2f x, p99 %.2f x"
+              % (label, len(pr), statistics.median(x for x, _ in pr), statistics.median(y for _, y in pr)))
 busy = ["busy_close", "busy_archive"]
 if any(rows.get(x) for x in busy):
     t, p = med(busy, 0) / idle_rps, med(busy, 1) / idle_p99
