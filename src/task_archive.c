@@ -61,11 +61,11 @@ move_all(struct app *app, enum sqlstmt ids_stmt, enum sqlstmt copy,
 
 	task_pace_init(&pace, app, ARCHIVE_BATCH);
 	for (;;) {
+		limit = task_pace_start(&pace);
 		/* The ids are read outside the write transactions: a read
 		 * never waits for the app's writers nor holds them up. */
 		if ((st = db_stmt(app->db, ids_stmt)) == NULL)
 			return -1;
-		limit = pace.limit;
 		db_bind_int(st, 1, cutoff);
 		db_bind_int(st, 2, after);
 		db_bind_int(st, 3, limit);
@@ -79,7 +79,6 @@ move_all(struct app *app, enum sqlstmt ids_stmt, enum sqlstmt copy,
 		db_reset(st);
 		if (n == 0)
 			return 0;
-		task_pace_start(&pace);
 		if (run_range(app, copy, cutoff, lo, hi) == -1 ||
 		    run_range(app, del, cutoff, lo, hi) == -1)
 			return -1;
