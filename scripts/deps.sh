@@ -5,7 +5,9 @@
 #   scripts/deps.sh --build    only what building needs
 #   scripts/deps.sh --run      what building and running (scripts/run.sh) need
 #   scripts/deps.sh --test     what building and `make check` need, plus the
-#                              sanitizer and fuzzing toolchain (clang)
+#                              sanitizer and fuzzing toolchain (clang) and
+#                              the OpenAPI validator (scripts/openapi-lint.sh
+#                              --install: npm ci, outside the repository)
 #
 # Nothing is done when every package is already installed (checked with
 # dpkg-query), so this is cheap to call before every build. Otherwise it
@@ -24,7 +26,7 @@ build_pkgs=(build-essential autoconf automake libtool pkg-config
 # nginx is checked separately: any flavour will do.
 run_pkgs=(redis-server spawn-fcgi libfcgi-bin sqlite3 curl)
 test_pkgs=(redis-server spawn-fcgi libfcgi-bin sqlite3 curl python3
-	clang libclang-rt-14-dev)
+	python3-yaml python3-jsonschema clang libclang-rt-14-dev)
 
 usage() {
 	awk 'NR == 1 { next } /^#/ { sub(/^# ?/, ""); print; next } { exit }' "${BASH_SOURCE[0]}"
@@ -54,11 +56,19 @@ fi
 
 want=("${build_pkgs[@]}")
 need_nginx=0
+need_node=0
 case $mode in
 run) want+=("${run_pkgs[@]}") need_nginx=1 ;;
-test) want+=("${test_pkgs[@]}") need_nginx=1 ;;
-all) want+=("${run_pkgs[@]}" "${test_pkgs[@]}") need_nginx=1 ;;
+test) want+=("${test_pkgs[@]}") need_nginx=1 need_node=1 ;;
+all) want+=("${run_pkgs[@]}" "${test_pkgs[@]}") need_nginx=1 need_node=1 ;;
 esac
+
+# The OpenAPI validator the tests use comes from the npm registry, at the
+# versions of tools/openapi/package-lock.json.
+openapi_tools() {
+	[ "$need_node" = 1 ] || return 0
+	bash "$(dirname "${BASH_SOURCE[0]}")/openapi-lint.sh" --install
+}
 
 installed() {
 	local st
@@ -89,9 +99,16 @@ if [ "$need_nginx" = 1 ]; then
 	done
 	[ "$have" = 1 ] || missing+=(nginx)
 fi
+# node and npm: Debian's packages, or any others already on PATH (e.g. a
+# nodejs package that bundles npm, which Debian's npm would conflict with).
+if [ "$need_node" = 1 ]; then
+	command -v node >/dev/null 2>&1 || missing+=(nodejs)
+	command -v npm >/dev/null 2>&1 || missing+=(npm)
+fi
 
 if [ ${#missing[@]} -eq 0 ]; then
 	echo "deps.sh: every package needed ($mode) is installed"
+	openapi_tools
 	exit 0
 fi
 
@@ -108,3 +125,4 @@ fi
 "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update
 "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive \
 	apt-get install -y --no-install-recommends "${missing[@]}"
+openapi_tools
