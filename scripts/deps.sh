@@ -64,10 +64,14 @@ all) want+=("${run_pkgs[@]}" "${test_pkgs[@]}") need_nginx=1 need_node=1 ;;
 esac
 
 # The OpenAPI validator the tests use comes from the npm registry, at the
-# versions of tools/openapi/package-lock.json.
+# versions of tools/openapi/package-lock.json. Without it only
+# test_openapi.py fails (it never skips), so its install failing does not
+# stop the rest.
 openapi_tools() {
 	[ "$need_node" = 1 ] || return 0
-	bash "$(dirname "${BASH_SOURCE[0]}")/openapi-lint.sh" --install
+	bash "$(dirname "${BASH_SOURCE[0]}")/openapi-lint.sh" --install ||
+		echo "deps.sh: warning: the OpenAPI validator could not be" \
+			"installed; tests/integration/test_openapi.py will fail" >&2
 }
 
 installed() {

@@ -43,7 +43,7 @@ usage() {
 
 where() {
 	local base hash
-	base=${CHATDESK_TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/chatdesk}
+	base=${CHATDESK_TOOLS_DIR:-${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/chatdesk}
 	hash=$(sha256sum "$TOOLS/package-lock.json" | cut -c1-16)
 	echo "$base/openapi-$hash"
 }
