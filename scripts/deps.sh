@@ -26,7 +26,7 @@ build_pkgs=(build-essential autoconf automake libtool pkg-config
 # nginx is checked separately: any flavour will do.
 run_pkgs=(redis-server spawn-fcgi libfcgi-bin sqlite3 curl)
 test_pkgs=(redis-server spawn-fcgi libfcgi-bin sqlite3 curl python3
-	python3-yaml python3-jsonschema clang libclang-rt-14-dev)
+	clang libclang-rt-14-dev)
 
 usage() {
 	awk 'NR == 1 { next } /^#/ { sub(/^# ?/, ""); print; next } { exit }' "${BASH_SOURCE[0]}"
@@ -56,13 +56,21 @@ fi
 
 want=("${build_pkgs[@]}")
 need_nginx=0
-need_node=0
 case $mode in
 run) want+=("${run_pkgs[@]}") need_nginx=1 ;;
-test) want+=("${test_pkgs[@]}") need_nginx=1 need_node=1 ;;
-all) want+=("${run_pkgs[@]}" "${test_pkgs[@]}") need_nginx=1 need_node=1 ;;
+test) want+=("${test_pkgs[@]}") need_nginx=1 ;;
+all) want+=("${run_pkgs[@]}" "${test_pkgs[@]}") need_nginx=1 ;;
 esac
 
+# tests/integration/test_openapi.py: python3-yaml, python3-jsonschema, and
+# node and npm for the validator (checked below).
+need_node=0
+case $mode in
+test | all)
+	want+=(python3-yaml python3-jsonschema)
+	need_node=1
+	;;
+esac
 # The OpenAPI validator the tests use comes from the npm registry, at the
 # versions of tools/openapi/package-lock.json. Without it only
 # test_openapi.py fails (it never skips), so its install failing does not
