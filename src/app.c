@@ -1,15 +1,17 @@
 /* app: see app.h. */
 #include "autoconf.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "api.h"
 #include "app.h"
+#include "auth.h"
 #include "cache.h"
 #include "log.h"
 #include "metrics.h"
+#include "queue.h"
+#include "rconn.h"
 #include "router.h"
 #include "util.h"
 
@@ -17,51 +19,41 @@ int
 app_open(struct app *app, enum db_open_mode mode, char *err, size_t errsz)
 {
 	const struct config *c = &app->cfg;
+	struct rconn *rc, *qrc;
 
 	http_io_init(&app->io);
 	if ((app->db = db_open(c, mode, err, errsz)) == NULL)
 		return -1;
 	metrics_open(c->db_path);
-	app->cache = rconn_new(c->redis_url, c->redis_connect_timeout_ms,
+	rc = rconn_new(c->redis_url, c->redis_connect_timeout_ms,
 	    c->redis_command_timeout_ms, c->redis_retry_ms);
-	/* Invalidations that failed while Redis was away go first. */
-	rconn_on_connect(app->cache, cache_replay, app);
 	/* One connection when both URLs name the same server. */
-	if (strcmp(c->redis_url, c->queue_redis_url) == 0)
-		app->queue = app->cache;
+	app->one_redis = strcmp(c->redis_url, c->queue_redis_url) == 0;
+	if (app->one_redis)
+		qrc = rconn_ref(rc);
 	else
-		app->queue = rconn_new(c->queue_redis_url,
+		qrc = rconn_new(c->queue_redis_url,
 		    c->redis_connect_timeout_ms, c->redis_command_timeout_ms,
 		    c->redis_retry_ms);
+	app->cache = cache_open(c, app->db, rc);
+	app->queue = queue_open(c, app->db, qrc);
+	app->auth = auth_open(app->db, app->cache, c->record_ttl);
 	return 0;
 }
 
 void
 app_close(struct app *app)
 {
-	if (app->queue != app->cache)
-		rconn_free(app->queue);
-	rconn_free(app->cache);
-	app->queue = app->cache = NULL;
+	auth_close(app->auth);
+	app->auth = NULL;
+	queue_close(app->queue);
+	app->queue = NULL;
+	cache_close(app->cache);
+	app->cache = NULL;
 	db_close(app->db);
 	app->db = NULL;
 	metrics_close();
 	http_io_free(&app->io);
-}
-
-void
-app_key(const struct app *app, struct rkey *k, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	n = snprintf(k->s, sizeof(k->s), "%s", app->cfg.key_prefix);
-	if (n < 0 || (size_t)n >= sizeof(k->s))
-		n = 0;
-	va_start(ap, fmt);
-	vsnprintf(k->s + n, sizeof(k->s) - (size_t)n, fmt, ap);
-	va_end(ap);
-	k->len = strlen(k->s);
 }
 
 void

@@ -11,18 +11,22 @@
 #include "config.h"
 #include "db.h"
 #include "http.h"
-#include "rconn.h"
+
+struct auth;
+struct cache;
+struct queue;
 
 struct app {
 	struct config	 cfg;
 	struct db	*db;
-	struct rconn	*cache;		/* redis_url */
-	struct rconn	*queue;		/* queue_redis_url; may be == cache */
+	struct cache	*cache;		/* redis_url */
+	struct queue	*queue;		/* queue_redis_url */
+	struct auth	*auth;		/* tokens and sessions */
+	/* 1 when both name one server: they share a connection. */
+	int		 one_redis;
 	struct http_io	 io;
 	/* Called by long batch loops (the worker renews its lock here). */
 	void		(*heartbeat)(struct app *);
-	/* The pending-invalidation generation this process has replayed. */
-	uint64_t	 pending_gen;
 };
 
 /*
@@ -39,14 +43,5 @@ void app_close(struct app *);
 void app_handle(struct app *, FCGX_Request *);
 /* The same for a request already initialised (tests, fuzzing). */
 void app_dispatch(struct app *, struct req *);
-
-/* Builds a Redis key under key_prefix: prefix + formatted name. Names
- * hold only fixed text and numbers, never client text. */
-struct rkey {
-	char	s[192];
-	size_t	len;
-};
-void app_key(const struct app *, struct rkey *, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
 
 #endif

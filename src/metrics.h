@@ -9,19 +9,10 @@
 
 #include <stdint.h>
 
+#include "keys.h"
 #include "util.h"
 
-struct app;
-struct route;
-
-enum metrics_cache_family {
-	MFAM_MESSAGES,
-	MFAM_USER,
-	MFAM_TICKET,
-	MFAM_SESSION,
-	MFAM_STATS,
-	MFAM__MAX
-};
+#define METRICS_ROUTES_MAX	63	/* routes counted apart */
 
 enum metrics_task_result {
 	MTASK_DONE,
@@ -35,12 +26,11 @@ enum metrics_task_result {
 void metrics_open(const char *db_path);
 void metrics_close(void);
 
-/* One finished request: route index in api_routes (-1: no route). */
+/* One finished request: route index in the route table (-1: none). */
 void metrics_request(int route, int status, int64_t micros);
-/* A cache read of the family with result 0 hit, 1 miss, 2 bypass. */
-void metrics_cache(enum metrics_cache_family, int result);
-/* The family of a key name (without prefix), or -1. */
-int metrics_family_of(const char *name);
+/* A cache read of the key family (one of the first KEY_CACHE__MAX)
+ * with result 0 hit, 1 miss, 2 bypass. */
+void metrics_cache(enum key_family, int result);
 void metrics_redis_error(void);
 void metrics_ratelimit_rejection(void);
 /* A post let through because Redis could not count it. */
@@ -69,7 +59,18 @@ void metrics_session_bump(void);
 /* The app's own cache hits and misses, summed over processes. */
 void metrics_cache_totals(uint64_t *hits, uint64_t *misses);
 
-/* Writes the Prometheus text into out; queue lengths are read live. */
-void metrics_render(struct app *, struct strbuf *out);
+/* The labels of a route, by its index in the route table. */
+struct metrics_label {
+	const char	*route;
+	const char	*method;
+};
+
+/*
+ * Appends the Prometheus text of the counters to out; routes[0..n) label
+ * the request counters (n <= METRICS_ROUTES_MAX). Gauges read elsewhere
+ * (the queue's) are the caller's to append.
+ */
+void metrics_render(struct strbuf *out, const struct metrics_label *routes,
+    size_t n);
 
 #endif
