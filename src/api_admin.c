@@ -13,22 +13,16 @@
 #include "metrics.h"
 #include "queue.h"
 
-/* GET /metrics: Prometheus text. */
+/* GET /metrics: Prometheus text, the counters then the queue's gauges
+ * (read live). */
 void
 api_metrics(struct app *app, struct req *req, const int64_t *ids)
 {
-	struct metrics_label labels[METRICS_ROUTES_MAX];
 	struct strbuf *b = &app->io.body;
 	struct queue_stats qs;
-	size_t i, n = api_nroutes < METRICS_ROUTES_MAX ? api_nroutes :
-	    METRICS_ROUTES_MAX;
 
-	for (i = 0; i < n; i++) {
-		labels[i].route = api_routes[i].pattern;
-		labels[i].method = api_routes[i].method;
-	}
 	strbuf_reset(b);
-	metrics_render(b, labels, n);
+	metrics_render(b);
 	strbuf_adds(b, "# HELP chatdesk_queue_length Tasks in each queue key "
 	    "(absent while the queue's Redis is down).\n"
 	    "# TYPE chatdesk_queue_length gauge\n");

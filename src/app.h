@@ -1,12 +1,11 @@
 /*
- * app: the long-lived state of one process (configuration, the SQLite
- * handle, the Redis connections, the reusable buffers) and the request
- * dispatcher. Everything about one request lives in struct req.
+ * app: the long-lived state of one process: configuration, the SQLite
+ * handle, the cache, queue and auth handles (each owning its Redis
+ * connection), the reusable buffers. Everything about one request lives
+ * in struct req; the dispatcher is serve.c, above every handler.
  */
 #ifndef CHATDESK_APP_H
 #define CHATDESK_APP_H
-
-#include <fcgiapp.h>
 
 #include "config.h"
 #include "db.h"
@@ -36,12 +35,5 @@ struct app {
  */
 int app_open(struct app *, enum db_open_mode, char *err, size_t errsz);
 void app_close(struct app *);
-
-/* Handles one accepted request: parse, route, check access, run the
- * handler, answer, finish the FastCGI request, log. Never fails: every
- * error becomes a response. */
-void app_handle(struct app *, FCGX_Request *);
-/* The same for a request already initialised (tests, fuzzing). */
-void app_dispatch(struct app *, struct req *);
 
 #endif

@@ -10,6 +10,7 @@
 #include "app.h"
 #include "ctl.h"
 #include "queue.h"
+#include "task.h"
 #include "rooms.h"
 #include "tickets.h"
 
@@ -24,7 +25,7 @@ ctl_enqueue(struct app *app, int argc, char **argv)
 	if (argc < 2 || argc > 3)
 		return ctl_usage_error(&ctl_enqueue_cmd, "expected TYPE [JSON]");
 	type = argv[1];
-	if (!queue_known_type(type))
+	if (task_type_of(type) == -1)
 		return ctl_usage_error(&ctl_enqueue_cmd, "unknown task type "
 		    "(close_inactive_tickets, archive_old_interactions, "
 		    "send_notifications)");

@@ -12,6 +12,7 @@
 
 #include "log.h"
 #include "metrics.h"
+#include "task.h"
 
 #define M_MAGIC		0x63646d6574726963ULL	/* "cdmetric" */
 #define M_VERSION	1
@@ -27,11 +28,7 @@ static const double m_buckets[M_NBUCKETS] = {
 	0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5
 };
 
-static const char *const m_task_types[] = {
-	"close_inactive_tickets", "archive_old_interactions",
-	"send_notifications", "unknown"
-};
-#define M_NTASKTYPES	4
+#define M_NTASKTYPES	(TASK_TYPE__MAX + 1)	/* + "unknown" */
 static const char *const m_task_results[MTASK__MAX] = {
 	"done", "retried", "dead"
 };
@@ -54,6 +51,8 @@ struct metrics_shm {
 };
 
 static struct metrics_shm local;
+static const struct metrics_label *m_labels;
+static size_t m_nlabels;
 static struct metrics_shm *m = &local;
 
 #define ADD(field, n)	__atomic_fetch_add(&(field), (n), __ATOMIC_RELAXED)
@@ -161,14 +160,12 @@ metrics_ratelimit_unenforced(void)
 }
 
 void
-metrics_task(const char *type, enum metrics_task_result res)
+metrics_task(int type, enum metrics_task_result res)
 {
-	int i;
+	size_t t = type >= 0 && type < TASK_TYPE__MAX ? (size_t)type :
+	    TASK_TYPE__MAX;
 
-	for (i = 0; i < M_NTASKTYPES - 1; i++)
-		if (strcmp(type, m_task_types[i]) == 0)
-			break;
-	ADD(m->tasks[i][res], 1);
+	ADD(m->tasks[t][res], 1);
 }
 
 void
@@ -227,9 +224,17 @@ route_labels(const struct metrics_label *routes, size_t n, size_t r,
 }
 
 void
-metrics_render(struct strbuf *o, const struct metrics_label *routes,
-    size_t nroutes)
+metrics_routes(const struct metrics_label *routes, size_t n)
 {
+	m_labels = routes;
+	m_nlabels = n < METRICS_ROUTES_MAX ? n : METRICS_ROUTES_MAX;
+}
+
+void
+metrics_render(struct strbuf *o)
+{
+	const struct metrics_label *routes = m_labels;
+	size_t nroutes = m_nlabels;
 	static const char *const results[3] = { "hit", "miss", "bypass" };
 	const char *route, *method;
 	uint64_t v, cum;
@@ -302,7 +307,8 @@ metrics_render(struct strbuf *o, const struct metrics_label *routes,
 	for (t = 0; t < M_NTASKTYPES; t++)
 		for (s = 0; s < MTASK__MAX; s++)
 			strbuf_printf(o, "chatdesk_tasks_total{type=\"%s\","
-			    "result=\"%s\"} %llu\n", m_task_types[t],
+			    "result=\"%s\"} %llu\n", t < TASK_TYPE__MAX ? task_names[t] :
+			    "unknown",
 			    m_task_results[s],
 			    (unsigned long long)GET(m->tasks[t][s]));
 	strbuf_printf(o, "# HELP chatdesk_ratelimit_rejections_total Posts "

@@ -35,7 +35,8 @@ void metrics_redis_error(void);
 void metrics_ratelimit_rejection(void);
 /* A post let through because Redis could not count it. */
 void metrics_ratelimit_unenforced(void);
-void metrics_task(const char *type, enum metrics_task_result);
+/* A finished task of type (enum task_type; -1: unknown). */
+void metrics_task(int type, enum metrics_task_result);
 void metrics_dead_dropped(uint64_t n);
 
 /*
@@ -65,12 +66,13 @@ struct metrics_label {
 	const char	*method;
 };
 
-/*
- * Appends the Prometheus text of the counters to out; routes[0..n) label
- * the request counters (n <= METRICS_ROUTES_MAX). Gauges read elsewhere
- * (the queue's) are the caller's to append.
- */
-void metrics_render(struct strbuf *out, const struct metrics_label *routes,
-    size_t n);
+/* Hands in the labels of the request counters, routes[0..n) (n <=
+ * METRICS_ROUTES_MAX), kept for the process' life: the dispatcher does
+ * it at start-up, so that metrics needs no route table. */
+void metrics_routes(const struct metrics_label *routes, size_t n);
+
+/* Appends the Prometheus text of the counters to out. Gauges read
+ * elsewhere (the queue's) are the caller's to append. */
+void metrics_render(struct strbuf *out);
 
 #endif

@@ -214,14 +214,6 @@ queue_enqueue(struct queue *q, const char *type, json_t *payload)
 	return 0;
 }
 
-int
-queue_known_type(const char *type)
-{
-	return strcmp(type, "close_inactive_tickets") == 0 ||
-	    strcmp(type, "archive_old_interactions") == 0 ||
-	    strcmp(type, "send_notifications") == 0;
-}
-
 static long long
 int_reply(redisReply *r)
 {

@@ -76,8 +76,6 @@ long long queue_dead_retry(struct queue *);
 /* Deletes tasks:failed. Returns how many it held, or -1. */
 long long queue_dead_clear(struct queue *);
 
-/* 1 if type is a task type the worker knows. */
-int queue_known_type(const char *type);
 
 /* The worker's moves (each atomic in Redis). */
 /* Moves everything from tasks:processing back to the front of

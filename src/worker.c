@@ -113,8 +113,8 @@ bury(struct app *app, const struct strbuf *text, json_t *task,
 	long long dropped;
 
 	metrics_task(json_is_string(json_object_get(task, "type")) ?
-	    json_string_value(json_object_get(task, "type")) : "unknown",
-	    MTASK_DEAD);
+	    task_type_of(json_string_value(json_object_get(task, "type"))) :
+	    -1, MTASK_DEAD);
 	/* A task that is not even JSON is kept as text inside a wrapper. */
 	if (task == NULL)
 		task = wrap = json_pack("{s:s%}", "task", text->buf, text->len);
@@ -141,7 +141,7 @@ static int
 handle(struct app *app, const struct strbuf *text)
 {
 	json_t *task, *type, *id, *payload, *att;
-	const struct task_type *tt;
+	const struct task_handler *tt;
 	char err[256] = "";
 	long long attempts, backoff_ms;
 	uint32_t jitter;
@@ -171,7 +171,7 @@ handle(struct app *app, const struct strbuf *text)
 	rc = tt->fn(app, json_string_value(id), payload, err, sizeof(err));
 	if (rc == TASK_DONE) {
 		run.done++;
-		metrics_task(json_string_value(type), MTASK_DONE);
+		metrics_task((int)tt->type, MTASK_DONE);
 		json_decref(task);
 		return 1;
 	} else if (rc == TASK_MALFORMED) {
@@ -198,7 +198,7 @@ handle(struct app *app, const struct strbuf *text)
 			free(next);
 		}
 		run.retried++;
-		metrics_task(json_string_value(type), MTASK_RETRIED);
+		metrics_task((int)tt->type, MTASK_RETRIED);
 		log_info("task %s failed (%s); retry %lld in %lld ms",
 		    json_string_value(id), err, attempts + 1, backoff_ms);
 	}
