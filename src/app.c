@@ -7,6 +7,7 @@
 #include "app.h"
 #include "auth.h"
 #include "cache.h"
+#include "keys.h"
 #include "metrics.h"
 #include "queue.h"
 #include "rconn.h"
@@ -16,8 +17,13 @@ app_open(struct app *app, enum db_open_mode mode, char *err, size_t errsz)
 {
 	const struct config *c = &app->cfg;
 	struct rconn *rc, *qrc;
+	struct keyspace ks;
 
 	http_io_init(&app->io);
+	/* config_load checked the prefix already; this is the one place
+	 * keys are set up for the cache and the queue. */
+	if (keys_init(&ks, c->key_prefix, err, errsz) == -1)
+		return -1;
 	if ((app->db = db_open(c, mode, err, errsz)) == NULL)
 		return -1;
 	metrics_open(c->db_path);
@@ -31,8 +37,8 @@ app_open(struct app *app, enum db_open_mode mode, char *err, size_t errsz)
 		qrc = rconn_new(c->queue_redis_url,
 		    c->redis_connect_timeout_ms, c->redis_command_timeout_ms,
 		    c->redis_retry_ms);
-	app->cache = cache_open(c, app->db, rc);
-	app->queue = queue_open(c, app->db, qrc);
+	app->cache = cache_open(c, app->db, rc, &ks);
+	app->queue = queue_open(c, app->db, qrc, &ks);
 	app->auth = auth_open(app->db, app->cache, c->record_ttl);
 	return 0;
 }

@@ -54,21 +54,17 @@ static struct rscript count_script = { .src =
 };
 
 struct cache *
-cache_open(const struct config *cfg, struct db *db, struct rconn *rc)
+cache_open(const struct config *cfg, struct db *db, struct rconn *rc,
+    const struct keyspace *ks)
 {
 	struct cache *c;
-	char err[128];
 
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		abort();
 	c->rc = rc;
 	c->cfg = cfg;
 	c->db = db;
-	/* config_load checked the length. */
-	if (keys_init(&c->ks, cfg->key_prefix, err, sizeof(err)) == -1) {
-		log_error("%s", err);
-		abort();
-	}
+	c->ks = *ks;
 	/* Invalidations that failed while Redis was away go first. */
 	rconn_on_connect(rc, cache_replay, c);
 	return c;

@@ -33,11 +33,11 @@ struct rconn;
 
 struct cache;
 
-/* A cache over rc (whose reference it takes) for cfg's key_prefix, which
- * config_load has checked; db keeps invalidations that could not be
- * sent. cfg and db outlive the cache. */
+/* A cache over rc (whose reference it takes), its keys under ks (copied);
+ * db keeps invalidations that could not be sent. cfg and db outlive the
+ * cache. */
 struct cache *cache_open(const struct config *cfg, struct db *db,
-    struct rconn *rc);
+    struct rconn *rc, const struct keyspace *ks);
 void cache_close(struct cache *);
 
 /* The prefix keys are built under (keys.h). */

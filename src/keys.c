@@ -127,7 +127,7 @@ keys_lease(const struct rkey *of, struct rkey *lease)
 {
 	size_t name = of->len - of->plen;
 
-	if (of->len + 6 >= sizeof(lease->s)) {
+	if (of->len + KEYS_LEASE_LEN >= sizeof(lease->s)) {
 		log_error("keys: a lease key does not fit");
 		abort();
 	}
@@ -152,7 +152,7 @@ keys_glob(const struct keyspace *ks, struct rkey *k, enum key_family fam,
 			k->s[n++] = '\\';
 		k->s[n++] = ks->prefix[i];
 	}
-	if (plen > KEYS_NAME_MAX || n + plen >= sizeof(k->s))
+	if (plen > KEYS_NAME_MAX - KEYS_LEASE_LEN)
 		return -1;
 	memcpy(k->s + n, pattern, plen + 1);
 	k->plen = n;
@@ -206,7 +206,7 @@ family_of(const char *name)
 int
 keys_named(const struct keyspace *ks, struct rkey *k, const char *name)
 {
-	if (strlen(name) > KEYS_NAME_MAX)
+	if (strlen(name) > KEYS_NAME_MAX - KEYS_LEASE_LEN)
 		return -1;
 	key_build(ks, k, family_of(name), "%s", name);
 	return 0;
@@ -217,12 +217,12 @@ keys_stored(const struct keyspace *ks, struct rkey *k, const char *text)
 {
 	size_t n = strlen(text);
 
-	if (n >= sizeof(k->s))
+	if (n + KEYS_LEASE_LEN >= sizeof(k->s))
 		return -1;
 	memcpy(k->s, text, n + 1);
 	k->len = n;
 	k->plen = n >= ks->len && memcmp(text, ks->prefix, ks->len) == 0 ?
 	    ks->len : 0;
-	k->fam = KEY_LEASE;
+	k->fam = KEY__MAX;	/* not known, and not needed to delete it */
 	return 0;
 }

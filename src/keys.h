@@ -17,6 +17,7 @@
 
 #define KEYS_PREFIX_MAX	64	/* key_prefix, in bytes */
 #define KEYS_NAME_MAX	160	/* a name behind the prefix, lease: included */
+#define KEYS_LEASE_LEN	6	/* "lease:" */
 
 /*
  * The families. The cache families come first, in the order of the
@@ -65,9 +66,10 @@ struct keyspace {
 int keys_init(struct keyspace *ks, const char *prefix, char *err,
     size_t errsz);
 
-/* One key: s[0..len), the prefix in s[0..plen). */
+/* One key: s[0..len), the prefix in s[0..plen) (a glob's prefix is
+ * escaped, so up to twice as long). */
 struct rkey {
-	char		 s[KEYS_PREFIX_MAX + KEYS_NAME_MAX + 1];
+	char		 s[2 * KEYS_PREFIX_MAX + KEYS_NAME_MAX + 1];
 	size_t		 len;
 	size_t		 plen;
 	enum key_family	 fam;
@@ -91,7 +93,8 @@ void keys_lease(const struct rkey *of, struct rkey *lease);
 /*
  * A SCAN glob: the prefix with glob characters escaped, then pattern (a
  * name glob such as "stats:user:5:days:*"). Returns 0, or -1 if the
- * pattern is longer than KEYS_NAME_MAX.
+ * pattern is longer than KEYS_NAME_MAX - KEYS_LEASE_LEN (its lease must
+ * fit too).
  */
 int keys_glob(const struct keyspace *, struct rkey *, enum key_family,
     const char *pattern);
@@ -100,7 +103,8 @@ void keys_stats_glob(const struct keyspace *, struct rkey *, int64_t user);
 
 /*
  * A key named by an operator (POST /api/v1/cache/invalidate), already
- * checked with keys_cache_name_ok. Returns 0, or -1 if too long.
+ * checked with keys_cache_name_ok. Returns 0, or -1 if longer than
+ * KEYS_NAME_MAX - KEYS_LEASE_LEN.
  */
 int keys_named(const struct keyspace *, struct rkey *, const char *name);
 /* 1 if name (without prefix) starts with the stem of a cache family,
@@ -109,7 +113,8 @@ int keys_named(const struct keyspace *, struct rkey *, const char *name);
 int keys_cache_name_ok(const char *name, int pattern);
 
 /* A key read back from storage (the pending invalidations hold whole
- * keys, prefix included, under the current prefix). Returns 0 or -1. */
+ * keys, prefix included, under the current prefix). Returns 0, or -1 if
+ * it (or its lease) would not fit. */
 int keys_stored(const struct keyspace *, struct rkey *, const char *text);
 
 #endif

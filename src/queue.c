@@ -36,10 +36,10 @@ struct queue {
 #define FAILED(q)	(&(q)->lists[KEY_TASKS_FAILED])
 
 struct queue *
-queue_open(const struct config *cfg, struct db *db, struct rconn *rc)
+queue_open(const struct config *cfg, struct db *db, struct rconn *rc,
+    const struct keyspace *ks)
 {
 	struct queue *q;
-	char err[128];
 	int i;
 
 	if ((q = calloc(1, sizeof(*q))) == NULL)
@@ -47,11 +47,7 @@ queue_open(const struct config *cfg, struct db *db, struct rconn *rc)
 	q->rc = rc;
 	q->cfg = cfg;
 	q->db = db;
-	/* config_load checked the length. */
-	if (keys_init(&q->ks, cfg->key_prefix, err, sizeof(err)) == -1) {
-		log_error("%s", err);
-		abort();
-	}
+	q->ks = *ks;
 	for (i = 0; i < KEY_TASKS__MAX; i++)
 		keys_tasks(&q->ks, &q->lists[i], (enum key_tasks)i);
 	keys_worker_lock(&q->ks, &q->lock);

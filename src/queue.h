@@ -31,10 +31,10 @@ struct queue;
 #define QUEUE_TASK_ID_LEN	32
 #define QUEUE_FLUSH_BATCH	500
 
-/* A queue over rc (whose reference it takes); db holds the outbox. cfg
- * (key_prefix, dead_max) and db outlive the queue. */
+/* A queue over rc (whose reference it takes), its keys under ks (copied);
+ * db holds the outbox. cfg (dead_max) and db outlive the queue. */
 struct queue *queue_open(const struct config *cfg, struct db *db,
-    struct rconn *rc);
+    struct rconn *rc, const struct keyspace *ks);
 void queue_close(struct queue *);
 
 /*
