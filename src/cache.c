@@ -159,17 +159,10 @@ lease_try(struct cache *c, const struct rkey *key, const struct rkey *lease,
     const char *token)
 {
 	char ms[16];
-	redisReply *r;
-	int rc = -1;
 
 	snprintf(ms, sizeof(ms), "%d", CACHE_LEASE_MS);
-	if ((r = rconn_evalv(c->rc, &lease_take, 2, key->s, lease->s, token,
-	    ms, NULL)) == NULL)
-		return -1;
-	if (r->type == REDIS_REPLY_INTEGER)
-		rc = (int)r->integer;
-	freeReplyObject(r);
-	return rc;
+	return (int)rconn_int(rconn_evalv(c->rc, &lease_take, 2, key->s,
+	    lease->s, token, ms, NULL));
 }
 
 int
@@ -361,15 +354,8 @@ cache_unlink(struct cache *c, const struct rkey *key)
 {
 	const char *argv[2] = { "UNLINK", key->s };
 	size_t lens[2] = { 6, key->len };
-	redisReply *r;
-	long long n = -1;
 
-	if ((r = rconn_cmd(c->rc, 2, argv, lens)) == NULL)
-		return -1;
-	if (r->type == REDIS_REPLY_INTEGER)
-		n = r->integer;
-	freeReplyObject(r);
-	return n;
+	return rconn_int(rconn_cmd(c->rc, 2, argv, lens));
 }
 
 static int
@@ -467,17 +453,10 @@ long long
 cache_count(struct cache *c, const struct rkey *key, long long ttl)
 {
 	char ttls[24];
-	redisReply *r;
-	long long n = 0;
 
 	snprintf(ttls, sizeof(ttls), "%lld", ttl);
-	if ((r = rconn_evalv(c->rc, &count_script, 1, key->s, ttls,
-	    NULL)) == NULL)
-		return -1;
-	if (r->type == REDIS_REPLY_INTEGER)
-		n = r->integer;
-	freeReplyObject(r);
-	return n;
+	return rconn_int(rconn_evalv(c->rc, &count_script, 1, key->s, ttls,
+	    NULL));
 }
 
 int

@@ -210,32 +210,19 @@ queue_enqueue(struct queue *q, const char *type, json_t *payload)
 	return 0;
 }
 
-static long long
-int_reply(redisReply *r)
-{
-	long long n = -1;
-
-	if (r == NULL)
-		return -1;
-	if (r->type == REDIS_REPLY_INTEGER)
-		n = r->integer;
-	freeReplyObject(r);
-	return n;
-}
-
 int
 queue_stats(struct queue *q, struct queue_stats *s)
 {
 	redisReply *r;
 	json_t *t;
 
-	if ((s->pending = int_reply(rconn_cmdv(q->rc, "LLEN", PENDING(q)->s,
+	if ((s->pending = rconn_int(rconn_cmdv(q->rc, "LLEN", PENDING(q)->s,
 	    NULL))) < 0 ||
-	    (s->processing = int_reply(rconn_cmdv(q->rc, "LLEN", PROCESSING(q)->s,
+	    (s->processing = rconn_int(rconn_cmdv(q->rc, "LLEN", PROCESSING(q)->s,
 	    NULL))) < 0 ||
-	    (s->delayed = int_reply(rconn_cmdv(q->rc, "ZCARD", DELAYED(q)->s,
+	    (s->delayed = rconn_int(rconn_cmdv(q->rc, "ZCARD", DELAYED(q)->s,
 	    NULL))) < 0 ||
-	    (s->failed = int_reply(rconn_cmdv(q->rc, "LLEN", FAILED(q)->s,
+	    (s->failed = rconn_int(rconn_cmdv(q->rc, "LLEN", FAILED(q)->s,
 	    NULL))) < 0)
 		return -1;
 	s->oldest_pending_age_s = -1;
@@ -314,7 +301,7 @@ queue_dead_retry(struct queue *q)
 		if (next == NULL)
 			continue;
 		/* Tasks are JSON text: never a NUL byte. */
-		if (int_reply(rconn_evalv(q->rc, &revive_script, 2, FAILED(q)->s,
+		if (rconn_int(rconn_evalv(q->rc, &revive_script, 2, FAILED(q)->s,
 		    PENDING(q)->s, e->str, next, NULL)) == 1)
 			n++;
 		free(next);
@@ -333,7 +320,7 @@ long long
 queue_dead_clear(struct queue *q)
 {
 
-	return int_reply(rconn_evalv(q->rc, &clear_script, 1, FAILED(q)->s, NULL));
+	return rconn_int(rconn_evalv(q->rc, &clear_script, 1, FAILED(q)->s, NULL));
 }
 
 /* processing -> front of pending, oldest taken first stays first. */
@@ -349,7 +336,7 @@ long long
 queue_recover_orphans(struct queue *q)
 {
 
-	return int_reply(rconn_evalv(q->rc, &orphans_script, 2, PROCESSING(q)->s, PENDING(q)->s,
+	return rconn_int(rconn_evalv(q->rc, &orphans_script, 2, PROCESSING(q)->s, PENDING(q)->s,
 	    NULL));
 }
 
@@ -371,7 +358,7 @@ queue_move_due(struct queue *q)
 
 	snprintf(now, sizeof(now), "%lld", (long long)util_now_ms());
 	do {
-		if ((n = int_reply(rconn_evalv(q->rc, &due_script, 2, DELAYED(q)->s,
+		if ((n = rconn_int(rconn_evalv(q->rc, &due_script, 2, DELAYED(q)->s,
 		    PENDING(q)->s, now, NULL))) < 0)
 			return -1;
 		total += n;
@@ -448,7 +435,7 @@ queue_ack(struct queue *q, const char *task, size_t len)
 	lens[2] = 1;
 	argv[3] = task;
 	lens[3] = len;
-	return int_reply(rconn_cmd(q->rc, 4, argv, lens)) >= 0 ? 0 : -1;
+	return rconn_int(rconn_cmd(q->rc, 4, argv, lens)) >= 0 ? 0 : -1;
 }
 
 static struct rscript delay_script = { .src =
@@ -466,7 +453,7 @@ queue_delay(struct queue *q, const char *task, size_t len, const char *next,
 	if (memchr(task, '\0', len) != NULL)
 		return -1;
 	snprintf(due, sizeof(due), "%lld", (long long)due_ms);
-	return int_reply(rconn_evalv(q->rc, &delay_script, 2, PROCESSING(q)->s, DELAYED(q)->s,
+	return rconn_int(rconn_evalv(q->rc, &delay_script, 2, PROCESSING(q)->s, DELAYED(q)->s,
 	    task, next, due, NULL)) == 1 ? 0 : -1;
 }
 
@@ -492,7 +479,7 @@ queue_bury(struct queue *q, const char *task, size_t len, const char *dead)
 	if (memchr(task, '\0', len) != NULL)
 		return -1;
 	snprintf(max, sizeof(max), "%lld", q->cfg->dead_max);
-	return int_reply(rconn_evalv(q->rc, &bury_script, 2, PROCESSING(q)->s, FAILED(q)->s,
+	return rconn_int(rconn_evalv(q->rc, &bury_script, 2, PROCESSING(q)->s, FAILED(q)->s,
 	    task, dead, max, NULL));
 }
 
@@ -501,7 +488,7 @@ queue_length(struct queue *q, enum key_tasks which)
 {
 	const struct rkey *k = &q->lists[which];
 
-	return int_reply(rconn_cmdv(q->rc, which == KEY_TASKS_DELAYED ?
+	return rconn_int(rconn_cmdv(q->rc, which == KEY_TASKS_DELAYED ?
 	    "ZCARD" : "LLEN", k->s, NULL));
 }
 
@@ -572,7 +559,7 @@ lock_call(struct queue *q, struct rscript *sc)
 	char ttl[24];
 
 	snprintf(ttl, sizeof(ttl), "%lld", q->lock_ttl_ms);
-	return int_reply(rconn_evalv(q->rc, sc, 1, q->lock.s, q->lock_token,
+	return rconn_int(rconn_evalv(q->rc, sc, 1, q->lock.s, q->lock_token,
 	    ttl, NULL)) == 1 ? 0 : -1;
 }
 

@@ -462,6 +462,19 @@ rconn_cmdv(struct rconn *rc, const char *arg0, ...)
 	return rconn_cmd(rc, argc, argv, lens);
 }
 
+long long
+rconn_int(redisReply *r)
+{
+	long long n = -1;
+
+	if (r == NULL)
+		return -1;
+	if (r->type == REDIS_REPLY_INTEGER)
+		n = r->integer;
+	freeReplyObject(r);
+	return n;
+}
+
 int
 rconn_ping(struct rconn *rc)
 {

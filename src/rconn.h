@@ -95,6 +95,10 @@ struct redisReply *rconn_evalv(struct rconn *, struct rscript *, int nkeys, ...)
  * that failed while Redis was down. */
 void rconn_on_connect(struct rconn *, void (*fn)(void *), void *arg);
 
+/* The integer of a reply, which it frees; -1 if r is NULL or not an
+ * integer (every caller's counts and flags are >= 0). */
+long long rconn_int(struct redisReply *r);
+
 /* PING: 1 if Redis answers, else 0. */
 int rconn_ping(struct rconn *);
 
