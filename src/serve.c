@@ -79,6 +79,27 @@ log_request(const struct req *req, int64_t us, const char *method)
 	logline_emit(&l);
 }
 
+/* php-fpm's slowlog, as one logfmt line at warn: enough to find the
+ * request (its id is in nginx's log too) and its route. */
+static void
+log_slow(const struct req *req, int64_t us, const char *method,
+    long long limit_ms)
+{
+	struct logline l;
+
+	metrics_slow_request();
+	if (!log_enabled(LOGL_WARN))
+		return;
+	logline_init(&l, LOGL_WARN, "slow request");
+	logline_str(&l, "request_id", req->request_id);
+	logline_str(&l, "route", req->route ? req->route : "unmatched");
+	logline_int(&l, "status", req->status);
+	logline_int(&l, "us", us);
+	logline_int(&l, "slow_request_ms", limit_ms);
+	logline_str(&l, "method", method);
+	logline_emit(&l);
+}
+
 void
 serve_handle(struct app *app, FCGX_Request *fr)
 {
@@ -86,6 +107,7 @@ serve_handle(struct app *app, FCGX_Request *fr)
 	int64_t us;
 	char method[300];	/* more than a log value keeps (256) */
 
+	metrics_busy(1);
 	if (http_req_init(&req, fr, &app->io) == 0)
 		serve_dispatch(app, &req);
 	if (!req.responded) {
@@ -98,6 +120,10 @@ serve_handle(struct app *app, FCGX_Request *fr)
 	 * FastCGI params (the method among them) are freed with it. */
 	snprintf(method, sizeof(method), "%s", req.method);
 	FCGX_Finish_r(fr);
+	metrics_busy(0);
 	log_request(&req, us, method);
+	if (app->cfg.slow_request_ms > 0 &&
+	    us >= app->cfg.slow_request_ms * 1000LL)
+		log_slow(&req, us, method, app->cfg.slow_request_ms);
 	http_req_free(&req);
 }
