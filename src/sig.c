@@ -118,14 +118,16 @@ reload(struct app *app, const char *config_path)
 		abort();
 	n = config_reload(&app->cfg, &next, report_key, NULL);
 	config_free(&next);
+	/* Said at the level in force until now, so that a reload that
+	 * raises log_level is still seen. */
+	log_info("reloaded configuration: %d key%s applied", n,
+	    n == 1 ? "" : "s");
 	log_init(NULL, (enum log_level)app->cfg.log_level);
-	/* A new log_file takes effect now; its old one stays written to
-	 * when it is set back to empty (stderr was pointed there). */
+	/* A new log_file takes effect now; set back to empty, the old file
+	 * stays in use (standard error was pointed there). */
 	if (*app->cfg.log_file != '\0' && strcmp(old_file, app->cfg.log_file))
 		reopen_log(&app->cfg);
 	free(old_file);
-	log_info("reloaded configuration: %d key%s applied", n,
-	    n == 1 ? "" : "s");
 }
 
 void
