@@ -90,9 +90,11 @@ report_key(void *arg, const char *key, int applied)
 static void
 reopen_log(const struct config *cfg)
 {
-	if (*cfg->log_file == '\0') {
-		log_info("SIGUSR1: no log_file configured; standard error "
-		    "stays as it is");
+	/* The worker, and a pool started without log_file, log to the
+	 * standard error they were given: nothing of theirs to reopen. */
+	if (*cfg->log_file == '\0' || !log_using_file()) {
+		log_info("SIGUSR1: logging to standard error; nothing to "
+		    "reopen");
 		return;
 	}
 	if (log_open_file(cfg->log_file) == -1)
@@ -125,7 +127,8 @@ reload(struct app *app, const char *config_path)
 	log_init(NULL, (enum log_level)app->cfg.log_level);
 	/* A new log_file takes effect now; set back to empty, the old file
 	 * stays in use (standard error was pointed there). */
-	if (*app->cfg.log_file != '\0' && strcmp(old_file, app->cfg.log_file))
+	if (*app->cfg.log_file != '\0' && strcmp(old_file, app->cfg.log_file) &&
+	    log_using_file())
 		reopen_log(&app->cfg);
 	free(old_file);
 }

@@ -7,7 +7,6 @@
  */
 #include "autoconf.h"
 
-#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,8 +53,8 @@ usage(FILE *f)
 	    "  --help, --version\n"
 	    "\n"
 	    "Signals: TERM, QUIT or INT finish the task in flight and end the\n"
-	    "run (lock released, summary printed); USR1 reopens log_file; HUP\n"
-	    "applies the live keys (the next run reads everything).\n");
+	    "run (lock released, summary printed); HUP applies the live keys\n"
+	    "(the next run reads everything); USR2 and USR1 are ignored.\n");
 }
 
 /* 1 taken, 0 held by another run, -1 Redis unusable. */
@@ -304,11 +303,8 @@ main(int argc, char *argv[])
 		rc = check_run(&app, "chatdesk-worker", stdout);
 		goto out;
 	}
-	if (*app.cfg.log_file != '\0' && log_open_file(app.cfg.log_file) == -1) {
-		log_startup_error(NULL, "log_file: cannot open %s: %s",
-		    app.cfg.log_file, strerror(errno));
-		goto out;
-	}
+	/* The worker logs to standard error (cron mails it, systemd keeps
+	 * it); log_file gets its start-up errors only. */
 	if (app_open(&app, DB_OPEN_APP, err, sizeof(err)) == -1) {
 		log_startup_error(app.cfg.log_file, "%s", err);
 		goto out;
