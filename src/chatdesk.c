@@ -69,7 +69,7 @@ main(int argc, char *argv[])
 	struct app app;
 	FCGX_Request fr;
 	const char *config_path = NULL, *listen_addr = NULL;
-	char err[CONFIG_ERRLEN + 256], lf[1024];
+	char err[CONFIG_ERRLEN + 256];
 	int ch, sock = 0, check = 0, rc = EXIT_FAILURE;
 
 	opterr = 0;	/* one-line errors, printed below */
@@ -104,16 +104,8 @@ main(int argc, char *argv[])
 	memset(&app, 0, sizeof(app));
 	app.config_path = config_path;
 	log_init("chatdesk", LOGL_INFO);
-	if (config_load(&app.cfg, config_path, err, sizeof(err)) == -1) {
-		if (check) {
-			printf("config: %s\nchatdesk: configuration check "
-			    "failed\n", err);
-			return EXIT_FAILURE;
-		}
-		log_startup_error(config_log_file(config_path, lf, sizeof(lf)),
-		    "config: %s", err);
+	if (check_config_load(&app, "chatdesk", check) == -1)
 		return EXIT_FAILURE;
-	}
 	log_init("chatdesk", (enum log_level)app.cfg.log_level);
 	if (sodium_init() < 0) {
 		log_startup_error(app.cfg.log_file, "libsodium failed to "

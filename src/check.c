@@ -11,7 +11,9 @@
 #include "app.h"
 #include "cache.h"
 #include "check.h"
+#include "config.h"
 #include "db.h"
+#include "log.h"
 #include "metrics.h"
 #include "queue.h"
 #include "rconn.h"
@@ -33,12 +35,44 @@ redis_where(const char *url, char *buf, size_t bufsz)
 		    *u.password ? " (with password)" : "");
 }
 
+/* One Redis line; returns 1 if it is a problem. */
+static int
+check_redis(FILE *out, const char *key, const char *url, int ok,
+    const char *consequence)
+{
+	char where[400];
+
+	redis_where(url, where, sizeof(where));
+	if (ok)
+		fprintf(out, "%s: %s: ok\n", key, where);
+	else
+		fprintf(out, "%s: %s: unreachable or refused%s\n", key, where,
+		    consequence);
+	return ok ? 0 : 1;
+}
+
+int
+check_config_load(struct app *app, const char *prog, int check)
+{
+	char err[CONFIG_ERRLEN + 256], lf[1024];
+
+	if (config_load(&app->cfg, app->config_path, err, sizeof(err)) == 0)
+		return 0;
+	if (check)
+		printf("config: %s\n%s: configuration check failed\n", err,
+		    prog);
+	else
+		log_startup_error(config_log_file(app->config_path, lf,
+		    sizeof(lf)), "config: %s", err);
+	return -1;
+}
+
 int
 check_run(struct app *app, const char *prog, FILE *out)
 {
 	const char *config_path = app->config_path;
 	const struct config *c = &app->cfg;
-	char err[512], where[400], gen[DB_GENERATION_MAX + 1];
+	char err[512], gen[DB_GENERATION_MAX + 1];
 	const char *p;
 	int bad = 0, fd;
 
@@ -65,26 +99,13 @@ check_run(struct app *app, const char *prog, FILE *out)
 		    "refuses to start without it)\n", c->db_path);
 		bad++;
 	}
-	redis_where(c->redis_url, where, sizeof(where));
-	if (cache_ping(app->cache))
-		fprintf(out, "redis_url: %s: ok\n", where);
-	else {
-		fprintf(out, "redis_url: %s: unreachable or refused (the app "
-		    "would run without its cache)\n", where);
-		bad++;
-	}
+	bad += check_redis(out, "redis_url", c->redis_url,
+	    cache_ping(app->cache), " (the app would run without its cache)");
 	if (app->one_redis)
 		fprintf(out, "queue_redis_url: the same server as redis_url\n");
-	else {
-		redis_where(c->queue_redis_url, where, sizeof(where));
-		if (queue_ping(app->queue))
-			fprintf(out, "queue_redis_url: %s: ok\n", where);
-		else {
-			fprintf(out, "queue_redis_url: %s: unreachable or "
-			    "refused\n", where);
-			bad++;
-		}
-	}
+	else
+		bad += check_redis(out, "queue_redis_url", c->queue_redis_url,
+		    queue_ping(app->queue), "");
 	if (*c->log_file == '\0')
 		fprintf(out, "log_file: none (standard error)\n");
 	else if ((fd = open(c->log_file, O_WRONLY | O_APPEND | O_CREAT |

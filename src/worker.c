@@ -229,7 +229,7 @@ main(int argc, char *argv[])
 	struct app app;
 	struct strbuf text, ack, tmp;
 	const char *config_path = NULL;
-	char err[CONFIG_ERRLEN + 256], lf[1024];
+	char err[CONFIG_ERRLEN + 256];
 	long long max_tasks = 0, max_seconds = 0, n;
 	int64_t start = util_mono_us();
 	int ch, got, check = 0, rc = EXIT_FAILURE;
@@ -277,16 +277,8 @@ main(int argc, char *argv[])
 	memset(&app, 0, sizeof(app));
 	app.config_path = config_path;
 	log_init("chatdesk-worker", LOGL_INFO);
-	if (config_load(&app.cfg, config_path, err, sizeof(err)) == -1) {
-		if (check) {
-			printf("config: %s\nchatdesk-worker: configuration "
-			    "check failed\n", err);
-			return EXIT_FAILURE;
-		}
-		log_startup_error(config_log_file(config_path, lf, sizeof(lf)),
-		    "config: %s", err);
+	if (check_config_load(&app, "chatdesk-worker", check) == -1)
 		return EXIT_FAILURE;
-	}
 	log_init("chatdesk-worker", (enum log_level)app.cfg.log_level);
 	/* Stop signals end the run after the task in flight; they restart
 	 * system calls, so a notify_command's pipe is not cut. SIGPIPE
