@@ -21,7 +21,7 @@ A Stack starts, in a fresh temporary directory:
   * a pool of `chatdesk` processes under spawn-fcgi on a unix socket,
     their stderr (the logfmt log) appended to TMP/app.log;
   * nginx in the foreground on a free loopback port, configured from
-    nginx/local.conf.in and the shipped nginx/chatdesk-*.conf includes;
+    nginx/local.conf.in and the shipped nginx/chatdesk-locations.conf;
 
 and talks HTTP to nginx. Everything it starts it stops by PID (never by
 name), with bounded waits, also from atexit and on SIGTERM/SIGHUP.
@@ -619,8 +619,9 @@ class Stack:
         if left:
             raise HarnessError("nginx/local.conf.in: unknown placeholders %s"
                                % sorted(set(left)))
-        for inc in ("chatdesk-locations.conf", "chatdesk-fastcgi.conf"):
-            shutil.copyfile(os.path.join(ndir, inc), self.path(inc))
+        # The snippet is self-contained: it includes nothing itself.
+        shutil.copyfile(os.path.join(ndir, "chatdesk-locations.conf"),
+                        self.path("chatdesk-locations.conf"))
         os.makedirs(self.path("nginx-tmp"), exist_ok=True)
         with open(self.path("nginx.conf"), "w") as f:
             f.write(conf)
