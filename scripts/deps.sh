@@ -37,8 +37,9 @@ build_pkgs=(build-essential autoconf automake libtool pkg-config
 	libfcgi-dev libhiredis-dev libsqlite3-dev libjansson-dev libsodium-dev
 	liburiparser-dev libcmocka-dev)
 # nginx is checked separately: any flavour will do.
-run_pkgs=(redis-server spawn-fcgi libfcgi-bin sqlite3 curl)
-test_pkgs=(redis-server spawn-fcgi libfcgi-bin sqlite3 curl python3
+run_pkgs=(redis-server spawn-fcgi multiwatch libfcgi-bin sqlite3 curl procps)
+test_pkgs=(redis-server spawn-fcgi multiwatch libfcgi-bin sqlite3 curl procps python3
+	debhelper dpkg-dev lintian systemd
 	clang libclang-rt-14-dev)
 
 usage() {
