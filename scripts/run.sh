@@ -26,6 +26,7 @@
 #   PORT=N      nginx listens on 127.0.0.1:N (default 8080)
 #   POOL=N      number of chatdesk processes (default 2)
 #   BUILD=DIR   build directory (default: build under the repository)
+#   RATE=N r/s  nginx's limit per client address (default 50r/s, burst 200)
 #   NO_DEPS=1   do not check or install packages
 #   NO_BUILD=1  do not configure or build: use the binaries in BUILD as they are
 #   CHATDESK_<KEY>=VALUE  sets a key in the generated chatdesk.conf, so that
@@ -54,7 +55,7 @@ STATE=${STATE:-$REPO/var/local}
 PORT=${PORT:-8080}
 POOL=${POOL:-2}
 BUILD=${BUILD:-$REPO/build}
-RATE=50r/s
+RATE=${RATE:-50r/s}
 PATH=$PATH:/usr/sbin:/sbin
 
 say() { printf 'run.sh: %s\n' "$*"; }
@@ -211,6 +212,7 @@ esac
 
 case $PORT in '' | *[!0-9]*) die "PORT must be a number, not '$PORT'" ;; esac
 case $POOL in '' | *[!0-9]* | 0) die "POOL must be a number >= 1, not '$POOL'" ;; esac
+case $RATE in [1-9]*r/s | [1-9]*r/m) ;; *) die "RATE must look like 50r/s, not '$RATE'" ;; esac
 if [ "$cmd" = status ]; then
 	[ ! -d "$STATE" ] || STATE=$(cd "$STATE" && pwd)
 	status
