@@ -39,7 +39,7 @@ build_pkgs=(build-essential autoconf automake libtool pkg-config
 # nginx is checked separately: any flavour will do.
 run_pkgs=(redis-server spawn-fcgi multiwatch libfcgi-bin sqlite3 curl procps)
 test_pkgs=(redis-server spawn-fcgi multiwatch libfcgi-bin sqlite3 curl procps python3
-	debhelper dpkg-dev lintian systemd
+	debhelper dpkg-dev lintian systemd logrotate
 	clang libclang-rt-14-dev)
 
 usage() {

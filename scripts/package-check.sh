@@ -7,7 +7,7 @@
 # In a temporary directory: copies the tree (tracked and new files, not
 # ignored ones), runs `dpkg-buildpackage -us -uc -b` (tests are skipped in
 # the package build; CI runs them separately), then checks
-#   - lintian reports no error;
+#   - lintian reports no error; logrotate reads the logrotate file;
 #   - `dpkg-deb -c` lists every file the package must ship, the files under
 #     /etc are conffiles, postinst creates the chatdesk user;
 #   - the units pass `systemd-analyze verify` (silent) in a root made of
@@ -21,8 +21,9 @@
 #     locations (the JSON 503 with no pool behind) while the default
 #     site keeps port 80's role.
 # The last line is "N passed, N failed"; the exit status is non-zero if
-# anything failed. Needs dpkg-dev, debhelper, lintian, systemd, nginx and
-# the build dependencies (scripts/deps.sh --test installs them).
+# anything failed. Needs dpkg-dev, debhelper, lintian, systemd, nginx,
+# logrotate and the build dependencies (scripts/deps.sh --test installs
+# them).
 
 # Copyright (c) 2026 The chatdesk authors
 #
@@ -141,6 +142,19 @@ check "postinst creates the chatdesk system user" \
 check "postinst runs the units' debhelper part (dh_installsystemd)" \
 	grep -q 'deb-systemd-helper' "$T/control/postinst"
 check "no unit names /usr/local" bash -c "! grep -rq /usr/local '$T/root/lib/systemd/system'"
+
+# ---- logrotate --------------------------------------------------------------
+# Its syntax, in logrotate's dry run; the chatdesk user does not exist on a
+# build machine, so root stands in for it in a copy.
+
+if command -v logrotate >/dev/null; then
+	sed 's/chatdesk chatdesk/root root/g' "$T/root/etc/logrotate.d/chatdesk" >"$T/logrotate.conf"
+	out=$(logrotate --debug --state "$T/logrotate.state" "$T/logrotate.conf" 2>&1)
+	check "logrotate --debug reads /etc/logrotate.d/chatdesk without error" \
+		bash -c "! grep -q '^error:' <<<\"\$1\"" _ "$out"
+else
+	fail "logrotate is not installed (scripts/deps.sh --test)"
+fi
 
 # ---- systemd ----------------------------------------------------------------
 # A root for systemd-analyze: this system's units, the package's files, and
