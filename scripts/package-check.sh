@@ -75,6 +75,7 @@ for tool in dpkg-buildpackage dpkg-deb lintian systemd-analyze nginx git; do
 done
 
 T=$(mktemp -d /tmp/chatdesk-pkg.XXXXXX)
+# shellcheck disable=SC2317 # run by the EXIT trap
 cleanup() {
 	# nginx started below, by the PID it wrote, if it still is nginx
 	if [ -n "$nginx_pid" ] && [ "$(cat "/proc/$nginx_pid/comm" 2>/dev/null)" = nginx ]; then
@@ -103,10 +104,12 @@ else
 	fail "dpkg-buildpackage -us -uc -b"
 	finish
 fi
-deb=$(ls "$T"/chatdesk_*.deb 2>/dev/null | head -n 1)
-changes=$(ls "$T"/chatdesk_*.changes 2>/dev/null | head -n 1)
-check "chatdesk_*.deb built" test -n "$deb"
-[ -n "$deb" ] || finish
+debs=("$T"/chatdesk_*.deb)
+changeses=("$T"/chatdesk_*.changes)
+check "chatdesk_*.deb built" test -f "${debs[0]}"
+[ -f "${debs[0]}" ] || finish
+deb=${debs[0]}
+changes=${changeses[0]}
 
 # ---- lintian ----------------------------------------------------------------
 

@@ -135,7 +135,7 @@ pool_children() {
 # chatdesk process (--signal=TERM) and exits when they have; then, by PID,
 # any chatdesk process that outlived it (multiwatch SIGKILLed earlier).
 stop_pool() {
-	local pid= kids=()
+	local pid='' kids=()
 	if [ -f "$STATE/multiwatch.pid" ]; then
 		read -r pid <"$STATE/multiwatch.pid" || true
 		if pid_is "$pid" multiwatch; then
