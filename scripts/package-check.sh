@@ -128,7 +128,9 @@ for f in /usr/bin/chatdesk /usr/bin/chatdesk-worker /usr/bin/chatdeskctl \
 	/lib/systemd/system/chatdesk-worker.service /lib/systemd/system/chatdesk-worker.timer \
 	/lib/systemd/system/chatdesk-maintenance.service /lib/systemd/system/chatdesk-maintenance.timer \
 	/usr/share/doc/chatdesk/copyright /usr/share/doc/chatdesk/README.md \
-	/usr/share/doc/chatdesk/examples/crontab /usr/share/doc/chatdesk/examples/chatdesk.conf; do
+	/usr/share/doc/chatdesk/examples/crontab /usr/share/doc/chatdesk/examples/chatdesk.conf \
+	/usr/share/man/man8/chatdesk.8.gz /usr/share/man/man8/chatdesk-worker.8.gz \
+	/usr/share/man/man8/chatdeskctl.8.gz; do
 	check "dpkg-deb -c lists $f" grep -qx "$f" "$T/contents"
 done
 check "nothing under /usr/local" bash -c "! grep -q '^/usr/local' '$T/contents'"
