@@ -238,6 +238,8 @@ sed "s|/etc/nginx/|$N/|g" "$T/root/etc/nginx/sites-available/chatdesk" \
 	>"$N/sites-available/chatdesk"
 ln -s ../sites-available/default "$N/sites-enabled/default"
 ln -s ../sites-available/chatdesk "$N/sites-enabled/chatdesk"
+check "the snippet is self-contained (includes nothing)" \
+	bash -c "! grep -Eq '^[[:space:]]*include[[:space:]]' '$N/snippets/chatdesk-locations.conf'"
 check "the site includes the snippet by absolute path" \
 	grep -q "include $N/snippets/chatdesk-locations.conf;" "$N/sites-available/chatdesk"
 
