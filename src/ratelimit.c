@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "app.h"
+#include "cache.h"
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
@@ -12,34 +13,20 @@
 #include "util.h"
 
 
-/* INCR and, on the first hit of a window, EXPIRE: one round trip, atomic. */
-static struct rscript incr_script = { .src =
-	"local n = redis.call('INCR', KEYS[1])\n"
-	"if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end\n"
-	"return n\n"
-};
-
 int
 ratelimit_post(struct app *app, struct req *req)
 {
 	long long window = app->cfg.rate_limit_window;
 	int64_t now_s = util_now_ms() / 1000, win = now_s / window;
 	struct rkey k;
-	char ttl[24], retry[24];
-	redisReply *r;
-	long long n = 0;
+	char retry[24];
+	long long n;
 
-	app_key(app, &k, "ratelimit:%lld:%lld", (long long)req->user_id,
-	    (long long)win);
-	snprintf(ttl, sizeof(ttl), "%lld", window + 1);
-	if ((r = rconn_evalv(app->cache, &incr_script, 1, k.s, ttl, NULL)) ==
-	    NULL) {
+	keys_ratelimit(cache_keys(app->cache), &k, req->user_id, win);
+	if ((n = cache_count(app->cache, &k, window + 1)) == -1) {
 		metrics_ratelimit_unenforced();
 		return 0;
 	}
-	if (r->type == REDIS_REPLY_INTEGER)
-		n = r->integer;
-	freeReplyObject(r);
 	if (n <= app->cfg.rate_limit_count)
 		return 0;
 	metrics_ratelimit_rejection();
