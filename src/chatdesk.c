@@ -128,7 +128,7 @@ main(int argc, char *argv[])
 	}
 	serve_init();
 	/* Before FCGX_Init: libfcgi keeps handlers it finds installed. */
-	sig_init(on_stop, 1);
+	sig_init(on_stop, 1, 1);
 	if (FCGX_Init() != 0) {
 		log_startup_error(app.cfg.log_file, "FCGX_Init failed");
 		goto out;

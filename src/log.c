@@ -48,12 +48,6 @@ log_open_file(const char *path)
 }
 
 int
-log_using_file(void)
-{
-	return log_to_file;
-}
-
-int
 log_level_parse(const char *s)
 {
 	int i;

@@ -21,8 +21,6 @@ void log_init(const char *prog, enum log_level min);
  * /dev/null land in a file. Returns 0, or -1 with errno set.
  */
 int log_open_file(const char *path);
-/* 1 once log_open_file has pointed standard error at a file. */
-int log_using_file(void);
 /*
  * A reason the program cannot start, written where an operator will look
  * before it exits: standard error (the plain "prog: message" line, or a

@@ -13,6 +13,7 @@
 
 static volatile sig_atomic_t sig_stop, sig_hup, sig_usr1, sig_usr2;
 static void (*sig_on_stop)(void);
+static int sig_log_file;	/* 1: log_file is this program's log */
 
 static void
 on_signal(int sig)
@@ -40,7 +41,7 @@ on_signal(int sig)
 }
 
 void
-sig_init(void (*on_stop)(void), int interrupt)
+sig_init(void (*on_stop)(void), int interrupt, int log_file)
 {
 	static const int stops[] = { SIGTERM, SIGQUIT, SIGINT };
 	static const int others[] = { SIGHUP, SIGUSR1, SIGUSR2 };
@@ -48,6 +49,7 @@ sig_init(void (*on_stop)(void), int interrupt)
 	size_t i;
 
 	sig_on_stop = on_stop;
+	sig_log_file = log_file;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
 	sigemptyset(&sa.sa_mask);
@@ -90,9 +92,9 @@ report_key(void *arg, const char *key, int applied)
 static void
 reopen_log(const struct config *cfg)
 {
-	/* The worker, and a pool started without log_file, log to the
-	 * standard error they were given: nothing of theirs to reopen. */
-	if (*cfg->log_file == '\0' || !log_using_file()) {
+	/* The worker, and a pool without log_file, log to the standard
+	 * error they were given: nothing of theirs to reopen. */
+	if (*cfg->log_file == '\0' || !sig_log_file) {
 		log_info("SIGUSR1: logging to standard error; nothing to "
 		    "reopen");
 		return;
@@ -127,8 +129,7 @@ reload(struct app *app, const char *config_path)
 	log_init(NULL, (enum log_level)app->cfg.log_level);
 	/* A new log_file takes effect now; set back to empty, the old file
 	 * stays in use (standard error was pointed there). */
-	if (*app->cfg.log_file != '\0' && strcmp(old_file, app->cfg.log_file) &&
-	    log_using_file())
+	if (*app->cfg.log_file != '\0' && strcmp(old_file, app->cfg.log_file))
 		reopen_log(&app->cfg);
 	free(old_file);
 }

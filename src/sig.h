@@ -22,9 +22,11 @@ struct app;
  * of a stop signal and must be async-signal-safe (FCGX_ShutdownPending).
  * interrupt: the stop signals are installed without SA_RESTART, so that
  * a process blocked in accept(2) wakes up; the others always restart, so
- * that a reload never fails a read or write in flight.
+ * that a reload never fails a read or write in flight. log_file: 1 if
+ * the program logs to log_file when it is set (the pool), so that SIGUSR1
+ * and a reload that changes it (re)open it; 0: stderr stays (the worker).
  */
-void sig_init(void (*on_stop)(void), int interrupt);
+void sig_init(void (*on_stop)(void), int interrupt, int log_file);
 /* 1 once a stop signal arrived. */
 int sig_stopping(void);
 /* Acts on SIGHUP, SIGUSR1 and SIGUSR2 received since the last call;

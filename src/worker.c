@@ -283,7 +283,7 @@ main(int argc, char *argv[])
 	/* Stop signals end the run after the task in flight; they restart
 	 * system calls, so a notify_command's pipe is not cut. SIGPIPE
 	 * ignored: a notify_command that exits without reading its input. */
-	sig_init(NULL, 0);
+	sig_init(NULL, 0, 0);
 	strbuf_init(&text);
 	strbuf_init(&ack);
 	if (sodium_init() < 0) {

@@ -95,10 +95,9 @@ def reload_stack():
     return RELOAD
 
 
-def file_log():
+def file_log(name="app-file.log"):
     try:
-        with open(os.path.join(CONF_DIR, "app-file.log"),
-                  errors="replace") as f:
+        with open(os.path.join(CONF_DIR, name), errors="replace") as f:
             return f.read()
     except FileNotFoundError:
         return ""
@@ -245,6 +244,21 @@ class ReloadTest(harness.ApiTestCase):
     def test_4_sigusr2_ignored_with_a_line(self):
         self.signal_all(signal.SIGUSR2)
         until_every_process(self.stack, file_log, "SIGUSR2 ignored", 2)
+
+    def test_4b_sighup_new_log_file(self):
+        """A reload that names another log_file: every process opens it;
+        set back, they return to the first."""
+        other = os.path.join(CONF_DIR, "other.log")
+        write_conf(conf_text(log_file=other))
+        self.signal_all(signal.SIGHUP)
+        until_every_process(self.stack, lambda: file_log("other.log"),
+                            "reopened log file", 2)
+        self.assertIn("msg=request", file_log("other.log"))
+        write_conf(conf_text())
+        self.signal_all(signal.SIGHUP)
+        until_every_process(self.stack, file_log,
+                            "reopened log file " +
+                            os.path.join(CONF_DIR, "app-file.log"), 4)
 
     def test_5_sigquit_stops_gracefully(self):
         """SIGQUIT: both processes exit (the idle one without waiting for
