@@ -13,9 +13,11 @@
 #include "ctl.h"
 #include "db.h"
 #include "metrics.h"
+#include "queue.h"
 #include "util.h"
 
-#define CTL_POOL_MAX	16	/* pids named in the refusal */
+#define CTL_POOL_MAX		16	/* pids named in the refusal */
+#define CTL_RESTORE_LOCK_MS	600000	/* worker:lock while restoring */
 
 /* check: chatdesk --check-config from the operator's command line. */
 static int
@@ -49,7 +51,8 @@ ctl_backup(struct app *app, int argc, char **argv)
  * restore FILE. A pool process keeps the generation it read at start
  * and its prepared statements, so restoring under a live pool is
  * refused: the pids come from the shared metrics file, where every pool
- * process registers (metrics_pool_join).
+ * process registers (metrics_pool_join). A worker run is kept off by
+ * worker:lock.
  */
 static int
 ctl_restore(struct app *app, int argc, char **argv)
@@ -59,7 +62,7 @@ ctl_restore(struct app *app, int argc, char **argv)
 	char err[512], gen[2 * sizeof(rnd) + 1];
 	struct stat st;
 	size_t n, i;
-	int v;
+	int v, locked, rc;
 
 	if (argc != 2)
 		return ctl_usage_error(&ctl_restore_cmd, "expected FILE");
@@ -88,9 +91,21 @@ ctl_restore(struct app *app, int argc, char **argv)
 		    "again\n");
 		return EXIT_FAILURE;
 	}
+	/* worker:lock keeps worker runs off the database meanwhile (a run
+	 * that finds it held exits at once). Without the queue's Redis no
+	 * run can start either. */
+	if ((locked = queue_lock_take(app->queue, CTL_RESTORE_LOCK_MS)) == 0) {
+		fprintf(stderr, "chatdeskctl: a worker run holds worker:lock: "
+		    "stop the worker's timer or cron line, wait for the run to "
+		    "end, then restore\n");
+		return EXIT_FAILURE;
+	}
 	util_random(rnd, sizeof(rnd));
 	util_hex(rnd, sizeof(rnd), gen);
-	if (db_restore(app->db, argv[1], gen, err, sizeof(err)) == -1) {
+	rc = db_restore(app->db, argv[1], gen, err, sizeof(err));
+	if (locked == 1)
+		queue_lock_release(app->queue);
+	if (rc == -1) {
 		fprintf(stderr, "chatdeskctl: restore failed: %s\n", err);
 		return EXIT_FAILURE;
 	}

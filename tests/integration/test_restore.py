@@ -17,8 +17,9 @@
 served stale cache. Post, back up, post more (all of it cached), restore
 with the pool stopped: every read answers what the restored database
 holds, the next post is in the cached list, a token created after the
-backup (its session cached) is refused. A restore under a running pool is
-refused and changes nothing."""
+backup (its session cached) is refused. A restore under a running pool,
+or while a worker run holds worker:lock, is refused and changes
+nothing."""
 
 import os
 import re
@@ -105,8 +106,15 @@ class RestoreTest(harness.ApiTestCase):
                          (old + later)[::-1])
 
         STACK.stop_pool()
+        # A worker run in progress (its lock held): refused too.
+        STACK.redis("SET", "worker:lock", "another-run", "PX", "60000")
+        r = STACK.run_ctl("restore", backup)
+        self.assertEqual(r.returncode, 1, r.stdout)
+        self.assertIn("worker:lock", r.stderr)
+        STACK.redis("DEL", "worker:lock")
         r = STACK.run_ctl("restore", backup)
         self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(STACK.redis("EXISTS", "worker:lock"), 0)
         m = re.search(r"generation ([0-9a-f]+)", r.stdout)
         self.assertIsNotNone(m, r.stdout)
         gen = m.group(1)
