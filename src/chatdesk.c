@@ -107,6 +107,10 @@ main(int argc, char *argv[])
 	if (check_config_load(&app, "chatdesk", check) == -1)
 		return EXIT_FAILURE;
 	log_init("chatdesk", (enum log_level)app.cfg.log_level);
+	/* Early, so that no signal of sig.h kills a process still starting;
+	 * and before FCGX_Init, which keeps the handlers it finds. A stop
+	 * signal during start-up is seen before the first accept. */
+	sig_init(on_stop, 1, 1);
 	if (sodium_init() < 0) {
 		log_startup_error(app.cfg.log_file, "libsodium failed to "
 		    "initialise");
@@ -127,8 +131,6 @@ main(int argc, char *argv[])
 		goto out;
 	}
 	serve_init();
-	/* Before FCGX_Init: libfcgi keeps handlers it finds installed. */
-	sig_init(on_stop, 1, 1);
 	if (FCGX_Init() != 0) {
 		log_startup_error(app.cfg.log_file, "FCGX_Init failed");
 		goto out;
