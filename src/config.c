@@ -58,7 +58,9 @@ static const struct ckey ckeys[] = {
 	{ "room_cache_ttl", CK_INT, S(room_cache_ttl), "3600", 1, 86400 * 30 },
 	{ "sqlite_synchronous", CK_SYNC, S(sqlite_synchronous), "full", 0, 0 },
 	{ "task_backoff_s", CK_INT, S(task_backoff_s), "30", 0, 86400 },
+	{ "task_done_keep_s", CK_INT, S(task_done_keep_s), "600", 0, 86400 * 30 },
 	{ "task_max_attempts", CK_INT, S(task_max_attempts), "3", 1, 100 },
+	{ "worker_stale_s", CK_INT, S(worker_stale_s), "300", 1, 86400 * 30 },
 };
 
 #define NKEYS	(sizeof(ckeys) / sizeof(ckeys[0]))

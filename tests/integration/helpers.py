@@ -211,9 +211,25 @@ def lrange(stack, key):
     return [x.decode() for x in stack.redis("LRANGE", key, 0, -1)]
 
 
+def db_write(path, sql, args=()):
+    """Runs one writing statement on the SQLite file at path, beside the
+    app (which only reads what it finds there)."""
+    con = sqlite3.connect(path, timeout=10)
+    try:
+        con.execute(sql, args)
+        con.commit()
+    finally:
+        con.close()
+
+
 def clear_queue(stack):
-    """Deletes the queue's keys and the worker lock."""
+    """Deletes the queue's keys and the worker lock, and forgets the tasks
+    they held: the records of pushed tasks not yet finished (else the next
+    worker run that finds Redis lost data pushes them again, API.md 5).
+    Tasks not yet pushed (the outbox) stay."""
     stack.redis("DEL", *QUEUE_KEYS)
+    db_write(stack.db_path, "DELETE FROM tasks WHERE pushed_at IS NOT NULL "
+             "AND finished_at IS NULL")
 
 
 def describe(r):
