@@ -371,8 +371,8 @@ main(int argc, char *argv[])
 		log_warn("the last task done was not acknowledged: it will "
 		    "run again");
 	if (run.skipped > 0)
-		log_info("acknowledged %lld copie(s) of finished tasks without "
-		    "running them", run.skipped);
+		log_info("acknowledged %lld task(s) already finished without "
+		    "running them again", run.skipped);
 	if ((n = queue_prune(app.queue, app.cfg.task_done_keep_s * 1000,
 	    beat, &app)) == -1) {
 		run.failed = 1;
