@@ -24,7 +24,8 @@ struct queue {
 	struct rkey		 lock;
 	struct rkey		 state;		/* queue:state */
 	char			 lock_token[33];
-	/* The task last marked done (queue_task_done), or empty. */
+	/* The task last marked done (queue_task_done), or found without a
+	 * record (queue_task_finished): its done mark costs nothing. */
 	char			 marked[QUEUE_TASK_ID_LEN * 2 + 1];
 	long long		 lock_ttl_ms;
 	/* maxmemory-policy, read once per process (0: not yet). */
@@ -354,6 +355,9 @@ queue_task_finished(struct queue *q, const char *task_id)
 		rc = sqlite3_column_int(st, 0) ? 1 : 0;
 		break;
 	case SQLITE_DONE:
+		/* No record (pushed by hand): nothing to mark when done. */
+		if (strlen(task_id) < sizeof(q->marked))
+			memcpy(q->marked, task_id, strlen(task_id) + 1);
 		rc = 0;
 		break;
 	}

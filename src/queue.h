@@ -84,7 +84,8 @@ int queue_task_dead(struct queue *, const char *task_id);
  * 1 if the record holds the task as finished (a copy pushed twice, or
  * pushed again after a loss, whose first copy already ran), 0 if it is
  * unfinished or has no record, -1 on error. Called by the worker before
- * each task; forgets the id queue_task_done remembered.
+ * each task; forgets the id queue_task_done remembered (and remembers this
+ * one if it has no record: nothing to mark).
  */
 int queue_task_finished(struct queue *, const char *task_id);
 

@@ -249,6 +249,25 @@ def worker_counts(test, r):
     return tuple(int(m.group(i)) for i in range(1, 5))
 
 
+def worker_ok(test, stack, *args, env=None):
+    """A chatdesk-worker run that must exit 0: returns ((taken, done,
+    retried, dead), the CompletedProcess)."""
+    r = stack.run_worker(*args, env=env)
+    test.assertEqual(r.returncode, 0, describe(r))
+    return worker_counts(test, r), r
+
+
+def drain(test, run, tries=5):
+    """Calls run() (a worker run returning (counts, r)) until a run takes
+    nothing; every task on the way must be done (none retried or dead)."""
+    for _ in range(tries):
+        counts, r = run()
+        test.assertEqual(counts[2:], (0, 0), describe(r))
+        if counts[0] == 0:
+            return
+    test.fail("the queue did not drain")
+
+
 # --------------------------------------------------------------------------
 # A minimal FastCGI client (responder role, one request per connection)
 

@@ -111,18 +111,10 @@ class RecordCase(harness.ApiTestCase):
 
     def worker(self, *args, env=None):
         """A worker run that must exit 0: ((taken, done, retried, dead), r)."""
-        r = STACK.run_worker(*args, env=env)
-        self.assertEqual(r.returncode, 0, describe(r))
-        return helpers.worker_counts(self, r), r
+        return helpers.worker_ok(self, STACK, *args, env=env)
 
     def drain(self):
-        for _ in range(5):
-            counts, r = self.worker()
-            self.assertEqual(counts[2:], (0, 0), describe(r))
-            if counts[0] == 0:
-                break
-        else:
-            self.fail("the queue did not drain")
+        helpers.drain(self, self.worker)
         self.assertEqual(unfinished(), 0, "unfinished tasks after a drain")
 
     def create(self, who="cust1", subject="help"):
