@@ -371,6 +371,26 @@ class B_RecordTest(RecordCase):
         self.assertEqual(notif_counts(tid), created_notifs(tid))
 
 
+    def test_5_maintenance_tasks_recorded_done(self):
+        """close_inactive_tickets and archive_old_interactions enqueued by chatdeskctl: their records end done"""
+        self.wait_pool_on_redis()
+        for typ, payload in (
+                ("close_inactive_tickets", '{"inactive_days":100000}'),
+                ("close_inactive_tickets", '{"inactive_days":0}'),
+                ("archive_old_interactions", '{"older_than_days":100000}'),
+                ("archive_old_interactions", '{"older_than_days":0}')):
+            with self.subTest(type=typ, payload=payload):
+                c = STACK.run_ctl("enqueue", typ, payload)
+                self.assertEqual(c.returncode, 0, describe(c))
+                task_id = pending()[-1]["id"]
+                self.assertEqual(record(task_id), (1, 0, None))
+                counts, r = self.worker()
+                # closing tickets enqueues their notifications, run too
+                self.assertEqual(counts[1:], (counts[0], 0, 0), describe(r))
+                self.assertEqual(record(task_id), (1, 1, "done"))
+        self.assertEqual(unfinished(), 0)
+
+
 class C_LossTest(RecordCase):
     """Redis loses data between the posts and the worker run."""
 
