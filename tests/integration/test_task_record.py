@@ -20,6 +20,7 @@ import json
 import os
 import re
 import sys
+import threading
 import time
 import uuid
 
@@ -486,6 +487,47 @@ class C_LossTest(RecordCase):
                 self.assertNotIn("lost", redis_state())
                 counts, r = self.worker()
                 self.assertNotRegex(r.stderr, r"lost data", describe(r))
+
+
+    def test_5_killed_under_load(self):
+        """Redis SIGKILLed and restarted empty while tickets are posted: every post answers 201, and after the worker each ticket's notifications exist exactly once"""
+        self.wait_pool_on_redis()
+        made, bad = [], []
+        stop = threading.Event()
+
+        def poster(n):
+            i = 0
+            while not stop.is_set():
+                r = call("POST", "/api/v1/tickets", "cust1",
+                         {"subject": "load %d.%d" % (n, i), "body": "b"})
+                i += 1
+                (made if r.status == 201 else bad).append(
+                    r.json["id"] if r.status == 201 else r)
+
+        def more(n):
+            goal = len(made) + n
+            harness.wait_until(lambda: len(made) >= goal or bad, 30,
+                               what="%d more tickets" % n)
+
+        threads = [threading.Thread(target=poster, args=(n,))
+                   for n in range(4)]
+        for t in threads:
+            t.start()
+        try:
+            more(20)
+            STACK.redis_proc.kill()
+            STACK.redis_proc.wait(10)
+            more(20)
+            STACK.start_redis()
+            more(40)
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(30)
+        self.assertEqual(bad, [], "posts that did not answer 201")
+        self.drain()
+        self.expect_all_once(made)
+        self.assertEqual(helpers.outbox_count(STACK), 0)
 
 
 class D_PruneTest(RecordCase):
