@@ -365,49 +365,54 @@ queue_task_finished(struct queue *q, const char *task_id)
 	return rc;
 }
 
-/* Why Redis lost data, or NULL if it did not (first run: *init set),
- * or "" if Redis or SQLite failed. */
+const char *
+queue_loss(const struct queue_seen *v, int *init)
+{
+	*init = 0;
+	if (v->seq < v->pushed)
+		return "it holds fewer pushes than SQLite recorded (restored "
+		    "from an old snapshot, failed over, or restarted empty)";
+	if (v->lost)
+		return "a push found it holding fewer pushes than SQLite "
+		    "recorded (restored from an old snapshot, failed over, "
+		    "restarted empty or flushed)";
+	if (v->written && !v->has_epoch)
+		return "queue:state has no epoch (restarted without its data, "
+		    "or flushed)";
+	if (v->has_epoch && !v->same_epoch)
+		return "queue:state holds another epoch (another database "
+		    "shares this Redis and key_prefix, or Redis was replaced)";
+	*init = !v->written;
+	return NULL;
+}
+
+/* queue_loss of what SQLite and Redis hold now, or "" if either failed. */
 static const char *
 lost_why(struct queue *q, int *init)
 {
+	struct queue_seen v;
 	char epoch[64];
-	long long pushed, seq = 0;
 	redisReply *r;
-	int written, has_epoch = 0, same = 0, lost = 0;
 
-	*init = 0;
+	memset(&v, 0, sizeof(v));
 	/* SQLite first: a push raises seq before SQLite records it, so a
 	 * seq read after is never below it unless Redis lost data. */
-	if (state_get(q, &pushed, epoch, sizeof(epoch), &written) == -1)
+	if (state_get(q, &v.pushed, epoch, sizeof(epoch), &v.written) == -1)
 		return "";
 	if ((r = rconn_cmdv(q->rc, "HMGET", q->state.s, "epoch", "seq", "lost",
 	    NULL)) == NULL)
 		return "";
 	if (r->type == REDIS_REPLY_ARRAY && r->elements == 3) {
 		if (r->element[0]->type == REDIS_REPLY_STRING) {
-			has_epoch = 1;
-			same = strcmp(r->element[0]->str, epoch) == 0;
+			v.has_epoch = 1;
+			v.same_epoch = strcmp(r->element[0]->str, epoch) == 0;
 		}
 		if (r->element[1]->type == REDIS_REPLY_STRING)
-			seq = strtoll(r->element[1]->str, NULL, 10);
-		lost = r->element[2]->type == REDIS_REPLY_STRING;
+			v.seq = strtoll(r->element[1]->str, NULL, 10);
+		v.lost = r->element[2]->type == REDIS_REPLY_STRING;
 	}
 	freeReplyObject(r);
-	if (seq < pushed)
-		return "it holds fewer pushes than SQLite recorded (restored "
-		    "from an old snapshot, failed over, or restarted empty)";
-	if (lost)
-		return "a push found it holding fewer pushes than SQLite "
-		    "recorded (restored from an old snapshot, failed over, "
-		    "restarted empty or flushed)";
-	if (written && !has_epoch)
-		return "queue:state has no epoch (restarted without its data, "
-		    "or flushed)";
-	if (has_epoch && !same)
-		return "queue:state holds another epoch (another database "
-		    "shares this Redis and key_prefix, or Redis was replaced)";
-	*init = !written;
-	return NULL;
+	return queue_loss(&v, init);
 }
 
 /* The epoch back, lost cleared and seq up to SQLite's, after a loss or

@@ -98,6 +98,18 @@ int queue_task_finished(struct queue *, const char *task_id);
  */
 long long queue_recover_lost(struct queue *);
 
+/* What queue_recover_lost reads: SQLite's pushed_seq and whether its
+ * epoch was written to Redis; Redis's seq (0 if absent), whether it has an
+ * epoch, the same as SQLite's, and the lost flag a push sets. */
+struct queue_seen {
+	long long	pushed, seq;
+	int		written, has_epoch, same_epoch, lost;
+};
+/* Its decision: why Redis lost data (a sentence for the log), or NULL if
+ * it did not; then *init is 1 when the epoch is still to be written (the
+ * first run). Pure, for the unit tests. */
+const char *queue_loss(const struct queue_seen *, int *init);
+
 /*
  * Deletes finished rows: done ones finished more than keep_ms ago or
  * beyond the newest QUEUE_DONE_MAX, dead ones beyond the newest dead_max
