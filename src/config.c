@@ -47,8 +47,8 @@ struct ckey {
 static const struct ckey ckeys[] = {
 	{ "archive_db_path", CK_PATH, S(archive_db_path), "var/archive.db", 0, 0, 0 },
 	{ "db_path", CK_PATH, S(db_path), "var/chatdesk.db", 0, 0, 0 },
-	{ "debug_fill_delay_ms", CK_INT, S(debug_fill_delay_ms), "0", 0, 10000, 1 },
 	{ "dead_max", CK_INT, S(dead_max), "10000", 1, 100000000, 1 },
+	{ "debug_fill_delay_ms", CK_INT, S(debug_fill_delay_ms), "0", 0, 10000, 1 },
 	{ "key_prefix", CK_STR, S(key_prefix), "", 0, KEYS_PREFIX_MAX, 0 },
 	{ "log_file", CK_STR, S(log_file), "", 0, 0, 1 },
 	{ "log_level", CK_LEVEL, S(log_level), "info", 0, 0, 1 },
@@ -68,7 +68,9 @@ static const struct ckey ckeys[] = {
 	{ "slow_request_ms", CK_INT, S(slow_request_ms), "1000", 0, 3600000, 1 },
 	{ "sqlite_synchronous", CK_SYNC, S(sqlite_synchronous), "full", 0, 0, 0 },
 	{ "task_backoff_s", CK_INT, S(task_backoff_s), "30", 0, 86400, 1 },
+	{ "task_done_keep_s", CK_INT, S(task_done_keep_s), "600", 0, 86400 * 30, 1 },
 	{ "task_max_attempts", CK_INT, S(task_max_attempts), "3", 1, 100, 1 },
+	{ "worker_stale_s", CK_INT, S(worker_stale_s), "300", 1, 86400 * 30, 1 },
 };
 
 #define NKEYS	(sizeof(ckeys) / sizeof(ckeys[0]))

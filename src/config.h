@@ -31,6 +31,8 @@ struct config {
 	long long	 rate_limit_window;
 	long long	 task_max_attempts;
 	long long	 task_backoff_s;
+	long long	 task_done_keep_s;	/* done task rows kept */
+	long long	 worker_stale_s;	/* /health: no success since */
 	char		*notify_command;
 	long long	 notify_timeout_ms;
 	int		 sqlite_synchronous;	/* enum sync_mode */

@@ -20,6 +20,7 @@ const struct key_family_info keys_families[KEY__MAX] = {
 	[KEY_RATELIMIT] = { "ratelimit", "ratelimit:", 0 },
 	[KEY_TASKS] = { "tasks", "tasks:", 0 },
 	[KEY_WORKER_LOCK] = { "worker", "worker:lock", 0 },
+	[KEY_QUEUE_STATE] = { "queue", "queue:state", 0 },
 };
 
 static const char *const task_lists[KEY_TASKS__MAX] = {
@@ -165,6 +166,12 @@ void
 keys_worker_lock(const struct keyspace *ks, struct rkey *k)
 {
 	key_build(ks, k, KEY_WORKER_LOCK, "worker:lock");
+}
+
+void
+keys_queue_state(const struct keyspace *ks, struct rkey *k)
+{
+	key_build(ks, k, KEY_QUEUE_STATE, "queue:state");
 }
 
 void

@@ -37,6 +37,7 @@ enum key_family {
 	KEY_RATELIMIT,		/* ratelimit:{user}:{window} */
 	KEY_TASKS,		/* tasks:pending|processing|delayed|failed */
 	KEY_WORKER_LOCK,	/* worker:lock */
+	KEY_QUEUE_STATE,	/* queue:state, a hash: epoch, seq */
 	KEY__MAX
 };
 
@@ -102,6 +103,7 @@ void keys_ratelimit(const struct keyspace *, struct rkey *, int64_t user,
     int64_t window);
 void keys_tasks(const struct keyspace *, struct rkey *, enum key_tasks);
 void keys_worker_lock(const struct keyspace *, struct rkey *);
+void keys_queue_state(const struct keyspace *, struct rkey *);
 /* The lease of a cache key (or of a glob of them): lease: before its
  * name, same prefix. */
 void keys_lease(const struct rkey *of, struct rkey *lease);

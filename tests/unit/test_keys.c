@@ -125,6 +125,8 @@ test_families(void **state)
 	assert_key(&k, p, "tasks:failed", KEY_TASKS);
 	keys_worker_lock(&ks, &k);
 	assert_key(&k, p, "worker:lock", KEY_WORKER_LOCK);
+	keys_queue_state(&ks, &k);
+	assert_key(&k, p, "queue:state", KEY_QUEUE_STATE);
 	/* Every family's names start with its stem. */
 	keys_messages(&ks, &k, 1);
 	snprintf(name, sizeof(name), "%s", keys_families[k.fam].stem);
