@@ -214,6 +214,13 @@ static const char *const sqls[SQL__MAX] = {
 	"ORDER BY id",
 	/* SQL_NOTIF_DELIVERED: (now, id) */
 	"UPDATE notifications SET delivered_at = ? WHERE id = ?",
+	/* Sign-in (issue 15). */
+	[SQL_USER_BY_EMAIL] = "SELECT id, password_hash FROM users "
+	    "WHERE email = ?",
+	[SQL_USER_PASSWORD_OF] = "SELECT password_hash FROM users WHERE id = ?",
+	/* (hash, now, id); the hash is never read back by a route. */
+	[SQL_USER_PASSWORD_SET] = "UPDATE users SET password_hash = ?, "
+	    "updated_at = ? WHERE id = ?",
 };
 
 struct db {
