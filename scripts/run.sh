@@ -284,6 +284,7 @@ conf=${conf//@STATE@/$STATE}
 conf=${conf//@LISTEN@/127.0.0.1:$PORT}
 conf=${conf//@SOCKET@/$STATE/chatdesk.sock}
 conf=${conf//@RATE@/$RATE}
+conf=${conf//@WEBROOT@/$REPO/web}
 if grep -q '@[A-Z_]*@' <<<"$conf"; then
 	die "nginx/local.conf.in has placeholders this script does not know:" \
 		"$(grep -o '@[A-Z_]*@' <<<"$conf" | sort -u | tr '\n' ' ')"

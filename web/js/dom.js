@@ -1,0 +1,87 @@
+// dom: building elements. Text always goes in as text nodes (textContent),
+// never as HTML: nothing a user typed can become markup or script.
+
+// h('p', {class: 'x', onclick: fn}, 'text', child, ...)
+export function h(tag, props, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(props || {})) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k.startsWith('on') && typeof v === 'function')
+      el.addEventListener(k.slice(2), v);
+    else if (k === 'class')
+      el.className = v;
+    else if (k === 'dataset')
+      Object.assign(el.dataset, v);
+    else if (k === 'value' || k === 'checked' || k === 'selected')
+      el[k] = v;
+    else
+      el.setAttribute(k, v === true ? '' : String(v));
+  }
+  append(el, children);
+  return el;
+}
+
+export function append(el, children) {
+  for (const c of children.flat(Infinity)) {
+    if (c === null || c === undefined || c === false) continue;
+    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return el;
+}
+
+export function clear(el) {
+  el.replaceChildren();
+  return el;
+}
+
+const dateFmt = new Intl.DateTimeFormat(undefined, {
+  dateStyle: 'medium', timeStyle: 'short',
+});
+const timeFmt = new Intl.DateTimeFormat(undefined, { timeStyle: 'short' });
+
+// A <time> element: short for today, with the full date as its title.
+export function when(iso) {
+  if (!iso) return h('span', { class: 'muted' }, '—');
+  const d = new Date(iso);
+  const today = new Date().toDateString() === d.toDateString();
+  return h('time', { datetime: iso, title: dateFmt.format(d) },
+    today ? timeFmt.format(d) : dateFmt.format(d));
+}
+
+// Labelled form controls, the label bound by id.
+let uid = 0;
+export function field(label, control, hint) {
+  const id = control.id || ('f' + (++uid));
+  control.id = id;
+  const parts = [h('label', { for: id }, label), control];
+  if (hint) {
+    const hid = id + '-hint';
+    control.setAttribute('aria-describedby', hid);
+    parts.push(h('small', { id: hid, class: 'hint' }, hint));
+  }
+  return h('div', { class: 'field' }, parts);
+}
+
+export function select(name, options, value) {
+  return h('select', { name },
+    options.map(([v, label]) => h('option', { value: v, selected: v === value },
+      label)));
+}
+
+// A live status line for a form's outcome.
+export function statusLine() {
+  return h('p', { class: 'form-status', role: 'status', 'aria-live': 'polite' });
+}
+
+export function setStatus(el, text, isError) {
+  el.textContent = text || '';
+  el.classList.toggle('error', !!isError);
+}
+
+export function debounce(fn, ms) {
+  let t = null;
+  return (...a) => {
+    clearTimeout(t);
+    t = setTimeout(() => fn(...a), ms);
+  };
+}
