@@ -22,7 +22,7 @@ const STATE_TEXT = {
   connecting: 'Connecting…',
   live: 'Live',
   reconnecting: 'Reconnecting…',
-  polling: 'Updating every few seconds',
+  polling: 'Auto-updating',
   stopped: '',
 };
 

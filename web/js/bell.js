@@ -1,7 +1,9 @@
 // bell: the notification bell in the header, with the unread count; its
 // panel lists the latest notifications and marks them read.
 import { api } from './api.js';
-import { h, clear, when } from './dom.js';
+import { h, clear, icon, when } from './dom.js';
+
+const BELL = 'M12 22a2.5 2.5 0 0 0 2.45-2h-4.9A2.5 2.5 0 0 0 12 22zm7-6V11a7 7 0 0 0-5.5-6.84V3.5a1.5 1.5 0 0 0-3 0v.66A7 7 0 0 0 5 11v5l-2 2v1h18v-1z';
 
 const EVENT_TEXT = {
   ticket_created: 'New ticket',
@@ -19,7 +21,7 @@ export class Bell {
     this.button = h('button', {
       type: 'button', class: 'bell-button', 'aria-expanded': 'false',
       'aria-controls': 'bell-panel', onclick: () => this.toggle(),
-    }, h('span', { class: 'bell-icon', 'aria-hidden': 'true' }, '🔔'),
+    }, icon(BELL),
     h('span', { class: 'sr' }, 'Notifications'), this.count);
     this.list = h('ul', { class: 'notifs' });
     this.panel = h('section', {

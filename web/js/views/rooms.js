@@ -143,7 +143,10 @@ export function roomView(ctx, main, id) {
   }
 
   async function loadPresence() {
-    if (missing.presence) return;
+    if (missing.presence) {
+      side.classList.add('no-presence');
+      return;
+    }
     try {
       const r = await api('GET', '/rooms/' + id + '/presence');
       present.clear();

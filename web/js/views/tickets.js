@@ -208,7 +208,7 @@ export function ticketView(ctx, main, id) {
     shown.add(x.id);
     if (x.kind === 'status_change')
       return h('li', { class: 'event', dataset: { id: x.id } },
-        x.author_id ? ctx.names.label(x.author_id) : 'chatdesk', ' ', x.body,
+        x.author_id ? ctx.names.label(x.author_id) : 'chatdesk', ': ', x.body,
         ' · ', when(x.created_at));
     const mine = x.author_id === ctx.me.id;
     return h('li', { class: 'comment' + (mine ? ' mine' : ''), dataset: { id: x.id } },

@@ -11,6 +11,10 @@ function newPassword() {
     .replace(/\//g, '_').replace(/=+$/, '');
 }
 
+// Users created since the page loaded: what the list shows on a server
+// that cannot list users.
+const created = [];
+
 export function usersView(ctx, main) {
   if (ctx.me.role !== 'admin') {
     main.append(h('h1', {}, 'Users'), h('p', {}, 'Only admins manage users.'));
@@ -43,6 +47,7 @@ export function usersView(ctx, main) {
       const r = await api('POST', '/users', { name: name.value,
         email: email.value.trim(), role: role.value, password: pw });
       setStatus(status, 'Created ' + r.user.email + '.');
+      created.unshift(r.user);
       // Shown once: nothing keeps it after this view is left.
       clear(once).append(
         h('p', {}, 'Give these to ', r.user.name, ' now; they are not shown again.'),
@@ -81,14 +86,18 @@ export function usersView(ctx, main) {
 
   async function load() {
     let users;
+    let note = null;
     try {
       users = await apiAll('/users', 'users', {}, 1000);
     } catch (err) {
-      clear(listArea).append(h('p', { class: 'muted' },
-        err instanceof ApiError && err.missing ?
-          'This server cannot list users yet.' :
+      if (!(err instanceof ApiError && err.missing)) {
+        clear(listArea).append(h('p', { class: 'muted' },
           'Could not load the users: ' + err.message));
-      return;
+        return;
+      }
+      users = created;
+      note = h('p', { class: 'muted' }, 'This server cannot list users yet; ' +
+        'these are the users created from this page since it was loaded.');
     }
     const rows = users.map((u) => {
       ctx.names.put(u);
@@ -103,7 +112,7 @@ export function usersView(ctx, main) {
         h('td', {}, u.role), h('td', {}, when(u.created_at)),
         h('td', { class: 'actions' }, 'disabled' in u ? dis : null, rev));
     });
-    clear(listArea).append(h('div', { class: 'scroll' }, h('table', {},
+    clear(listArea).append(note || '', h('div', { class: 'scroll' }, h('table', {},
       h('caption', { class: 'sr' }, 'Users'),
       h('thead', {}, h('tr', {}, ['#', 'Name', 'Email', 'Role', 'Created', '']
         .map((c) => h('th', { scope: 'col' }, c)))),
