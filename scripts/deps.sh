@@ -24,7 +24,9 @@ build_pkgs=(build-essential autoconf automake libtool pkg-config
 # nginx is checked separately: any flavour will do.
 run_pkgs=(redis-server spawn-fcgi libfcgi-bin sqlite3 curl)
 test_pkgs=(redis-server spawn-fcgi libfcgi-bin sqlite3 curl python3
-	clang libclang-rt-14-dev)
+	clang libclang-rt-14-dev
+	# the web client's browser tests (tests/browser/)
+	chromium chromium-driver python3-selenium)
 
 usage() {
 	awk 'NR == 1 { next } /^#/ { sub(/^# ?/, ""); print; next } { exit }' "${BASH_SOURCE[0]}"
