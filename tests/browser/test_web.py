@@ -11,11 +11,8 @@ sign in; signing out revokes the token. Screenshots of the main views go
 to the output directory (CHATDESK_BROWSER_OUT, default
 BUILDDIR/tests/browser-out)."""
 
-import json
 import os
 import sys
-import time
-import urllib.parse
 
 sys.dont_write_bytecode = True
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -66,6 +63,19 @@ def setUpModule():
     USERS["agent"] = add("agent", "Alex")
     USERS["customer"] = add("customer", "Casey")
     SHOTS = out_dir()
+    # A few tickets already there, so that the inbox looks like one.
+    for subj, prio in (("Invoice 2291 is charged twice", "high"),
+                       ("How do I export my contacts?", "low"),
+                       ("Login link expired", "normal")):
+        r = helpers.request(STACK, "POST", "/api/v1/tickets",
+                            USERS["customer"]["token"],
+                            {"subject": subj, "body": subj, "priority": prio})
+        if r.status != 201:
+            raise harness.HarnessError("seed ticket: %r" % r)
+    helpers.request(STACK, "PATCH", "/api/v1/tickets/1",
+                    USERS["agent"]["token"],
+                    {"assignee_id": USERS["agent"]["id"]})
+    STACK.run_worker("--max-seconds", "5")    # their notifications
 
 
 def tearDownModule():
@@ -140,7 +150,7 @@ class StaticTest(harness.ApiTestCase):
 class FlowTest(harness.ApiTestCase):
     """One story, in order (unittest runs the methods by name)."""
 
-    subject = "Printer on fire %d" % int(time.time())
+    subject = "The printer on floor 2 is on fire"
 
     def test_01_sign_in_as_customer_and_agent(self):
         c = browser("customer")
@@ -166,6 +176,7 @@ class FlowTest(harness.ApiTestCase):
         a.open("/#/inbox")
         a.wait_text("main h1", "Inbox")
         before = len(a.finds("table.inbox tbody tr"))
+        unread = int(a.wait_css(".bell-button").get_attribute("data-unread"))
         c.open("/#/tickets")
         c.type("form.card input[name=subject]", self.subject)
         c.type("form.card textarea[name=body]", "It smells of toner.\nHelp!")
@@ -176,6 +187,14 @@ class FlowTest(harness.ApiTestCase):
         a.wait_text("table.inbox tbody", self.subject, timeout=20)
         self.assertGreater(len(a.finds("table.inbox tbody tr")), before)
         self.assertIn("#/inbox", a.driver.current_url)
+        # The worker writes the ticket_created notification: the bell
+        # counts it, without a reload.
+        w = STACK.run_worker("--max-seconds", "5")
+        self.assertEqual(w.returncode, 0, w)
+        a.wait(lambda b: b.find(".bell-button").get_attribute(
+            "data-unread") == str(unread + 1), what="bell count + 1")
+        self.assertIn("%d unread" % (unread + 1), a.find(".bell-button")
+                      .get_attribute("aria-label"))
         shot(a, "inbox")
 
     def test_03_agent_replies_the_customer_sees_it(self):
