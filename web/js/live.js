@@ -37,6 +37,7 @@ export class Live {
     this.gen = 0;                // bumps on stop and on every reconnect
     this.catching = null;
     this.catchAgain = false;
+    this.rewatch = null;
   }
 
   on(type, fn) {
@@ -93,6 +94,7 @@ export class Live {
 
   stop() {
     this.gen++;
+    clearTimeout(this.rewatch);
     if (this.es) this.es.close();
     this.es = null;
     clearTimeout(this.timer);
@@ -109,13 +111,17 @@ export class Live {
     const same = r.join() === this.rooms.join() && t.join() === this.tickets.join();
     this.rooms = r;
     this.tickets = t;
-    if (same || this.state === 'stopped') return;
-    if (this.mode === 'events') {
+    if (same || this.state === 'stopped' || this.mode !== 'events') return;
+    // A view change sets topics twice (cleared, then the view's): one
+    // reconnect for both.
+    clearTimeout(this.rewatch);
+    this.rewatch = setTimeout(() => {
       const gen = ++this.gen;
       if (this.es) this.es.close();
       this.es = null;
+      clearTimeout(this.timer);
       this.connect(gen);
-    }
+    }, 50);
   }
 
   // Which mode this server supports: a ticket is asked for once here
