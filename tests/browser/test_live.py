@@ -56,19 +56,28 @@ class Fake:
         self.refuse_tickets = False
         self.cut_gen = 0          # bumped to cut every stream
         self.requests = []        # (method, path with query)
+        self.typed = 0
 
-    def post(self, body, user=2):
+    def publish(self, ev):
+        with self.lock:
+            self.log.append((len(self.log) + 1, ev))
+            self.lock.notify_all()
+
+    def post(self, body, user=2, publish=True):
         with self.lock:
             mid = len(self.messages) + 1
             m = {"id": mid, "room_id": ROOM["id"], "user_id": user,
                  "body": body, "created_at": time.strftime(
                      "%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())}
             self.messages.append(m)
-            self.log.append((len(self.log) + 1, {
-                "type": "message.created", "room_id": ROOM["id"],
-                "message": m}))
-            self.lock.notify_all()
+            if publish:
+                self.publish(self.created(m))
             return m
+
+    @staticmethod
+    def created(m):
+        return {"type": "message.created", "room_id": ROOM["id"],
+                "message": m}
 
     def cut(self):
         with self.lock:
@@ -130,6 +139,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.send_json(200, ROOM)
         if method == "GET" and p == "/api/v1/rooms/7/messages":
             return self.messages(q)
+        if method == "GET" and p == "/api/v1/rooms/7/presence" and f.events:
+            return self.send_json(200, {"online": [2]})
+        if method == "POST" and p == "/api/v1/rooms/7/typing" and f.events:
+            with f.lock:
+                f.typed += 1
+            self.send_response(204)
+            self.end_headers()
+            return
         if method == "POST" and p == "/api/v1/rooms/7/messages":
             return self.send_json(201, f.post(self.body["body"], user=1))
         if method == "POST" and p == "/api/v1/events/tickets" and f.events:
@@ -170,9 +187,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Cache-Control", "no-store")
         self.end_headers()
-        sent = int(q.get("last_event_id") or 0)   # Nchan's resume
         with f.lock:
             gen = f.cut_gen
+            # Nchan: resume after last_event_id, else only what is new.
+            sent = int(q.get("last_event_id") or len(f.log))
         try:
             self.wfile.write(b": hello\n\n")
             self.wfile.flush()
@@ -221,13 +239,14 @@ def serve(fake):
 
 class LiveCase(unittest.TestCase):
     events = True
+    initial = 3
 
     def setUp(self):
         why = br.available()
         if why:
             self.skipTest(why)
         self.fake = Fake(events=self.events)
-        for i in range(3):
+        for i in range(self.initial):
             self.fake.post("before %d" % i)
         self.srv = serve(self.fake)
         self.b = br.Browser("http://127.0.0.1:%d" % self.srv.server_port,
@@ -237,7 +256,7 @@ class LiveCase(unittest.TestCase):
                   json.dumps({"token": TOKEN, "user": ME}))
         self.b.open("/#/rooms/7")
         self.b.driver.refresh()     # a hash change alone does not boot
-        self.b.wait_text(".messages", "before 2")
+        self.b.wait_text(".messages", "before %d" % (self.initial - 1))
 
     def tearDown(self):
         try:
@@ -291,6 +310,18 @@ class EventsTest(LiveCase):
                             if p.startswith("/api/v1/events?")), reqs)
         self.assertFalse(any(TOKEN in p for p in reqs))
 
+    def test_out_of_order_events_show_in_id_order(self):
+        b = self.b
+        b.wait(lambda x: self.state() == "live", what="live state")
+        # Two pool processes publish after commit; the later id first.
+        m1 = self.fake.post("first", publish=False)
+        m2 = self.fake.post("second", publish=False)
+        self.fake.publish(Fake.created(m2))
+        b.wait_text(".messages .body", "second")
+        self.fake.publish(Fake.created(m1))
+        b.wait_text(".messages .body", "first")
+        self.assertEqual(self.bodies()[-2:], ["first", "second"])
+
     def test_own_post_once(self):
         b = self.b
         b.wait(lambda x: self.state() == "live", what="live state")
@@ -299,6 +330,41 @@ class EventsTest(LiveCase):
         b.wait_text(".messages .body", "mine")
         time.sleep(1)
         self.assertEqual(self.bodies().count("mine"), 1)
+
+
+class TypingPresenceTest(LiveCase):
+    def test_typing_and_presence(self):
+        b = self.b
+        b.wait(lambda x: self.state() == "live", what="live state")
+        b.wait_css(".members li.online")
+        online = [e.text for e in b.finds(".members li.online")]
+        self.assertEqual(len(online), 1, online)
+        self.assertIn("Alex", online[0])
+        self.fake.publish({"type": "typing", "room_id": 7, "user_id": 2})
+        b.wait_text(".typing", "Alex is typing")
+        self.fake.publish({"type": "presence", "room_id": 7, "user_id": 2,
+                           "online": False})
+        b.wait(lambda x: not x.finds(".members li.online"), what="offline")
+        # Typing here is sent (throttled), and a message clears the line.
+        b.type(".composer textarea", "hello", clear=False)
+        b.wait(lambda x: self.fake.typed >= 1, what="typing sent")
+        self.fake.post("stopped typing")
+        b.wait_text(".messages .body", "stopped typing")
+        b.wait(lambda x: x.find(".typing").text == "", what="typing cleared")
+
+
+class OlderPagesTest(LiveCase):
+    initial = 60
+
+    def test_show_earlier(self):
+        b = self.b
+        self.assertEqual(len(b.finds(".messages li")), 50)
+        self.assertEqual(self.bodies()[0], "before 10")
+        b.find("section.chat button.link").click()
+        b.wait(lambda x: len(x.finds(".messages li")) == 60, what="60")
+        got = self.bodies()
+        self.assertEqual(got, ["before %d" % i for i in range(60)])
+        self.assertFalse(b.find("section.chat button.link").is_displayed())
 
 
 class PollingTest(LiveCase):

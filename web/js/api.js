@@ -105,3 +105,11 @@ export async function apiAll(path, key, query = {}, max = 500) {
     before = page.next_before;
   }
 }
+
+// The line a form shows when a post failed: the wait for a rate limit,
+// else what failed and why.
+export function failure(what, err) {
+  return err.status === 429 ?
+    'Slow down: try again in ' + (err.retryAfter || 10) + ' s.' :
+    what + ': ' + err.message;
+}

@@ -29,6 +29,29 @@ export function append(el, children) {
   return el;
 }
 
+// Puts items (built oldest first, nulls skipped) before the list's first
+// child: an older page above what is shown.
+export function prepend(list, items) {
+  const first = list.firstChild;
+  for (const el of items)
+    if (el) list.insertBefore(el, first);
+}
+
+// Puts el into list (whose children carry data-id) in id order: live
+// events from several server processes may arrive out of order.
+export function insertById(list, el, id) {
+  let prev = list.lastElementChild;
+  while (prev && Number(prev.dataset.id) > id) prev = prev.previousElementSibling;
+  if (prev) prev.after(el);
+  else list.prepend(el);
+}
+
+// The id of a list's first (oldest shown) item, or null.
+export function firstId(list) {
+  const f = list.firstElementChild;
+  return f ? Number(f.dataset.id) : null;
+}
+
 export function clear(el) {
   el.replaceChildren();
   return el;

@@ -1,8 +1,8 @@
 // Rooms: the list (members see theirs, staff every room; staff may open
 // one) and the room view with its messages, live, the typing line and
 // who is online.
-import { api, ApiError } from '../api.js';
-import { h, clear, when, field, statusLine, setStatus } from '../dom.js';
+import { api, ApiError, failure } from '../api.js';
+import { h, clear, firstId, insertById, prepend, when, field, statusLine, setStatus } from '../dom.js';
 
 const TYPING_EVERY_MS = 3000;
 const TYPING_SHOWN_MS = 5000;
@@ -94,10 +94,14 @@ export function roomView(ctx, main, id) {
   }
 
   function add(m) {
+    // Older than the oldest shown while older pages exist: it comes with
+    // "Show earlier messages", not at the bottom.
+    const oldest = firstId(log);
+    if (oldest !== null && m.id < oldest && nextBefore !== null) return;
     const stick = nearBottom();
     const el = message(m);
     if (!el) return;
-    log.append(el);
+    insertById(log, el, m.id);
     if (stick || m.user_id === ctx.me.id) log.scrollTop = log.scrollHeight;
     stopTyping(m.user_id);
   }
@@ -163,11 +167,7 @@ export function roomView(ctx, main, id) {
   async function loadOlder() {
     const r = await api('GET', '/rooms/' + id + '/messages', null,
       { limit: 50, before: nextBefore });
-    const first = log.firstChild;
-    for (const m of r.messages.slice().reverse()) {
-      const el = message(m);
-      if (el) log.insertBefore(el, first);
-    }
+    prepend(log, r.messages.slice().reverse().map(message));
     nextBefore = r.next_before;
     older.hidden = nextBefore === null;
   }
@@ -182,9 +182,7 @@ export function roomView(ctx, main, id) {
       setStatus(status, '');
       ctx.live.deliver({ type: 'message.created', room_id: id, message: m });
     } catch (err) {
-      setStatus(status, err.status === 429 ?
-        'Slow down: try again in ' + (err.retryAfter || 10) + ' s.' :
-        'Could not send: ' + err.message, true);
+      setStatus(status, failure('Could not send', err), true);
     } finally {
       sendButton.disabled = false;
       box.focus();

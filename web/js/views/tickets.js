@@ -1,7 +1,7 @@
 // Tickets: a customer's list and the form to open one, the staff inbox
 // with its filters, and the ticket view (conversation, reply, changes).
-import { api, apiAll, ApiError } from '../api.js';
-import { h, clear, when, field, select, statusLine, setStatus, debounce }
+import { api, apiAll, ApiError, failure } from '../api.js';
+import { h, clear, firstId, insertById, prepend, when, field, select, statusLine, setStatus, debounce }
   from '../dom.js';
 
 const STATUSES = ['open', 'pending', 'closed'];
@@ -59,7 +59,7 @@ export function customerTickets(ctx, main) {
       });
       ctx.go('#/tickets/' + t.id);
     } catch (err) {
-      setStatus(status, 'Could not open the ticket: ' + err.message, true);
+      setStatus(status, failure('Could not open the ticket', err), true);
     }
   }
 
@@ -282,11 +282,7 @@ export function ticketView(ctx, main, id) {
   async function loadOlder() {
     const r = await api('GET', '/tickets/' + id + '/interactions', null,
       { limit: 100, before: nextBefore });
-    const first = convo.firstChild;
-    for (const x of r.interactions) {
-      const el = item(x);
-      if (el) convo.insertBefore(el, first);
-    }
+    prepend(convo, r.interactions.map(item));
     nextBefore = r.next_before;
     older.hidden = nextBefore === null;
   }
@@ -305,9 +301,7 @@ export function ticketView(ctx, main, id) {
       // The ticket moved (last activity, maybe reopened).
       update(await api('GET', '/tickets/' + id));
     } catch (err) {
-      setStatus(replyStatus, err.status === 429 ?
-        'Slow down: try again in ' + (err.retryAfter || 10) + ' s.' :
-        'Could not send: ' + err.message, true);
+      setStatus(replyStatus, failure('Could not send', err), true);
     } finally {
       sendButton.disabled = false;
       reply.focus();
@@ -345,8 +339,11 @@ export function ticketView(ctx, main, id) {
   const offs = [
     ctx.live.on('interaction.created', (ev) => {
       if (ev.ticket_id !== id) return;
+      const oldest = firstId(convo);
+      if (oldest !== null && ev.interaction.id < oldest && nextBefore !== null)
+        return;
       const el = item(ev.interaction);
-      if (el) convo.append(el);
+      if (el) insertById(convo, el, ev.interaction.id);
     }),
     ctx.live.on('ticket.updated', (ev) => {
       if (ev.ticket.id === id) update(ev.ticket);
