@@ -22,6 +22,7 @@ from selenium.common.exceptions import (  # noqa: E402
     NoAlertPresentException, TimeoutException)
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
@@ -31,8 +32,8 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
          "--disable-component-update", "--disable-sync",
          "--disable-dev-shm-usage"]
 
-__all__ = ["Browser", "By", "NoAlertPresentException", "TimeoutException",
-           "available"]
+__all__ = ["Browser", "By", "Keys", "NoAlertPresentException",
+           "TimeoutException", "available"]
 
 
 def available():

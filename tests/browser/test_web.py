@@ -164,9 +164,20 @@ class FlowTest(harness.ApiTestCase):
         tok = c.js("return JSON.parse(sessionStorage.getItem('chatdesk.session')).token")
         self.assertEqual(len(tok), 43)
         self.assertNotIn(tok, c.driver.current_url)
+        # The agent signs in by keyboard only: the email field has the
+        # focus, Tab moves on, Enter submits.
         a = browser("agent")
-        sign_in(a, USERS["agent"])
+        a.open("/")
+        a.wait_css("form.signin")
+        a.wait(lambda b: b.js("return document.activeElement.name") ==
+               "email", what="focus on email")
+        a.driver.switch_to.active_element.send_keys(USERS["agent"]["email"])
+        a.driver.switch_to.active_element.send_keys(br.Keys.TAB)
+        a.driver.switch_to.active_element.send_keys(USERS["agent"]["password"])
+        a.driver.switch_to.active_element.send_keys(br.Keys.ENTER)
+        a.wait_text("#me-name", USERS["agent"]["name"])
         a.wait_text("main h1", "Inbox")
+        self.assertEqual(a.driver.title, "Inbox · chatdesk")
         # Both sessions are real tokens of their own users.
         self.assertEqual(helpers.request(STACK, "GET", "/api/v1/users/me", tok)
                          .json["id"], USERS["customer"]["id"])

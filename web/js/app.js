@@ -73,12 +73,14 @@ function markNav(hash) {
 
 // The routes: pattern -> view(ctx, main, ...captures)
 const ROUTES = [
-  [/^#\/tickets\/?$/, (c, m) => c.isStaff ? inbox(c, m) : customerTickets(c, m)],
-  [/^#\/tickets\/(\d+)$/, ticketView],
-  [/^#\/inbox\/?$/, (c, m) => c.isStaff ? inbox(c, m) : customerTickets(c, m)],
-  [/^#\/rooms\/?$/, roomsList],
-  [/^#\/rooms\/(\d+)$/, roomView],
-  [/^#\/users\/?$/, usersView],
+  [/^#\/tickets\/?$/, (c, m) => c.isStaff ? inbox(c, m) : customerTickets(c, m),
+    'Tickets'],
+  [/^#\/tickets\/(\d+)$/, ticketView, 'Ticket'],
+  [/^#\/inbox\/?$/, (c, m) => c.isStaff ? inbox(c, m) : customerTickets(c, m),
+    'Inbox'],
+  [/^#\/rooms\/?$/, roomsList, 'Rooms'],
+  [/^#\/rooms\/(\d+)$/, roomView, 'Room'],
+  [/^#\/users\/?$/, usersView, 'Users'],
 ];
 
 function route() {
@@ -89,16 +91,20 @@ function route() {
   clear(main);
   if (!ctx.me) {
     top.hidden = true;
+    document.title = 'Sign in · chatdesk';
     unmount = signIn(ctx, main, started);
     return;
   }
   const hash = location.hash || '';
-  for (const [rx, view] of ROUTES) {
+  for (const [rx, view, title] of ROUTES) {
     const m = hash.match(rx);
     if (m) {
       markNav(hash);
+      document.title = title + ' · chatdesk';
       ctx.live.watch({});
       unmount = view(ctx, main, ...m.slice(1).map(Number)) || null;
+      // A screen reader starts reading the new view, not the old spot.
+      if (navigated) main.focus({ preventScroll: true });
       return;
     }
   }
@@ -147,7 +153,11 @@ document.getElementById('sign-out').addEventListener('click', async () => {
   signedOut('Signed out.');
 });
 
-window.addEventListener('hashchange', route);
+let navigated = false;
+window.addEventListener('hashchange', () => {
+  navigated = true;
+  route();
+});
 
 (async function boot() {
   const s = session.load();
