@@ -5,7 +5,9 @@
 #   scripts/deps.sh --build    only what building needs
 #   scripts/deps.sh --run      what building and running (scripts/run.sh) need
 #   scripts/deps.sh --test     what building and `make check` need, plus the
-#                              sanitizer and fuzzing toolchain (clang)
+#                              sanitizer and fuzzing toolchain (clang) and
+#                              the OpenAPI validator (scripts/openapi-lint.sh
+#                              --install: npm ci, outside the repository)
 #
 # Nothing is done when every package is already installed (checked with
 # dpkg-query), so this is cheap to call before every build. Otherwise it
@@ -62,6 +64,26 @@ test) want+=("${test_pkgs[@]}") need_nginx=1 ;;
 all) want+=("${run_pkgs[@]}" "${test_pkgs[@]}") need_nginx=1 ;;
 esac
 
+# tests/integration/test_openapi.py: python3-yaml, python3-jsonschema, and
+# node and npm for the validator (checked below).
+need_node=0
+case $mode in
+test | all)
+	want+=(python3-yaml python3-jsonschema)
+	need_node=1
+	;;
+esac
+# The OpenAPI validator the tests use comes from the npm registry, at the
+# versions of tools/openapi/package-lock.json. Without it only
+# test_openapi.py fails (it never skips), so its install failing does not
+# stop the rest.
+openapi_tools() {
+	[ "$need_node" = 1 ] || return 0
+	bash "$(dirname "${BASH_SOURCE[0]}")/openapi-lint.sh" --install ||
+		echo "deps.sh: warning: the OpenAPI validator could not be" \
+			"installed; tests/integration/test_openapi.py will fail" >&2
+}
+
 installed() {
 	local st
 	st=$(dpkg-query -W -f='${db:Status-Abbrev}' "$1" 2>/dev/null) || return 1
@@ -91,9 +113,16 @@ if [ "$need_nginx" = 1 ]; then
 	done
 	[ "$have" = 1 ] || missing+=(nginx)
 fi
+# node and npm: Debian's packages, or any others already on PATH (e.g. a
+# nodejs package that bundles npm, which Debian's npm would conflict with).
+if [ "$need_node" = 1 ]; then
+	command -v node >/dev/null 2>&1 || missing+=(nodejs)
+	command -v npm >/dev/null 2>&1 || missing+=(npm)
+fi
 
 if [ ${#missing[@]} -eq 0 ]; then
 	echo "deps.sh: every package needed ($mode) is installed"
+	openapi_tools
 	exit 0
 fi
 
@@ -110,3 +139,4 @@ fi
 "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update
 "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive \
 	apt-get install -y --no-install-recommends "${missing[@]}"
+openapi_tools

@@ -8,26 +8,10 @@
 
 #include "api.h"
 #include "app.h"
+#include "cache.h"
 #include "db.h"
 #include "http.h"
-#include "rconn.h"
-
-/* LLEN of a queue key, or -1 if the queue's Redis is down. */
-static long long
-queue_len(struct app *app, const char *name)
-{
-	struct rkey k;
-	redisReply *r;
-	long long n = -1;
-
-	app_key(app, &k, "%s", name);
-	if ((r = rconn_cmdv(app->queue, "LLEN", k.s, NULL)) == NULL)
-		return -1;
-	if (r->type == REDIS_REPLY_INTEGER)
-		n = r->integer;
-	freeReplyObject(r);
-	return n;
-}
+#include "queue.h"
 
 static json_t *
 count_or_null(long long n)
@@ -35,41 +19,18 @@ count_or_null(long long n)
 	return n < 0 ? json_null() : json_integer(n);
 }
 
-static int
-redis_ping(struct rconn *rc)
-{
-	redisReply *r;
-	int ok;
-
-	if ((r = rconn_cmdv(rc, "PING", NULL)) == NULL)
-		return 0;
-	ok = r->type == REDIS_REPLY_STATUS;
-	freeReplyObject(r);
-	return ok;
-}
-
-/* The queue's Redis evicts under memory pressure with an allkeys-*
- * policy, which would drop tasks: say so. NULL when it does not (or the
- * policy cannot be read). */
+/* A warning when the queue's Redis may evict tasks, else NULL. */
 static const char *
-queue_eviction(struct app *app, char *buf, size_t bufsz)
+eviction_warning(struct app *app, char *buf, size_t bufsz)
 {
-	redisReply *r;
-	const char *w = NULL;
+	const char *policy;
 
-	if ((r = rconn_cmdv(app->queue, "CONFIG", "GET", "maxmemory-policy",
-	    NULL)) == NULL)
+	if ((policy = queue_eviction(app->queue)) == NULL)
 		return NULL;
-	if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
-	    r->element[1]->type == REDIS_REPLY_STRING &&
-	    strncmp(r->element[1]->str, "allkeys-", 8) == 0) {
-		snprintf(buf, bufsz, "the queue's Redis has maxmemory-policy "
-		    "%.32s and may evict tasks: use a Redis with noeviction "
-		    "for queue_redis_url", r->element[1]->str);
-		w = buf;
-	}
-	freeReplyObject(r);
-	return w;
+	snprintf(buf, bufsz, "the queue's Redis has maxmemory-policy "
+	    "%.32s and may evict tasks: use a Redis with noeviction "
+	    "for queue_redis_url", policy);
+	return buf;
 }
 
 /*
@@ -86,12 +47,12 @@ api_health(struct app *app, struct req *req, const int64_t *ids)
 	json_t *body;
 
 	db_ok = db_health(app->db) == 0;
-	redis_ok = redis_ping(app->cache);
-	if (app->queue != app->cache)
-		redis_ok = redis_ping(app->queue) && redis_ok;
-	pending = queue_len(app, "tasks:pending");
-	failed = queue_len(app, "tasks:failed");
-	warn = redis_ok ? queue_eviction(app, wbuf, sizeof(wbuf)) : NULL;
+	redis_ok = cache_ping(app->cache);
+	if (!app->one_redis)
+		redis_ok = queue_ping(app->queue) && redis_ok;
+	pending = queue_length(app->queue, KEY_TASKS_PENDING);
+	failed = queue_length(app->queue, KEY_TASKS_FAILED);
+	warn = redis_ok ? eviction_warning(app, wbuf, sizeof(wbuf)) : NULL;
 	body = json_pack("{s:s, s:s, s:s, s:{s:o, s:o}}",
 	    "status", !db_ok ? "down" : redis_ok ? "ok" : "degraded",
 	    "database", db_ok ? "ok" : "down",

@@ -49,7 +49,7 @@ api_sessions_create(struct app *app, struct req *req, const int64_t *ids)
 	}
 	req->user_id = id;
 	strbuf_init(&text);
-	if (auth_token_issue(app, id, tok) == -1 ||
+	if (auth_token_issue(app->auth, id, tok) == -1 ||
 	    users_get(app, id, &text, &res) != 0 ||
 	    (user = json_loadb(text.buf, text.len, 0, NULL)) == NULL) {
 		strbuf_free(&text);

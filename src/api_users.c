@@ -318,7 +318,7 @@ api_users_token(struct app *app, struct req *req, const int64_t *ids)
 	/* A POST that takes no body accepts an empty body or {}. */
 	if (http_read_json(req, app->cfg.max_body_bytes, 1) == -1)
 		return;
-	if (auth_token_issue(app, ids[0], tok) == -1) {
+	if (auth_token_issue(app->auth, ids[0], tok) == -1) {
 		http_internal(req);
 		return;
 	}
@@ -331,7 +331,7 @@ api_users_token(struct app *app, struct req *req, const int64_t *ids)
 void
 api_tokens_revoke(struct app *app, struct req *req, const int64_t *ids)
 {
-	if (auth_revoke_current(app, req) == -1) {
+	if (auth_revoke_current(app->auth, req) == -1) {
 		http_internal(req);
 		return;
 	}

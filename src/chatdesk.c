@@ -19,6 +19,7 @@
 #include "app.h"
 #include "config.h"
 #include "log.h"
+#include "serve.h"
 
 #define EXIT_USAGE	64
 
@@ -128,6 +129,7 @@ main(int argc, char *argv[])
 		fprintf(stderr, "chatdesk: %s\n", err);
 		goto out;
 	}
+	serve_init();
 	signals_init();
 	if (FCGX_Init() != 0) {
 		fprintf(stderr, "chatdesk: FCGX_Init failed\n");
@@ -151,7 +153,7 @@ main(int argc, char *argv[])
 	}
 	log_info("ready (pid %ld)", (long)getpid());
 	while (!stopping && FCGX_Accept_r(&fr) >= 0) {
-		app_handle(&app, &fr);	/* finishes fr */
+		serve_handle(&app, &fr);	/* finishes fr */
 	}
 	FCGX_Free(&fr, 1);
 	log_info("stopping (pid %ld)", (long)getpid());

@@ -10,12 +10,13 @@
 #include <string.h>
 
 #include "config.h"
+#include "keys.h"
 #include "log.h"
 #include "rconn.h"
 #include "util.h"
 
 enum ckind {
-	CK_STR,		/* any text */
+	CK_STR,		/* any text; at most max bytes if max > 0 */
 	CK_PATH,	/* non-empty text */
 	CK_URL,		/* a Redis URL, checked by rconn_parse_url */
 	CK_INT,		/* integer in min..max */
@@ -39,7 +40,7 @@ static const struct ckey ckeys[] = {
 	{ "db_path", CK_PATH, S(db_path), "var/chatdesk.db", 0, 0 },
 	{ "debug_fill_delay_ms", CK_INT, S(debug_fill_delay_ms), "0", 0, 10000 },
 	{ "dead_max", CK_INT, S(dead_max), "10000", 1, 100000000 },
-	{ "key_prefix", CK_STR, S(key_prefix), "", 0, 0 },
+	{ "key_prefix", CK_STR, S(key_prefix), "", 0, KEYS_PREFIX_MAX },
 	{ "log_file", CK_STR, S(log_file), "", 0, 0 },
 	{ "log_level", CK_LEVEL, S(log_level), "info", 0, 0 },
 	{ "max_body_bytes", CK_INT, S(max_body_bytes), "65536", 1024, 16777216 },
@@ -97,6 +98,11 @@ config_apply(struct config *cfg, const struct ckey *k, const char *val,
 		}
 		/* FALLTHROUGH */
 	case CK_STR:
+		if (k->max > 0 && strlen(val) > (size_t)k->max) {
+			snprintf(err, errsz, "%s: at most %lld bytes (%zu given)",
+			    k->name, k->max, strlen(val));
+			return -1;
+		}
 		free(*(char **)(base + k->off));
 		if ((*(char **)(base + k->off) = strdup(val)) == NULL)
 			abort();

@@ -43,15 +43,6 @@ usage(FILE *f)
 	    "Exit status: 0 success, 64 usage error, 1 any other failure.\n");
 }
 
-int
-ctl_usage_error(const struct ctl_cmd *cmd, const char *msg)
-{
-	/* One line, as every error of the command line. */
-	fprintf(stderr, "chatdeskctl: %s (usage: chatdeskctl %s)\n", msg,
-	    cmd->usage);
-	return CTL_EXIT_USAGE;
-}
-
 /* Matches the words of a command name ("user add") against argv. */
 static int
 cmd_matches(const struct ctl_cmd *cmd, int argc, char **argv, int *used)

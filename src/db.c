@@ -522,12 +522,6 @@ db_bind_text(sqlite3_stmt *st, int idx, const char *s, size_t len)
 }
 
 int
-db_bind_null(sqlite3_stmt *st, int idx)
-{
-	return sqlite3_bind_null(st, idx) == SQLITE_OK ? 0 : -1;
-}
-
-int
 db_bind_blob(sqlite3_stmt *st, int idx, const void *p, size_t len)
 {
 	return sqlite3_bind_blob64(st, idx, p, len, SQLITE_TRANSIENT) ==
@@ -656,4 +650,50 @@ db_down(struct db *db)
 	if (db->down && util_mono_us() - db->checked_us > DB_RECHECK_US)
 		db_health(db);
 	return db->down;
+}
+
+int
+db_cache_pending_add(struct db *db, const char *key, int pattern)
+{
+	sqlite3_stmt *st;
+
+	if ((st = db_stmt(db, SQL_CACHE_PENDING_ADD)) == NULL)
+		return -1;
+	db_bind_text(st, 1, key, strlen(key));
+	db_bind_int(st, 2, pattern);
+	db_bind_int(st, 3, util_now_ms());
+	return db_exec_stmt(db, st) == 0 ? 0 : -1;
+}
+
+int
+db_cache_pending_replay(struct db *db,
+    int (*fn)(void *, const char *, int), void *arg)
+{
+	sqlite3_stmt *list, *del;
+	const unsigned char *s;
+	int64_t start = util_now_ms();
+	int n = 0, failed = 0;
+
+	if ((list = db_stmt(db, SQL_CACHE_PENDING_LIST)) == NULL)
+		return -1;
+	while (!failed && db_step(db, list) == SQLITE_ROW) {
+		if ((s = sqlite3_column_text(list, 0)) == NULL)
+			continue;
+		if (fn(arg, (const char *)s, sqlite3_column_int(list, 1)) == -1)
+			failed = 1;
+		else
+			n++;
+	}
+	db_reset(list);
+	if (failed)
+		return -1;
+	if (n == 0)
+		return 0;
+	/* Only what was remembered before this replay began: a key added
+	 * since by another process may not have been seen above. */
+	if ((del = db_stmt(db, SQL_CACHE_PENDING_CLEAR)) != NULL) {
+		db_bind_int(del, 1, start);
+		db_exec_stmt(db, del);
+	}
+	return n;
 }

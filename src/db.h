@@ -106,8 +106,15 @@ int db_exec_stmt(struct db *, sqlite3_stmt *);
 
 int db_bind_int(sqlite3_stmt *, int idx, int64_t v);
 int db_bind_text(sqlite3_stmt *, int idx, const char *s, size_t len);
-int db_bind_null(sqlite3_stmt *, int idx);
 int db_bind_blob(sqlite3_stmt *, int idx, const void *p, size_t len);
+
+/* The cache's remembered invalidations (a key, or a glob when pattern
+ * is 1, prefix included). add returns 0 or -1. replay calls fn for each,
+ * oldest first, until one returns -1; if none did, deletes those that
+ * were there when it began. Returns the number replayed, or -1. */
+int db_cache_pending_add(struct db *, const char *key, int pattern);
+int db_cache_pending_replay(struct db *,
+    int (*fn)(void *arg, const char *key, int pattern), void *arg);
 
 /* BEGIN IMMEDIATE, retried a bounded number of times on SQLITE_BUSY.
  * Returns 0 or -1 (logged). */

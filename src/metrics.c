@@ -10,15 +10,13 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "api.h"
-#include "app.h"
 #include "log.h"
 #include "metrics.h"
-#include "queue.h"
+#include "task.h"
 
 #define M_MAGIC		0x63646d6574726963ULL	/* "cdmetric" */
 #define M_VERSION	1
-#define M_ROUTES	64			/* >= api_nroutes + 1 */
+#define M_ROUTES	(METRICS_ROUTES_MAX + 1)	/* + the unmatched */
 #define M_NBUCKETS	12
 
 static const int m_statuses[] = {
@@ -30,14 +28,7 @@ static const double m_buckets[M_NBUCKETS] = {
 	0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5
 };
 
-static const char *const m_families[MFAM__MAX] = {
-	"messages", "user", "ticket", "session", "stats"
-};
-static const char *const m_task_types[] = {
-	"close_inactive_tickets", "archive_old_interactions",
-	"send_notifications", "unknown"
-};
-#define M_NTASKTYPES	4
+#define M_NTASKTYPES	(TASK_TYPE__MAX + 1)	/* + "unknown" */
 static const char *const m_task_results[MTASK__MAX] = {
 	"done", "retried", "dead"
 };
@@ -49,7 +40,7 @@ struct metrics_shm {
 	uint64_t	hist[M_ROUTES][M_NBUCKETS];	/* per bucket, not cumulative */
 	uint64_t	hist_count[M_ROUTES];
 	uint64_t	hist_sum_us[M_ROUTES];
-	uint64_t	cache[MFAM__MAX][3];
+	uint64_t	cache[KEY_CACHE__MAX][3];
 	uint64_t	redis_errors;
 	uint64_t	ratelimit_rejections;
 	uint64_t	ratelimit_unenforced;
@@ -60,6 +51,8 @@ struct metrics_shm {
 };
 
 static struct metrics_shm local;
+static const struct metrics_label *m_labels;
+static size_t m_nlabels;
 static struct metrics_shm *m = &local;
 
 #define ADD(field, n)	__atomic_fetch_add(&(field), (n), __ATOMIC_RELAXED)
@@ -141,24 +134,10 @@ metrics_request(int route, int status, int64_t micros)
 	ADD(m->hist_sum_us[r], micros > 0 ? (uint64_t)micros : 0);
 }
 
-int
-metrics_family_of(const char *name)
-{
-	int i;
-	size_t n;
-
-	for (i = 0; i < MFAM__MAX; i++) {
-		n = strlen(m_families[i]);
-		if (strncmp(name, m_families[i], n) == 0 && name[n] == ':')
-			return i;
-	}
-	return -1;
-}
-
 void
-metrics_cache(enum metrics_cache_family f, int result)
+metrics_cache(enum key_family f, int result)
 {
-	if (f < MFAM__MAX && result >= 0 && result < 3)
+	if (f < KEY_CACHE__MAX && result >= 0 && result < 3)
 		ADD(m->cache[f][result], 1);
 }
 
@@ -181,14 +160,12 @@ metrics_ratelimit_unenforced(void)
 }
 
 void
-metrics_task(const char *type, enum metrics_task_result res)
+metrics_task(int type, enum metrics_task_result res)
 {
-	int i;
+	size_t t = type >= 0 && type < TASK_TYPE__MAX ? (size_t)type :
+	    TASK_TYPE__MAX;
 
-	for (i = 0; i < M_NTASKTYPES - 1; i++)
-		if (strcmp(type, m_task_types[i]) == 0)
-			break;
-	ADD(m->tasks[i][res], 1);
+	ADD(m->tasks[t][res], 1);
 }
 
 void
@@ -227,18 +204,19 @@ metrics_cache_totals(uint64_t *hits, uint64_t *misses)
 	int f;
 
 	*hits = *misses = 0;
-	for (f = 0; f < MFAM__MAX; f++) {
+	for (f = 0; f < KEY_CACHE__MAX; f++) {
 		*hits += GET(m->cache[f][0]);
 		*misses += GET(m->cache[f][1]);
 	}
 }
 
 static void
-route_labels(size_t r, const char **route, const char **method)
+route_labels(const struct metrics_label *routes, size_t n, size_t r,
+    const char **route, const char **method)
 {
-	if (r < api_nroutes) {
-		*route = api_routes[r].pattern;
-		*method = api_routes[r].method;
+	if (r < n) {
+		*route = routes[r].route;
+		*method = routes[r].method;
 	} else {
 		*route = "unmatched";
 		*method = "any";
@@ -246,10 +224,18 @@ route_labels(size_t r, const char **route, const char **method)
 }
 
 void
-metrics_render(struct app *app, struct strbuf *o)
+metrics_routes(const struct metrics_label *routes, size_t n)
 {
+	m_labels = routes;
+	m_nlabels = n < METRICS_ROUTES_MAX ? n : METRICS_ROUTES_MAX;
+}
+
+void
+metrics_render(struct strbuf *o)
+{
+	const struct metrics_label *routes = m_labels;
+	size_t nroutes = m_nlabels;
 	static const char *const results[3] = { "hit", "miss", "bypass" };
-	struct queue_stats qs;
 	const char *route, *method;
 	uint64_t v, cum;
 	size_t r, s;
@@ -259,9 +245,9 @@ metrics_render(struct app *app, struct strbuf *o)
 	    "by route, method and status.\n"
 	    "# TYPE chatdesk_http_requests_total counter\n");
 	for (r = 0; r < M_ROUTES; r++) {
-		if (r >= api_nroutes && r != M_ROUTES - 1)
+		if (r >= nroutes && r != M_ROUTES - 1)
 			continue;
-		route_labels(r, &route, &method);
+		route_labels(routes, nroutes, r, &route, &method);
 		for (s = 0; s < M_NSTATUS; s++) {
 			if ((v = GET(m->http[r][s])) == 0)
 				continue;
@@ -280,10 +266,10 @@ metrics_render(struct app *app, struct strbuf *o)
 	    "from the request's arrival in the app to its answer.\n"
 	    "# TYPE chatdesk_http_request_duration_seconds histogram\n");
 	for (r = 0; r < M_ROUTES; r++) {
-		if ((r >= api_nroutes && r != M_ROUTES - 1) ||
+		if ((r >= nroutes && r != M_ROUTES - 1) ||
 		    GET(m->hist_count[r]) == 0)
 			continue;
-		route_labels(r, &route, &method);
+		route_labels(routes, nroutes, r, &route, &method);
 		cum = 0;
 		for (b = 0; b < M_NBUCKETS; b++) {
 			cum += GET(m->hist[r][b]);
@@ -306,33 +292,23 @@ metrics_render(struct app *app, struct strbuf *o)
 	strbuf_adds(o, "# HELP chatdesk_cache_requests_total Cache reads by "
 	    "key family and result.\n"
 	    "# TYPE chatdesk_cache_requests_total counter\n");
-	for (f = 0; f < MFAM__MAX; f++)
+	for (f = 0; f < KEY_CACHE__MAX; f++)
 		for (s = 0; s < 3; s++)
 			strbuf_printf(o, "chatdesk_cache_requests_total{family="
-			    "\"%s\",result=\"%s\"} %llu\n", m_families[f],
+			    "\"%s\",result=\"%s\"} %llu\n", keys_families[f].label,
 			    results[s], (unsigned long long)GET(m->cache[f][s]));
 	strbuf_printf(o, "# HELP chatdesk_redis_errors_total Failed Redis "
 	    "commands and connections.\n"
 	    "# TYPE chatdesk_redis_errors_total counter\n"
 	    "chatdesk_redis_errors_total %llu\n",
 	    (unsigned long long)GET(m->redis_errors));
-	strbuf_adds(o, "# HELP chatdesk_queue_length Tasks in each queue key "
-	    "(absent while the queue's Redis is down).\n"
-	    "# TYPE chatdesk_queue_length gauge\n");
-	if (queue_stats(app, &qs) == 0)
-		strbuf_printf(o, "chatdesk_queue_length{queue=\"pending\"} %lld\n"
-		    "chatdesk_queue_length{queue=\"processing\"} %lld\n"
-		    "chatdesk_queue_length{queue=\"delayed\"} %lld\n"
-		    "chatdesk_queue_length{queue=\"failed\"} %lld\n",
-		    qs.pending, qs.processing, qs.delayed, qs.failed);
-	strbuf_printf(o, "chatdesk_queue_length{queue=\"outbox\"} %lld\n",
-	    queue_outbox_count(app));
 	strbuf_adds(o, "# HELP chatdesk_tasks_total Tasks the worker finished, "
 	    "by type and result.\n# TYPE chatdesk_tasks_total counter\n");
 	for (t = 0; t < M_NTASKTYPES; t++)
 		for (s = 0; s < MTASK__MAX; s++)
 			strbuf_printf(o, "chatdesk_tasks_total{type=\"%s\","
-			    "result=\"%s\"} %llu\n", m_task_types[t],
+			    "result=\"%s\"} %llu\n", t < TASK_TYPE__MAX ? task_names[t] :
+			    "unknown",
 			    m_task_results[s],
 			    (unsigned long long)GET(m->tasks[t][s]));
 	strbuf_printf(o, "# HELP chatdesk_ratelimit_rejections_total Posts "

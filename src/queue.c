@@ -5,14 +5,66 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "app.h"
+#include <hiredis/hiredis.h>
+
+#include "config.h"
 #include "db.h"
+#include "keys.h"
 #include "log.h"
 #include "queue.h"
+#include "rconn.h"
 #include "util.h"
 
+struct queue {
+	struct rconn		*rc;
+	const struct config	*cfg;
+	struct db		*db;
+	struct keyspace		 ks;
+	struct rkey		 lists[KEY_TASKS__MAX];
+	struct rkey		 lock;
+	char			 lock_token[33];
+	long long		 lock_ttl_ms;
+	/* maxmemory-policy, read once per process (0: not yet). */
+	int			 policy_read;
+	char			 policy[64];
+};
+
+/* The keys of the four lists, built once. */
+#define PENDING(q)	(&(q)->lists[KEY_TASKS_PENDING])
+#define PROCESSING(q)	(&(q)->lists[KEY_TASKS_PROCESSING])
+#define DELAYED(q)	(&(q)->lists[KEY_TASKS_DELAYED])
+#define FAILED(q)	(&(q)->lists[KEY_TASKS_FAILED])
+
+struct queue *
+queue_open(const struct config *cfg, struct db *db, struct rconn *rc,
+    const struct keyspace *ks)
+{
+	struct queue *q;
+	int i;
+
+	if ((q = calloc(1, sizeof(*q))) == NULL)
+		abort();
+	q->rc = rc;
+	q->cfg = cfg;
+	q->db = db;
+	q->ks = *ks;
+	for (i = 0; i < KEY_TASKS__MAX; i++)
+		keys_tasks(&q->ks, &q->lists[i], (enum key_tasks)i);
+	keys_worker_lock(&q->ks, &q->lock);
+	return q;
+}
+
+void
+queue_close(struct queue *q)
+{
+	if (q == NULL)
+		return;
+	rconn_free(q->rc);
+	free(q);
+}
+
 int64_t
-queue_outbox_add(struct app *app, const char *type, json_t *payload)
+queue_outbox_add(struct queue *q, const char *type, json_t *payload)
 {
 	unsigned char rnd[QUEUE_TASK_ID_LEN / 2];
 	char id[QUEUE_TASK_ID_LEN + 1], *text;
@@ -29,11 +81,11 @@ queue_outbox_add(struct app *app, const char *type, json_t *payload)
 		return 0;
 	}
 	json_decref(task);
-	if ((st = db_stmt(app->db, SQL_OUTBOX_ADD)) != NULL) {
+	if ((st = db_stmt(q->db, SQL_OUTBOX_ADD)) != NULL) {
 		db_bind_text(st, 1, text, strlen(text));
 		db_bind_int(st, 2, now);
-		if (db_exec_stmt(app->db, st) == 0)
-			row = db_last_id(app->db);
+		if (db_exec_stmt(q->db, st) == 0)
+			row = db_last_id(q->db);
 	}
 	free(text);
 	return row;
@@ -45,29 +97,28 @@ queue_outbox_add(struct app *app, const char *type, json_t *payload)
  * rows stay. Returns the count pushed, or -1.
  */
 static int
-flush_batch(struct app *app, int64_t one)
+flush_batch(struct queue *q, int64_t one)
 {
 	const char *argv[2 + QUEUE_FLUSH_BATCH];
 	size_t lens[2 + QUEUE_FLUSH_BATCH];
 	char *texts[QUEUE_FLUSH_BATCH];
-	struct rkey k;
 	sqlite3_stmt *st;
 	redisReply *r;
 	int n = 0, i, rc = -1;
 
 	/* Do not take the write lock for a Redis that is known to be down. */
-	if (rconn_get(app->queue) == NULL)
+	if (rconn_get(q->rc) == NULL)
 		return -1;
-	if (db_begin(app->db) == -1)
+	if (db_begin(q->db) == -1)
 		return -1;
-	st = db_stmt(app->db, one ? SQL_OUTBOX_CLAIM_ONE : SQL_OUTBOX_CLAIM);
+	st = db_stmt(q->db, one ? SQL_OUTBOX_CLAIM_ONE : SQL_OUTBOX_CLAIM);
 	if (st == NULL)
 		goto out;
 	if (one)
 		db_bind_int(st, 1, one);
 	else
 		db_bind_int(st, 1, QUEUE_FLUSH_BATCH);
-	while (n < QUEUE_FLUSH_BATCH && db_step(app->db, st) == SQLITE_ROW) {
+	while (n < QUEUE_FLUSH_BATCH && db_step(q->db, st) == SQLITE_ROW) {
 		if ((texts[n] = strdup((const char *)sqlite3_column_text(st,
 		    0))) == NULL)
 			abort();
@@ -78,19 +129,18 @@ flush_batch(struct app *app, int64_t one)
 		rc = 0;
 		goto out;
 	}
-	app_key(app, &k, "tasks:pending");
 	argv[0] = "RPUSH";
 	lens[0] = 5;
-	argv[1] = k.s;
-	lens[1] = k.len;
+	argv[1] = PENDING(q)->s;
+	lens[1] = PENDING(q)->len;
 	for (i = 0; i < n; i++) {
 		argv[2 + i] = texts[i];
 		lens[2 + i] = strlen(texts[i]);
 	}
-	if ((r = rconn_cmd(app->queue, 2 + n, argv, lens)) == NULL)
+	if ((r = rconn_cmd(q->rc, 2 + n, argv, lens)) == NULL)
 		goto out;
 	freeReplyObject(r);
-	if (db_commit(app->db) == -1) {
+	if (db_commit(q->db) == -1) {
 		/* Pushed but still in the outbox: pushed again later. */
 		log_warn("outbox: %d task(s) pushed but not removed", n);
 		goto free;
@@ -98,7 +148,7 @@ flush_batch(struct app *app, int64_t one)
 	rc = n;
 	goto free;
 out:
-	db_rollback(app->db);
+	db_rollback(q->db);
 free:
 	for (i = 0; i < n; i++)
 		free(texts[i]);
@@ -106,20 +156,20 @@ free:
 }
 
 int
-queue_flush(struct app *app, const int64_t *ids, int n)
+queue_flush(struct queue *q, const int64_t *ids, int n)
 {
 	int total = 0, got, i;
 
 	if (ids != NULL) {
 		for (i = 0; i < n; i++) {
-			if ((got = flush_batch(app, ids[i])) == -1)
+			if ((got = flush_batch(q, ids[i])) == -1)
 				return -1;
 			total += got;
 		}
 		return total;
 	}
 	do {
-		if ((got = flush_batch(app, 0)) == -1)
+		if ((got = flush_batch(q, 0)) == -1)
 			return total > 0 ? total : -1;
 		total += got;
 	} while (got == QUEUE_FLUSH_BATCH);
@@ -127,82 +177,56 @@ queue_flush(struct app *app, const int64_t *ids, int n)
 }
 
 long long
-queue_outbox_count(struct app *app)
+queue_outbox_count(struct queue *q)
 {
 	sqlite3_stmt *st;
 	long long n = -1;
 
-	if ((st = db_stmt(app->db, SQL_OUTBOX_COUNT)) == NULL)
+	if ((st = db_stmt(q->db, SQL_OUTBOX_COUNT)) == NULL)
 		return -1;
-	if (db_step(app->db, st) == SQLITE_ROW)
+	if (db_step(q->db, st) == SQLITE_ROW)
 		n = sqlite3_column_int64(st, 0);
 	db_reset(st);
 	return n;
 }
 
 int
-queue_enqueue(struct app *app, const char *type, json_t *payload)
+queue_enqueue(struct queue *q, const char *type, json_t *payload)
 {
 	int64_t row;
 
-	if (db_begin(app->db) == -1) {
+	if (db_begin(q->db) == -1) {
 		json_decref(payload);
 		return -1;
 	}
-	if ((row = queue_outbox_add(app, type, payload)) == 0) {
-		db_rollback(app->db);
+	if ((row = queue_outbox_add(q, type, payload)) == 0) {
+		db_rollback(q->db);
 		return -1;
 	}
-	if (db_commit(app->db) == -1)
+	if (db_commit(q->db) == -1)
 		return -1;
 	/* If Redis is down the task waits in the outbox for the worker. */
-	queue_flush(app, &row, 1);
+	queue_flush(q, &row, 1);
 	return 0;
 }
 
 int
-queue_known_type(const char *type)
+queue_stats(struct queue *q, struct queue_stats *s)
 {
-	return strcmp(type, "close_inactive_tickets") == 0 ||
-	    strcmp(type, "archive_old_interactions") == 0 ||
-	    strcmp(type, "send_notifications") == 0;
-}
-
-static long long
-int_reply(redisReply *r)
-{
-	long long n = -1;
-
-	if (r == NULL)
-		return -1;
-	if (r->type == REDIS_REPLY_INTEGER)
-		n = r->integer;
-	freeReplyObject(r);
-	return n;
-}
-
-int
-queue_stats(struct app *app, struct queue_stats *s)
-{
-	struct rkey p, pr, d, f;
 	redisReply *r;
 	json_t *t;
 
-	app_key(app, &p, "tasks:pending");
-	app_key(app, &pr, "tasks:processing");
-	app_key(app, &d, "tasks:delayed");
-	app_key(app, &f, "tasks:failed");
-	if ((s->pending = int_reply(rconn_cmdv(app->queue, "LLEN", p.s,
+	if ((s->pending = rconn_int(rconn_cmdv(q->rc, "LLEN", PENDING(q)->s,
 	    NULL))) < 0 ||
-	    (s->processing = int_reply(rconn_cmdv(app->queue, "LLEN", pr.s,
+	    (s->processing = rconn_int(rconn_cmdv(q->rc, "LLEN", PROCESSING(q)->s,
 	    NULL))) < 0 ||
-	    (s->delayed = int_reply(rconn_cmdv(app->queue, "ZCARD", d.s,
+	    (s->delayed = rconn_int(rconn_cmdv(q->rc, "ZCARD", DELAYED(q)->s,
 	    NULL))) < 0 ||
-	    (s->failed = int_reply(rconn_cmdv(app->queue, "LLEN", f.s,
+	    (s->failed = rconn_int(rconn_cmdv(q->rc, "LLEN", FAILED(q)->s,
 	    NULL))) < 0)
 		return -1;
 	s->oldest_pending_age_s = -1;
-	if ((r = rconn_cmdv(app->queue, "LINDEX", p.s, "0", NULL)) == NULL)
+	if ((r = rconn_cmdv(q->rc, "LINDEX", PENDING(q)->s, "0", NULL)) == NULL)
 		return -1;
 	if (r->type == REDIS_REPLY_STRING &&
 	    (t = json_loadb(r->str, r->len, 0, NULL)) != NULL) {
@@ -219,18 +243,16 @@ queue_stats(struct app *app, struct queue_stats *s)
 }
 
 int
-queue_dead_list(struct app *app, int limit, json_t *arr)
+queue_dead_list(struct queue *q, int limit, json_t *arr)
 {
-	struct rkey f;
 	redisReply *r;
 	char stop[24];
 	json_t *t;
 	size_t i;
 	int n = 0;
 
-	app_key(app, &f, "tasks:failed");
 	snprintf(stop, sizeof(stop), "%d", limit - 1);
-	if ((r = rconn_cmdv(app->queue, "LRANGE", f.s, "0", stop, NULL)) == NULL)
+	if ((r = rconn_cmdv(q->rc, "LRANGE", FAILED(q)->s, "0", stop, NULL)) == NULL)
 		return -1;
 	for (i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
 		t = json_loadb(r->element[i]->str, r->element[i]->len, 0, NULL);
@@ -253,18 +275,15 @@ static struct rscript revive_script = { .src =
 };
 
 long long
-queue_dead_retry(struct app *app)
+queue_dead_retry(struct queue *q)
 {
-	struct rkey f, p;
 	redisReply *r, *e;
 	size_t i;
 	json_t *t;
 	char *next;
 	long long n = 0;
 
-	app_key(app, &f, "tasks:failed");
-	app_key(app, &p, "tasks:pending");
-	if ((r = rconn_cmdv(app->queue, "LRANGE", f.s, "0", "-1", NULL)) == NULL)
+	if ((r = rconn_cmdv(q->rc, "LRANGE", FAILED(q)->s, "0", "-1", NULL)) == NULL)
 		return -1;
 	for (i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
 		e = r->element[i];
@@ -282,8 +301,8 @@ queue_dead_retry(struct app *app)
 		if (next == NULL)
 			continue;
 		/* Tasks are JSON text: never a NUL byte. */
-		if (int_reply(rconn_evalv(app->queue, &revive_script, 2, f.s,
-		    p.s, e->str, next, NULL)) == 1)
+		if (rconn_int(rconn_evalv(q->rc, &revive_script, 2, FAILED(q)->s,
+		    PENDING(q)->s, e->str, next, NULL)) == 1)
 			n++;
 		free(next);
 	}
@@ -298,12 +317,10 @@ static struct rscript clear_script = { .src =
 };
 
 long long
-queue_dead_clear(struct app *app)
+queue_dead_clear(struct queue *q)
 {
-	struct rkey f;
 
-	app_key(app, &f, "tasks:failed");
-	return int_reply(rconn_evalv(app->queue, &clear_script, 1, f.s, NULL));
+	return rconn_int(rconn_evalv(q->rc, &clear_script, 1, FAILED(q)->s, NULL));
 }
 
 /* processing -> front of pending, oldest taken first stays first. */
@@ -316,13 +333,10 @@ static struct rscript orphans_script = { .src =
 };
 
 long long
-queue_recover_orphans(struct app *app)
+queue_recover_orphans(struct queue *q)
 {
-	struct rkey pr, p;
 
-	app_key(app, &pr, "tasks:processing");
-	app_key(app, &p, "tasks:pending");
-	return int_reply(rconn_evalv(app->queue, &orphans_script, 2, pr.s, p.s,
+	return rconn_int(rconn_evalv(q->rc, &orphans_script, 2, PROCESSING(q)->s, PENDING(q)->s,
 	    NULL));
 }
 
@@ -337,18 +351,15 @@ static struct rscript due_script = { .src =
 };
 
 long long
-queue_move_due(struct app *app)
+queue_move_due(struct queue *q)
 {
-	struct rkey d, p;
 	char now[24];
 	long long n, total = 0;
 
-	app_key(app, &d, "tasks:delayed");
-	app_key(app, &p, "tasks:pending");
 	snprintf(now, sizeof(now), "%lld", (long long)util_now_ms());
 	do {
-		if ((n = int_reply(rconn_evalv(app->queue, &due_script, 2, d.s,
-		    p.s, now, NULL))) < 0)
+		if ((n = rconn_int(rconn_evalv(q->rc, &due_script, 2, DELAYED(q)->s,
+		    PENDING(q)->s, now, NULL))) < 0)
 			return -1;
 		total += n;
 	} while (n == 1000);
@@ -356,9 +367,8 @@ queue_move_due(struct app *app)
 }
 
 int
-queue_take(struct app *app, const struct strbuf *ack, struct strbuf *out)
+queue_take(struct queue *q, const struct strbuf *ack, struct strbuf *out)
 {
-	struct rkey p, pr;
 	const char *lrem[4], *lmove[5];
 	size_t lremlen[4], lmovelen[5];
 	const char *const *argv[2];
@@ -367,13 +377,11 @@ queue_take(struct app *app, const struct strbuf *ack, struct strbuf *out)
 	int argc[2], n = 0, rc = 0;
 	redisReply *r[2], *m;
 
-	app_key(app, &p, "tasks:pending");
-	app_key(app, &pr, "tasks:processing");
 	if (ack != NULL) {
 		lrem[0] = "LREM";
 		lremlen[0] = 4;
-		lrem[1] = pr.s;
-		lremlen[1] = pr.len;
+		lrem[1] = PROCESSING(q)->s;
+		lremlen[1] = PROCESSING(q)->len;
 		lrem[2] = "1";
 		lremlen[2] = 1;
 		lrem[3] = ack->buf;
@@ -384,10 +392,10 @@ queue_take(struct app *app, const struct strbuf *ack, struct strbuf *out)
 	}
 	lmove[0] = "LMOVE";
 	lmovelen[0] = 5;
-	lmove[1] = p.s;
-	lmovelen[1] = p.len;
-	lmove[2] = pr.s;
-	lmovelen[2] = pr.len;
+	lmove[1] = PENDING(q)->s;
+	lmovelen[1] = PENDING(q)->len;
+	lmove[2] = PROCESSING(q)->s;
+	lmovelen[2] = PROCESSING(q)->len;
 	lmove[3] = "LEFT";
 	lmovelen[3] = 4;
 	lmove[4] = "RIGHT";
@@ -396,7 +404,7 @@ queue_take(struct app *app, const struct strbuf *ack, struct strbuf *out)
 	lens[n] = lmovelen;
 	argc[n++] = 5;
 	lensp = lens;
-	if (rconn_pipeline(app->queue, n, argc, argv, lensp, r) == -1)
+	if (rconn_pipeline(q->rc, n, argc, argv, lensp, r) == -1)
 		return -1;
 	m = r[n - 1];
 	if (m->type == REDIS_REPLY_STRING) {
@@ -414,22 +422,20 @@ queue_take(struct app *app, const struct strbuf *ack, struct strbuf *out)
 }
 
 int
-queue_ack(struct app *app, const char *task, size_t len)
+queue_ack(struct queue *q, const char *task, size_t len)
 {
-	struct rkey pr;
 	const char *argv[4];
 	size_t lens[4];
 
-	app_key(app, &pr, "tasks:processing");
 	argv[0] = "LREM";
 	lens[0] = 4;
-	argv[1] = pr.s;
-	lens[1] = pr.len;
+	argv[1] = PROCESSING(q)->s;
+	lens[1] = PROCESSING(q)->len;
 	argv[2] = "1";
 	lens[2] = 1;
 	argv[3] = task;
 	lens[3] = len;
-	return int_reply(rconn_cmd(app->queue, 4, argv, lens)) >= 0 ? 0 : -1;
+	return rconn_int(rconn_cmd(q->rc, 4, argv, lens)) >= 0 ? 0 : -1;
 }
 
 static struct rscript delay_script = { .src =
@@ -439,18 +445,15 @@ static struct rscript delay_script = { .src =
 };
 
 int
-queue_delay(struct app *app, const char *task, size_t len, const char *next,
+queue_delay(struct queue *q, const char *task, size_t len, const char *next,
     int64_t due_ms)
 {
-	struct rkey pr, d;
 	char due[24];
 
 	if (memchr(task, '\0', len) != NULL)
 		return -1;
-	app_key(app, &pr, "tasks:processing");
-	app_key(app, &d, "tasks:delayed");
 	snprintf(due, sizeof(due), "%lld", (long long)due_ms);
-	return int_reply(rconn_evalv(app->queue, &delay_script, 2, pr.s, d.s,
+	return rconn_int(rconn_evalv(q->rc, &delay_script, 2, PROCESSING(q)->s, DELAYED(q)->s,
 	    task, next, due, NULL)) == 1 ? 0 : -1;
 }
 
@@ -467,18 +470,107 @@ static struct rscript bury_script = { .src =
 };
 
 long long
-queue_bury(struct app *app, const char *task, size_t len, const char *dead)
+queue_bury(struct queue *q, const char *task, size_t len, const char *dead)
 {
-	struct rkey pr, f;
 	char max[24];
 
 	/* A task holding a NUL byte cannot be passed as text: it stays in
 	 * tasks:processing, where the next run finds it again. */
 	if (memchr(task, '\0', len) != NULL)
 		return -1;
-	app_key(app, &pr, "tasks:processing");
-	app_key(app, &f, "tasks:failed");
-	snprintf(max, sizeof(max), "%lld", app->cfg.dead_max);
-	return int_reply(rconn_evalv(app->queue, &bury_script, 2, pr.s, f.s,
+	snprintf(max, sizeof(max), "%lld", q->cfg->dead_max);
+	return rconn_int(rconn_evalv(q->rc, &bury_script, 2, PROCESSING(q)->s, FAILED(q)->s,
 	    task, dead, max, NULL));
+}
+
+long long
+queue_length(struct queue *q, enum key_tasks which)
+{
+	const struct rkey *k = &q->lists[which];
+
+	return rconn_int(rconn_cmdv(q->rc, which == KEY_TASKS_DELAYED ?
+	    "ZCARD" : "LLEN", k->s, NULL));
+}
+
+int
+queue_ping(struct queue *q)
+{
+	return rconn_ping(q->rc);
+}
+
+const char *
+queue_eviction(struct queue *q)
+{
+	redisReply *r;
+
+	if (!q->policy_read) {
+		if ((r = rconn_cmdv(q->rc, "CONFIG", "GET", "maxmemory-policy",
+		    NULL)) == NULL)
+			return NULL;
+		if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+		    r->element[1]->type == REDIS_REPLY_STRING)
+			snprintf(q->policy, sizeof(q->policy), "%s",
+			    r->element[1]->str);
+		freeReplyObject(r);
+		q->policy_read = 1;
+	}
+	return strncmp(q->policy, "allkeys-", 8) == 0 ? q->policy : NULL;
+}
+
+/* Compare-and-set scripts: only the run that holds the lock may renew or
+ * release it. */
+static struct rscript renew_script = { .src =
+	"if redis.call('GET', KEYS[1]) == ARGV[1] then\n"
+	"  return redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"
+	"end\n"
+	"return 0\n"
+};
+
+static struct rscript release_script = { .src =
+	"if redis.call('GET', KEYS[1]) == ARGV[1] then\n"
+	"  return redis.call('DEL', KEYS[1])\n"
+	"end\n"
+	"return 0\n"
+};
+
+int
+queue_lock_take(struct queue *q, long long ttl_ms)
+{
+	unsigned char rnd[16];
+	char ttl[24];
+	redisReply *r;
+	int rc;
+
+	util_random(rnd, sizeof(rnd));
+	util_hex(rnd, sizeof(rnd), q->lock_token);
+	q->lock_ttl_ms = ttl_ms;
+	snprintf(ttl, sizeof(ttl), "%lld", ttl_ms);
+	if ((r = rconn_cmdv(q->rc, "SET", q->lock.s, q->lock_token, "NX", "PX",
+	    ttl, NULL)) == NULL)
+		return -1;
+	rc = r->type == REDIS_REPLY_STATUS ? 1 : 0;
+	freeReplyObject(r);
+	return rc;
+}
+
+static int
+lock_call(struct queue *q, struct rscript *sc)
+{
+	char ttl[24];
+
+	snprintf(ttl, sizeof(ttl), "%lld", q->lock_ttl_ms);
+	return rconn_int(rconn_evalv(q->rc, sc, 1, q->lock.s, q->lock_token,
+	    ttl, NULL)) == 1 ? 0 : -1;
+}
+
+int
+queue_lock_renew(struct queue *q)
+{
+	return lock_call(q, &renew_script);
+}
+
+int
+queue_lock_release(struct queue *q)
+{
+	return lock_call(q, &release_script);
 }

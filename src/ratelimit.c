@@ -7,58 +7,38 @@
 #include <sodium.h>
 
 #include "app.h"
+#include "cache.h"
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
 #include "ratelimit.h"
 #include "util.h"
 
-
-/* INCR and, on the first hit of a window, EXPIRE: one round trip, atomic. */
-static struct rscript incr_script = { .src =
-	"local n = redis.call('INCR', KEYS[1])\n"
-	"if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end\n"
-	"return n\n"
-};
-
-/*
- * Counts one hit on ratelimit:{family}{id}:{window}. Returns the count, or 0 when Redis is unavailable (not
- * enforced, counted). *retry gets the seconds to the window's end.
- */
+/* Counts one hit on k, which lives window + 1 s. Returns the count, or 0
+ * when Redis did not answer (not enforced, counted). */
 static long long
-count_hit(struct app *app, long long window, long long *retry,
-    const char *family, const char *id)
+count_hit(struct app *app, const struct rkey *k, long long window)
 {
-	int64_t now_s = util_now_ms() / 1000, win = now_s / window;
-	struct rkey k;
-	char ttl[24];
-	redisReply *r;
-	long long n = 0;
+	long long n;
 
-	app_key(app, &k, "ratelimit:%s%s:%lld", family, id, (long long)win);
-	snprintf(ttl, sizeof(ttl), "%lld", window + 1);
-	*retry = (win + 1) * window - now_s;
-	if ((r = rconn_evalv(app->cache, &incr_script, 1, k.s, ttl, NULL)) ==
-	    NULL) {
+	if ((n = cache_count(app->cache, k, window + 1)) == -1) {
 		metrics_ratelimit_unenforced();
 		return 0;
 	}
-	if (r->type == REDIS_REPLY_INTEGER)
-		n = r->integer;
-	freeReplyObject(r);
 	return n;
 }
 
-/* Answers 429 with Retry-After. */
+/* Answers 429 with Retry-After: whole seconds to the end of window win. */
 static int
-reject(struct req *req, long long retry, const char *what, long long limit,
-    long long window)
+reject(struct req *req, int64_t now_s, int64_t win, long long window,
+    long long limit, const char *what)
 {
-	char s[24];
+	char retry[24];
 
 	metrics_ratelimit_rejection();
-	snprintf(s, sizeof(s), "%lld", retry);
-	http_header(req, "Retry-After", s);
+	snprintf(retry, sizeof(retry), "%lld",
+	    (long long)((win + 1) * window - now_s));
+	http_header(req, "Retry-After", retry);
 	http_error(req, 429, "rate_limited", NULL, "at most %lld %s per %lld s",
 	    limit, what, window);
 	return -1;
@@ -67,22 +47,24 @@ reject(struct req *req, long long retry, const char *what, long long limit,
 int
 ratelimit_post(struct app *app, struct req *req)
 {
-	long long window = app->cfg.rate_limit_window, retry;
-	char uid[24];
+	long long window = app->cfg.rate_limit_window;
+	int64_t now_s = util_now_ms() / 1000, win = now_s / window;
+	struct rkey k;
 
-	snprintf(uid, sizeof(uid), "%lld", (long long)req->user_id);
-	if (count_hit(app, window, &retry, "", uid) <=
-	    app->cfg.rate_limit_count)
+	keys_ratelimit(cache_keys(app->cache), &k, req->user_id, win);
+	if (count_hit(app, &k, window) <= app->cfg.rate_limit_count)
 		return 0;
-	return reject(req, retry, "posts", app->cfg.rate_limit_count, window);
+	return reject(req, now_s, win, window, app->cfg.rate_limit_count,
+	    "posts");
 }
 
-/* The hex SHA-256 of s (ASCII lower-cased): keys hold no client text. */
+/* The SHA-256 of s, ASCII lower-cased (emails compare so): key names
+ * hold no client text. */
 static void
-digest(const char *s, size_t len, char hex[crypto_hash_sha256_BYTES * 2 + 1])
+digest(const char *s, size_t len, unsigned char out[32])
 {
 	crypto_hash_sha256_state h;
-	unsigned char out[crypto_hash_sha256_BYTES], c;
+	unsigned char c;
 	size_t i;
 
 	crypto_hash_sha256_init(&h);
@@ -93,28 +75,30 @@ digest(const char *s, size_t len, char hex[crypto_hash_sha256_BYTES * 2 + 1])
 		crypto_hash_sha256_update(&h, &c, 1);
 	}
 	crypto_hash_sha256_final(&h, out);
-	util_hex(out, sizeof(out), hex);
 }
 
 int
 ratelimit_signin(struct app *app, struct req *req, const char *email,
     size_t elen)
 {
-	long long window = app->cfg.signin_rate_limit_window, re, ra, ne, na;
-	char he[crypto_hash_sha256_BYTES * 2 + 1];
-	char ha[crypto_hash_sha256_BYTES * 2 + 1];
+	long long window = app->cfg.signin_rate_limit_window, ne, na;
+	int64_t now_s = util_now_ms() / 1000, win = now_s / window;
+	unsigned char he[32], ha[32];
+	struct rkey k;
 
 	digest(email, elen, he);
 	digest(req->remote_addr, strlen(req->remote_addr), ha);
 	/* Both counted, whichever is over: a guesser cannot spend one
 	 * limit's budget while the other is exhausted. */
-	ne = count_hit(app, window, &re, "signin:email:", he);
-	na = count_hit(app, window, &ra, "signin:addr:", ha);
+	keys_signin(cache_keys(app->cache), &k, KEYS_SIGNIN_EMAIL, he, win);
+	ne = count_hit(app, &k, window);
+	keys_signin(cache_keys(app->cache), &k, KEYS_SIGNIN_ADDR, ha, win);
+	na = count_hit(app, &k, window);
 	if (ne > app->cfg.signin_rate_limit_email)
-		return reject(req, re, "sign-ins for one email",
-		    app->cfg.signin_rate_limit_email, window);
+		return reject(req, now_s, win, window,
+		    app->cfg.signin_rate_limit_email, "sign-ins for one email");
 	if (na > app->cfg.signin_rate_limit_addr)
-		return reject(req, ra, "sign-ins from one address",
-		    app->cfg.signin_rate_limit_addr, window);
+		return reject(req, now_s, win, window,
+		    app->cfg.signin_rate_limit_addr, "sign-ins from one address");
 	return 0;
 }

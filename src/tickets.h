@@ -12,6 +12,8 @@
 
 #include "cache.h"
 
+struct app;
+
 #define TICKETS_SUBJECT_MAX	200
 #define TICKETS_BODY_MAX	10000
 

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "app.h"
 #include "db.h"
 #include "log.h"
 #include "passwd.h"
@@ -34,7 +35,7 @@ users_check_email(const char *s, size_t len)
 static void
 user_key(struct app *app, int64_t id, struct rkey *k)
 {
-	app_key(app, k, "user:%lld", (long long)id);
+	keys_user(cache_keys(app->cache), k, id);
 }
 
 /* The user object of API.md from a SQL_USER_GET row. */
@@ -61,18 +62,23 @@ dump_cb(const char *buf, size_t size, void *data)
 	return 0;
 }
 
+struct user_arg {
+	struct db	*db;
+	int64_t		 id;
+};
+
 static int
-user_fill(struct app *app, void *arg, struct strbuf *out)
+user_fill(void *arg, struct strbuf *out)
 {
-	const int64_t *id = arg;
+	const struct user_arg *a = arg;
 	sqlite3_stmt *st;
 	json_t *j;
 	int rc;
 
-	if ((st = db_stmt(app->db, SQL_USER_GET)) == NULL)
+	if ((st = db_stmt(a->db, SQL_USER_GET)) == NULL)
 		return -1;
-	db_bind_int(st, 1, *id);
-	rc = db_step(app->db, st);
+	db_bind_int(st, 1, a->id);
+	rc = db_step(a->db, st);
 	if (rc == SQLITE_ROW) {
 		j = user_json(st);
 		rc = j != NULL &&
@@ -88,10 +94,12 @@ int
 users_get(struct app *app, int64_t id, struct strbuf *out,
     enum cache_result *res)
 {
+	struct user_arg a = { app->db, id };
 	struct rkey k;
 
 	user_key(app, id, &k);
-	return cache_get(app, &k, app->cfg.record_ttl, user_fill, &id, out, res);
+	return cache_get(app->cache, &k, app->cfg.record_ttl, user_fill, &a, out,
+	    res);
 }
 
 int
@@ -149,7 +157,7 @@ users_create(struct app *app, const char *name, const char *email,
 	*id = db_last_id(app->db);
 	if (pwhash != NULL && store_hash(app, *id, pwhash) == -1)
 		goto fail;
-	if (auth_token_issue(app, *id, tok) == -1)
+	if (auth_token_issue(app->auth, *id, tok) == -1)
 		goto fail;
 	if (db_commit(app->db) == -1)
 		return USERS_ERROR;
@@ -185,9 +193,9 @@ users_update(struct app *app, int64_t id, const char *name, const char *email,
 	if (db_changes(app->db) == 0)
 		return USERS_NOT_FOUND;
 	user_key(app, id, &k);
-	cache_invalidate(app, &k, 1);
+	cache_invalidate(app->cache, &k, 1);
 	if (role != ROLE_NONE)
-		auth_forget_sessions(app, id);
+		auth_forget_sessions(app->auth, id);
 	return USERS_OK;
 }
 
@@ -208,7 +216,7 @@ users_set_password(struct app *app, int64_t id, const char *pw, size_t len)
 		return USERS_NOT_FOUND;
 	/* updated_at moved. */
 	user_key(app, id, &k);
-	cache_invalidate(app, &k, 1);
+	cache_invalidate(app->cache, &k, 1);
 	return USERS_OK;
 }
 

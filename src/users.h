@@ -13,6 +13,8 @@
 #include "auth.h"
 #include "cache.h"
 
+struct app;
+
 #define USERS_NAME_MAX		100
 #define USERS_EMAIL_MIN		3
 #define USERS_EMAIL_MAX		254

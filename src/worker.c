@@ -28,8 +28,6 @@
 #define LOCK_RENEW_MS	10000
 
 struct run {
-	char		lock_token[33];
-	long long	lock_ttl_ms;
 	int64_t		lock_renewed_us;
 	long long	taken, done, retried, dead, dropped;
 };
@@ -51,65 +49,18 @@ usage(FILE *f)
 	    "  --help, --version\n");
 }
 
-/* Compare-and-set scripts: only the run that holds the lock may renew or
- * release it. */
-static struct rscript renew_script = { .src =
-	"if redis.call('GET', KEYS[1]) == ARGV[1] then\n"
-	"  return redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"
-	"end\n"
-	"return 0\n"
-};
-
-static struct rscript release_script = { .src =
-	"if redis.call('GET', KEYS[1]) == ARGV[1] then\n"
-	"  return redis.call('DEL', KEYS[1])\n"
-	"end\n"
-	"return 0\n"
-};
-
-static int
-lock_call(struct app *app, struct rscript *sc)
-{
-	struct rkey k;
-	char ttl[24];
-	redisReply *r;
-	int ok;
-
-	app_key(app, &k, "worker:lock");
-	snprintf(ttl, sizeof(ttl), "%lld", run.lock_ttl_ms);
-	if ((r = rconn_evalv(app->queue, sc, 1, k.s, run.lock_token, ttl,
-	    NULL)) == NULL)
-		return -1;
-	ok = r->type == REDIS_REPLY_INTEGER && r->integer == 1;
-	freeReplyObject(r);
-	return ok ? 0 : -1;
-}
-
 /* 1 taken, 0 held by another run, -1 Redis unusable. */
 static int
 lock_take(struct app *app)
 {
-	struct rkey k;
-	unsigned char rnd[16];
-	char ttl[24];
-	redisReply *r;
-	int rc;
-
-	util_random(rnd, sizeof(rnd));
-	util_hex(rnd, sizeof(rnd), run.lock_token);
-	app_key(app, &k, "worker:lock");
 	/* Longer than the longest wait between renewals: one notify_command
 	 * run may take notify_timeout_ms. */
-	run.lock_ttl_ms = LOCK_TTL_MS;
-	if (run.lock_ttl_ms < 2 * app->cfg.notify_timeout_ms + LOCK_RENEW_MS)
-		run.lock_ttl_ms = 2 * app->cfg.notify_timeout_ms + LOCK_RENEW_MS;
-	snprintf(ttl, sizeof(ttl), "%lld", run.lock_ttl_ms);
-	r = rconn_cmdv(app->queue, "SET", k.s, run.lock_token, "NX", "PX", ttl,
-	    NULL);
-	if (r == NULL)
-		return -1;
-	rc = r->type == REDIS_REPLY_STATUS ? 1 : 0;
-	freeReplyObject(r);
+	long long ttl = LOCK_TTL_MS;
+	int rc;
+
+	if (ttl < 2 * app->cfg.notify_timeout_ms + LOCK_RENEW_MS)
+		ttl = 2 * app->cfg.notify_timeout_ms + LOCK_RENEW_MS;
+	rc = queue_lock_take(app->queue, ttl);
 	run.lock_renewed_us = util_mono_us();
 	return rc;
 }
@@ -120,7 +71,7 @@ lock_renew(struct app *app)
 {
 	if (util_mono_us() - run.lock_renewed_us < LOCK_RENEW_MS * 1000LL)
 		return;
-	if (lock_call(app, &renew_script) == -1)
+	if (queue_lock_renew(app->queue) == -1)
 		log_warn("worker:lock could not be renewed");
 	run.lock_renewed_us = util_mono_us();
 }
@@ -129,21 +80,12 @@ lock_renew(struct app *app)
 static void
 check_eviction(struct app *app)
 {
-	redisReply *r;
 	const char *p;
 
-	r = rconn_cmdv(app->queue, "CONFIG", "GET", "maxmemory-policy", NULL);
-	if (r == NULL)
-		return;
-	if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
-	    r->element[1]->type == REDIS_REPLY_STRING) {
-		p = r->element[1]->str;
-		if (strncmp(p, "allkeys-", 8) == 0)
-			log_warn("the queue's Redis has maxmemory-policy %s: it "
-			    "may evict tasks; set queue_redis_url to a Redis "
-			    "with noeviction", p);
-	}
-	freeReplyObject(r);
+	if ((p = queue_eviction(app->queue)) != NULL)
+		log_warn("the queue's Redis has maxmemory-policy %s: it "
+		    "may evict tasks; set queue_redis_url to a Redis "
+		    "with noeviction", p);
 }
 
 /* Adds error and failed_at (or a new attempts count) to a task text. */
@@ -171,8 +113,8 @@ bury(struct app *app, const struct strbuf *text, json_t *task,
 	long long dropped;
 
 	metrics_task(json_is_string(json_object_get(task, "type")) ?
-	    json_string_value(json_object_get(task, "type")) : "unknown",
-	    MTASK_DEAD);
+	    task_type_of(json_string_value(json_object_get(task, "type"))) :
+	    -1, MTASK_DEAD);
 	/* A task that is not even JSON is kept as text inside a wrapper. */
 	if (task == NULL)
 		task = wrap = json_pack("{s:s%}", "task", text->buf, text->len);
@@ -180,7 +122,7 @@ bury(struct app *app, const struct strbuf *text, json_t *task,
 	json_decref(wrap);
 	if (dead == NULL)
 		return;
-	dropped = queue_bury(app, text->buf, text->len, dead);
+	dropped = queue_bury(app->queue, text->buf, text->len, dead);
 	free(dead);
 	run.dead++;
 	if (dropped > 0) {
@@ -199,7 +141,7 @@ static int
 handle(struct app *app, const struct strbuf *text)
 {
 	json_t *task, *type, *id, *payload, *att;
-	const struct task_type *tt;
+	const struct task_handler *tt;
 	char err[256] = "";
 	long long attempts, backoff_ms;
 	uint32_t jitter;
@@ -229,7 +171,7 @@ handle(struct app *app, const struct strbuf *text)
 	rc = tt->fn(app, json_string_value(id), payload, err, sizeof(err));
 	if (rc == TASK_DONE) {
 		run.done++;
-		metrics_task(json_string_value(type), MTASK_DONE);
+		metrics_task((int)tt->type, MTASK_DONE);
 		json_decref(task);
 		return 1;
 	} else if (rc == TASK_MALFORMED) {
@@ -249,14 +191,14 @@ handle(struct app *app, const struct strbuf *text)
 		backoff_ms += backoff_ms > 0 ?
 		    (long long)(jitter % (uint32_t)(backoff_ms / 10 + 1)) : 0;
 		if ((next = task_with(task, NULL, attempts + 1)) != NULL) {
-			if (queue_delay(app, text->buf, text->len, next,
+			if (queue_delay(app->queue, text->buf, text->len, next,
 			    util_now_ms() + backoff_ms) == -1)
 				log_warn("task could not be delayed; it stays "
 				    "in tasks:processing for the next run");
 			free(next);
 		}
 		run.retried++;
-		metrics_task(json_string_value(type), MTASK_RETRIED);
+		metrics_task((int)tt->type, MTASK_RETRIED);
 		log_info("task %s failed (%s); retry %lld in %lld ms",
 		    json_string_value(id), err, attempts + 1, backoff_ms);
 	}
@@ -347,13 +289,13 @@ main(int argc, char *argv[])
 		goto out;
 	}
 	check_eviction(&app);
-	if ((n = queue_recover_orphans(&app)) > 0)
+	if ((n = queue_recover_orphans(app.queue)) > 0)
 		log_warn("moved %lld task(s) of a crashed run back to "
 		    "tasks:pending", n);
-	if ((n = queue_move_due(&app)) > 0)
+	if ((n = queue_move_due(app.queue)) > 0)
 		log_info("moved %lld due retr%s to tasks:pending", n,
 		    n == 1 ? "y" : "ies");
-	if ((n = queue_flush(&app, NULL, 0)) > 0)
+	if ((n = queue_flush(app.queue, NULL, 0)) > 0)
 		log_info("pushed %lld task(s) from the outbox", n);
 	for (;;) {
 		if (max_tasks > 0 && run.taken >= max_tasks)
@@ -362,7 +304,7 @@ main(int argc, char *argv[])
 		    (util_mono_us() - start) / 1000000 >= max_seconds)
 			break;
 		/* The previous task's acknowledgement rides with this take. */
-		got = queue_take(&app, ack.len > 0 ? &ack : NULL, &text);
+		got = queue_take(app.queue, ack.len > 0 ? &ack : NULL, &text);
 		strbuf_reset(&ack);
 		if (got != 1) {
 			if (got == -1)
@@ -379,10 +321,10 @@ main(int argc, char *argv[])
 		}
 		lock_renew(&app);
 	}
-	if (ack.len > 0 && queue_ack(&app, ack.buf, ack.len) == -1)
+	if (ack.len > 0 && queue_ack(app.queue, ack.buf, ack.len) == -1)
 		log_warn("the last task done was not acknowledged: it will "
 		    "run again");
-	if (lock_call(&app, &release_script) == -1)
+	if (queue_lock_release(app.queue) == -1)
 		log_warn("worker:lock was not ours any more at the end");
 	db_checkpoint(app.db);
 	printf("taken=%lld done=%lld retried=%lld dead=%lld seconds=%.3f\n",
