@@ -230,22 +230,32 @@ rehash(struct app *app, int64_t id, const char *old, const char *pw,
 		log_warn("rehash of user %lld's password failed", (long long)id);
 }
 
-/* Verifies pw against the hash in a row of st (column col, maybe NULL),
- * then resets st. 1 match, 0 not. */
+/*
+ * Steps st, bound already, whose row is (id, password_hash or NULL), and
+ * verifies pw against it: 1 and *id on a match, 0 for no row, no hash or
+ * a wrong password (each at the same cost), -1 on error. The statement is
+ * reset before hashing, so no read snapshot is held meanwhile.
+ */
 static int
-verify_row(struct app *app, sqlite3_stmt *st, int col, int64_t id,
-    const char *pw, size_t len)
+verify_stmt(struct app *app, sqlite3_stmt *st, const char *pw, size_t len,
+    int64_t *id)
 {
 	char hash[PASSWD_HASH_LEN] = "";
-	const unsigned char *h = sqlite3_column_text(st, col);
-	int ok;
+	const unsigned char *h;
+	int rc, ok;
 
-	if (h != NULL && strlen((const char *)h) < sizeof(hash))
-		memcpy(hash, h, strlen((const char *)h) + 1);
-	db_reset(st);	/* no snapshot held while hashing */
+	if ((rc = db_step(app->db, st)) == SQLITE_ROW) {
+		*id = sqlite3_column_int64(st, 0);
+		h = sqlite3_column_text(st, 1);
+		if (h != NULL && strlen((const char *)h) < sizeof(hash))
+			memcpy(hash, h, strlen((const char *)h) + 1);
+	}
+	db_reset(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return -1;
 	ok = passwd_verify(hash[0] ? hash : NULL, pw, len);
 	if (ok)
-		rehash(app, id, hash, pw, len);
+		rehash(app, *id, hash, pw, len);
 	return ok;
 }
 
@@ -254,44 +264,23 @@ users_signin(struct app *app, const char *email, size_t elen, const char *pw,
     size_t len, int64_t *id)
 {
 	sqlite3_stmt *st;
-	int rc;
 
 	if ((st = db_stmt(app->db, SQL_USER_BY_EMAIL)) == NULL)
 		return -1;
 	db_bind_text(st, 1, email, elen);
-	rc = db_step(app->db, st);
-	if (rc == SQLITE_DONE) {
-		db_reset(st);
-		(void)passwd_verify(NULL, pw, len);	/* the same cost */
-		return 0;
-	}
-	if (rc != SQLITE_ROW) {
-		db_reset(st);
-		return -1;
-	}
-	*id = sqlite3_column_int64(st, 0);
-	return verify_row(app, st, 1, *id, pw, len);
+	return verify_stmt(app, st, pw, len, id);
 }
 
 int
 users_check_password(struct app *app, int64_t id, const char *pw, size_t len)
 {
 	sqlite3_stmt *st;
-	int rc;
+	int64_t found;
 
 	if ((st = db_stmt(app->db, SQL_USER_PASSWORD_OF)) == NULL)
 		return -1;
 	db_bind_int(st, 1, id);
-	rc = db_step(app->db, st);
-	if (rc == SQLITE_DONE) {
-		db_reset(st);
-		return 0;
-	}
-	if (rc != SQLITE_ROW) {
-		db_reset(st);
-		return -1;
-	}
-	return verify_row(app, st, 0, id, pw, len);
+	return verify_stmt(app, st, pw, len, &found);
 }
 
 int64_t
