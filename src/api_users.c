@@ -188,51 +188,44 @@ api_users_create(struct app *app, struct req *req, const int64_t *ids)
 }
 
 /*
- * The "password" of a PATCH: an admin sets anyone's; the user its own
- * with a good "current_password" (an admin too, for its own: a stolen
- * token alone cannot lock the owner out). Returns 1 set, 0 absent, -1
- * after answering.
+ * The "password" of a PATCH, checked before anything is written: an admin
+ * sets anyone's; the user its own with a good "current_password" (an
+ * admin too, for its own: a stolen token alone cannot lock the owner
+ * out). Returns 1 with the new password in pw, len; 0 absent; -1 after
+ * answering.
  */
 static int
-patch_password(struct app *app, struct req *req, int64_t id)
+patch_password(struct app *app, struct req *req, int64_t id, const char **pw,
+    size_t *len)
 {
-	const char *pw, *cur;
-	size_t len, clen;
+	const char *cur;
+	size_t clen;
 	char acct[32];
 	int has, ok;
 
 	if ((has = password_field(req, "password", NULL)) != 1)
 		return has;
-	if (req->user_id == id) {
-		if (api_field_str(req, "current_password", 1, PASSWD_MAX,
-		    FIELD_REQUIRED, &cur, &clen) == -1)
-			return -1;
-		/* Guesses count like sign-ins, per account (a name no email
-		 * can have) and per address. */
-		snprintf(acct, sizeof(acct), "#%lld", (long long)id);
-		if (ratelimit_signin(app, req, acct, strlen(acct)) == -1)
-			return -1;
-		if ((ok = users_check_password(app, id, cur, clen)) == -1) {
-			http_internal(req);
-			return -1;
-		}
-		if (!ok) {
-			http_error(req, 403, "forbidden", "current_password",
-			    "current_password is wrong");
-			return -1;
-		}
-	}
-	(void)api_field_str(req, "password", 0, PASSWD_MAX, 0, &pw, &len);
-	switch (users_set_password(app, id, pw, len)) {
-	case USERS_OK:
+	(void)api_field_str(req, "password", 0, PASSWD_MAX, 0, pw, len);
+	if (req->user_id != id)
 		return 1;
-	case USERS_NOT_FOUND:
-		http_not_found(req);
+	if (api_field_str(req, "current_password", 1, PASSWD_MAX,
+	    FIELD_REQUIRED, &cur, &clen) == -1)
 		return -1;
-	default:
+	/* Guesses count like sign-ins, per account (a name no email can
+	 * have) and per address. */
+	snprintf(acct, sizeof(acct), "#%lld", (long long)id);
+	if (ratelimit_signin(app, req, acct, strlen(acct)) == -1)
+		return -1;
+	if ((ok = users_check_password(app, id, cur, clen)) == -1) {
 		http_internal(req);
 		return -1;
 	}
+	if (!ok) {
+		http_error(req, 403, "forbidden", "current_password",
+		    "current_password is wrong");
+		return -1;
+	}
+	return 1;
 }
 
 /*
@@ -243,12 +236,12 @@ patch_password(struct app *app, struct req *req, int64_t id)
 void
 api_users_patch(struct app *app, struct req *req, const int64_t *ids)
 {
-	const char *name = NULL, *email = NULL, *why;
-	size_t nlen, elen;
+	const char *name = NULL, *email = NULL, *pw = NULL, *why;
+	size_t nlen, elen, plen = 0;
 	int64_t id = ids[0];
 	enum users_rc rc;
 	enum role role = ROLE_NONE;
-	int has_name, has_email, has_role, ri, ex;
+	int has_name, has_email, has_role, has_pw, ri, ex;
 
 	if (req->user_id != id && req->role != ROLE_ADMIN) {
 		/* 404 for a user that does not exist, 403 for one that does. */
@@ -283,15 +276,20 @@ api_users_patch(struct app *app, struct req *req, const int64_t *ids)
 	}
 	if (has_role)
 		role = role_of(ri);
-	if (patch_password(app, req, id) == -1)
+	if ((has_pw = patch_password(app, req, id, &pw, &plen)) == -1)
 		return;
-	if (!has_name && !has_email && !has_role) {
-		/* Nothing to change: the user as it is. */
+	rc = USERS_OK;
+	if (has_name || has_email || has_role)
+		rc = users_update(app, id, has_name ? name : NULL,
+		    has_email ? email : NULL, role);
+	/* The password last: a 409 on the email changes nothing. */
+	if (rc == USERS_OK && has_pw)
+		rc = users_set_password(app, id, pw, plen);
+	if (rc == USERS_OK && !has_name && !has_email && !has_role) {
+		/* Nothing else changed: the user as it is. */
 		get_user(app, req, id);
 		return;
 	}
-	rc = users_update(app, id, has_name ? name : NULL,
-	    has_email ? email : NULL, role);
 	answer_write(app, req, rc, id, 200, NULL);
 }
 

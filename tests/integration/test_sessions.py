@@ -207,6 +207,17 @@ class PasswordChangeTest(harness.ApiTestCase):
         self.assertNotIn("a new password", p.text)
         self.assertEqual(signin(e, "a new password").status, 201)
 
+    def test_conflict_changes_no_password(self):
+        r, e = create()
+        _, taken = create()
+        p = helpers.request(STACK, "PATCH",
+                            "/api/v1/users/%d" % r.json["user"]["id"],
+                            ADMIN[1], {"email": taken,
+                                       "password": "never stored pw"})
+        self.assertError(p, 409, "conflict")
+        self.assertEqual(signin(e, PW).status, 201)
+        self.assertError(signin(e, "never stored pw"), 401, "unauthorized")
+
     def test_self_needs_current_password(self):
         r, e = create()
         uid = r.json["user"]["id"]
