@@ -101,6 +101,7 @@ function route() {
     if (m) {
       markNav(hash);
       document.title = title + ' · chatdesk';
+      if (bell) bell.render();
       ctx.live.watch({});
       unmount = view(ctx, main, ...m.slice(1).map(Number)) || null;
       // A screen reader starts reading the new view, not the old spot.
@@ -121,6 +122,7 @@ function started(user) {
   navLinks();
   top.hidden = false;
   bell = new Bell(ctx, document.getElementById('bell'));
+  ctx.bell = bell;
   ctx.live.start();
   route();
 }
@@ -128,7 +130,7 @@ function started(user) {
 function signedOut(message) {
   ctx.live.stop();
   if (bell) bell.destroy();
-  bell = null;
+  bell = ctx.bell = null;
   session.clear();
   ctx.me = null;
   ctx.names.clear();

@@ -39,8 +39,12 @@ export class Bell {
         'Mark all read')),
     this.list);
     clear(root).append(this.button, this.panel);
-    this.off = ctx.live.on('notification.created', (ev) =>
-      this.add(ev.notification));
+    this.off = ctx.live.on('notification.created', (ev) => {
+      this.add(ev.notification);
+      // Already looking at that ticket: nothing to be told.
+      if (location.hash === '#/tickets/' + ev.notification.ticket_id)
+        this.readTicket(ev.notification.ticket_id);
+    });
     this.load();
   }
 
@@ -81,6 +85,9 @@ export class Bell {
     this.button.setAttribute('aria-label',
       n ? 'Notifications, ' + n + ' unread' : 'Notifications');
     this.button.dataset.unread = String(n);
+    // The count in the tab's title too, for an agent in another tab.
+    document.title = document.title.replace(/^\(\d+\+?\) /, '');
+    if (n) document.title = '(' + (n > 99 ? '99+' : n) + ') ' + document.title;
     clear(this.list);
     if (!this.items.length)
       this.list.append(h('li', { class: 'muted' }, 'Nothing yet.'));
@@ -110,6 +117,13 @@ export class Bell {
     } catch (e) {
       this.ctx.toast('Could not mark as read: ' + e.message);
     }
+  }
+
+  // Opening a ticket reads its notifications.
+  readTicket(ticketId) {
+    const ids = this.items.filter((x) => x.ticket_id === ticketId &&
+      this.unread.has(x.id)).map((x) => x.id);
+    if (ids.length) this.read(ids);
   }
 
   async readAll() {

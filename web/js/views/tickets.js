@@ -330,6 +330,7 @@ export function ticketView(ctx, main, id) {
       older.hidden = nextBefore === null;
       ctx.live.seen('ticket', id, Math.max(0, ...xs.interactions.map((x) => x.id)));
       ctx.live.watch({ tickets: [id] });
+      if (ctx.bell) ctx.bell.readTicket(id);
     } catch (e) {
       clear(main).append(h('h1', {}, e.status === 404 ? 'No such ticket' :
         'Could not load the ticket'), h('p', {}, e.message));
