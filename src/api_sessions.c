@@ -18,7 +18,7 @@
 void
 api_sessions_create(struct app *app, struct req *req, const int64_t *ids)
 {
-	const char *email, *pw;
+	const char *email, *pw, *why;
 	size_t elen, plen;
 	char tok[AUTH_TOKEN_LEN + 1];
 	struct strbuf text;
@@ -35,6 +35,11 @@ api_sessions_create(struct app *app, struct req *req, const int64_t *ids)
 	    api_field_str(req, "password", 1, PASSWD_MAX, FIELD_REQUIRED,
 	    &pw, &plen) == -1)
 		return;
+	/* The shape of an email only (it tells nothing about who exists). */
+	if ((why = users_check_email(email, elen)) != NULL) {
+		http_invalid_field(req, "email", "%s", why);
+		return;
+	}
 	if (ratelimit_signin(app, req, email, elen) == -1)
 		return;
 	if ((rc = users_signin(app, email, elen, pw, plen, &id)) == -1) {

@@ -109,7 +109,9 @@ class SignInTest(harness.ApiTestCase):
         for body in ({}, {"email": "a@b.c"}, {"password": PW},
                      {"email": 5, "password": PW},
                      {"email": "a@b.c", "password": 5},
-                     {"email": "a@b.c", "password": "x" * 1025}):
+                     {"email": "a@b.c", "password": "x" * 1025},
+                     {"email": "no-at-sign", "password": PW},
+                     {"email": "two@at@signs", "password": PW}):
             r = STACK.http("POST", "/api/v1/sessions", body=body)
             self.assertError(r, 400, "invalid_field")
         r = STACK.http("POST", "/api/v1/sessions", body="x",
