@@ -141,7 +141,10 @@ function signedOut(message) {
   if (message) toast(message);
 }
 
-onUnauthorized(() => signedOut('Your session ended. Please sign in again.'));
+// Several requests in flight may all answer 401: one sign-out.
+onUnauthorized(() => {
+  if (ctx.me) signedOut('Your session ended. Please sign in again.');
+});
 
 document.getElementById('sign-out').addEventListener('click', async () => {
   try {
