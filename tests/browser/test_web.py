@@ -326,6 +326,19 @@ class FlowTest(harness.ApiTestCase):
         d.wait_text("main h1", "Users")
         self.assertEqual(d.finds(".once .secret"), [])
 
+    def test_06b_a_token_revoked_elsewhere_ends_the_session(self):
+        n = browser("new")
+        n.open("/#/tickets")
+        n.wait_text("#me-name", "Nora")
+        tok = n.js("return JSON.parse(sessionStorage.getItem('chatdesk.session')).token")
+        # Revoked through the API, not by this tab: the next poll's 401
+        # sends the tab to the sign-in form and forgets the token.
+        r = helpers.request(STACK, "DELETE", "/api/v1/tokens/current", tok)
+        self.assertEqual(r.status, 204, r)
+        n.wait_css("form.signin", timeout=20)
+        n.wait_text("#toast", "session ended")
+        self.assertIsNone(n.js("return sessionStorage.getItem('chatdesk.session')"))
+
     def test_07_sign_out_revokes_the_token(self):
         c = browser("customer")
         c.open("/#/tickets")

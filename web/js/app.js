@@ -31,7 +31,9 @@ const ctx = {
   names: new Names(),
   me: null,
   isStaff: false,
-  toast,
+  // A view's complaint after the session ended (its request answered 401
+  // too) would hide the one message that matters.
+  toast: (text) => { if (ctx.me) toast(text); },
   go(hash) {
     if (location.hash === hash) route();
     else location.hash = hash;
