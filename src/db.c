@@ -253,6 +253,14 @@ static const char *const sqls[SQL__MAX] = {
 	/* SQL_META_SET */
 	"INSERT INTO meta (name, value) VALUES (?, ?) "
 	"ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+	/* Sign-in (issue 15). */
+	[SQL_USER_BY_EMAIL] = "SELECT id, password_hash FROM users "
+	    "WHERE email = ?",
+	[SQL_USER_PASSWORD_OF] = "SELECT id, password_hash FROM users "
+	    "WHERE id = ?",
+	/* (hash, now, id); the hash is never read back by a route. */
+	[SQL_USER_PASSWORD_SET] = "UPDATE users SET password_hash = ?, "
+	    "updated_at = ? WHERE id = ?",
 };
 
 struct db {

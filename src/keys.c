@@ -157,6 +157,17 @@ keys_ratelimit(const struct keyspace *ks, struct rkey *k, int64_t user,
 }
 
 void
+keys_signin(const struct keyspace *ks, struct rkey *k, enum keys_signin_by by,
+    const unsigned char hash[32], int64_t window)
+{
+	char hex[65];
+
+	util_hex(hash, 32, hex);
+	key_build(ks, k, KEY_RATELIMIT, "ratelimit:signin:%s:%s:%lld",
+	    by == KEYS_SIGNIN_ADDR ? "addr" : "email", hex, (long long)window);
+}
+
+void
 keys_tasks(const struct keyspace *ks, struct rkey *k, enum key_tasks which)
 {
 	key_build(ks, k, KEY_TASKS, "%s", task_lists[which]);

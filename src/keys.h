@@ -34,7 +34,8 @@ enum key_family {
 	KEY_STATS,		/* stats:user:{id}:days:{days} */
 	KEY_CACHE__MAX,
 	KEY_LEASE = KEY_CACHE__MAX,	/* lease:{name of a cache key} */
-	KEY_RATELIMIT,		/* ratelimit:{user}:{window} */
+	KEY_RATELIMIT,		/* ratelimit:{user}:{window},
+				 * ratelimit:signin:... */
 	KEY_TASKS,		/* tasks:pending|processing|delayed|failed */
 	KEY_WORKER_LOCK,	/* worker:lock */
 	KEY_QUEUE_STATE,	/* queue:state, a hash: epoch, seq */
@@ -101,6 +102,14 @@ void keys_stats(const struct keyspace *, struct rkey *, int64_t user,
     int days);
 void keys_ratelimit(const struct keyspace *, struct rkey *, int64_t user,
     int64_t window);
+/* Sign-in attempts (issue 15), KEY_RATELIMIT too:
+ * ratelimit:signin:email|addr:{sha256 hex}:{window}. */
+enum keys_signin_by {
+	KEYS_SIGNIN_EMAIL,
+	KEYS_SIGNIN_ADDR
+};
+void keys_signin(const struct keyspace *, struct rkey *, enum keys_signin_by,
+    const unsigned char hash[32], int64_t window);
 void keys_tasks(const struct keyspace *, struct rkey *, enum key_tasks);
 void keys_worker_lock(const struct keyspace *, struct rkey *);
 void keys_queue_state(const struct keyspace *, struct rkey *);

@@ -612,6 +612,7 @@ class Stack:
             "@LISTEN@": "127.0.0.1:%d" % port,
             "@SOCKET@": self.fcgi_sock,
             "@RATE@": self.rate,
+            "@WEBROOT@": os.path.join(srcdir(), "web"),
         }
         for k, v in subst.items():
             conf = conf.replace(k, v)
