@@ -5,7 +5,9 @@
 #   scripts/deps.sh --build    only what building needs
 #   scripts/deps.sh --run      what building and running (scripts/run.sh) need
 #   scripts/deps.sh --test     what building and `make check` need, plus the
-#                              sanitizer and fuzzing toolchain (clang)
+#                              sanitizer and fuzzing toolchain (clang) and
+#                              the OpenAPI validator (scripts/openapi-lint.sh
+#                              --install: npm ci, outside the repository)
 #
 # Nothing is done when every package is already installed (checked with
 # dpkg-query), so this is cheap to call before every build. Otherwise it
@@ -16,15 +18,33 @@
 # services of those packages. chatdesk's scripts neither use nor touch them:
 # they run their own nginx and redis-server from a state directory, on a
 # unix socket and port 8080.
+
+# Copyright (c) 2026 The chatdesk authors
+#
+# Permission to use, copy, modify, and distribute this software for any
+# purpose with or without fee is hereby granted, provided that the above
+# copyright notice and this permission notice appear in all copies.
+#
+# THE SOFTWARE IS PROVIDED "AS IS" AND THE AUTHOR DISCLAIMS ALL WARRANTIES
+# WITH REGARD TO THIS SOFTWARE INCLUDING ALL IMPLIED WARRANTIES OF
+# MERCHANTABILITY AND FITNESS. IN NO EVENT SHALL THE AUTHOR BE LIABLE FOR
+# ANY SPECIAL, DIRECT, INDIRECT, OR CONSEQUENTIAL DAMAGES OR ANY DAMAGES
+# WHATSOEVER RESULTING FROM LOSS OF USE, DATA OR PROFITS, WHETHER IN AN
+# ACTION OF CONTRACT, NEGLIGENCE OR OTHER TORTIOUS ACTION, ARISING OUT OF
+# OR IN CONNECTION WITH THE USE OR PERFORMANCE OF THIS SOFTWARE.
+
 set -euo pipefail
 
 build_pkgs=(build-essential autoconf automake libtool pkg-config
 	libfcgi-dev libhiredis-dev libsqlite3-dev libjansson-dev libsodium-dev
 	liburiparser-dev libcmocka-dev)
 # nginx is checked separately: any flavour will do.
-run_pkgs=(redis-server spawn-fcgi libfcgi-bin sqlite3 curl)
-test_pkgs=(redis-server spawn-fcgi libfcgi-bin sqlite3 curl python3
-	clang libclang-rt-14-dev)
+run_pkgs=(redis-server spawn-fcgi multiwatch libfcgi-bin sqlite3 curl procps)
+test_pkgs=(redis-server spawn-fcgi multiwatch libfcgi-bin sqlite3 curl procps python3
+	debhelper dpkg-dev lintian systemd logrotate
+	clang libclang-rt-14-dev
+	# the web client's browser tests (tests/browser/)
+	chromium chromium-driver python3-selenium)
 
 usage() {
 	awk 'NR == 1 { next } /^#/ { sub(/^# ?/, ""); print; next } { exit }' "${BASH_SOURCE[0]}"
@@ -60,6 +80,26 @@ test) want+=("${test_pkgs[@]}") need_nginx=1 ;;
 all) want+=("${run_pkgs[@]}" "${test_pkgs[@]}") need_nginx=1 ;;
 esac
 
+# tests/integration/test_openapi.py: python3-yaml, python3-jsonschema, and
+# node and npm for the validator (checked below).
+need_node=0
+case $mode in
+test | all)
+	want+=(python3-yaml python3-jsonschema)
+	need_node=1
+	;;
+esac
+# The OpenAPI validator the tests use comes from the npm registry, at the
+# versions of tools/openapi/package-lock.json. Without it only
+# test_openapi.py fails (it never skips), so its install failing does not
+# stop the rest.
+openapi_tools() {
+	[ "$need_node" = 1 ] || return 0
+	bash "$(dirname "${BASH_SOURCE[0]}")/openapi-lint.sh" --install ||
+		echo "deps.sh: warning: the OpenAPI validator could not be" \
+			"installed; tests/integration/test_openapi.py will fail" >&2
+}
+
 installed() {
 	local st
 	st=$(dpkg-query -W -f='${db:Status-Abbrev}' "$1" 2>/dev/null) || return 1
@@ -89,9 +129,16 @@ if [ "$need_nginx" = 1 ]; then
 	done
 	[ "$have" = 1 ] || missing+=(nginx)
 fi
+# node and npm: Debian's packages, or any others already on PATH (e.g. a
+# nodejs package that bundles npm, which Debian's npm would conflict with).
+if [ "$need_node" = 1 ]; then
+	command -v node >/dev/null 2>&1 || missing+=(nodejs)
+	command -v npm >/dev/null 2>&1 || missing+=(npm)
+fi
 
 if [ ${#missing[@]} -eq 0 ]; then
 	echo "deps.sh: every package needed ($mode) is installed"
+	openapi_tools
 	exit 0
 fi
 
@@ -108,3 +155,4 @@ fi
 "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update
 "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive \
 	apt-get install -y --no-install-recommends "${missing[@]}"
+openapi_tools

@@ -31,7 +31,7 @@ api_check_access(struct app *app, struct req *req, int access)
 			return 0;
 		/* Anyone else needs an admin token; others are told that
 		 * nothing is here. */
-		if (auth_identify(app, req) != 0 || req->role != ROLE_ADMIN) {
+		if (auth_identify(app->auth, req) != 0 || req->role != ROLE_ADMIN) {
 			http_not_found(req);
 			return -1;
 		}
@@ -39,7 +39,7 @@ api_check_access(struct app *app, struct req *req, int access)
 	default:
 		break;
 	}
-	if (auth_authenticate(app, req) == -1)
+	if (auth_authenticate(app->auth, req) == -1)
 		return -1;
 	if (access == ACCESS_STAFF && !auth_is_staff(req->role)) {
 		http_error(req, 403, "forbidden", NULL, "staff only");

@@ -13,109 +13,86 @@
 #include "metrics.h"
 #include "queue.h"
 
-/* GET /metrics: Prometheus text. */
+/* A chatdesk_worker_last_*_timestamp_seconds gauge, without a sample
+ * until the first run (a 0 would read as 1970). */
+static void
+worker_gauge(struct strbuf *b, const char *what, const char *verb, int64_t ms)
+{
+	strbuf_printf(b, "# HELP chatdesk_worker_last_%s_timestamp_seconds "
+	    "When a chatdesk-worker run last %s (absent: never).\n"
+	    "# TYPE chatdesk_worker_last_%s_timestamp_seconds gauge\n",
+	    what, verb, what);
+	if (ms > 0)
+		strbuf_printf(b, "chatdesk_worker_last_%s_timestamp_seconds "
+		    "%.3f\n", what, (double)ms / 1000.0);
+}
+
+/* GET /metrics: Prometheus text, the counters then the queue's and the
+ * worker's gauges (read live). */
 void
 api_metrics(struct app *app, struct req *req, const int64_t *ids)
 {
 	struct strbuf *b = &app->io.body;
+	struct queue_stats qs;
+	struct db_worker w;
 
 	strbuf_reset(b);
-	metrics_render(app, b);
+	metrics_render(b);
+	strbuf_adds(b, "# HELP chatdesk_queue_length Tasks in each queue key "
+	    "(absent while the queue's Redis is down).\n"
+	    "# TYPE chatdesk_queue_length gauge\n");
+	if (queue_stats(app->queue, &qs) == 0)
+		strbuf_printf(b, "chatdesk_queue_length{queue=\"pending\"} %lld\n"
+		    "chatdesk_queue_length{queue=\"processing\"} %lld\n"
+		    "chatdesk_queue_length{queue=\"delayed\"} %lld\n"
+		    "chatdesk_queue_length{queue=\"failed\"} %lld\n",
+		    qs.pending, qs.processing, qs.delayed, qs.failed);
+	strbuf_printf(b, "chatdesk_queue_length{queue=\"outbox\"} %lld\n"
+	    "chatdesk_queue_length{queue=\"unfinished\"} %lld\n",
+	    queue_outbox_count(app->queue), queue_unfinished_count(app->queue));
+	if (db_worker_get(app->db, &w) == -1)
+		w.last_run_at = w.last_success_at = 0;
+	worker_gauge(b, "run", "started", w.last_run_at);
+	worker_gauge(b, "success", "succeeded", w.last_success_at);
 	http_text(req, 200, "text/plain; version=0.0.4; charset=utf-8",
 	    b->buf, b->len);
-}
-
-/* Reads a number from an INFO text: "name:value". */
-static long long
-info_field(const char *info, const char *name)
-{
-	const char *p = info;
-	size_t n = strlen(name);
-
-	while ((p = strstr(p, name)) != NULL) {
-		if ((p == info || p[-1] == '\n') && p[n] == ':')
-			return strtoll(p + n + 1, NULL, 10);
-		p += n;
-	}
-	return 0;
 }
 
 /* GET /api/v1/cache/stats */
 void
 api_cache_stats(struct app *app, struct req *req, const int64_t *ids)
 {
+	struct cache_server cs;
 	uint64_t hits, misses;
-	redisReply *info, *size;
-	long long keys = 0, kh = 0, km = 0, ev = 0, mem = 0;
-	int connected = 0;
 
 	metrics_cache_totals(&hits, &misses);
-	if ((info = rconn_cmdv(app->cache, "INFO", NULL)) != NULL) {
-		if (info->type == REDIS_REPLY_STRING) {
-			connected = 1;
-			kh = info_field(info->str, "keyspace_hits");
-			km = info_field(info->str, "keyspace_misses");
-			ev = info_field(info->str, "evicted_keys");
-			mem = info_field(info->str, "used_memory");
-		}
-		freeReplyObject(info);
-	}
-	if (connected && (size = rconn_cmdv(app->cache, "DBSIZE", NULL)) != NULL) {
-		if (size->type == REDIS_REPLY_INTEGER)
-			keys = size->integer;
-		freeReplyObject(size);
-	}
+	cache_server_stats(app->cache, &cs);
 	http_json(req, 200, json_pack("{s:b, s:I, s:I, s:I, s:f, s:I, s:I, s:I, "
-	    "s:I}", "connected", connected, "keys", (json_int_t)keys,
+	    "s:I}", "connected", cs.connected, "keys", (json_int_t)cs.keys,
 	    "hits", (json_int_t)hits, "misses", (json_int_t)misses,
 	    "hit_rate", hits + misses ? (double)hits / (double)(hits + misses) : 0.0,
-	    "keyspace_hits", (json_int_t)kh, "keyspace_misses", (json_int_t)km,
-	    "evicted_keys", (json_int_t)ev, "used_memory", (json_int_t)mem));
+	    "keyspace_hits", (json_int_t)cs.keyspace_hits,
+	    "keyspace_misses", (json_int_t)cs.keyspace_misses,
+	    "evicted_keys", (json_int_t)cs.evicted_keys,
+	    "used_memory", (json_int_t)cs.used_memory));
 }
 
-/* The cache families (API.md section 4) and their leases: never a queue
- * key, a rate-limit counter or the worker's lock. */
-static const char *const cache_families[] = {
-	"messages:room:", "user:", "ticket:", "session:", "stats:user:",
-	"lease:", NULL
-};
-
-/* 1 if name (without prefix) is in a cache family and holds only the
- * characters of our key names (digits, letters, ':', '*'). */
-static int
-cache_name_ok(const char *name, int pattern)
-{
-	const char *p;
-	int i, fam = 0;
-
-	for (i = 0; cache_families[i] != NULL; i++)
-		if (strncmp(name, cache_families[i],
-		    strlen(cache_families[i])) == 0)
-			fam = 1;
-	if (!fam || strlen(name) > 128)
-		return 0;
-	for (p = name; *p != '\0'; p++)
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
-		    *p == ':' || (pattern && *p == '*')))
-			return 0;
-	return 1;
-}
-
-/* UNLINK of prefix + name. Returns 1, 0, or -1. */
+/* UNLINK of prefix + name, or SCAN + UNLINK of prefix + pattern.
+ * Returns the count, or -1 if Redis is down. */
 static long long
-unlink_key(struct app *app, const char *name)
+delete_named(struct app *app, const char *name, int pattern)
 {
+	const struct keyspace *ks = cache_keys(app->cache);
 	struct rkey k;
-	redisReply *r;
-	long long n = -1;
 
-	app_key(app, &k, "%s", name);
-	if ((r = rconn_cmdv(app->cache, "UNLINK", k.s, NULL)) == NULL)
+	if (!pattern) {
+		if (keys_named(ks, &k, name) == -1)
+			return -1;
+		return cache_unlink(app->cache, &k);
+	}
+	if (keys_glob(ks, &k, KEY__MAX, name) == -1)
 		return -1;
-	if (r->type == REDIS_REPLY_INTEGER)
-		n = r->integer;
-	freeReplyObject(r);
-	return n;
+	return cache_delete_glob(app->cache, &k);
 }
 
 /* POST /api/v1/cache/invalidate {"key"} or {"pattern"} */
@@ -136,7 +113,7 @@ api_cache_invalidate(struct app *app, struct req *req, const int64_t *ids)
 		    "pattern");
 		return;
 	}
-	if (!cache_name_ok(hk ? key : pat, hp)) {
+	if (!keys_cache_name_ok(hk ? key : pat, hp)) {
 		http_invalid_field(req, hk ? "key" : "pattern",
 		    "%s must name a cache key family: messages:room:, user:, "
 		    "ticket:, session:, stats:user:", hk ? "key" : "pattern");
@@ -145,8 +122,7 @@ api_cache_invalidate(struct app *app, struct req *req, const int64_t *ids)
 	/* Sessions kept in the processes' memory go with any invalidation
 	 * an operator asks for. */
 	metrics_session_bump();
-	if ((n = hk ? unlink_key(app, key) :
-	    cache_delete_pattern(app, pat)) < 0) {
+	if ((n = delete_named(app, hk ? key : pat, hp)) < 0) {
 		http_error(req, 503, "unavailable", NULL, "Redis is unavailable");
 		return;
 	}
@@ -157,18 +133,18 @@ api_cache_invalidate(struct app *app, struct req *req, const int64_t *ids)
 void
 api_cache_clear(struct app *app, struct req *req, const int64_t *ids)
 {
-	static const char *const pats[] = {
-		"messages:room:*", "user:*", "ticket:*", "session:*",
-		"stats:user:*", "lease:*", NULL
-	};
+	char pat[64];
 	long long n, total = 0;
 	int i;
 
 	if (http_read_json(req, app->cfg.max_body_bytes, 1) == -1)
 		return;
 	metrics_session_bump();
-	for (i = 0; pats[i] != NULL; i++) {
-		if ((n = cache_delete_pattern(app, pats[i])) < 0) {
+	for (i = 0; i < KEY__MAX; i++) {
+		if (!keys_families[i].cache)
+			continue;
+		snprintf(pat, sizeof(pat), "%s*", keys_families[i].stem);
+		if ((n = delete_named(app, pat, 1)) < 0) {
 			http_error(req, 503, "unavailable", NULL,
 			    "Redis is unavailable");
 			return;
@@ -184,17 +160,19 @@ api_queue_stats(struct app *app, struct req *req, const int64_t *ids)
 {
 	struct queue_stats qs;
 
-	if (queue_stats(app, &qs) == -1) {
+	if (queue_stats(app->queue, &qs) == -1) {
 		http_error(req, 503, "unavailable", NULL,
 		    "the queue's Redis is unavailable");
 		return;
 	}
-	http_json(req, 200, json_pack("{s:I, s:I, s:I, s:I, s:o}",
+	http_json(req, 200, json_pack("{s:I, s:I, s:I, s:I, s:o, s:o}",
 	    "pending", (json_int_t)qs.pending,
 	    "processing", (json_int_t)qs.processing,
 	    "delayed", (json_int_t)qs.delayed, "failed", (json_int_t)qs.failed,
 	    "oldest_pending_age_s", qs.oldest_pending_age_s < 0 ? json_null() :
-	    json_integer(qs.oldest_pending_age_s)));
+	    json_integer(qs.oldest_pending_age_s),
+	    "unfinished", qs.unfinished < 0 ? json_null() :
+	    json_integer(qs.unfinished)));
 }
 
 /* POST /api/v1/queue/failed/retry */
@@ -205,7 +183,7 @@ api_queue_retry(struct app *app, struct req *req, const int64_t *ids)
 
 	if (http_read_json(req, app->cfg.max_body_bytes, 1) == -1)
 		return;
-	if ((n = queue_dead_retry(app)) < 0) {
+	if ((n = queue_dead_retry(app->queue)) < 0) {
 		http_error(req, 503, "unavailable", NULL,
 		    "the queue's Redis is unavailable");
 		return;
@@ -219,7 +197,7 @@ api_queue_clear(struct app *app, struct req *req, const int64_t *ids)
 {
 	long long n;
 
-	if ((n = queue_dead_clear(app)) < 0) {
+	if ((n = queue_dead_clear(app->queue)) < 0) {
 		http_error(req, 503, "unavailable", NULL,
 		    "the queue's Redis is unavailable");
 		return;

@@ -1,28 +1,35 @@
 /*
- * app: the long-lived state of one process (configuration, the SQLite
- * handle, the Redis connections, the reusable buffers) and the request
- * dispatcher. Everything about one request lives in struct req.
+ * app: the long-lived state of one process: configuration, the SQLite
+ * handle, the cache, queue and auth handles (each owning its Redis
+ * connection), the reusable buffers. Everything about one request lives
+ * in struct req; the dispatcher is serve.c, above every handler.
  */
 #ifndef CHATDESK_APP_H
 #define CHATDESK_APP_H
 
-#include <fcgiapp.h>
-
 #include "config.h"
 #include "db.h"
 #include "http.h"
-#include "rconn.h"
+
+struct auth;
+struct cache;
+struct queue;
 
 struct app {
 	struct config	 cfg;
+	const char	*config_path;	/* --config as given, or NULL */
 	struct db	*db;
-	struct rconn	*cache;		/* redis_url */
-	struct rconn	*queue;		/* queue_redis_url; may be == cache */
+	struct cache	*cache;		/* redis_url */
+	struct queue	*queue;		/* queue_redis_url */
+	struct auth	*auth;		/* tokens and sessions */
+	/* 1 when both name one server: they share a connection. */
+	int		 one_redis;
 	struct http_io	 io;
+	/* Set before app_open by the pool: without the shared metrics
+	 * file, start-up fails instead of counting per process. */
+	int		 metrics_required;
 	/* Called by long batch loops (the worker renews its lock here). */
 	void		(*heartbeat)(struct app *);
-	/* The pending-invalidation generation this process has replayed. */
-	uint64_t	 pending_gen;
 };
 
 /*
@@ -32,21 +39,5 @@ struct app {
  */
 int app_open(struct app *, enum db_open_mode, char *err, size_t errsz);
 void app_close(struct app *);
-
-/* Handles one accepted request: parse, route, check access, run the
- * handler, answer, finish the FastCGI request, log. Never fails: every
- * error becomes a response. */
-void app_handle(struct app *, FCGX_Request *);
-/* The same for a request already initialised (tests, fuzzing). */
-void app_dispatch(struct app *, struct req *);
-
-/* Builds a Redis key under key_prefix: prefix + formatted name. Names
- * hold only fixed text and numbers, never client text. */
-struct rkey {
-	char	s[192];
-	size_t	len;
-};
-void app_key(const struct app *, struct rkey *, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
 
 #endif

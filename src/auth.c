@@ -4,16 +4,46 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <sodium.h>
 
-#include "app.h"
 #include "auth.h"
 #include "cache.h"
 #include "db.h"
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
+
+struct auth {
+	struct db	*db;
+	struct cache	*cache;
+	long long	 ttl;		/* record_ttl, for session:{hash} */
+	struct strbuf	 value;		/* a session's cached text */
+};
+
+struct auth *
+auth_open(struct db *db, struct cache *cache, long long ttl)
+{
+	struct auth *a;
+
+	if ((a = calloc(1, sizeof(*a))) == NULL)
+		abort();
+	a->db = db;
+	a->cache = cache;
+	a->ttl = ttl;
+	strbuf_init(&a->value);
+	return a;
+}
+
+void
+auth_close(struct auth *a)
+{
+	if (a == NULL)
+		return;
+	strbuf_free(&a->value);
+	free(a);
+}
 
 static const char *const role_names[] = {
 	[ROLE_NONE] = "none",
@@ -58,29 +88,32 @@ auth_token_new(char tok[AUTH_TOKEN_LEN + 1], unsigned char hash[AUTH_HASH_LEN])
 }
 
 int
-auth_token_issue(struct app *app, int64_t user_id, char tok[AUTH_TOKEN_LEN + 1])
+auth_token_issue(struct auth *a, int64_t user_id, char tok[AUTH_TOKEN_LEN + 1])
 {
 	unsigned char hash[AUTH_HASH_LEN];
 	sqlite3_stmt *st;
 
 	auth_token_new(tok, hash);
-	if ((st = db_stmt(app->db, SQL_TOKEN_INSERT)) == NULL)
+	if ((st = db_stmt(a->db, SQL_TOKEN_INSERT)) == NULL)
 		return -1;
 	db_bind_int(st, 1, user_id);
 	db_bind_blob(st, 2, hash, sizeof(hash));
 	db_bind_int(st, 3, util_now_ms());
-	return db_exec_stmt(app->db, st) == 0 ? 0 : -1;
+	return db_exec_stmt(a->db, st) == 0 ? 0 : -1;
 }
 
-/* Accepts exactly "Bearer " and 43 base64url characters. */
+/* Accepts the scheme "Bearer" in any case (RFC 7235 2.1: scheme names
+ * are case-insensitive), one or more spaces, and 43 base64url
+ * characters. */
 static int
 bearer_token(const char *h, const char **tok)
 {
 	size_t i;
 
-	if (h == NULL || strncmp(h, "Bearer ", 7) != 0)
+	if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0)
 		return -1;
-	h += 7;
+	for (h += 7; *h == ' '; h++)
+		continue;
 	for (i = 0; i < AUTH_TOKEN_LEN; i++)
 		if (!((h[i] >= 'A' && h[i] <= 'Z') || (h[i] >= 'a' && h[i] <= 'z') ||
 		    (h[i] >= '0' && h[i] <= '9') || h[i] == '-' || h[i] == '_'))
@@ -92,21 +125,22 @@ bearer_token(const char *h, const char **tok)
 }
 
 struct session_arg {
-	const unsigned char *hash;
+	struct db		*db;
+	const unsigned char	*hash;
 };
 
 /* Fill for session:{hash}: "user_id role" of a live token. */
 static int
-session_fill(struct app *app, void *arg, struct strbuf *out)
+session_fill(void *arg, struct strbuf *out)
 {
 	struct session_arg *sa = arg;
 	sqlite3_stmt *st;
 	int rc;
 
-	if ((st = db_stmt(app->db, SQL_TOKEN_LOOKUP)) == NULL)
+	if ((st = db_stmt(sa->db, SQL_TOKEN_LOOKUP)) == NULL)
 		return -1;
 	db_bind_blob(st, 1, sa->hash, AUTH_HASH_LEN);
-	rc = db_step(app->db, st);
+	rc = db_step(sa->db, st);
 	if (rc == SQLITE_ROW) {
 		strbuf_printf(out, "%lld %s",
 		    (long long)sqlite3_column_int64(st, 0),
@@ -119,12 +153,9 @@ session_fill(struct app *app, void *arg, struct strbuf *out)
 }
 
 static void
-session_key(struct app *app, const unsigned char *hash, struct rkey *k)
+session_key(struct auth *a, const unsigned char *hash, struct rkey *k)
 {
-	char hex[AUTH_HASH_LEN * 2 + 1];
-
-	util_hex(hash, AUTH_HASH_LEN, hex);
-	app_key(app, k, "session:%s", hex);
+	keys_session(cache_keys(a->cache), k, hash);
 }
 
 /*
@@ -158,12 +189,12 @@ local_slot(const char *tok)
 }
 
 int
-auth_identify(struct app *app, struct req *req)
+auth_identify(struct auth *a, struct req *req)
 {
 	struct session_arg sa;
 	struct local_session *ls;
 	struct rkey k;
-	struct strbuf *v = &app->io.body;
+	struct strbuf *v = &a->value;
 	enum cache_result res;
 	const char *tok;
 	char role[16];
@@ -183,14 +214,15 @@ auth_identify(struct app *app, struct req *req)
 		/* req->token_hash stays unset: auth_revoke_current makes it. */
 		req->user_id = ls->user_id;
 		req->role = ls->role;
-		metrics_cache(MFAM_SESSION, 0);	/* a hit, of the nearest tier */
+		metrics_cache(KEY_SESSION, 0);	/* a hit, of the nearest tier */
 		return 0;
 	}
 	crypto_hash_sha256(req->token_hash, (const unsigned char *)tok,
 	    AUTH_TOKEN_LEN);
+	sa.db = a->db;
 	sa.hash = req->token_hash;
-	session_key(app, req->token_hash, &k);
-	rc = cache_get(app, &k, app->cfg.record_ttl, session_fill, &sa, v, &res);
+	session_key(a, req->token_hash, &k);
+	rc = cache_get(a->cache, &k, a->ttl, session_fill, &sa, v, &res);
 	if (rc != 0)
 		return rc;
 	if (sscanf(v->buf, "%lld %15s", &uid, role) != 2 ||
@@ -206,9 +238,9 @@ auth_identify(struct app *app, struct req *req)
 }
 
 int
-auth_authenticate(struct app *app, struct req *req)
+auth_authenticate(struct auth *a, struct req *req)
 {
-	switch (auth_identify(app, req)) {
+	switch (auth_identify(a, req)) {
 	case 0:
 		return 0;
 	case 1:
@@ -217,7 +249,7 @@ auth_authenticate(struct app *app, struct req *req)
 		    "missing, malformed, unknown or revoked bearer token");
 		return -1;
 	default:
-		if (db_down(app->db))
+		if (db_down(a->db))
 			http_unavailable(req);
 		else
 			http_internal(req);
@@ -226,7 +258,7 @@ auth_authenticate(struct app *app, struct req *req)
 }
 
 int
-auth_revoke_current(struct app *app, struct req *req)
+auth_revoke_current(struct auth *a, struct req *req)
 {
 	sqlite3_stmt *st;
 	struct rkey k;
@@ -237,32 +269,32 @@ auth_revoke_current(struct app *app, struct req *req)
 		return -1;
 	crypto_hash_sha256(req->token_hash, (const unsigned char *)tok,
 	    AUTH_TOKEN_LEN);
-	if ((st = db_stmt(app->db, SQL_TOKEN_REVOKE)) == NULL)
+	if ((st = db_stmt(a->db, SQL_TOKEN_REVOKE)) == NULL)
 		return -1;
 	db_bind_int(st, 1, util_now_ms());
 	db_bind_blob(st, 2, req->token_hash, AUTH_HASH_LEN);
-	if (db_exec_stmt(app->db, st) != 0)
+	if (db_exec_stmt(a->db, st) != 0)
 		return -1;
-	session_key(app, req->token_hash, &k);
-	cache_invalidate(app, &k, 1);
+	session_key(a, req->token_hash, &k);
+	cache_invalidate(a->cache, &k, 1);
 	metrics_session_bump();
 	return 0;
 }
 
 void
-auth_forget_sessions(struct app *app, int64_t user_id)
+auth_forget_sessions(struct auth *a, int64_t user_id)
 {
 	sqlite3_stmt *st;
 	struct rkey k;
 
-	if ((st = db_stmt(app->db, SQL_TOKEN_HASHES_OF_USER)) == NULL)
+	if ((st = db_stmt(a->db, SQL_TOKEN_HASHES_OF_USER)) == NULL)
 		return;
 	db_bind_int(st, 1, user_id);
-	while (db_step(app->db, st) == SQLITE_ROW) {
+	while (db_step(a->db, st) == SQLITE_ROW) {
 		if (sqlite3_column_bytes(st, 0) != AUTH_HASH_LEN)
 			continue;
-		session_key(app, sqlite3_column_blob(st, 0), &k);
-		cache_invalidate(app, &k, 1);
+		session_key(a, sqlite3_column_blob(st, 0), &k);
+		cache_invalidate(a->cache, &k, 1);
 	}
 	db_reset(st);
 	metrics_session_bump();

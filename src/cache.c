@@ -6,28 +6,27 @@
 #include <string.h>
 #include <time.h>
 
-#include "cache.h"
+#include <hiredis/hiredis.h>
+
+#include "cache_int.h"
+#include "config.h"
 #include "db.h"
 #include "log.h"
 #include "metrics.h"
 #include "rconn.h"
 
-
 /*
- * GET the key; on a miss try to take the lease. Returns {1, value} on a
- * hit, {0, 1} when the lease is ours, {0, 0} when another reader holds it.
+ * Takes the lease of a missed key: 2 if the key exists (filled
+ * meanwhile), 1 if the lease is ours, 0 if another reader holds it.
  */
-static struct rscript fill_get = { .src =
-	"local v = redis.call('GET', KEYS[1])\n"
-	"if v then return {1, v} end\n"
+static struct rscript lease_take = { .src =
+	"if redis.call('EXISTS', KEYS[1]) == 1 then return 2 end\n"
 	"if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then\n"
-	"  return {0, 1}\n"
+	"  return 1\n"
 	"end\n"
-	"return {0, 0}\n"
+	"return 0\n"
 };
 
-/* Stores the value only if our lease survived: a writer's delete since
- * the miss removed it, and the value read may be older than that write. */
 /* Gives a lease back when there was nothing to store. */
 static struct rscript lease_release = { .src =
 	"if redis.call('GET', KEYS[1]) == ARGV[1] then\n"
@@ -36,6 +35,8 @@ static struct rscript lease_release = { .src =
 	"return 0\n"
 };
 
+/* Stores the value only if our lease survived: a writer's delete since
+ * the miss removed it, and the value read may be older than that write. */
 static struct rscript fill_store = { .src =
 	"if redis.call('GET', KEYS[2]) == ARGV[1] then\n"
 	"  redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])\n"
@@ -44,6 +45,46 @@ static struct rscript fill_store = { .src =
 	"end\n"
 	"return 0\n"
 };
+
+/* INCR and, on the first hit of a window, EXPIRE: one round trip, atomic. */
+static struct rscript count_script = { .src =
+	"local n = redis.call('INCR', KEYS[1])\n"
+	"if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end\n"
+	"return n\n"
+};
+
+struct cache *
+cache_open(const struct config *cfg, struct db *db, struct rconn *rc,
+    const struct keyspace *ks)
+{
+	struct cache *c;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		abort();
+	c->rc = rc;
+	c->cfg = cfg;
+	c->db = db;
+	c->ks = *ks;
+	/* Invalidations that failed while Redis was away go first. */
+	rconn_on_connect(rc, cache_replay, c);
+	return c;
+}
+
+void
+cache_close(struct cache *c)
+{
+	if (c == NULL)
+		return;
+	rconn_on_connect(c->rc, NULL, NULL);
+	rconn_free(c->rc);
+	free(c);
+}
+
+const struct keyspace *
+cache_keys(const struct cache *c)
+{
+	return &c->ks;
+}
 
 const char *
 cache_result_name(enum cache_result r)
@@ -71,15 +112,6 @@ cache_jitter(long long ttl)
 	return ttl - cut;
 }
 
-/* The lease key of a key: the family name behind "lease:", same prefix. */
-static void
-lease_key(struct app *app, const struct rkey *key, struct rkey *lease)
-{
-	size_t plen = strlen(app->cfg.key_prefix);
-
-	app_key(app, lease, "lease:%s", key->s + plen);
-}
-
 static void
 sleep_us(long us)
 {
@@ -88,46 +120,103 @@ sleep_us(long us)
 	nanosleep(&ts, NULL);
 }
 
-/* One round trip: value, or whether we hold the lease. Returns 1 hit (out
- * filled), 0 miss with *lease_ours set, -1 Redis unusable. */
+void
+cache_fill_delay(const struct cache *c)
+{
+	if (c->cfg->debug_fill_delay_ms > 0)
+		sleep_us((long)c->cfg->debug_fill_delay_ms * 1000);
+}
+
+enum cache_step
+cache_after_read(int got)
+{
+	if (got == 1)
+		return CACHE_STEP_SERVE;
+	return got == 0 ? CACHE_STEP_LEASE : CACHE_STEP_BYPASS;
+}
+
+enum cache_step
+cache_after_lease(int lease, int tries)
+{
+	switch (lease) {
+	case 1:
+		return CACHE_STEP_FILL;
+	case 0:
+	case 2:
+		if (tries >= CACHE_WAIT_TRIES)
+			return CACHE_STEP_GIVE_UP;
+		/* 0: another reader is filling; 2: the value appeared (or
+		 * it was filled empty, as a room without messages). */
+		return lease == 0 ? CACHE_STEP_WAIT : CACHE_STEP_READ;
+	default:
+		return CACHE_STEP_BYPASS;
+	}
+}
+
+/* 1 ours, 0 another reader's, 2 the key exists, -1 Redis unusable. */
 static int
-cache_try(struct app *app, const struct rkey *key, const struct rkey *lease,
-    const char *token, struct strbuf *out, int *lease_ours)
+lease_try(struct cache *c, const struct rkey *key, const struct rkey *lease,
+    const char *token)
 {
 	char ms[16];
-	redisReply *r;
-	int rc = -1;
 
 	snprintf(ms, sizeof(ms), "%d", CACHE_LEASE_MS);
-	if ((r = rconn_evalv(app->cache, &fill_get, 2, key->s, lease->s, token,
-	    ms, NULL)) == NULL)
+	return (int)rconn_int(rconn_evalv(c->rc, &lease_take, 2, key->s,
+	    lease->s, token, ms, NULL));
+}
+
+int
+cache_lease_read(struct cache *c, const struct rkey *key,
+    const struct rkey *lease, char token[CACHE_TOKEN_LEN + 1],
+    cache_read_fn read, void *ctx)
+{
+	unsigned char rnd[CACHE_TOKEN_LEN / 2];
+	int i;
+
+	if (cache_sync(c) == -1)
 		return -1;
-	if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
-	    r->element[0]->type == REDIS_REPLY_INTEGER) {
-		if (r->element[0]->integer == 1 &&
-		    r->element[1]->type == REDIS_REPLY_STRING) {
-			strbuf_reset(out);
-			strbuf_add(out, r->element[1]->str, r->element[1]->len);
-			rc = 1;
-		} else if (r->element[1]->type == REDIS_REPLY_INTEGER) {
-			*lease_ours = r->element[1]->integer == 1;
-			rc = 0;
+	for (i = 0; ; i++) {
+		switch (cache_after_read(read(c, key, ctx))) {
+		case CACHE_STEP_SERVE:
+			return 1;
+		case CACHE_STEP_LEASE:
+			break;
+		default:
+			return -1;
+		}
+		/* A miss: the lease token (a syscall for its randomness) is
+		 * made only now, off the hit path. */
+		if (i == 0) {
+			util_random(rnd, sizeof(rnd));
+			util_hex(rnd, sizeof(rnd), token);
+		}
+		switch (cache_after_lease(lease_try(c, key, lease, token), i)) {
+		case CACHE_STEP_FILL:
+			return 0;
+		case CACHE_STEP_GIVE_UP:
+			return 2;
+		case CACHE_STEP_WAIT:
+			sleep_us(CACHE_WAIT_US);
+			break;
+		case CACHE_STEP_READ:
+			break;
+		default:
+			return -1;
 		}
 	}
-	freeReplyObject(r);
-	return rc;
 }
 
 /* GET: 1 hit (out filled), 0 miss, -1 Redis unusable. */
 static int
-cache_plain_get(struct app *app, const struct rkey *key, struct strbuf *out)
+plain_get(struct cache *c, const struct rkey *key, void *ctx)
 {
+	struct strbuf *out = ctx;
 	const char *argv[2] = { "GET", key->s };
 	size_t lens[2] = { 3, key->len };
 	redisReply *r;
 	int rc = 0;
 
-	if ((r = rconn_cmd(app->cache, 2, argv, lens)) == NULL)
+	if ((r = rconn_cmd(c->rc, 2, argv, lens)) == NULL)
 		return -1;
 	if (r->type == REDIS_REPLY_STRING) {
 		strbuf_reset(out);
@@ -139,7 +228,7 @@ cache_plain_get(struct app *app, const struct rkey *key, struct strbuf *out)
 }
 
 static void
-cache_store(struct app *app, const struct rkey *key, const struct rkey *lease,
+cache_store(struct cache *c, const struct rkey *key, const struct rkey *lease,
     const char *token, const struct strbuf *val, long long ttl)
 {
 	char ttls[24];
@@ -147,80 +236,56 @@ cache_store(struct app *app, const struct rkey *key, const struct rkey *lease,
 
 	snprintf(ttls, sizeof(ttls), "%lld", cache_jitter(ttl));
 	/* Cached values are JSON or "id role" text: never a NUL byte. */
-	if ((r = rconn_evalv(app->cache, &fill_store, 2, key->s, lease->s,
+	if ((r = rconn_evalv(c->rc, &fill_store, 2, key->s, lease->s,
 	    token, val->buf, ttls, NULL)) != NULL)
 		freeReplyObject(r);
 }
 
 int
-cache_get(struct app *app, const struct rkey *key, long long ttl,
+cache_get(struct cache *c, const struct rkey *key, long long ttl,
     cache_fill_fn fill, void *arg, struct strbuf *out, enum cache_result *res)
 {
 	struct rkey lease;
-	unsigned char rnd[12];
-	char token[25];
-	int lease_ours = 0, i, got, rc, fam;
+	char token[CACHE_TOKEN_LEN + 1];
+	redisReply *r;
+	int got, rc;
 
+	keys_lease(key, &lease);
 	/* The hit path is a plain GET: one round trip, no script. */
-	if (cache_sync(app) == -1)
-		got = -1;
-	else if ((got = cache_plain_get(app, key, out)) != 1) {
-		lease_key(app, key, &lease);
-		util_random(rnd, sizeof(rnd));
-		util_hex(rnd, sizeof(rnd), token);
-		got = got == -1 ? -1 :
-		    cache_try(app, key, &lease, token, out, &lease_ours);
-	}
-	/* Another reader is filling: wait a little for its value rather
-	 * than read SQLite too. */
-	for (i = 0; got == 0 && !lease_ours && i < CACHE_WAIT_TRIES; i++) {
-		sleep_us(CACHE_WAIT_US);
-		got = cache_try(app, key, &lease, token, out, &lease_ours);
-	}
-	fam = metrics_family_of(key->s + strlen(app->cfg.key_prefix));
+	got = cache_lease_read(c, key, &lease, token, plain_get, out);
 	if (got == 1) {
 		*res = CACHE_HIT;
-		metrics_cache(fam, 0);
+		metrics_cache(key->fam, 0);
 		return 0;
 	}
 	*res = got == -1 ? CACHE_BYPASS : CACHE_MISS;
-	metrics_cache(fam, got == -1 ? 2 : 1);
+	metrics_cache(key->fam, got == -1 ? 2 : 1);
 	strbuf_reset(out);
-	rc = fill(app, arg, out);
-	if (rc == 0 && lease_ours) {
-		if (app->cfg.debug_fill_delay_ms > 0)
-			sleep_us((long)app->cfg.debug_fill_delay_ms * 1000);
-		cache_store(app, key, &lease, token, out, ttl);
-	} else if (lease_ours) {
+	rc = fill(arg, out);
+	if (got != 0)
+		return rc;
+	if (rc == 0) {
+		cache_fill_delay(c);
+		cache_store(c, key, &lease, token, out, ttl);
+	} else if ((r = rconn_evalv(c->rc, &lease_release, 1, lease.s, token,
+	    NULL)) != NULL)
 		/* Nothing to store: let the next reader fill at once. */
-		redisReply *r;
-
-		if ((r = rconn_evalv(app->cache, &lease_release, 1, lease.s,
-		    token, NULL)) != NULL)
-			freeReplyObject(r);
-	}
+		freeReplyObject(r);
 	return rc;
 }
 
-/* Remembers a key (or pattern) whose delete failed, for cache_replay. */
+/* Remembers a key (or glob) whose delete failed, for cache_replay. */
 static void
-cache_remember(struct app *app, const char *key, int pattern)
+cache_remember(struct cache *c, const char *key, int pattern)
 {
-	sqlite3_stmt *st;
-
-	if ((st = db_stmt(app->db, SQL_CACHE_PENDING_ADD)) == NULL)
-		return;
-	db_bind_text(st, 1, key, strlen(key));
-	db_bind_int(st, 2, pattern);
-	db_bind_int(st, 3, util_now_ms());
-	if (db_exec_stmt(app->db, st) == 0)
+	if (db_cache_pending_add(c->db, key, pattern) == 0)
 		metrics_pending_bump();
 }
 
 /* SCAN MATCH full (a glob, prefix included) and UNLINK what it finds.
  * Returns the number deleted, or -1. */
 static long long
-cache_scan_delete(struct app *app, const char *full)
+cache_scan_delete(struct cache *c, const char *full)
 {
 	const char *argv[1 + 1000];
 	size_t lens[1 + 1000];
@@ -230,7 +295,7 @@ cache_scan_delete(struct app *app, const char *full)
 	size_t i;
 
 	do {
-		r = rconn_cmdv(app->cache, "SCAN", cursor, "MATCH", full,
+		r = rconn_cmdv(c->rc, "SCAN", cursor, "MATCH", full,
 		    "COUNT", "1000", NULL);
 		if (r == NULL)
 			return -1;
@@ -248,7 +313,7 @@ cache_scan_delete(struct app *app, const char *full)
 			lens[1 + i] = r->element[1]->element[i]->len;
 		}
 		if (i > 0) {
-			if ((u = rconn_cmd(app->cache, (int)i + 1, argv,
+			if ((u = rconn_cmd(c->rc, (int)i + 1, argv,
 			    lens)) == NULL) {
 				freeReplyObject(r);
 				return -1;
@@ -262,51 +327,39 @@ cache_scan_delete(struct app *app, const char *full)
 	return deleted;
 }
 
-/* Writes the prefix with glob characters escaped, then pattern. */
-static void
-glob_key(struct app *app, const char *pattern, char *out, size_t outsz)
-{
-	const char *p;
-	size_t n = 0;
-
-	for (p = app->cfg.key_prefix; *p != '\0' && n + 3 < outsz; p++) {
-		if (strchr("*?[]\\", *p) != NULL)
-			out[n++] = '\\';
-		out[n++] = *p;
-	}
-	snprintf(out + n, outsz - n, "%s", pattern);
-}
-
 long long
-cache_delete_pattern(struct app *app, const char *pattern)
+cache_delete_glob(struct cache *c, const struct rkey *glob)
 {
-	char full[512];
-
-	glob_key(app, pattern, full, sizeof(full));
-	return cache_scan_delete(app, full);
+	return cache_scan_delete(c, glob->s);
 }
 
 int
-cache_invalidate_pattern(struct app *app, const char *pattern)
+cache_invalidate_glob(struct cache *c, const struct rkey *glob)
 {
-	char full[512], lease[256];
+	struct rkey lease;
 	long long a, b;
 
-	glob_key(app, pattern, full, sizeof(full));
-	a = cache_scan_delete(app, full);
-	snprintf(lease, sizeof(lease), "lease:%s", pattern);
-	glob_key(app, lease, full + 256, sizeof(full) - 256);
-	b = a < 0 ? -1 : cache_scan_delete(app, full + 256);
+	keys_lease(glob, &lease);
+	a = cache_scan_delete(c, glob->s);
+	b = a < 0 ? -1 : cache_scan_delete(c, lease.s);
 	if (a >= 0 && b >= 0)
 		return 0;
 	log_warn("cache invalidation of a pattern failed; kept for replay");
-	glob_key(app, pattern, full, sizeof(full));
-	cache_remember(app, full, 1);
+	cache_remember(c, glob->s, 1);
 	return -1;
 }
 
+long long
+cache_unlink(struct cache *c, const struct rkey *key)
+{
+	const char *argv[2] = { "UNLINK", key->s };
+	size_t lens[2] = { 6, key->len };
+
+	return rconn_int(rconn_cmd(c->rc, 2, argv, lens));
+}
+
 static int
-cache_del(struct app *app, const struct rkey *keys, int n)
+cache_del(struct cache *c, const struct rkey *keys, int n)
 {
 	const char *argv[1 + 2 * 8];
 	size_t lens[1 + 2 * 8];
@@ -319,93 +372,123 @@ cache_del(struct app *app, const struct rkey *keys, int n)
 	argv[0] = "DEL";
 	lens[0] = 3;
 	for (i = 0; i < n; i++) {
-		lease_key(app, &keys[i], &leases[i]);
+		keys_lease(&keys[i], &leases[i]);
 		argv[argc] = keys[i].s;
 		lens[argc++] = keys[i].len;
 		argv[argc] = leases[i].s;
 		lens[argc++] = leases[i].len;
 	}
-	if ((r = rconn_cmd(app->cache, argc, argv, lens)) == NULL)
+	if ((r = rconn_cmd(c->rc, argc, argv, lens)) == NULL)
 		return -1;
 	freeReplyObject(r);
 	return 0;
 }
 
 int
-cache_invalidate(struct app *app, const struct rkey *keys, int n)
+cache_invalidate(struct cache *c, const struct rkey *keys, int n)
 {
 	int i;
 
-	if (n <= 8 && cache_del(app, keys, n) == 0)
+	if (n <= 8 && cache_del(c, keys, n) == 0)
 		return 0;
 	log_warn("cache invalidation failed; %d key(s) kept for replay", n);
 	for (i = 0; i < n; i++)
-		cache_remember(app, keys[i].s, 0);
+		cache_remember(c, keys[i].s, 0);
 	return -1;
 }
 
+/* One remembered invalidation: deletes it now. Returns 0 or -1. */
 static int
-cache_replay_now(struct app *app)
+replay_one(void *arg, const char *text, int pattern)
 {
-	sqlite3_stmt *list, *del;
+	struct cache *c = arg;
 	struct rkey k;
-	const unsigned char *s;
-	int64_t start = util_now_ms();
-	int n = 0, failed = 0;
 
-	if (app->db == NULL || (list = db_stmt(app->db, SQL_CACHE_PENDING_LIST)) == NULL)
-		return -1;
-	while (!failed && db_step(app->db, list) == SQLITE_ROW) {
-		s = sqlite3_column_text(list, 0);
-		if (s == NULL)
-			continue;
-		snprintf(k.s, sizeof(k.s), "%s", (const char *)s);
-		k.len = strlen(k.s);
-		/* Stored with the prefix; leases go too. */
-		if (sqlite3_column_int(list, 1)) {
-			if (cache_scan_delete(app, k.s) < 0)
-				failed = 1;
-			else
-				n++;
-		} else if (cache_del(app, &k, 1) == -1)
-			failed = 1;
-		else
-			n++;
-	}
-	db_reset(list);
-	if (failed)
-		return -1;
-	if (n == 0)
+	if (keys_stored(&c->ks, &k, text) == -1)
 		return 0;
-	/* Only what was remembered before this replay began: a key added
-	 * since by another process may not have been seen above. */
-	if ((del = db_stmt(app->db, SQL_CACHE_PENDING_CLEAR)) != NULL) {
-		db_bind_int(del, 1, start);
-		db_exec_stmt(app->db, del);
-	}
-	log_info("replayed %d cache invalidation(s)", n);
+	/* Stored with the prefix; leases go too. */
+	if (pattern)
+		return cache_scan_delete(c, k.s) < 0 ? -1 : 0;
+	return cache_del(c, &k, 1);
+}
+
+static int
+cache_replay_now(struct cache *c)
+{
+	int n;
+
+	if (c->db == NULL)
+		return -1;
+	if ((n = db_cache_pending_replay(c->db, replay_one, c)) < 0)
+		return -1;
+	if (n > 0)
+		log_info("replayed %d cache invalidation(s)", n);
 	return 0;
 }
 
 void
 cache_replay(void *arg)
 {
-	struct app *app = arg;
+	struct cache *c = arg;
 	uint64_t gen = metrics_pending_gen();
 
-	if (cache_replay_now(app) == 0)
-		app->pending_gen = gen;
+	if (cache_replay_now(c) == 0)
+		c->pending_gen = gen;
 }
 
 int
-cache_sync(struct app *app)
+cache_sync(struct cache *c)
 {
 	uint64_t gen = metrics_pending_gen();
 
-	if (gen == app->pending_gen)
+	if (gen == c->pending_gen)
 		return 0;
-	if (cache_replay_now(app) == -1)
+	if (cache_replay_now(c) == -1)
 		return -1;
-	app->pending_gen = gen;
+	c->pending_gen = gen;
 	return 0;
+}
+
+long long
+cache_count(struct cache *c, const struct rkey *key, long long ttl)
+{
+	char ttls[24];
+
+	snprintf(ttls, sizeof(ttls), "%lld", ttl);
+	return rconn_int(rconn_evalv(c->rc, &count_script, 1, key->s, ttls,
+	    NULL));
+}
+
+int
+cache_ping(struct cache *c)
+{
+	return rconn_ping(c->rc);
+}
+
+void
+cache_server_stats(struct cache *c, struct cache_server *s)
+{
+	redisReply *info, *size;
+
+	memset(s, 0, sizeof(*s));
+	if ((info = rconn_cmdv(c->rc, "INFO", NULL)) != NULL) {
+		if (info->type == REDIS_REPLY_STRING) {
+			s->connected = 1;
+			s->keyspace_hits = rconn_info_field(info->str,
+			    "keyspace_hits");
+			s->keyspace_misses = rconn_info_field(info->str,
+			    "keyspace_misses");
+			s->evicted_keys = rconn_info_field(info->str,
+			    "evicted_keys");
+			s->used_memory = rconn_info_field(info->str,
+			    "used_memory");
+		}
+		freeReplyObject(info);
+	}
+	if (s->connected &&
+	    (size = rconn_cmdv(c->rc, "DBSIZE", NULL)) != NULL) {
+		if (size->type == REDIS_REPLY_INTEGER)
+			s->keys = size->integer;
+		freeReplyObject(size);
+	}
 }

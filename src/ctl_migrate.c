@@ -7,19 +7,6 @@
 #include "app.h"
 #include "ctl.h"
 
-int
-ctl_open(struct app *app, int migrate)
-{
-	char err[512];
-
-	if (app_open(app, migrate ? DB_OPEN_MIGRATE : DB_OPEN_APP, err,
-	    sizeof(err)) == -1) {
-		fprintf(stderr, "chatdeskctl: %s\n", err);
-		return -1;
-	}
-	return 0;
-}
-
 static int
 ctl_migrate(struct app *app, int argc, char **argv)
 {

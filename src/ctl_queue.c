@@ -10,6 +10,7 @@
 #include "app.h"
 #include "ctl.h"
 #include "queue.h"
+#include "task.h"
 #include "rooms.h"
 #include "tickets.h"
 
@@ -24,7 +25,7 @@ ctl_enqueue(struct app *app, int argc, char **argv)
 	if (argc < 2 || argc > 3)
 		return ctl_usage_error(&ctl_enqueue_cmd, "expected TYPE [JSON]");
 	type = argv[1];
-	if (!queue_known_type(type))
+	if (task_type_of(type) == -1)
 		return ctl_usage_error(&ctl_enqueue_cmd, "unknown task type "
 		    "(close_inactive_tickets, archive_old_interactions, "
 		    "send_notifications)");
@@ -46,13 +47,13 @@ ctl_enqueue(struct app *app, int argc, char **argv)
 		json_decref(payload);
 		return EXIT_FAILURE;
 	}
-	if (queue_enqueue(app, type, payload) == -1) {
+	if (queue_enqueue(app->queue, type, payload) == -1) {
 		fprintf(stderr, "chatdeskctl: could not write the task\n");
 		return EXIT_FAILURE;
 	}
 	/* With Redis away the task waits in the outbox: it is not lost, the
 	 * next worker run pushes it. */
-	if (queue_outbox_count(app) > 0)
+	if (queue_outbox_count(app->queue) > 0)
 		fprintf(stderr, "chatdeskctl: the queue's Redis did not take "
 		    "the task; it waits in the outbox for the worker\n");
 	printf("enqueued %s\n", type);
@@ -75,21 +76,23 @@ ctl_queue_stats(struct app *app, int argc, char **argv)
 		return ctl_usage_error(&ctl_queue_stats_cmd, "no arguments");
 	if (ctl_open(app, 0) == -1)
 		return EXIT_FAILURE;
-	if (queue_stats(app, &qs) == -1) {
+	if (queue_stats(app->queue, &qs) == -1) {
 		fprintf(stderr, "chatdeskctl: the queue's Redis is unreachable\n");
 		return EXIT_FAILURE;
 	}
 	printf("pending=%lld processing=%lld delayed=%lld failed=%lld "
-	    "outbox=%lld oldest_pending_age_s=%lld\n", qs.pending,
-	    qs.processing, qs.delayed, qs.failed, queue_outbox_count(app),
-	    qs.oldest_pending_age_s < 0 ? 0 : qs.oldest_pending_age_s);
+	    "outbox=%lld oldest_pending_age_s=%lld unfinished=%lld\n",
+	    qs.pending, qs.processing, qs.delayed, qs.failed,
+	    queue_outbox_count(app->queue),
+	    qs.oldest_pending_age_s < 0 ? 0 : qs.oldest_pending_age_s,
+	    qs.unfinished);
 	return EXIT_SUCCESS;
 }
 
 const struct ctl_cmd ctl_queue_stats_cmd = {
 	.name = "queue stats",
 	.usage = "queue stats",
-	.help = "the length of each queue key and the outbox",
+	.help = "the length of each queue key, the outbox, the unfinished",
 	.exec = ctl_queue_stats,
 };
 
@@ -105,7 +108,7 @@ ctl_dead_list(struct app *app, int argc, char **argv)
 	if (ctl_open(app, 0) == -1)
 		return EXIT_FAILURE;
 	arr = json_array();
-	if (queue_dead_list(app, 100000, arr) == -1) {
+	if (queue_dead_list(app->queue, 100000, arr) == -1) {
 		json_decref(arr);
 		fprintf(stderr, "chatdeskctl: the queue's Redis is unreachable\n");
 		return EXIT_FAILURE;
@@ -136,7 +139,7 @@ ctl_dead_retry(struct app *app, int argc, char **argv)
 		return ctl_usage_error(&ctl_dead_retry_cmd, "no arguments");
 	if (ctl_open(app, 0) == -1)
 		return EXIT_FAILURE;
-	if ((n = queue_dead_retry(app)) < 0) {
+	if ((n = queue_dead_retry(app->queue)) < 0) {
 		fprintf(stderr, "chatdeskctl: the queue's Redis is unreachable\n");
 		return EXIT_FAILURE;
 	}

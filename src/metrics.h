@@ -7,21 +7,13 @@
 #ifndef CHATDESK_METRICS_H
 #define CHATDESK_METRICS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
+#include "keys.h"
 #include "util.h"
 
-struct app;
-struct route;
-
-enum metrics_cache_family {
-	MFAM_MESSAGES,
-	MFAM_USER,
-	MFAM_TICKET,
-	MFAM_SESSION,
-	MFAM_STATS,
-	MFAM__MAX
-};
+#define METRICS_ROUTES_MAX	63	/* routes counted apart */
 
 enum metrics_task_result {
 	MTASK_DONE,
@@ -30,22 +22,39 @@ enum metrics_task_result {
 	MTASK__MAX
 };
 
-/* Maps the shared file for db_path. Without it (an unwritable
- * directory), counting goes to process memory: logged, never fatal. */
-void metrics_open(const char *db_path);
+/*
+ * Maps the shared file for db_path, creating it mode 0660 and, when run
+ * as root, giving it to the database file's owner. Returns 0, or -1
+ * (logged) and counting goes to process memory: the pool refuses to start
+ * then (app_open), since its /metrics would show one process only.
+ */
+int metrics_open(const char *db_path);
 void metrics_close(void);
+/* 1 if the counters are the shared file's, 0 if process memory. */
+int metrics_shared(void);
 
-/* One finished request: route index in api_routes (-1: no route). */
+/* A pool process takes a slot at start-up and leaves it at exit;
+ * metrics_busy(1) and (0) frame each request. They feed the busy/idle
+ * gauges and the max-reached counter. */
+void metrics_pool_join(void);
+void metrics_pool_leave(void);
+void metrics_busy(int busy);
+/* The pids of live pool processes (up to max); returns how many. */
+size_t metrics_pool_pids(long *pids, size_t max);
+/* A request slower than slow_request_ms. */
+void metrics_slow_request(void);
+
+/* One finished request: route index in the route table (-1: none). */
 void metrics_request(int route, int status, int64_t micros);
-/* A cache read of the family with result 0 hit, 1 miss, 2 bypass. */
-void metrics_cache(enum metrics_cache_family, int result);
-/* The family of a key name (without prefix), or -1. */
-int metrics_family_of(const char *name);
+/* A cache read of the key family (one of the first KEY_CACHE__MAX)
+ * with result 0 hit, 1 miss, 2 bypass. */
+void metrics_cache(enum key_family, int result);
 void metrics_redis_error(void);
 void metrics_ratelimit_rejection(void);
 /* A post let through because Redis could not count it. */
 void metrics_ratelimit_unenforced(void);
-void metrics_task(const char *type, enum metrics_task_result);
+/* A finished task of type (enum task_type; -1: unknown). */
+void metrics_task(int type, enum metrics_task_result);
 void metrics_dead_dropped(uint64_t n);
 
 /*
@@ -69,7 +78,19 @@ void metrics_session_bump(void);
 /* The app's own cache hits and misses, summed over processes. */
 void metrics_cache_totals(uint64_t *hits, uint64_t *misses);
 
-/* Writes the Prometheus text into out; queue lengths are read live. */
-void metrics_render(struct app *, struct strbuf *out);
+/* The labels of a route, by its index in the route table. */
+struct metrics_label {
+	const char	*route;
+	const char	*method;
+};
+
+/* Hands in the labels of the request counters, routes[0..n) (n <=
+ * METRICS_ROUTES_MAX), kept for the process' life: the dispatcher does
+ * it at start-up, so that metrics needs no route table. */
+void metrics_routes(const struct metrics_label *routes, size_t n);
+
+/* Appends the Prometheus text of the counters to out. Gauges read
+ * elsewhere (the queue's) are the caller's to append. */
+void metrics_render(struct strbuf *out);
 
 #endif

@@ -5,14 +5,71 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "app.h"
+#include <hiredis/hiredis.h>
+
+#include "config.h"
 #include "db.h"
+#include "keys.h"
 #include "log.h"
 #include "queue.h"
+#include "rconn.h"
 #include "util.h"
 
+struct queue {
+	struct rconn		*rc;
+	const struct config	*cfg;
+	struct db		*db;
+	struct keyspace		 ks;
+	struct rkey		 lists[KEY_TASKS__MAX];
+	struct rkey		 lock;
+	struct rkey		 state;		/* queue:state */
+	char			 lock_token[33];
+	/* The task last marked done (queue_task_done), or found without a
+	 * record (queue_task_finished): its done mark costs nothing. */
+	char			 marked[QUEUE_TASK_ID_LEN * 2 + 1];
+	long long		 lock_ttl_ms;
+	/* maxmemory-policy, read once per process (0: not yet). */
+	int			 policy_read;
+	char			 policy[64];
+};
+
+/* The keys of the four lists, built once. */
+#define PENDING(q)	(&(q)->lists[KEY_TASKS_PENDING])
+#define PROCESSING(q)	(&(q)->lists[KEY_TASKS_PROCESSING])
+#define DELAYED(q)	(&(q)->lists[KEY_TASKS_DELAYED])
+#define FAILED(q)	(&(q)->lists[KEY_TASKS_FAILED])
+
+struct queue *
+queue_open(const struct config *cfg, struct db *db, struct rconn *rc,
+    const struct keyspace *ks)
+{
+	struct queue *q;
+	int i;
+
+	if ((q = calloc(1, sizeof(*q))) == NULL)
+		abort();
+	q->rc = rc;
+	q->cfg = cfg;
+	q->db = db;
+	q->ks = *ks;
+	for (i = 0; i < KEY_TASKS__MAX; i++)
+		keys_tasks(&q->ks, &q->lists[i], (enum key_tasks)i);
+	keys_worker_lock(&q->ks, &q->lock);
+	keys_queue_state(&q->ks, &q->state);
+	return q;
+}
+
+void
+queue_close(struct queue *q)
+{
+	if (q == NULL)
+		return;
+	rconn_free(q->rc);
+	free(q);
+}
+
 int64_t
-queue_outbox_add(struct app *app, const char *type, json_t *payload)
+queue_outbox_add(struct queue *q, const char *type, json_t *payload)
 {
 	unsigned char rnd[QUEUE_TASK_ID_LEN / 2];
 	char id[QUEUE_TASK_ID_LEN + 1], *text;
@@ -29,47 +86,123 @@ queue_outbox_add(struct app *app, const char *type, json_t *payload)
 		return 0;
 	}
 	json_decref(task);
-	if ((st = db_stmt(app->db, SQL_OUTBOX_ADD)) != NULL) {
-		db_bind_text(st, 1, text, strlen(text));
-		db_bind_int(st, 2, now);
-		if (db_exec_stmt(app->db, st) == 0)
-			row = db_last_id(app->db);
+	if ((st = db_stmt(q->db, SQL_TASK_ADD)) != NULL) {
+		db_bind_text(st, 1, id, strlen(id));
+		db_bind_text(st, 2, text, strlen(text));
+		db_bind_int(st, 3, now);
+		if (db_exec_stmt(q->db, st) == 0)
+			row = db_last_id(q->db);
 	}
 	free(text);
 	return row;
 }
 
 /*
- * One batch: claim (DELETE ... RETURNING) inside BEGIN IMMEDIATE, RPUSH
- * the claimed tasks, then COMMIT; on a Redis failure ROLLBACK, so the
- * rows stay. Returns the count pushed, or -1.
+ * RPUSH of the tasks and seq raised by their count, in one script. floor
+ * is SQLite's pushed_seq, read in the transaction that holds the write
+ * lock, so no push can have raised seq past it unseen: a seq below it
+ * means this Redis went back in time (an old snapshot, a failover, a
+ * restart without its data, a flush). Then the script sets lost, which
+ * the next worker run finds even if later pushes raise seq past SQLite's
+ * again, and seq restarts from floor. Only queue_recover_lost, after
+ * pushing everything again, clears lost or writes the epoch.
+ */
+static struct rscript push_script = { .src =
+	"local seq = tonumber(redis.call('HGET', KEYS[2], 'seq') or '0')\n"
+	"local floor = tonumber(ARGV[1])\n"
+	"if seq < floor then\n"
+	"  redis.call('HSET', KEYS[2], 'lost', '1')\n"
+	"  seq = floor\n"
+	"end\n"
+	"seq = seq + #ARGV - 1\n"
+	"redis.call('RPUSH', KEYS[1], unpack(ARGV, 2))\n"
+	"redis.call('HSET', KEYS[2], 'seq', string.format('%d', seq))\n"
+	"return seq\n"
+};
+
+/* What one flush batch takes. */
+enum flush_kind {
+	FLUSH_ONE,	/* the row given, if not yet pushed */
+	FLUSH_NEW,	/* the oldest not yet pushed */
+	FLUSH_AGAIN	/* unfinished rows after the one given (a loss) */
+};
+
+/* pushed_seq, the epoch and whether it was written, from queue_state. */
+static int
+state_get(struct queue *q, long long *seq, char *epoch, size_t epochsz,
+    int *written)
+{
+	sqlite3_stmt *st;
+	int rc = -1;
+
+	if ((st = db_stmt(q->db, SQL_QUEUE_STATE_GET)) == NULL)
+		return -1;
+	if (db_step(q->db, st) == SQLITE_ROW) {
+		if (epoch != NULL)
+			snprintf(epoch, epochsz, "%s",
+			    (const char *)sqlite3_column_text(st, 0));
+		if (written != NULL)
+			*written = sqlite3_column_int(st, 1);
+		*seq = sqlite3_column_int64(st, 2);
+		rc = 0;
+	}
+	db_reset(st);
+	return rc;
+}
+
+/* Runs a statement of (int64, int64) bindings. 0 or -1. */
+static int
+exec2(struct queue *q, enum sqlstmt s, int64_t a, int64_t b)
+{
+	sqlite3_stmt *st;
+
+	if ((st = db_stmt(q->db, s)) == NULL)
+		return -1;
+	db_bind_int(st, 1, a);
+	db_bind_int(st, 2, b);
+	return db_exec_stmt(q->db, st) == 0 ? 0 : -1;
+}
+
+/*
+ * One batch inside BEGIN IMMEDIATE: select the rows, push them with the
+ * push script, mark them pushed and keep the new seq, COMMIT; on a Redis
+ * failure ROLLBACK, so nothing is marked. *last gets the last row taken.
+ * Returns the count pushed, or -1.
  */
 static int
-flush_batch(struct app *app, int64_t one)
+flush_batch(struct queue *q, enum flush_kind kind, int64_t arg, int64_t *last)
 {
-	const char *argv[2 + QUEUE_FLUSH_BATCH];
-	size_t lens[2 + QUEUE_FLUSH_BATCH];
-	char *texts[QUEUE_FLUSH_BATCH];
-	struct rkey k;
+	const char *argv[3 + QUEUE_FLUSH_BATCH];
+	size_t lens[3 + QUEUE_FLUSH_BATCH];
+	char *texts[QUEUE_FLUSH_BATCH], floor[24];
+	int64_t rows[QUEUE_FLUSH_BATCH], now = util_now_ms();
+	long long pushed, seq;
 	sqlite3_stmt *st;
-	redisReply *r;
 	int n = 0, i, rc = -1;
 
 	/* Do not take the write lock for a Redis that is known to be down. */
-	if (rconn_get(app->queue) == NULL)
+	if (rconn_get(q->rc) == NULL)
 		return -1;
-	if (db_begin(app->db) == -1)
+	if (db_begin(q->db) == -1)
 		return -1;
-	st = db_stmt(app->db, one ? SQL_OUTBOX_CLAIM_ONE : SQL_OUTBOX_CLAIM);
+	if (state_get(q, &pushed, NULL, 0, NULL) == -1)
+		goto out;
+	st = db_stmt(q->db, kind == FLUSH_ONE ? SQL_TASK_UNPUSHED_ONE :
+	    kind == FLUSH_NEW ? SQL_TASKS_UNPUSHED : SQL_TASKS_UNFINISHED);
 	if (st == NULL)
 		goto out;
-	if (one)
-		db_bind_int(st, 1, one);
-	else
+	if (kind == FLUSH_ONE)
+		db_bind_int(st, 1, arg);
+	else if (kind == FLUSH_NEW)
 		db_bind_int(st, 1, QUEUE_FLUSH_BATCH);
-	while (n < QUEUE_FLUSH_BATCH && db_step(app->db, st) == SQLITE_ROW) {
+	else {
+		db_bind_int(st, 1, arg);
+		db_bind_int(st, 2, QUEUE_FLUSH_BATCH);
+	}
+	while (n < QUEUE_FLUSH_BATCH && db_step(q->db, st) == SQLITE_ROW) {
+		rows[n] = sqlite3_column_int64(st, 0);
 		if ((texts[n] = strdup((const char *)sqlite3_column_text(st,
-		    0))) == NULL)
+		    1))) == NULL)
 			abort();
 		n++;
 	}
@@ -78,27 +211,37 @@ flush_batch(struct app *app, int64_t one)
 		rc = 0;
 		goto out;
 	}
-	app_key(app, &k, "tasks:pending");
-	argv[0] = "RPUSH";
-	lens[0] = 5;
-	argv[1] = k.s;
-	lens[1] = k.len;
+	*last = rows[n - 1];
+	snprintf(floor, sizeof(floor), "%lld", pushed);
+	argv[0] = PENDING(q)->s;
+	lens[0] = PENDING(q)->len;
+	argv[1] = q->state.s;
+	lens[1] = q->state.len;
+	argv[2] = floor;
+	lens[2] = strlen(floor);
 	for (i = 0; i < n; i++) {
-		argv[2 + i] = texts[i];
-		lens[2 + i] = strlen(texts[i]);
+		argv[3 + i] = texts[i];
+		lens[3 + i] = strlen(texts[i]);
 	}
-	if ((r = rconn_cmd(app->queue, 2 + n, argv, lens)) == NULL)
+	if ((seq = rconn_int(rconn_eval(q->rc, &push_script, 2, 3 + n, argv,
+	    lens))) < 0)
 		goto out;
-	freeReplyObject(r);
-	if (db_commit(app->db) == -1) {
-		/* Pushed but still in the outbox: pushed again later. */
-		log_warn("outbox: %d task(s) pushed but not removed", n);
-		goto free;
-	}
+	for (i = 0; kind != FLUSH_AGAIN && i < n; i++)
+		if (exec2(q, SQL_TASK_PUSHED, now, rows[i]) == -1)
+			goto pushed;
+	if ((st = db_stmt(q->db, SQL_QUEUE_SEQ_SET)) == NULL)
+		goto pushed;
+	db_bind_int(st, 1, seq);
+	if (db_exec_stmt(q->db, st) != 0 || db_commit(q->db) == -1)
+		goto pushed;
 	rc = n;
 	goto free;
+pushed:
+	/* Pushed but not marked: pushed again later (a duplicate the worker
+	 * skips once the first copy has finished). */
+	log_warn("queue: %d task(s) pushed but not marked pushed", n);
 out:
-	db_rollback(app->db);
+	db_rollback(q->db);
 free:
 	for (i = 0; i < n; i++)
 		free(texts[i]);
@@ -106,103 +249,309 @@ free:
 }
 
 int
-queue_flush(struct app *app, const int64_t *ids, int n)
+queue_flush(struct queue *q, const int64_t *ids, int n)
 {
+	int64_t last;
 	int total = 0, got, i;
 
 	if (ids != NULL) {
 		for (i = 0; i < n; i++) {
-			if ((got = flush_batch(app, ids[i])) == -1)
+			if ((got = flush_batch(q, FLUSH_ONE, ids[i], &last)) == -1)
 				return -1;
 			total += got;
 		}
 		return total;
 	}
 	do {
-		if ((got = flush_batch(app, 0)) == -1)
+		if ((got = flush_batch(q, FLUSH_NEW, 0, &last)) == -1)
 			return total > 0 ? total : -1;
 		total += got;
 	} while (got == QUEUE_FLUSH_BATCH);
 	return total;
 }
 
-long long
-queue_outbox_count(struct app *app)
+/* A count(*) statement's answer, or -1. */
+static long long
+count_of(struct queue *q, enum sqlstmt s)
 {
 	sqlite3_stmt *st;
 	long long n = -1;
 
-	if ((st = db_stmt(app->db, SQL_OUTBOX_COUNT)) == NULL)
+	if ((st = db_stmt(q->db, s)) == NULL)
 		return -1;
-	if (db_step(app->db, st) == SQLITE_ROW)
+	if (db_step(q->db, st) == SQLITE_ROW)
 		n = sqlite3_column_int64(st, 0);
 	db_reset(st);
 	return n;
 }
 
+long long
+queue_outbox_count(struct queue *q)
+{
+	return count_of(q, SQL_OUTBOX_COUNT);
+}
+
+long long
+queue_unfinished_count(struct queue *q)
+{
+	return count_of(q, SQL_TASKS_UNFINISHED_COUNT);
+}
+
+static int
+task_finish(struct queue *q, const char *task_id, const char *result)
+{
+	sqlite3_stmt *st;
+	int own = !db_in_txn(q->db), rc = -1;
+	size_t len = strlen(task_id);
+
+	if (strcmp(result, "done") == 0 && len < sizeof(q->marked) &&
+	    strcmp(q->marked, task_id) == 0)
+		return 0;
+	if (own && db_begin(q->db) == -1)
+		return -1;
+	if ((st = db_stmt(q->db, SQL_TASK_FINISH)) != NULL) {
+		db_bind_int(st, 1, util_now_ms());
+		db_bind_text(st, 2, result, strlen(result));
+		db_bind_text(st, 3, task_id, len);
+		rc = db_exec_stmt(q->db, st) == 0 ? 0 : -1;
+	}
+	if (own) {
+		if (rc == -1)
+			db_rollback(q->db);
+		else
+			rc = db_commit(q->db);
+	}
+	/* Remembered even inside a transaction that may still roll back:
+	 * the handler then fails, and the worker does not mark it done. */
+	if (rc == 0 && len < sizeof(q->marked))
+		memcpy(q->marked, task_id, len + 1);
+	return rc;
+}
+
 int
-queue_enqueue(struct app *app, const char *type, json_t *payload)
+queue_task_done(struct queue *q, const char *task_id)
+{
+	return task_finish(q, task_id, "done");
+}
+
+int
+queue_task_dead(struct queue *q, const char *task_id)
+{
+	return task_finish(q, task_id, "dead");
+}
+
+int
+queue_task_finished(struct queue *q, const char *task_id)
+{
+	sqlite3_stmt *st;
+	int rc = -1;
+
+	q->marked[0] = '\0';
+	if ((st = db_stmt(q->db, SQL_TASK_FINISHED)) == NULL)
+		return -1;
+	db_bind_text(st, 1, task_id, strlen(task_id));
+	switch (db_step(q->db, st)) {
+	case SQLITE_ROW:
+		rc = sqlite3_column_int(st, 0) ? 1 : 0;
+		break;
+	case SQLITE_DONE:
+		/* No record (pushed by hand): nothing to mark when done. */
+		if (strlen(task_id) < sizeof(q->marked))
+			memcpy(q->marked, task_id, strlen(task_id) + 1);
+		rc = 0;
+		break;
+	}
+	db_reset(st);
+	return rc;
+}
+
+const char *
+queue_loss(const struct queue_seen *v, int *init)
+{
+	*init = 0;
+	if (v->seq < v->pushed)
+		return "it holds fewer pushes than SQLite recorded (restored "
+		    "from an old snapshot, failed over, or restarted empty)";
+	if (v->lost)
+		return "a push found it holding fewer pushes than SQLite "
+		    "recorded (restored from an old snapshot, failed over, "
+		    "restarted empty or flushed)";
+	if (v->written && !v->has_epoch)
+		return "queue:state has no epoch (restarted without its data, "
+		    "or flushed)";
+	if (v->has_epoch && !v->same_epoch)
+		return "queue:state holds another epoch (another database "
+		    "shares this Redis and key_prefix, or Redis was replaced)";
+	*init = !v->written;
+	return NULL;
+}
+
+/* queue_loss of what SQLite and Redis hold now, or "" if either failed. */
+static const char *
+lost_why(struct queue *q, int *init)
+{
+	struct queue_seen v;
+	char epoch[64];
+	redisReply *r;
+
+	memset(&v, 0, sizeof(v));
+	/* SQLite first: a push raises seq before SQLite records it, so a
+	 * seq read after is never below it unless Redis lost data. */
+	if (state_get(q, &v.pushed, epoch, sizeof(epoch), &v.written) == -1)
+		return "";
+	if ((r = rconn_cmdv(q->rc, "HMGET", q->state.s, "epoch", "seq", "lost",
+	    NULL)) == NULL)
+		return "";
+	if (r->type == REDIS_REPLY_ARRAY && r->elements == 3) {
+		if (r->element[0]->type == REDIS_REPLY_STRING) {
+			v.has_epoch = 1;
+			v.same_epoch = strcmp(r->element[0]->str, epoch) == 0;
+		}
+		if (r->element[1]->type == REDIS_REPLY_STRING)
+			v.seq = strtoll(r->element[1]->str, NULL, 10);
+		v.lost = r->element[2]->type == REDIS_REPLY_STRING;
+	}
+	freeReplyObject(r);
+	return queue_loss(&v, init);
+}
+
+/* The epoch back, lost cleared and seq up to SQLite's, after a loss or
+ * on the first run: the next run finds them as they should be. */
+static struct rscript settle_script = { .src =
+	"redis.call('HSET', KEYS[1], 'epoch', ARGV[1])\n"
+	"redis.call('HDEL', KEYS[1], 'lost')\n"
+	"local seq = tonumber(redis.call('HGET', KEYS[1], 'seq') or '0')\n"
+	"if seq < tonumber(ARGV[2]) then\n"
+	"  redis.call('HSET', KEYS[1], 'seq', ARGV[2])\n"
+	"end\n"
+	"return 1\n"
+};
+
+static int
+epoch_written(struct queue *q)
+{
+	sqlite3_stmt *st;
+
+	if (db_begin(q->db) == -1)
+		return -1;
+	if ((st = db_stmt(q->db, SQL_QUEUE_EPOCH_WRITTEN)) == NULL ||
+	    db_exec_stmt(q->db, st) != 0) {
+		db_rollback(q->db);
+		return -1;
+	}
+	return db_commit(q->db);
+}
+
+long long
+queue_recover_lost(struct queue *q)
+{
+	char epoch[64], floor[24];
+	long long pushed, total = 0;
+	int64_t last = 0;
+	const char *why;
+	int init, got, written;
+
+	if ((why = lost_why(q, &init)) != NULL && *why == '\0')
+		return -1;
+	if (why != NULL) {
+		log_warn("the queue's Redis lost data: %s; pushing every "
+		    "unfinished task again", why);
+		do {
+			if ((got = flush_batch(q, FLUSH_AGAIN, last, &last)) == -1)
+				return -1;
+			total += got;
+		} while (got == QUEUE_FLUSH_BATCH);
+		log_warn("pushed %lld unfinished task(s) again", total);
+	} else if (!init)
+		return 0;
+	/* Only now: a run that dies before this point finds the loss again. */
+	if (state_get(q, &pushed, epoch, sizeof(epoch), &written) == -1)
+		return -1;
+	snprintf(floor, sizeof(floor), "%lld", pushed);
+	if (rconn_int(rconn_evalv(q->rc, &settle_script, 1, q->state.s, epoch,
+	    floor, NULL)) != 1)
+		return -1;
+	if (!written && epoch_written(q) == -1)
+		return -1;
+	return total;
+}
+
+long long
+queue_prune(struct queue *q, long long keep_ms, void (*beat)(void *),
+    void *arg)
+{
+	static const char *const results[2] = { "done", "dead" };
+	sqlite3_stmt *st;
+	long long total = 0;
+	int i, n;
+
+	for (i = 0; i < 2; i++) {
+		do {
+			if (db_begin(q->db) == -1)
+				return -1;
+			if ((st = db_stmt(q->db, SQL_TASKS_PRUNE)) == NULL) {
+				db_rollback(q->db);
+				return -1;
+			}
+			db_bind_text(st, 1, results[i], 4);
+			/* Dead rows go by count only, as tasks:failed. */
+			db_bind_int(st, 2, i == 0 ? util_now_ms() - keep_ms : 0);
+			db_bind_int(st, 3, i == 0 ? QUEUE_DONE_MAX :
+			    q->cfg->dead_max);
+			db_bind_int(st, 4, QUEUE_FLUSH_BATCH * 5);
+			if (db_exec_stmt(q->db, st) != 0) {
+				db_rollback(q->db);
+				return -1;
+			}
+			n = db_changes(q->db);
+			if (db_commit(q->db) == -1)
+				return -1;
+			total += n;
+			if (beat != NULL)
+				beat(arg);
+		} while (n == QUEUE_FLUSH_BATCH * 5);
+	}
+	return total;
+}
+
+int
+queue_enqueue(struct queue *q, const char *type, json_t *payload)
 {
 	int64_t row;
 
-	if (db_begin(app->db) == -1) {
+	if (db_begin(q->db) == -1) {
 		json_decref(payload);
 		return -1;
 	}
-	if ((row = queue_outbox_add(app, type, payload)) == 0) {
-		db_rollback(app->db);
+	if ((row = queue_outbox_add(q, type, payload)) == 0) {
+		db_rollback(q->db);
 		return -1;
 	}
-	if (db_commit(app->db) == -1)
+	if (db_commit(q->db) == -1)
 		return -1;
 	/* If Redis is down the task waits in the outbox for the worker. */
-	queue_flush(app, &row, 1);
+	queue_flush(q, &row, 1);
 	return 0;
 }
 
 int
-queue_known_type(const char *type)
+queue_stats(struct queue *q, struct queue_stats *s)
 {
-	return strcmp(type, "close_inactive_tickets") == 0 ||
-	    strcmp(type, "archive_old_interactions") == 0 ||
-	    strcmp(type, "send_notifications") == 0;
-}
-
-static long long
-int_reply(redisReply *r)
-{
-	long long n = -1;
-
-	if (r == NULL)
-		return -1;
-	if (r->type == REDIS_REPLY_INTEGER)
-		n = r->integer;
-	freeReplyObject(r);
-	return n;
-}
-
-int
-queue_stats(struct app *app, struct queue_stats *s)
-{
-	struct rkey p, pr, d, f;
 	redisReply *r;
 	json_t *t;
 
-	app_key(app, &p, "tasks:pending");
-	app_key(app, &pr, "tasks:processing");
-	app_key(app, &d, "tasks:delayed");
-	app_key(app, &f, "tasks:failed");
-	if ((s->pending = int_reply(rconn_cmdv(app->queue, "LLEN", p.s,
+	if ((s->pending = rconn_int(rconn_cmdv(q->rc, "LLEN", PENDING(q)->s,
 	    NULL))) < 0 ||
-	    (s->processing = int_reply(rconn_cmdv(app->queue, "LLEN", pr.s,
+	    (s->processing = rconn_int(rconn_cmdv(q->rc, "LLEN", PROCESSING(q)->s,
 	    NULL))) < 0 ||
-	    (s->delayed = int_reply(rconn_cmdv(app->queue, "ZCARD", d.s,
+	    (s->delayed = rconn_int(rconn_cmdv(q->rc, "ZCARD", DELAYED(q)->s,
 	    NULL))) < 0 ||
-	    (s->failed = int_reply(rconn_cmdv(app->queue, "LLEN", f.s,
+	    (s->failed = rconn_int(rconn_cmdv(q->rc, "LLEN", FAILED(q)->s,
 	    NULL))) < 0)
 		return -1;
+	s->unfinished = queue_unfinished_count(q);
 	s->oldest_pending_age_s = -1;
-	if ((r = rconn_cmdv(app->queue, "LINDEX", p.s, "0", NULL)) == NULL)
+	if ((r = rconn_cmdv(q->rc, "LINDEX", PENDING(q)->s, "0", NULL)) == NULL)
 		return -1;
 	if (r->type == REDIS_REPLY_STRING &&
 	    (t = json_loadb(r->str, r->len, 0, NULL)) != NULL) {
@@ -219,18 +568,16 @@ queue_stats(struct app *app, struct queue_stats *s)
 }
 
 int
-queue_dead_list(struct app *app, int limit, json_t *arr)
+queue_dead_list(struct queue *q, int limit, json_t *arr)
 {
-	struct rkey f;
 	redisReply *r;
 	char stop[24];
 	json_t *t;
 	size_t i;
 	int n = 0;
 
-	app_key(app, &f, "tasks:failed");
 	snprintf(stop, sizeof(stop), "%d", limit - 1);
-	if ((r = rconn_cmdv(app->queue, "LRANGE", f.s, "0", stop, NULL)) == NULL)
+	if ((r = rconn_cmdv(q->rc, "LRANGE", FAILED(q)->s, "0", stop, NULL)) == NULL)
 		return -1;
 	for (i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
 		t = json_loadb(r->element[i]->str, r->element[i]->len, 0, NULL);
@@ -252,25 +599,52 @@ static struct rscript revive_script = { .src =
 	"return 0\n"
 };
 
-long long
-queue_dead_retry(struct app *app)
+/* The record of a dead task back to unfinished (none: nothing to do).
+ * 0, or -1. */
+static int
+reopen(struct queue *q, json_t *id)
 {
-	struct rkey f, p;
+	sqlite3_stmt *st;
+	int rc = -1;
+
+	if (!json_is_string(id))
+		return 0;
+	if (db_begin(q->db) == -1)
+		return -1;
+	if ((st = db_stmt(q->db, SQL_TASK_REOPEN)) != NULL) {
+		db_bind_text(st, 1, json_string_value(id),
+		    json_string_length(id));
+		rc = db_exec_stmt(q->db, st) == 0 ? 0 : -1;
+	}
+	if (rc == -1) {
+		db_rollback(q->db);
+		return -1;
+	}
+	return db_commit(q->db);
+}
+
+long long
+queue_dead_retry(struct queue *q)
+{
 	redisReply *r, *e;
 	size_t i;
 	json_t *t;
 	char *next;
 	long long n = 0;
 
-	app_key(app, &f, "tasks:failed");
-	app_key(app, &p, "tasks:pending");
-	if ((r = rconn_cmdv(app->queue, "LRANGE", f.s, "0", "-1", NULL)) == NULL)
+	if ((r = rconn_cmdv(q->rc, "LRANGE", FAILED(q)->s, "0", "-1", NULL)) == NULL)
 		return -1;
 	for (i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
 		e = r->element[i];
 		if ((t = json_loadb(e->str, e->len, 0, NULL)) == NULL ||
 		    !json_is_object(t)) {
 			/* Not a task at all: stays dead. */
+			json_decref(t);
+			continue;
+		}
+		/* Unfinished in the record first: one still recorded dead
+		 * would be skipped by the worker. */
+		if (reopen(q, json_object_get(t, "id")) == -1) {
 			json_decref(t);
 			continue;
 		}
@@ -282,8 +656,8 @@ queue_dead_retry(struct app *app)
 		if (next == NULL)
 			continue;
 		/* Tasks are JSON text: never a NUL byte. */
-		if (int_reply(rconn_evalv(app->queue, &revive_script, 2, f.s,
-		    p.s, e->str, next, NULL)) == 1)
+		if (rconn_int(rconn_evalv(q->rc, &revive_script, 2, FAILED(q)->s,
+		    PENDING(q)->s, e->str, next, NULL)) == 1)
 			n++;
 		free(next);
 	}
@@ -298,12 +672,10 @@ static struct rscript clear_script = { .src =
 };
 
 long long
-queue_dead_clear(struct app *app)
+queue_dead_clear(struct queue *q)
 {
-	struct rkey f;
 
-	app_key(app, &f, "tasks:failed");
-	return int_reply(rconn_evalv(app->queue, &clear_script, 1, f.s, NULL));
+	return rconn_int(rconn_evalv(q->rc, &clear_script, 1, FAILED(q)->s, NULL));
 }
 
 /* processing -> front of pending, oldest taken first stays first. */
@@ -316,13 +688,10 @@ static struct rscript orphans_script = { .src =
 };
 
 long long
-queue_recover_orphans(struct app *app)
+queue_recover_orphans(struct queue *q)
 {
-	struct rkey pr, p;
 
-	app_key(app, &pr, "tasks:processing");
-	app_key(app, &p, "tasks:pending");
-	return int_reply(rconn_evalv(app->queue, &orphans_script, 2, pr.s, p.s,
+	return rconn_int(rconn_evalv(q->rc, &orphans_script, 2, PROCESSING(q)->s, PENDING(q)->s,
 	    NULL));
 }
 
@@ -337,18 +706,15 @@ static struct rscript due_script = { .src =
 };
 
 long long
-queue_move_due(struct app *app)
+queue_move_due(struct queue *q)
 {
-	struct rkey d, p;
 	char now[24];
 	long long n, total = 0;
 
-	app_key(app, &d, "tasks:delayed");
-	app_key(app, &p, "tasks:pending");
 	snprintf(now, sizeof(now), "%lld", (long long)util_now_ms());
 	do {
-		if ((n = int_reply(rconn_evalv(app->queue, &due_script, 2, d.s,
-		    p.s, now, NULL))) < 0)
+		if ((n = rconn_int(rconn_evalv(q->rc, &due_script, 2, DELAYED(q)->s,
+		    PENDING(q)->s, now, NULL))) < 0)
 			return -1;
 		total += n;
 	} while (n == 1000);
@@ -356,9 +722,8 @@ queue_move_due(struct app *app)
 }
 
 int
-queue_take(struct app *app, const struct strbuf *ack, struct strbuf *out)
+queue_take(struct queue *q, const struct strbuf *ack, struct strbuf *out)
 {
-	struct rkey p, pr;
 	const char *lrem[4], *lmove[5];
 	size_t lremlen[4], lmovelen[5];
 	const char *const *argv[2];
@@ -367,13 +732,11 @@ queue_take(struct app *app, const struct strbuf *ack, struct strbuf *out)
 	int argc[2], n = 0, rc = 0;
 	redisReply *r[2], *m;
 
-	app_key(app, &p, "tasks:pending");
-	app_key(app, &pr, "tasks:processing");
 	if (ack != NULL) {
 		lrem[0] = "LREM";
 		lremlen[0] = 4;
-		lrem[1] = pr.s;
-		lremlen[1] = pr.len;
+		lrem[1] = PROCESSING(q)->s;
+		lremlen[1] = PROCESSING(q)->len;
 		lrem[2] = "1";
 		lremlen[2] = 1;
 		lrem[3] = ack->buf;
@@ -384,10 +747,10 @@ queue_take(struct app *app, const struct strbuf *ack, struct strbuf *out)
 	}
 	lmove[0] = "LMOVE";
 	lmovelen[0] = 5;
-	lmove[1] = p.s;
-	lmovelen[1] = p.len;
-	lmove[2] = pr.s;
-	lmovelen[2] = pr.len;
+	lmove[1] = PENDING(q)->s;
+	lmovelen[1] = PENDING(q)->len;
+	lmove[2] = PROCESSING(q)->s;
+	lmovelen[2] = PROCESSING(q)->len;
 	lmove[3] = "LEFT";
 	lmovelen[3] = 4;
 	lmove[4] = "RIGHT";
@@ -396,7 +759,7 @@ queue_take(struct app *app, const struct strbuf *ack, struct strbuf *out)
 	lens[n] = lmovelen;
 	argc[n++] = 5;
 	lensp = lens;
-	if (rconn_pipeline(app->queue, n, argc, argv, lensp, r) == -1)
+	if (rconn_pipeline(q->rc, n, argc, argv, lensp, r) == -1)
 		return -1;
 	m = r[n - 1];
 	if (m->type == REDIS_REPLY_STRING) {
@@ -414,22 +777,20 @@ queue_take(struct app *app, const struct strbuf *ack, struct strbuf *out)
 }
 
 int
-queue_ack(struct app *app, const char *task, size_t len)
+queue_ack(struct queue *q, const char *task, size_t len)
 {
-	struct rkey pr;
 	const char *argv[4];
 	size_t lens[4];
 
-	app_key(app, &pr, "tasks:processing");
 	argv[0] = "LREM";
 	lens[0] = 4;
-	argv[1] = pr.s;
-	lens[1] = pr.len;
+	argv[1] = PROCESSING(q)->s;
+	lens[1] = PROCESSING(q)->len;
 	argv[2] = "1";
 	lens[2] = 1;
 	argv[3] = task;
 	lens[3] = len;
-	return int_reply(rconn_cmd(app->queue, 4, argv, lens)) >= 0 ? 0 : -1;
+	return rconn_int(rconn_cmd(q->rc, 4, argv, lens)) >= 0 ? 0 : -1;
 }
 
 static struct rscript delay_script = { .src =
@@ -439,18 +800,15 @@ static struct rscript delay_script = { .src =
 };
 
 int
-queue_delay(struct app *app, const char *task, size_t len, const char *next,
+queue_delay(struct queue *q, const char *task, size_t len, const char *next,
     int64_t due_ms)
 {
-	struct rkey pr, d;
 	char due[24];
 
 	if (memchr(task, '\0', len) != NULL)
 		return -1;
-	app_key(app, &pr, "tasks:processing");
-	app_key(app, &d, "tasks:delayed");
 	snprintf(due, sizeof(due), "%lld", (long long)due_ms);
-	return int_reply(rconn_evalv(app->queue, &delay_script, 2, pr.s, d.s,
+	return rconn_int(rconn_evalv(q->rc, &delay_script, 2, PROCESSING(q)->s, DELAYED(q)->s,
 	    task, next, due, NULL)) == 1 ? 0 : -1;
 }
 
@@ -467,18 +825,107 @@ static struct rscript bury_script = { .src =
 };
 
 long long
-queue_bury(struct app *app, const char *task, size_t len, const char *dead)
+queue_bury(struct queue *q, const char *task, size_t len, const char *dead)
 {
-	struct rkey pr, f;
 	char max[24];
 
 	/* A task holding a NUL byte cannot be passed as text: it stays in
 	 * tasks:processing, where the next run finds it again. */
 	if (memchr(task, '\0', len) != NULL)
 		return -1;
-	app_key(app, &pr, "tasks:processing");
-	app_key(app, &f, "tasks:failed");
-	snprintf(max, sizeof(max), "%lld", app->cfg.dead_max);
-	return int_reply(rconn_evalv(app->queue, &bury_script, 2, pr.s, f.s,
+	snprintf(max, sizeof(max), "%lld", q->cfg->dead_max);
+	return rconn_int(rconn_evalv(q->rc, &bury_script, 2, PROCESSING(q)->s, FAILED(q)->s,
 	    task, dead, max, NULL));
+}
+
+long long
+queue_length(struct queue *q, enum key_tasks which)
+{
+	const struct rkey *k = &q->lists[which];
+
+	return rconn_int(rconn_cmdv(q->rc, which == KEY_TASKS_DELAYED ?
+	    "ZCARD" : "LLEN", k->s, NULL));
+}
+
+int
+queue_ping(struct queue *q)
+{
+	return rconn_ping(q->rc);
+}
+
+const char *
+queue_eviction(struct queue *q)
+{
+	redisReply *r;
+
+	if (!q->policy_read) {
+		if ((r = rconn_cmdv(q->rc, "CONFIG", "GET", "maxmemory-policy",
+		    NULL)) == NULL)
+			return NULL;
+		if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+		    r->element[1]->type == REDIS_REPLY_STRING)
+			snprintf(q->policy, sizeof(q->policy), "%s",
+			    r->element[1]->str);
+		freeReplyObject(r);
+		q->policy_read = 1;
+	}
+	return strncmp(q->policy, "allkeys-", 8) == 0 ? q->policy : NULL;
+}
+
+/* Compare-and-set scripts: only the run that holds the lock may renew or
+ * release it. */
+static struct rscript renew_script = { .src =
+	"if redis.call('GET', KEYS[1]) == ARGV[1] then\n"
+	"  return redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"
+	"end\n"
+	"return 0\n"
+};
+
+static struct rscript release_script = { .src =
+	"if redis.call('GET', KEYS[1]) == ARGV[1] then\n"
+	"  return redis.call('DEL', KEYS[1])\n"
+	"end\n"
+	"return 0\n"
+};
+
+int
+queue_lock_take(struct queue *q, long long ttl_ms)
+{
+	unsigned char rnd[16];
+	char ttl[24];
+	redisReply *r;
+	int rc;
+
+	util_random(rnd, sizeof(rnd));
+	util_hex(rnd, sizeof(rnd), q->lock_token);
+	q->lock_ttl_ms = ttl_ms;
+	snprintf(ttl, sizeof(ttl), "%lld", ttl_ms);
+	if ((r = rconn_cmdv(q->rc, "SET", q->lock.s, q->lock_token, "NX", "PX",
+	    ttl, NULL)) == NULL)
+		return -1;
+	rc = r->type == REDIS_REPLY_STATUS ? 1 : 0;
+	freeReplyObject(r);
+	return rc;
+}
+
+static int
+lock_call(struct queue *q, struct rscript *sc)
+{
+	char ttl[24];
+
+	snprintf(ttl, sizeof(ttl), "%lld", q->lock_ttl_ms);
+	return rconn_int(rconn_evalv(q->rc, sc, 1, q->lock.s, q->lock_token,
+	    ttl, NULL)) == 1 ? 0 : -1;
+}
+
+int
+queue_lock_renew(struct queue *q)
+{
+	return lock_call(q, &renew_script);
+}
+
+int
+queue_lock_release(struct queue *q)
+{
+	return lock_call(q, &release_script);
 }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <hiredis/hiredis.h>
 #include <uriparser/Uri.h>
 
 #include "log.h"
@@ -15,6 +16,13 @@
 
 #define RCONN_MAXARGS	128
 
+/* Every failed command or connection is counted here, and only here. */
+static void
+count_error(void)
+{
+	metrics_redis_error();
+}
+
 struct rconn {
 	struct rconn_url url;
 	int		 configured;	/* 0 when the URL is empty */
@@ -23,7 +31,7 @@ struct rconn {
 	long long	 command_ms;
 	long long	 retry_ms;
 	int64_t		 down_until;	/* monotonic us; 0 = may try now */
-	uint64_t	 errors;
+	int		 refs;
 	void		(*on_connect)(void *);
 	void		*on_connect_arg;
 	int		 in_on_connect;
@@ -169,16 +177,24 @@ rconn_new(const char *url, long long connect_ms, long long command_ms,
 	rc->connect_ms = connect_ms;
 	rc->command_ms = command_ms;
 	rc->retry_ms = retry_ms;
+	rc->refs = 1;
 	if (url != NULL && *url != '\0' &&
 	    rconn_parse_url(url, &rc->url, err, sizeof(err)) == 0)
 		rc->configured = 1;
 	return rc;
 }
 
+struct rconn *
+rconn_ref(struct rconn *rc)
+{
+	rc->refs++;
+	return rc;
+}
+
 void
 rconn_free(struct rconn *rc)
 {
-	if (rc == NULL)
+	if (rc == NULL || --rc->refs > 0)
 		return;
 	if (rc->ctx != NULL)
 		redisFree(rc->ctx);
@@ -195,8 +211,7 @@ rconn_failed(struct rconn *rc, const char *what)
 		redisFree(rc->ctx);
 		rc->ctx = NULL;
 	}
-	rc->errors++;
-	metrics_redis_error();
+	count_error();
 	rc->down_until = util_mono_us() + rc->retry_ms * 1000;
 }
 
@@ -384,7 +399,7 @@ rconn_eval(struct rconn *rc, struct rscript *sc, int nkeys, int argc,
 			continue;
 		}
 		log_warn("redis EVALSHA: %s", r->str);
-		rc->errors++;
+		count_error();
 		freeReplyObject(r);
 		return NULL;
 	}
@@ -421,8 +436,7 @@ rconn_cmd(struct rconn *rc, int argc, const char **argv, const size_t *lens)
 	if (r->type == REDIS_REPLY_ERROR) {
 		/* The connection is fine; the command was refused. */
 		log_warn("redis %s: %s", argv[0], r->str);
-		rc->errors++;
-		metrics_redis_error();
+		count_error();
 		freeReplyObject(r);
 		return NULL;
 	}
@@ -448,14 +462,42 @@ rconn_cmdv(struct rconn *rc, const char *arg0, ...)
 	return rconn_cmd(rc, argc, argv, lens);
 }
 
-int
-rconn_is_up(const struct rconn *rc)
+long long
+rconn_int(redisReply *r)
 {
-	return rc->ctx != NULL;
+	long long n = -1;
+
+	if (r == NULL)
+		return -1;
+	if (r->type == REDIS_REPLY_INTEGER)
+		n = r->integer;
+	freeReplyObject(r);
+	return n;
 }
 
-uint64_t
-rconn_errors(const struct rconn *rc)
+int
+rconn_ping(struct rconn *rc)
 {
-	return rc->errors;
+	redisReply *r;
+	int ok;
+
+	if ((r = rconn_cmdv(rc, "PING", NULL)) == NULL)
+		return 0;
+	ok = r->type == REDIS_REPLY_STATUS;
+	freeReplyObject(r);
+	return ok;
+}
+
+long long
+rconn_info_field(const char *info, const char *name)
+{
+	const char *p = info;
+	size_t n = strlen(name);
+
+	while ((p = strstr(p, name)) != NULL) {
+		if ((p == info || p[-1] == '\n') && p[n] == ':')
+			return strtoll(p + n + 1, NULL, 10);
+		p += n;
+	}
+	return 0;
 }

@@ -11,7 +11,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <hiredis/hiredis.h>
+/* hiredis's types stay opaque here: only cache*, queue* and rconn.c
+ * include hiredis.h and read replies. */
+struct redisContext;
+struct redisReply;
 
 struct rconn_url {
 	int	 is_unix;
@@ -32,6 +35,9 @@ struct rconn;
 /* A connection for url (already validated by config). Never connects here. */
 struct rconn *rconn_new(const char *url, long long connect_ms,
     long long command_ms, long long retry_ms);
+/* One more owner (a cache and a queue on the same server share one
+ * connection); rconn_free drops one, the last frees. Returns rc. */
+struct rconn *rconn_ref(struct rconn *);
 void rconn_free(struct rconn *);
 
 /*
@@ -40,7 +46,7 @@ void rconn_free(struct rconn *);
  * rconn_failed(), which drops the context (hiredis contexts are not
  * reusable after an error).
  */
-redisContext *rconn_get(struct rconn *);
+struct redisContext *rconn_get(struct rconn *);
 void rconn_failed(struct rconn *, const char *what);
 
 /*
@@ -48,17 +54,17 @@ void rconn_failed(struct rconn *, const char *what);
  * NULL if Redis is down, the command failed at the transport, or Redis
  * answered an error (logged). The caller frees the reply.
  */
-redisReply *rconn_cmd(struct rconn *, int argc, const char **argv,
+struct redisReply *rconn_cmd(struct rconn *, int argc, const char **argv,
     const size_t *lens);
 /* Same, with NUL-terminated arguments, ended by NULL. */
-redisReply *rconn_cmdv(struct rconn *, const char *arg0, ...)
+struct redisReply *rconn_cmdv(struct rconn *, const char *arg0, ...)
     __attribute__((sentinel));
 
 /*
  * Like rconn_cmd, but an error reply is returned to the caller (who
  * frees it) instead of being logged and dropped.
  */
-redisReply *rconn_call(struct rconn *, int argc, const char **argv,
+struct redisReply *rconn_call(struct rconn *, int argc, const char **argv,
     const size_t *lens);
 
 /*
@@ -68,7 +74,7 @@ redisReply *rconn_call(struct rconn *, int argc, const char **argv,
  */
 int rconn_pipeline(struct rconn *, int n, const int *argc,
     const char *const *argv[], const size_t *const lens[],
-    redisReply **replies);
+    struct redisReply **replies);
 
 /* A Lua script, loaded on first use and again after NOSCRIPT. */
 struct rscript {
@@ -78,20 +84,25 @@ struct rscript {
 
 /* EVALSHA of script with nkeys keys then the other arguments. Returns the
  * reply as rconn_cmd does. */
-redisReply *rconn_eval(struct rconn *, struct rscript *, int nkeys, int argc,
+struct redisReply *rconn_eval(struct rconn *, struct rscript *, int nkeys, int argc,
     const char **argv, const size_t *lens);
 
 /* The same with NUL-terminated arguments (keys first), ended by NULL. */
-redisReply *rconn_evalv(struct rconn *, struct rscript *, int nkeys, ...)
+struct redisReply *rconn_evalv(struct rconn *, struct rscript *, int nkeys, ...)
     __attribute__((sentinel));
 
 /* Called after every successful (re)connect, e.g. to replay invalidations
  * that failed while Redis was down. */
 void rconn_on_connect(struct rconn *, void (*fn)(void *), void *arg);
 
-/* 1 if the last attempt left a live connection, else 0. Does not connect. */
-int rconn_is_up(const struct rconn *);
-/* Count of failures since start, for /metrics. */
-uint64_t rconn_errors(const struct rconn *);
+/* The integer of a reply, which it frees; -1 if r is NULL or not an
+ * integer (every caller's counts and flags are >= 0). */
+long long rconn_int(struct redisReply *r);
+
+/* PING: 1 if Redis answers, else 0. */
+int rconn_ping(struct rconn *);
+
+/* "name:value" of an INFO text as a number (0 if absent). */
+long long rconn_info_field(const char *info, const char *name);
 
 #endif

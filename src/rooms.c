@@ -4,69 +4,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "app.h"
 #include "db.h"
 #include "log.h"
 #include "metrics.h"
-#include "rconn.h"
 #include "rooms.h"
 #include "util.h"
 
-/*
- * Pushes one message (ARGV[2], whose text starts {"id":N,) on a list kept
- * newest first, capped at ARGV[3], renewing its TTL (ARGV[4]). ARGV[5] is
- * the id of the room's message just before this one, read in the same
- * transaction as the insert (0: none).
- *  - No list: a rebuild may be in flight that read SQLite before this
- *    message committed; its lease is deleted so that it cannot store.
- *  - The list's head is that previous message (or there is none): the
- *    list stays the contiguous newest-first run SQLite holds.
- *  - Otherwise the previous message's push has not arrived yet (two
- *    processes pushed out of order): pushing now would show a gap, so the
- *    list is deleted and the next read rebuilds it from SQLite.
- * Ids are compared as strings: 64-bit ids never pass through Lua doubles.
- */
-static struct rscript push_script = { .src =
-	"local function idof(v) return string.match(v, '^{\"id\":(%d+)') end\n"
-	"if redis.call('EXISTS', KEYS[1]) == 0 then\n"
-	"  redis.call('DEL', KEYS[2])\n"
-	"  return 0\n"
-	"end\n"
-	"local head = redis.call('LINDEX', KEYS[1], 0)\n"
-	"local hid = head and idof(head)\n"
-	"if hid == ARGV[1] then return 0 end\n"
-	"if ARGV[5] ~= '0' and hid ~= ARGV[5] then\n"
-	"  for _, v in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do\n"
-	"    if idof(v) == ARGV[1] then return 0 end\n"
-	"  end\n"
-	"  redis.call('DEL', KEYS[1], KEYS[2])\n"
-	"  return 2\n"
-	"end\n"
-	"redis.call('LPUSH', KEYS[1], ARGV[2])\n"
-	"redis.call('LTRIM', KEYS[1], 0, tonumber(ARGV[3]) - 1)\n"
-	"redis.call('EXPIRE', KEYS[1], ARGV[4])\n"
-	"return 1\n"
-};
-
-/* A rebuild stores its list only if its lease (taken at the miss)
- * survived every post since. */
-static struct rscript rebuild_script = { .src =
-	"if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end\n"
-	"redis.call('DEL', KEYS[1])\n"
-	"if #ARGV > 2 then\n"
-	"  redis.call('RPUSH', KEYS[1], unpack(ARGV, 3))\n"
-	"  redis.call('EXPIRE', KEYS[1], ARGV[2])\n"
-	"end\n"
-	"redis.call('DEL', KEYS[2])\n"
-	"return 1\n"
-};
-
 static void
-list_keys(struct app *app, int64_t room, struct rkey *list, struct rkey *lease)
+list_key(struct app *app, int64_t room, struct rkey *list)
 {
-	app_key(app, list, "messages:room:%lld", (long long)room);
-	app_key(app, lease, "lease:messages:room:%lld", (long long)room);
+	keys_messages(cache_keys(app->cache), list, room);
 }
 
 static json_t *
@@ -265,36 +214,12 @@ message_text(struct strbuf *out, int64_t id, int64_t room, int64_t user,
 	json_decref(b);
 }
 
-static void
-push(struct app *app, int64_t room, int64_t id, int64_t prev,
-    const struct strbuf *msg)
-{
-	struct rkey list, lease;
-	char ids[24], cap[24], ttl[24], prevs[24];
-	redisReply *r;
-
-	list_keys(app, room, &list, &lease);
-	snprintf(ids, sizeof(ids), "%lld", (long long)id);
-	snprintf(prevs, sizeof(prevs), "%lld", (long long)prev);
-	snprintf(cap, sizeof(cap), "%lld", app->cfg.room_cache_size);
-	snprintf(ttl, sizeof(ttl), "%lld", cache_jitter(app->cfg.room_cache_ttl));
-	/* The message is JSON text: never a NUL byte. */
-	r = rconn_evalv(app->cache, &push_script, 2, list.s, lease.s, ids,
-	    msg->buf, cap, ttl, prevs, NULL);
-	if (r != NULL) {
-		freeReplyObject(r);
-		return;
-	}
-	/* The list may now lack this message: it must go (now, or when
-	 * Redis is back). A rebuild will read it from SQLite. */
-	cache_invalidate(app, &list, 1);
-}
-
 int
 rooms_post(struct app *app, int64_t room, int64_t user, const char *body,
     size_t len, struct strbuf *out)
 {
 	sqlite3_stmt *st;
+	struct rkey list;
 	int64_t now = util_now_ms(), id, prev = 0;
 
 	/* The previous message of the room, read in the insert's write
@@ -320,254 +245,58 @@ rooms_post(struct app *app, int64_t room, int64_t user, const char *body,
 		return -1;
 	strbuf_reset(out);
 	message_text(out, id, room, user, body, len, now);
-	push(app, room, id, prev, out);
+	list_key(app, room, &list);
+	cache_list_push(app->cache, &list, id, prev, out);
 	return 0;
 fail:
 	db_rollback(app->db);
 	return -1;
 }
 
-/* A page of messages as JSON texts joined by ',' in text; item i is at
- * offs[i], lens[i] long, with id ids[i]. */
-struct page {
-	struct strbuf	 text;
-	int		 n;
-	int64_t		 ids[ROOMS_PAGE_MAX];
-	size_t		 offs[ROOMS_PAGE_MAX];
-	size_t		 lens[ROOMS_PAGE_MAX];
+struct page_arg {
+	struct app	*app;
+	int64_t		 room;
 };
 
+/* A page of the room's messages from SQLite, newest first. */
 static int
-page_read(struct app *app, int64_t room, int64_t before, int limit,
-    struct page *p)
+page_read(void *arg, int64_t before, int limit, struct cache_page *p)
 {
+	struct page_arg *a = arg;
+	struct db *db = a->app->db;
 	sqlite3_stmt *st;
 	int rc = SQLITE_DONE;
 
-	if ((st = db_stmt(app->db, SQL_MESSAGES_PAGE)) == NULL)
+	if ((st = db_stmt(db, SQL_MESSAGES_PAGE)) == NULL)
 		return -1;
-	db_bind_int(st, 1, room);
+	db_bind_int(st, 1, a->room);
 	db_bind_int(st, 2, before ? before : INT64_MAX);
 	db_bind_int(st, 3, limit);
 	p->n = 0;
 	strbuf_reset(&p->text);
-	while (p->n < ROOMS_PAGE_MAX &&
-	    (rc = db_step(app->db, st)) == SQLITE_ROW) {
-		if (p->n > 0)
-			strbuf_add(&p->text, ",", 1);
-		p->offs[p->n] = p->text.len;
-		p->ids[p->n] = sqlite3_column_int64(st, 0);
-		message_text(&p->text, p->ids[p->n], sqlite3_column_int64(st, 1),
-		    sqlite3_column_int64(st, 2),
+	while (p->n < CACHE_PAGE_MAX && (rc = db_step(db, st)) == SQLITE_ROW) {
+		cache_page_begin(p, sqlite3_column_int64(st, 0));
+		message_text(&p->text, sqlite3_column_int64(st, 0),
+		    sqlite3_column_int64(st, 1), sqlite3_column_int64(st, 2),
 		    (const char *)sqlite3_column_text(st, 3),
 		    (size_t)sqlite3_column_bytes(st, 3),
 		    sqlite3_column_int64(st, 4));
-		p->lens[p->n] = p->text.len - p->offs[p->n];
-		p->n++;
+		cache_page_end(p);
 	}
 	db_reset(st);
-	return p->n == ROOMS_PAGE_MAX || rc == SQLITE_DONE ? 0 : -1;
-}
-
-static void
-page_answer(struct strbuf *out, const char *items, size_t len, int n,
-    int limit, int64_t last_id)
-{
-	strbuf_reset(out);
-	strbuf_adds(out, "{\"messages\":[");
-	strbuf_add(out, items, len);
-	if (n == limit)
-		strbuf_printf(out, "],\"next_before\":%lld}\n", (long long)last_id);
-	else
-		strbuf_adds(out, "],\"next_before\":null}\n");
-}
-
-/* Stores a rebuilt list if the lease is still ours. */
-static void
-rebuild_store(struct app *app, const struct rkey *list,
-    const struct rkey *lease, const char *token, const struct page *p)
-{
-	const char *argv[4 + 100];
-	size_t lens[4 + 100];
-	char ttl[24];
-	redisReply *r;
-	int i;
-
-	snprintf(ttl, sizeof(ttl), "%lld", cache_jitter(app->cfg.room_cache_ttl));
-	argv[0] = list->s;
-	lens[0] = list->len;
-	argv[1] = lease->s;
-	lens[1] = lease->len;
-	argv[2] = token;
-	lens[2] = strlen(token);
-	argv[3] = ttl;
-	lens[3] = strlen(ttl);
-	for (i = 0; i < p->n; i++) {
-		argv[4 + i] = p->text.buf + p->offs[i];
-		lens[4 + i] = p->lens[i];
-	}
-	if (app->cfg.debug_fill_delay_ms > 0) {
-		struct timespec ts = { app->cfg.debug_fill_delay_ms / 1000,
-		    (app->cfg.debug_fill_delay_ms % 1000) * 1000000 };
-		nanosleep(&ts, NULL);
-	}
-	if ((r = rconn_eval(app->cache, &rebuild_script, 2, 4 + i, argv,
-	    lens)) != NULL)
-		freeReplyObject(r);
-}
-
-/* Answers the first limit items of a page. */
-static void
-page_answer_from(struct strbuf *out, const struct page *p, int limit)
-{
-	int n = p->n < limit ? p->n : limit;
-	size_t len = n > 0 ? p->offs[n - 1] + p->lens[n - 1] : 0;
-
-	page_answer(out, p->text.buf ? p->text.buf : "", len, n, limit,
-	    n > 0 ? p->ids[n - 1] : 0);
-}
-
-/* Takes the rebuild lease: 1 ours, 0 another reader's, 2 the list exists
- * (filled meanwhile), -1 Redis unusable. */
-static struct rscript lease_script = { .src =
-	"if redis.call('EXISTS', KEYS[1]) == 1 then return 2 end\n"
-	"if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then\n"
-	"  return 1\n"
-	"end\n"
-	"return 0\n"
-};
-
-static int
-take_lease(struct app *app, const struct rkey *list, const struct rkey *lease,
-    const char *token)
-{
-	char ms[16];
-	redisReply *r;
-	int rc = -1;
-
-	snprintf(ms, sizeof(ms), "%d", CACHE_LEASE_MS);
-	if ((r = rconn_evalv(app->cache, &lease_script, 2, list->s, lease->s,
-	    token, ms, NULL)) == NULL)
-		return -1;
-	if (r->type == REDIS_REPLY_INTEGER)
-		rc = (int)r->integer;
-	freeReplyObject(r);
-	return rc;
-}
-
-/* LRANGE of the list: 1 hit (answered into out), 0 empty, -1 down. */
-static int
-list_read(struct app *app, const struct rkey *list, int limit,
-    struct strbuf *out)
-{
-	char stop[16];
-	redisReply *r, *e;
-	size_t i;
-	const char *idp;
-	long long last = 0;
-
-	snprintf(stop, sizeof(stop), "%d", limit - 1);
-	if ((r = rconn_cmdv(app->cache, "LRANGE", list->s, "0", stop,
-	    NULL)) == NULL)
-		return -1;
-	if (r->type != REDIS_REPLY_ARRAY || r->elements == 0) {
-		freeReplyObject(r);
-		return 0;
-	}
-	/* The cached texts are sent as they are, joined. */
-	strbuf_reset(out);
-	strbuf_adds(out, "{\"messages\":[");
-	for (i = 0; i < r->elements; i++) {
-		e = r->element[i];
-		if (e->type != REDIS_REPLY_STRING)
-			continue;
-		if (i > 0)
-			strbuf_add(out, ",", 1);
-		strbuf_add(out, e->str, e->len);
-	}
-	e = r->element[r->elements - 1];
-	if ((int)r->elements == limit && e->type == REDIS_REPLY_STRING &&
-	    (idp = strstr(e->str, "{\"id\":")) == e->str)
-		last = strtoll(e->str + 6, NULL, 10);
-	if (last > 0)
-		strbuf_printf(out, "],\"next_before\":%lld}\n", last);
-	else
-		strbuf_adds(out, "],\"next_before\":null}\n");
-	freeReplyObject(r);
-	return 1;
+	return p->n == CACHE_PAGE_MAX || rc == SQLITE_DONE ? 0 : -1;
 }
 
 int
 rooms_messages(struct app *app, int64_t room, int64_t before, int limit,
     struct strbuf *out, enum cache_result *res)
 {
-	struct rkey list, lease;
-	struct page p;
-	unsigned char rnd[12];
-	char token[25];
-	int got, lease_rc = 0, i, rc;
+	struct page_arg a = { app, room };
+	struct rkey list;
 
-	memset(&p, 0, sizeof(p));
-	strbuf_init(&p.text);
-	list_keys(app, room, &list, &lease);
-	if (before != 0 || limit > app->cfg.room_cache_size) {
-		*res = CACHE_BYPASS;
-		metrics_cache(MFAM_MESSAGES, 2);
-		goto sqlite;
-	}
-	if (cache_sync(app) == -1) {
-		*res = CACHE_BYPASS;
-		metrics_cache(MFAM_MESSAGES, 2);
-		goto sqlite;
-	}
-	for (i = 0; i <= CACHE_WAIT_TRIES; i++) {
-		if ((got = list_read(app, &list, limit, out)) == 1) {
-			*res = CACHE_HIT;
-			metrics_cache(MFAM_MESSAGES, 0);
-			strbuf_free(&p.text);
-			return 0;
-		}
-		/* A miss: the lease token (a syscall for its randomness) is
-		 * made only now, off the hit path. */
-		if (i == 0) {
-			util_random(rnd, sizeof(rnd));
-			util_hex(rnd, sizeof(rnd), token);
-		}
-		if (got == -1 ||
-		    (lease_rc = take_lease(app, &list, &lease, token)) == -1) {
-			*res = CACHE_BYPASS;
-			metrics_cache(MFAM_MESSAGES, 2);
-			goto sqlite;
-		}
-		if (lease_rc == 1)
-			break;
-		/* 0: another reader is rebuilding; 2: the list appeared (or
-		 * the room has no messages yet). Read again after a pause. */
-		if (lease_rc == 0) {
-			struct timespec ts = { 0, CACHE_WAIT_US * 1000 };
-			nanosleep(&ts, NULL);
-		}
-	}
-	*res = CACHE_MISS;
-	metrics_cache(MFAM_MESSAGES, 1);
-	if (lease_rc == 1) {
-		/* Rebuild the whole list, answer the first limit. */
-		if (page_read(app, room, 0, (int)app->cfg.room_cache_size,
-		    &p) == -1) {
-			strbuf_free(&p.text);
-			return -1;
-		}
-		rebuild_store(app, &list, &lease, token, &p);
-		page_answer_from(out, &p, limit);
-		strbuf_free(&p.text);
-		return 0;
-	}
-sqlite:
-	rc = page_read(app, room, before, limit, &p);
-	if (rc == 0)
-		page_answer_from(out, &p, limit);
-	strbuf_free(&p.text);
-	return rc;
+	list_key(app, room, &list);
+	return cache_list_get(app->cache, &list, "messages", before, limit,
+	    page_read, &a, out, res);
 }
 
 int

@@ -1,16 +1,8 @@
 /*
- * rooms: rooms, members and messages in SQLite, and the room list
- * messages:room:{id} in Redis (API.md section 4).
- *
- * The list invariant: a cached read returns exactly the newest messages
- * SQLite holds, in id order. Two races are closed by design, in Lua:
- *  - pushes from several processes arriving out of id order: the push
- *    script inserts by id (and ignores an id already present);
- *  - a rebuild that read SQLite before a concurrent post committed: the
- *    rebuild holds a lease taken at the miss; a post that finds no list
- *    deletes the lease, and the rebuild stores only if its lease survived.
- * A push that fails deletes the list (or leaves that to the replay of
- * failed invalidations), so a gap is never cached.
+ * rooms: rooms, members and messages in SQLite. A posted message is
+ * pushed to the room list and the first page is read through it; the
+ * list itself (its scripts, leases and invariant) belongs to the cache
+ * (cache_list.c).
  */
 #ifndef CHATDESK_ROOMS_H
 #define CHATDESK_ROOMS_H
@@ -20,6 +12,8 @@
 #include <jansson.h>
 
 #include "cache.h"
+
+struct app;
 
 #define ROOMS_BODY_MAX		4096
 #define ROOMS_NAME_MAX		100

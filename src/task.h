@@ -22,13 +22,26 @@ enum task_rc {
 typedef enum task_rc (*task_fn)(struct app *, const char *task_id,
     json_t *payload, char *err, size_t errsz);
 
-struct task_type {
-	const char	*name;
+/* The task types, in the order of the shared metrics file. */
+enum task_type {
+	TASK_CLOSE_INACTIVE,	/* close_inactive_tickets */
+	TASK_ARCHIVE,		/* archive_old_interactions */
+	TASK_NOTIFY,		/* send_notifications */
+	TASK_TYPE__MAX
+};
+
+/* Their names (task.c). */
+extern const char *const task_names[TASK_TYPE__MAX];
+/* The type named name, or -1 if the worker knows none by that name. */
+int task_type_of(const char *name);
+
+struct task_handler {
+	enum task_type	 type;
 	task_fn		 fn;
 };
 
-/* The handler for type, or NULL. */
-const struct task_type *task_find(const char *type);
+/* The handler of the type named name, or NULL (task_table.c). */
+const struct task_handler *task_find(const char *name);
 
 /* Reads a whole number of days (0 or more) from payload[key]. Returns 0,
  * or -1 with err set. */

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "app.h"
 #include "db.h"
 #include "log.h"
 #include "queue.h"
@@ -92,14 +93,20 @@ dump_cb(const char *buf, size_t size, void *data)
 	return 0;
 }
 
+struct ticket_arg {
+	struct app	*app;
+	int64_t		 id;
+};
+
 static int
-ticket_fill(struct app *app, void *arg, struct strbuf *out)
+ticket_fill(void *arg, struct strbuf *out)
 {
+	struct ticket_arg *a = arg;
 	struct ticket t;
 	json_t *j;
 	int rc;
 
-	if ((rc = tickets_load(app, *(int64_t *)arg, &t)) != 0)
+	if ((rc = tickets_load(a->app, a->id, &t)) != 0)
 		return rc;
 	if ((j = tickets_json(&t)) == NULL)
 		return -1;
@@ -112,11 +119,12 @@ int
 tickets_get_cached(struct app *app, int64_t id, struct strbuf *out,
     enum cache_result *res)
 {
+	struct ticket_arg a = { app, id };
 	struct rkey k;
 
-	app_key(app, &k, "ticket:%lld", (long long)id);
-	return cache_get(app, &k, app->cfg.record_ttl, ticket_fill, &id, out,
-	    res);
+	keys_ticket(cache_keys(app->cache), &k, id);
+	return cache_get(app->cache, &k, app->cfg.record_ttl, ticket_fill, &a,
+	    out, res);
 }
 
 void
@@ -124,19 +132,19 @@ tickets_forget(struct app *app, int64_t id)
 {
 	struct rkey k;
 
-	app_key(app, &k, "ticket:%lld", (long long)id);
-	cache_invalidate(app, &k, 1);
+	keys_ticket(cache_keys(app->cache), &k, id);
+	cache_invalidate(app->cache, &k, 1);
 }
 
 void
 tickets_forget_stats(struct app *app, int64_t user)
 {
-	char pat[64];
+	struct rkey glob;
 
 	if (user == 0)
 		return;
-	snprintf(pat, sizeof(pat), "stats:user:%lld:days:*", (long long)user);
-	cache_invalidate_pattern(app, pat);
+	keys_stats_glob(cache_keys(app->cache), &glob, user);
+	cache_invalidate_glob(app->cache, &glob);
 }
 
 /* Adds an interaction inside the caller's transaction. Returns its id. */
@@ -165,7 +173,7 @@ static int64_t
 add_notify_task(struct app *app, int64_t ticket, const char *event,
     int64_t actor)
 {
-	return queue_outbox_add(app, "send_notifications",
+	return queue_outbox_add(app->queue, "send_notifications",
 	    json_pack("{s:I, s:s, s:o}", "ticket_id", (json_int_t)ticket,
 	    "event", event, "actor_id", id_or_null(actor)));
 }
@@ -195,7 +203,7 @@ tickets_create(struct app *app, int64_t requester, const char *subject,
 		goto fail;
 	if (db_commit(app->db) == -1)
 		return 0;
-	queue_flush(app, &task, 1);
+	queue_flush(app->queue, &task, 1);
 	tickets_forget_stats(app, requester);
 	return id;
 fail:
@@ -281,7 +289,7 @@ tickets_update(struct app *app, int64_t id, const struct ticket_change *c,
 	if (db_commit(app->db) == -1)
 		return -1;
 	if (task)
-		queue_flush(app, &task, 1);
+		queue_flush(app->queue, &task, 1);
 	forget_after(app, &old, t);
 	return 0;
 fail:
@@ -331,7 +339,7 @@ tickets_comment(struct app *app, int64_t id, int64_t author, const char *body,
 	}
 	if (db_commit(app->db) == -1)
 		return -1;
-	queue_flush(app, &task, 1);
+	queue_flush(app->queue, &task, 1);
 	forget_after(app, &old, &t);
 	if ((j = interaction_json(iid, t.id, author, "comment", body, len,
 	    now)) == NULL)
@@ -456,15 +464,17 @@ fail:
 }
 
 struct stats_arg {
-	int64_t	user;
-	int	staff;
-	int	days;
+	struct app	*app;
+	int64_t		 user;
+	int		 staff;
+	int		 days;
 };
 
 static int
-stats_fill(struct app *app, void *arg, struct strbuf *out)
+stats_fill(void *arg, struct strbuf *out)
 {
 	struct stats_arg *a = arg;
+	struct app *app = a->app;
 	sqlite3_stmt *st;
 	int64_t now = util_now_ms();
 	char calc[UTIL_TIME_LEN];
@@ -504,11 +514,12 @@ int
 tickets_stats(struct app *app, int64_t user, int staff, int days,
     struct strbuf *out, enum cache_result *res)
 {
-	struct stats_arg a = { user, staff, days };
+	struct stats_arg a = { app, user, staff, days };
 	struct rkey k;
 
-	app_key(app, &k, "stats:user:%lld:days:%d", (long long)user, days);
-	return cache_get(app, &k, app->cfg.record_ttl, stats_fill, &a, out, res);
+	keys_stats(cache_keys(app->cache), &k, user, days);
+	return cache_get(app->cache, &k, app->cfg.record_ttl, stats_fill, &a, out,
+	    res);
 }
 
 /* Appends id to the set users[0..n) unless there or 0; returns n. */
@@ -536,9 +547,9 @@ forget_batch(struct app *app, const int64_t *ids, const int64_t *users,
 	int i, k = 0;
 
 	for (i = 0; i < n; i++) {
-		app_key(app, &keys[k++], "ticket:%lld", (long long)ids[i]);
+		keys_ticket(cache_keys(app->cache), &keys[k++], ids[i]);
 		if (k == 8 || i == n - 1) {
-			cache_invalidate(app, keys, k);
+			cache_invalidate(app->cache, keys, k);
 			k = 0;
 		}
 	}
@@ -547,7 +558,8 @@ forget_batch(struct app *app, const int64_t *ids, const int64_t *users,
 }
 
 int
-tickets_close_inactive(struct app *app, int64_t cutoff, int limit)
+tickets_close_inactive(struct app *app, int64_t cutoff, int limit,
+    const char *done_task)
 {
 	sqlite3_stmt *st;
 	struct ticket old, t;
@@ -581,10 +593,13 @@ tickets_close_inactive(struct app *app, int64_t cutoff, int limit)
 		    add_notify_task(app, t.id, "status_changed", 0) == 0)
 			goto fail;
 	}
+	if (n < limit && done_task != NULL &&
+	    queue_task_done(app->queue, done_task) == -1)
+		goto fail;
 	if (db_commit(app->db) == -1)
 		return -1;
 	/* One batch: the whole outbox in one claim. */
-	queue_flush(app, NULL, 0);
+	queue_flush(app->queue, NULL, 0);
 	forget_batch(app, ids, users, n, nusers);
 	return n;
 fail:

@@ -1,14 +1,16 @@
 /*
  * chatdesk-worker: one run of the batch worker, started by cron (API.md
- * section 5). Takes worker:lock, recovers a crashed run's tasks, moves
- * due retries back, pushes the outbox, then takes tasks one by one with
- * LMOVE until the queue is empty or a limit is reached; acknowledges a
- * task only after its handler committed. Prints one summary line.
+ * section 5). Records the run, takes worker:lock, pushes every unfinished
+ * task again if the queue's Redis lost data, recovers a crashed run's
+ * tasks, moves due retries back, pushes the outbox, then takes tasks one
+ * by one with LMOVE until the queue is empty or a limit is reached; marks
+ * a task done (or dead) in its SQLite record, then acknowledges it in
+ * Redis. Prunes finished records, prints one summary line, and records
+ * the run's success (what /health's worker fields show).
  */
 #include "autoconf.h"
 
 #include <getopt.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,10 +18,12 @@
 #include <sodium.h>
 
 #include "app.h"
+#include "check.h"
 #include "config.h"
 #include "log.h"
 #include "metrics.h"
 #include "queue.h"
+#include "sig.h"
 #include "task.h"
 #include "util.h"
 
@@ -28,10 +32,9 @@
 #define LOCK_RENEW_MS	10000
 
 struct run {
-	char		lock_token[33];
-	long long	lock_ttl_ms;
 	int64_t		lock_renewed_us;
-	long long	taken, done, retried, dead, dropped;
+	long long	taken, done, retried, dead, dropped, skipped;
+	int		failed;		/* Redis or SQLite failed: no success */
 };
 
 static struct run run;
@@ -41,6 +44,7 @@ usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: chatdesk-worker [--config FILE] [--max-tasks N] [--max-seconds S]\n"
+	    "       chatdesk-worker [--config FILE] --check-config\n"
 	    "\n"
 	    "Drains tasks:pending once and exits; run it from cron every minute\n"
 	    "(examples/crontab). A run that finds another one holding the lock\n"
@@ -48,68 +52,27 @@ usage(FILE *f)
 	    "  --config FILE     key = value settings (default: $CHATDESK_CONFIG)\n"
 	    "  --max-tasks N     take at most N tasks (1..100000000)\n"
 	    "  --max-seconds S   start no task after S seconds (1..86400)\n"
-	    "  --help, --version\n");
-}
-
-/* Compare-and-set scripts: only the run that holds the lock may renew or
- * release it. */
-static struct rscript renew_script = { .src =
-	"if redis.call('GET', KEYS[1]) == ARGV[1] then\n"
-	"  return redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"
-	"end\n"
-	"return 0\n"
-};
-
-static struct rscript release_script = { .src =
-	"if redis.call('GET', KEYS[1]) == ARGV[1] then\n"
-	"  return redis.call('DEL', KEYS[1])\n"
-	"end\n"
-	"return 0\n"
-};
-
-static int
-lock_call(struct app *app, struct rscript *sc)
-{
-	struct rkey k;
-	char ttl[24];
-	redisReply *r;
-	int ok;
-
-	app_key(app, &k, "worker:lock");
-	snprintf(ttl, sizeof(ttl), "%lld", run.lock_ttl_ms);
-	if ((r = rconn_evalv(app->queue, sc, 1, k.s, run.lock_token, ttl,
-	    NULL)) == NULL)
-		return -1;
-	ok = r->type == REDIS_REPLY_INTEGER && r->integer == 1;
-	freeReplyObject(r);
-	return ok ? 0 : -1;
+	    "  --check-config    check the settings, the database and Redis,\n"
+	    "                    print what was found, exit 0 or 1\n"
+	    "  --help, --version\n"
+	    "\n"
+	    "Signals: TERM, QUIT or INT finish the task in flight and end the\n"
+	    "run (lock released, summary printed); HUP applies the live keys\n"
+	    "(the next run reads everything); USR2 and USR1 are ignored.\n");
 }
 
 /* 1 taken, 0 held by another run, -1 Redis unusable. */
 static int
 lock_take(struct app *app)
 {
-	struct rkey k;
-	unsigned char rnd[16];
-	char ttl[24];
-	redisReply *r;
-	int rc;
-
-	util_random(rnd, sizeof(rnd));
-	util_hex(rnd, sizeof(rnd), run.lock_token);
-	app_key(app, &k, "worker:lock");
 	/* Longer than the longest wait between renewals: one notify_command
 	 * run may take notify_timeout_ms. */
-	run.lock_ttl_ms = LOCK_TTL_MS;
-	if (run.lock_ttl_ms < 2 * app->cfg.notify_timeout_ms + LOCK_RENEW_MS)
-		run.lock_ttl_ms = 2 * app->cfg.notify_timeout_ms + LOCK_RENEW_MS;
-	snprintf(ttl, sizeof(ttl), "%lld", run.lock_ttl_ms);
-	r = rconn_cmdv(app->queue, "SET", k.s, run.lock_token, "NX", "PX", ttl,
-	    NULL);
-	if (r == NULL)
-		return -1;
-	rc = r->type == REDIS_REPLY_STATUS ? 1 : 0;
-	freeReplyObject(r);
+	long long ttl = LOCK_TTL_MS;
+	int rc;
+
+	if (ttl < 2 * app->cfg.notify_timeout_ms + LOCK_RENEW_MS)
+		ttl = 2 * app->cfg.notify_timeout_ms + LOCK_RENEW_MS;
+	rc = queue_lock_take(app->queue, ttl);
 	run.lock_renewed_us = util_mono_us();
 	return rc;
 }
@@ -120,30 +83,28 @@ lock_renew(struct app *app)
 {
 	if (util_mono_us() - run.lock_renewed_us < LOCK_RENEW_MS * 1000LL)
 		return;
-	if (lock_call(app, &renew_script) == -1)
+	if (queue_lock_renew(app->queue) == -1)
 		log_warn("worker:lock could not be renewed");
 	run.lock_renewed_us = util_mono_us();
+}
+
+/* lock_renew for the queue module, which knows no struct app. */
+static void
+beat(void *arg)
+{
+	lock_renew(arg);
 }
 
 /* A cache Redis with an evicting policy would drop queue keys. */
 static void
 check_eviction(struct app *app)
 {
-	redisReply *r;
 	const char *p;
 
-	r = rconn_cmdv(app->queue, "CONFIG", "GET", "maxmemory-policy", NULL);
-	if (r == NULL)
-		return;
-	if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
-	    r->element[1]->type == REDIS_REPLY_STRING) {
-		p = r->element[1]->str;
-		if (strncmp(p, "allkeys-", 8) == 0)
-			log_warn("the queue's Redis has maxmemory-policy %s: it "
-			    "may evict tasks; set queue_redis_url to a Redis "
-			    "with noeviction", p);
-	}
-	freeReplyObject(r);
+	if ((p = queue_eviction(app->queue)) != NULL)
+		log_warn("the queue's Redis has maxmemory-policy %s: it "
+		    "may evict tasks; set queue_redis_url to a Redis "
+		    "with noeviction", p);
 }
 
 /* Adds error and failed_at (or a new attempts count) to a task text. */
@@ -167,12 +128,12 @@ bury(struct app *app, const struct strbuf *text, json_t *task,
     const char *error, long long attempts)
 {
 	char *dead;
-	json_t *wrap = NULL;
+	json_t *wrap = NULL, *id = json_object_get(task, "id");
 	long long dropped;
 
 	metrics_task(json_is_string(json_object_get(task, "type")) ?
-	    json_string_value(json_object_get(task, "type")) : "unknown",
-	    MTASK_DEAD);
+	    task_type_of(json_string_value(json_object_get(task, "type"))) :
+	    -1, MTASK_DEAD);
 	/* A task that is not even JSON is kept as text inside a wrapper. */
 	if (task == NULL)
 		task = wrap = json_pack("{s:s%}", "task", text->buf, text->len);
@@ -180,9 +141,17 @@ bury(struct app *app, const struct strbuf *text, json_t *task,
 	json_decref(wrap);
 	if (dead == NULL)
 		return;
-	dropped = queue_bury(app, text->buf, text->len, dead);
+	dropped = queue_bury(app->queue, text->buf, text->len, dead);
 	free(dead);
 	run.dead++;
+	/* After the bury: recorded dead first, a crash in between would
+	 * leave it in tasks:processing, and the next run would skip it
+	 * instead of burying it. */
+	if (dropped >= 0 && json_is_string(id) &&
+	    queue_task_dead(app->queue, json_string_value(id)) == -1) {
+		run.failed = 1;
+		log_warn("task dead but not recorded so");
+	}
 	if (dropped > 0) {
 		run.dropped += dropped;
 		metrics_dead_dropped((uint64_t)dropped);
@@ -199,7 +168,7 @@ static int
 handle(struct app *app, const struct strbuf *text)
 {
 	json_t *task, *type, *id, *payload, *att;
-	const struct task_type *tt;
+	const struct task_handler *tt;
 	char err[256] = "";
 	long long attempts, backoff_ms;
 	uint32_t jitter;
@@ -221,6 +190,14 @@ handle(struct app *app, const struct strbuf *text)
 		return 0;
 	}
 	attempts = att ? json_integer_value(att) : 0;
+	/* A second copy (pushed twice, or again after a loss) of a task that
+	 * has finished: acknowledged without running. */
+	if (queue_task_finished(app->queue, json_string_value(id)) == 1) {
+		run.done++;
+		run.skipped++;
+		json_decref(task);
+		return 1;
+	}
 	if ((tt = task_find(json_string_value(type))) == NULL) {
 		bury(app, text, task, "unknown task type", -1);
 		json_decref(task);
@@ -228,8 +205,16 @@ handle(struct app *app, const struct strbuf *text)
 	}
 	rc = tt->fn(app, json_string_value(id), payload, err, sizeof(err));
 	if (rc == TASK_DONE) {
+		/* Free when the handler marked it with its own writes. If
+		 * this fails the task stays unfinished in the record: at most
+		 * it runs again after a loss (handlers are idempotent). */
+		if (queue_task_done(app->queue, json_string_value(id)) == -1) {
+			run.failed = 1;
+			log_warn("task %s done but not recorded so",
+			    json_string_value(id));
+		}
 		run.done++;
-		metrics_task(json_string_value(type), MTASK_DONE);
+		metrics_task((int)tt->type, MTASK_DONE);
 		json_decref(task);
 		return 1;
 	} else if (rc == TASK_MALFORMED) {
@@ -249,14 +234,14 @@ handle(struct app *app, const struct strbuf *text)
 		backoff_ms += backoff_ms > 0 ?
 		    (long long)(jitter % (uint32_t)(backoff_ms / 10 + 1)) : 0;
 		if ((next = task_with(task, NULL, attempts + 1)) != NULL) {
-			if (queue_delay(app, text->buf, text->len, next,
+			if (queue_delay(app->queue, text->buf, text->len, next,
 			    util_now_ms() + backoff_ms) == -1)
 				log_warn("task could not be delayed; it stays "
 				    "in tasks:processing for the next run");
 			free(next);
 		}
 		run.retried++;
-		metrics_task(json_string_value(type), MTASK_RETRIED);
+		metrics_task((int)tt->type, MTASK_RETRIED);
 		log_info("task %s failed (%s); retry %lld in %lld ms",
 		    json_string_value(id), err, attempts + 1, backoff_ms);
 	}
@@ -271,6 +256,7 @@ main(int argc, char *argv[])
 		{ "config", required_argument, NULL, 'c' },
 		{ "max-tasks", required_argument, NULL, 't' },
 		{ "max-seconds", required_argument, NULL, 's' },
+		{ "check-config", no_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
@@ -281,10 +267,10 @@ main(int argc, char *argv[])
 	char err[CONFIG_ERRLEN + 256];
 	long long max_tasks = 0, max_seconds = 0, n;
 	int64_t start = util_mono_us();
-	int ch, got, rc = EXIT_FAILURE;
+	int ch, got, check = 0, rc = EXIT_FAILURE;
 
 	opterr = 0;	/* one-line errors, printed below */
-	while ((ch = getopt_long(argc, argv, ":c:t:s:hV", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, ":c:t:s:ChV", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 			config_path = optarg;
@@ -302,6 +288,9 @@ main(int argc, char *argv[])
 				    "expected 1..86400\n");
 				return EXIT_USAGE;
 			}
+			break;
+		case 'C':
+			check = 1;
 			break;
 		case 'h':
 			usage(stdout);
@@ -321,21 +310,37 @@ main(int argc, char *argv[])
 		return EXIT_USAGE;
 	}
 	memset(&app, 0, sizeof(app));
-	if (config_load(&app.cfg, config_path, err, sizeof(err)) == -1) {
-		fprintf(stderr, "chatdesk-worker: config: %s\n", err);
+	app.config_path = config_path;
+	log_init("chatdesk-worker", LOGL_INFO);
+	if (check_config_load(&app, "chatdesk-worker", check) == -1)
 		return EXIT_FAILURE;
-	}
 	log_init("chatdesk-worker", (enum log_level)app.cfg.log_level);
-	/* A notify_command that exits without reading its input. */
-	signal(SIGPIPE, SIG_IGN);
+	/* Stop signals end the run after the task in flight; they restart
+	 * system calls, so a notify_command's pipe is not cut. SIGPIPE
+	 * ignored: a notify_command that exits without reading its input. */
+	sig_init(NULL, 0, 0);
 	strbuf_init(&text);
 	strbuf_init(&ack);
-	if (sodium_init() < 0 ||
-	    app_open(&app, DB_OPEN_APP, err, sizeof(err)) == -1) {
-		fprintf(stderr, "chatdesk-worker: %s\n", err);
+	if (sodium_init() < 0) {
+		log_startup_error(app.cfg.log_file, "libsodium failed to "
+		    "initialise");
+		goto out;
+	}
+	if (check) {
+		rc = check_run(&app, "chatdesk-worker", stdout);
+		goto out;
+	}
+	/* The worker logs to standard error (cron mails it, systemd keeps
+	 * it); log_file gets its start-up errors only. */
+	if (app_open(&app, DB_OPEN_APP, err, sizeof(err)) == -1) {
+		log_startup_error(app.cfg.log_file, "%s", err);
 		goto out;
 	}
 	app.heartbeat = lock_renew;
+	/* Every start counts as a run, even one that finds the lock held
+	 * or Redis away: the success below is what tells they worked. */
+	if (db_worker_run(app.db, util_now_ms()) == -1)
+		log_warn("the worker's run could not be recorded");
 	if ((got = lock_take(&app)) == -1) {
 		fprintf(stderr, "chatdesk-worker: the queue's Redis is "
 		    "unreachable (queue_redis_url)\n");
@@ -347,27 +352,40 @@ main(int argc, char *argv[])
 		goto out;
 	}
 	check_eviction(&app);
-	if ((n = queue_recover_orphans(&app)) > 0)
+	if (queue_recover_lost(app.queue) == -1) {
+		run.failed = 1;
+		log_error("could not check whether the queue's Redis lost "
+		    "data; the next run tries again");
+	}
+	if ((n = queue_recover_orphans(app.queue)) > 0)
 		log_warn("moved %lld task(s) of a crashed run back to "
 		    "tasks:pending", n);
-	if ((n = queue_move_due(&app)) > 0)
+	if ((n = queue_move_due(app.queue)) > 0)
 		log_info("moved %lld due retr%s to tasks:pending", n,
 		    n == 1 ? "y" : "ies");
-	if ((n = queue_flush(&app, NULL, 0)) > 0)
+	if ((n = queue_flush(app.queue, NULL, 0)) > 0)
 		log_info("pushed %lld task(s) from the outbox", n);
 	for (;;) {
+		sig_apply(&app);
+		if (sig_stopping()) {
+			log_info("stop signal: ending the run after %lld "
+			    "task(s)", run.taken);
+			break;
+		}
 		if (max_tasks > 0 && run.taken >= max_tasks)
 			break;
 		if (max_seconds > 0 &&
 		    (util_mono_us() - start) / 1000000 >= max_seconds)
 			break;
 		/* The previous task's acknowledgement rides with this take. */
-		got = queue_take(&app, ack.len > 0 ? &ack : NULL, &text);
+		got = queue_take(app.queue, ack.len > 0 ? &ack : NULL, &text);
 		strbuf_reset(&ack);
 		if (got != 1) {
-			if (got == -1)
+			if (got == -1) {
+				run.failed = 1;
 				log_error("redis failed while taking a task (a "
 				    "done task may run again next time)");
+			}
 			break;
 		}
 		run.taken++;
@@ -379,12 +397,23 @@ main(int argc, char *argv[])
 		}
 		lock_renew(&app);
 	}
-	if (ack.len > 0 && queue_ack(&app, ack.buf, ack.len) == -1)
+	if (ack.len > 0 && queue_ack(app.queue, ack.buf, ack.len) == -1)
 		log_warn("the last task done was not acknowledged: it will "
 		    "run again");
-	if (lock_call(&app, &release_script) == -1)
+	if (run.skipped > 0)
+		log_info("acknowledged %lld task(s) already finished without "
+		    "running them again", run.skipped);
+	if ((n = queue_prune(app.queue, app.cfg.task_done_keep_s * 1000,
+	    beat, &app)) == -1) {
+		run.failed = 1;
+		log_warn("finished tasks could not be pruned");
+	} else if (n > 0)
+		log_info("pruned %lld finished task record(s)", n);
+	if (queue_lock_release(app.queue) == -1)
 		log_warn("worker:lock was not ours any more at the end");
 	db_checkpoint(app.db);
+	if (!run.failed && db_worker_success(app.db, util_now_ms()) == -1)
+		log_warn("the worker's success could not be recorded");
 	printf("taken=%lld done=%lld retried=%lld dead=%lld seconds=%.3f\n",
 	    run.taken, run.done, run.retried, run.dead,
 	    (double)(util_mono_us() - start) / 1e6);

@@ -1,0 +1,35 @@
+/* cache_int: what cache.c and cache_list.c share, and nothing else sees. */
+#ifndef CHATDESK_CACHE_INT_H
+#define CHATDESK_CACHE_INT_H
+
+#include "cache.h"
+
+#define CACHE_TOKEN_LEN	24	/* hex of 12 random bytes */
+
+struct cache {
+	struct rconn		*rc;
+	const struct config	*cfg;
+	struct db		*db;
+	struct keyspace		 ks;
+	/* The pending-invalidation generation this process has replayed. */
+	uint64_t		 pending_gen;
+};
+
+/* Reads key into the reader's state: 1 hit, 0 miss, -1 Redis unusable. */
+typedef int (*cache_read_fn)(struct cache *, const struct rkey *key,
+    void *ctx);
+
+/*
+ * The lease protocol's read side, for every kind of value: syncs, reads,
+ * and on a miss takes the lease or waits for the reader that holds it.
+ * Returns 1 hit, 0 miss with the lease ours (token holds it), 2 miss
+ * without it, -1 Redis unusable.
+ */
+int cache_lease_read(struct cache *, const struct rkey *key,
+    const struct rkey *lease, char token[CACHE_TOKEN_LEN + 1],
+    cache_read_fn read, void *ctx);
+
+/* Sleeps debug_fill_delay_ms before a store, when set (tests). */
+void cache_fill_delay(const struct cache *);
+
+#endif

@@ -1,0 +1,272 @@
+/*
+ * cache_list: the room list messages:room:{id} in Redis (API.md section
+ * 4), newest first, capped at room_cache_size.
+ *
+ * The list invariant: a cached read returns exactly the newest messages
+ * SQLite holds, in id order. Two races are closed by design, in Lua:
+ *  - pushes from several processes arriving out of id order: the push
+ *    script inserts by id (and ignores an id already present);
+ *  - a rebuild that read SQLite before a concurrent post committed: the
+ *    rebuild holds the lease taken at the miss (cache.c's protocol); a
+ *    post that finds no list deletes the lease, and the rebuild stores
+ *    only if its lease survived.
+ * A push that fails deletes the list (or leaves that to the replay of
+ * failed invalidations), so a gap is never cached.
+ */
+#include "autoconf.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <hiredis/hiredis.h>
+
+#include "cache_int.h"
+#include "config.h"
+#include "metrics.h"
+#include "rconn.h"
+
+/*
+ * Pushes one message (ARGV[2], whose text starts {"id":N,) on a list kept
+ * newest first, capped at ARGV[3], renewing its TTL (ARGV[4]). ARGV[5] is
+ * the id of the room's message just before this one, read in the same
+ * transaction as the insert (0: none).
+ *  - No list: a rebuild may be in flight that read SQLite before this
+ *    message committed; its lease is deleted so that it cannot store.
+ *  - The list's head is that previous message (or there is none): the
+ *    list stays the contiguous newest-first run SQLite holds.
+ *  - Otherwise the previous message's push has not arrived yet (two
+ *    processes pushed out of order): pushing now would show a gap, so the
+ *    list is deleted and the next read rebuilds it from SQLite.
+ * Ids are compared as strings: 64-bit ids never pass through Lua doubles.
+ */
+static struct rscript push_script = { .src =
+	"local function idof(v) return string.match(v, '^{\"id\":(%d+)') end\n"
+	"if redis.call('EXISTS', KEYS[1]) == 0 then\n"
+	"  redis.call('DEL', KEYS[2])\n"
+	"  return 0\n"
+	"end\n"
+	"local head = redis.call('LINDEX', KEYS[1], 0)\n"
+	"local hid = head and idof(head)\n"
+	"if hid == ARGV[1] then return 0 end\n"
+	"if ARGV[5] ~= '0' and hid ~= ARGV[5] then\n"
+	"  for _, v in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do\n"
+	"    if idof(v) == ARGV[1] then return 0 end\n"
+	"  end\n"
+	"  redis.call('DEL', KEYS[1], KEYS[2])\n"
+	"  return 2\n"
+	"end\n"
+	"redis.call('LPUSH', KEYS[1], ARGV[2])\n"
+	"redis.call('LTRIM', KEYS[1], 0, tonumber(ARGV[3]) - 1)\n"
+	"redis.call('EXPIRE', KEYS[1], ARGV[4])\n"
+	"return 1\n"
+};
+
+/* A rebuild stores its list only if its lease (taken at the miss)
+ * survived every post since. */
+static struct rscript rebuild_script = { .src =
+	"if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end\n"
+	"redis.call('DEL', KEYS[1])\n"
+	"if #ARGV > 2 then\n"
+	"  redis.call('RPUSH', KEYS[1], unpack(ARGV, 3))\n"
+	"  redis.call('EXPIRE', KEYS[1], ARGV[2])\n"
+	"end\n"
+	"redis.call('DEL', KEYS[2])\n"
+	"return 1\n"
+};
+
+int
+cache_page_begin(struct cache_page *p, int64_t id)
+{
+	if (p->n >= CACHE_PAGE_MAX)
+		return -1;
+	if (p->n > 0)
+		strbuf_add(&p->text, ",", 1);
+	p->offs[p->n] = p->text.len;
+	p->ids[p->n] = id;
+	return 0;
+}
+
+void
+cache_page_end(struct cache_page *p)
+{
+	p->lens[p->n] = p->text.len - p->offs[p->n];
+	p->n++;
+}
+
+void
+cache_page_answer(struct strbuf *out, const char *field, const char *items,
+    size_t len, int more, int64_t last_id)
+{
+	strbuf_reset(out);
+	strbuf_adds(out, "{\"");
+	strbuf_adds(out, field);
+	strbuf_adds(out, "\":[");
+	strbuf_add(out, items, len);
+	if (more) {
+		strbuf_adds(out, "],\"next_before\":");
+		strbuf_addu(out, (unsigned long long)last_id);
+		strbuf_adds(out, "}\n");
+	} else
+		strbuf_adds(out, "],\"next_before\":null}\n");
+}
+
+/* Answers the first limit items of a page. */
+static void
+page_answer_from(struct strbuf *out, const char *field,
+    const struct cache_page *p, int limit)
+{
+	int n = p->n < limit ? p->n : limit;
+	size_t len = n > 0 ? p->offs[n - 1] + p->lens[n - 1] : 0;
+
+	cache_page_answer(out, field, p->text.buf ? p->text.buf : "", len,
+	    n == limit, n > 0 ? p->ids[n - 1] : 0);
+}
+
+void
+cache_list_push(struct cache *c, const struct rkey *list, int64_t id,
+    int64_t prev, const struct strbuf *item)
+{
+	struct rkey lease;
+	char ids[24], cap[24], ttl[24], prevs[24];
+	redisReply *r;
+
+	keys_lease(list, &lease);
+	snprintf(ids, sizeof(ids), "%lld", (long long)id);
+	snprintf(prevs, sizeof(prevs), "%lld", (long long)prev);
+	snprintf(cap, sizeof(cap), "%lld", c->cfg->room_cache_size);
+	snprintf(ttl, sizeof(ttl), "%lld", cache_jitter(c->cfg->room_cache_ttl));
+	/* The item is JSON text: never a NUL byte. */
+	r = rconn_evalv(c->rc, &push_script, 2, list->s, lease.s, ids,
+	    item->buf, cap, ttl, prevs, NULL);
+	if (r != NULL) {
+		freeReplyObject(r);
+		return;
+	}
+	/* The list may now lack this item: it must go (now, or when Redis
+	 * is back). A rebuild will read it from SQLite. */
+	cache_invalidate(c, list, 1);
+}
+
+/* Stores a rebuilt list if the lease is still ours. */
+static void
+rebuild_store(struct cache *c, const struct rkey *list,
+    const struct rkey *lease, const char *token, const struct cache_page *p)
+{
+	const char *argv[4 + CACHE_PAGE_MAX];
+	size_t lens[4 + CACHE_PAGE_MAX];
+	char ttl[24];
+	redisReply *r;
+	int i;
+
+	snprintf(ttl, sizeof(ttl), "%lld", cache_jitter(c->cfg->room_cache_ttl));
+	argv[0] = list->s;
+	lens[0] = list->len;
+	argv[1] = lease->s;
+	lens[1] = lease->len;
+	argv[2] = token;
+	lens[2] = strlen(token);
+	argv[3] = ttl;
+	lens[3] = strlen(ttl);
+	for (i = 0; i < p->n; i++) {
+		argv[4 + i] = p->text.buf + p->offs[i];
+		lens[4 + i] = p->lens[i];
+	}
+	cache_fill_delay(c);
+	if ((r = rconn_eval(c->rc, &rebuild_script, 2, 4 + i, argv,
+	    lens)) != NULL)
+		freeReplyObject(r);
+}
+
+struct list_read {
+	const char	*field;
+	int		 limit;
+	struct strbuf	*out;
+};
+
+/* LRANGE of the list: 1 hit (answered into out), 0 empty, -1 down. The
+ * id of the last item, for next_before, is read from its text: a cached
+ * item starts {"id":N, (the push script relies on it too). */
+static int
+list_read(struct cache *c, const struct rkey *list, void *ctx)
+{
+	struct list_read *lr = ctx;
+	char stop[16];
+	redisReply *r, *e;
+	size_t i;
+	long long last = 0;
+
+	snprintf(stop, sizeof(stop), "%d", lr->limit - 1);
+	if ((r = rconn_cmdv(c->rc, "LRANGE", list->s, "0", stop,
+	    NULL)) == NULL)
+		return -1;
+	if (r->type != REDIS_REPLY_ARRAY || r->elements == 0) {
+		freeReplyObject(r);
+		return 0;
+	}
+	/* The cached texts are sent as they are, joined. */
+	strbuf_reset(lr->out);
+	strbuf_adds(lr->out, "{\"");
+	strbuf_adds(lr->out, lr->field);
+	strbuf_adds(lr->out, "\":[");
+	for (i = 0; i < r->elements; i++) {
+		e = r->element[i];
+		if (e->type != REDIS_REPLY_STRING)
+			continue;
+		if (i > 0)
+			strbuf_add(lr->out, ",", 1);
+		strbuf_add(lr->out, e->str, e->len);
+	}
+	e = r->element[r->elements - 1];
+	if ((int)r->elements == lr->limit && e->type == REDIS_REPLY_STRING &&
+	    strncmp(e->str, "{\"id\":", 6) == 0)
+		last = strtoll(e->str + 6, NULL, 10);
+	if (last > 0) {
+		strbuf_adds(lr->out, "],\"next_before\":");
+		strbuf_addu(lr->out, (unsigned long long)last);
+		strbuf_adds(lr->out, "}\n");
+	} else
+		strbuf_adds(lr->out, "],\"next_before\":null}\n");
+	freeReplyObject(r);
+	return 1;
+}
+
+int
+cache_list_get(struct cache *c, const struct rkey *list, const char *field,
+    int64_t before, int limit, cache_page_fn fill, void *arg,
+    struct strbuf *out, enum cache_result *res)
+{
+	struct list_read lr = { field, limit, out };
+	struct rkey lease;
+	struct cache_page p;
+	char token[CACHE_TOKEN_LEN + 1];
+	int got, rc;
+
+	memset(&p, 0, sizeof(p));
+	strbuf_init(&p.text);
+	/* Only the first page, within the list's size, is cached. */
+	if (before != 0 || limit > c->cfg->room_cache_size)
+		got = -1;
+	else {
+		keys_lease(list, &lease);
+		got = cache_lease_read(c, list, &lease, token, list_read, &lr);
+	}
+	if (got == 1) {
+		*res = CACHE_HIT;
+		metrics_cache(list->fam, 0);
+		return 0;
+	}
+	*res = got == -1 ? CACHE_BYPASS : CACHE_MISS;
+	metrics_cache(list->fam, got == -1 ? 2 : 1);
+	if (got == 0) {
+		/* Rebuild the whole list, answer the first limit. */
+		rc = fill(arg, 0, (int)c->cfg->room_cache_size, &p);
+		if (rc == 0) {
+			rebuild_store(c, list, &lease, token, &p);
+			page_answer_from(out, field, &p, limit);
+		}
+	} else if ((rc = fill(arg, before, limit, &p)) == 0)
+		page_answer_from(out, field, &p, limit);
+	strbuf_free(&p.text);
+	return rc;
+}

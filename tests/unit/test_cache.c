@@ -1,0 +1,200 @@
+/*
+ * Unit tests for the parts of cache that need no server (API.md section
+ * 4): the lease decisions every cached read follows (a hit is served; a
+ * miss takes the lease, or waits for the reader that holds it, then gives
+ * up and reads SQLite without storing; Redis down bypasses), the ttl
+ * jitter, and the page answer.
+ */
+#include "autoconf.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <sodium.h>
+
+#include "cache.h"
+#include "log.h"
+
+static void
+test_after_read(void **state)
+{
+	(void)state;
+	assert_int_equal(cache_after_read(1), CACHE_STEP_SERVE);
+	assert_int_equal(cache_after_read(0), CACHE_STEP_LEASE);
+	assert_int_equal(cache_after_read(-1), CACHE_STEP_BYPASS);
+}
+
+static void
+test_after_lease(void **state)
+{
+	int i;
+
+	(void)state;
+	for (i = 0; i <= CACHE_WAIT_TRIES + 1; i++) {
+		/* Ours: fill and store, however long it took. */
+		assert_int_equal(cache_after_lease(1, i), CACHE_STEP_FILL);
+		/* Redis failed in the middle: bypass. */
+		assert_int_equal(cache_after_lease(-1, i), CACHE_STEP_BYPASS);
+	}
+	for (i = 0; i < CACHE_WAIT_TRIES; i++) {
+		/* Another reader fills: pause, then read again. */
+		assert_int_equal(cache_after_lease(0, i), CACHE_STEP_WAIT);
+		/* The value appeared: read again at once. */
+		assert_int_equal(cache_after_lease(2, i), CACHE_STEP_READ);
+	}
+	/* Waited enough: read SQLite, store nothing. */
+	assert_int_equal(cache_after_lease(0, CACHE_WAIT_TRIES),
+	    CACHE_STEP_GIVE_UP);
+	assert_int_equal(cache_after_lease(2, CACHE_WAIT_TRIES),
+	    CACHE_STEP_GIVE_UP);
+	/* An answer the script never gives is not taken for a lease. */
+	assert_int_equal(cache_after_lease(3, 0), CACHE_STEP_BYPASS);
+}
+
+/* A reader's whole walk, replayed from a script of what Redis said. */
+static int
+walk(const int *reads, const int *leases, int *waits)
+{
+	int i, r = 0, l = 0;
+
+	*waits = 0;
+	for (i = 0; ; i++) {
+		switch (cache_after_read(reads[r++])) {
+		case CACHE_STEP_SERVE:
+			return 1;
+		case CACHE_STEP_LEASE:
+			break;
+		default:
+			return -1;
+		}
+		switch (cache_after_lease(leases[l++], i)) {
+		case CACHE_STEP_FILL:
+			return 0;
+		case CACHE_STEP_GIVE_UP:
+			return 2;
+		case CACHE_STEP_WAIT:
+			(*waits)++;
+			break;
+		case CACHE_STEP_READ:
+			break;
+		default:
+			return -1;
+		}
+	}
+}
+
+static void
+test_walks(void **state)
+{
+	int reads[32], leases[32], waits, i;
+
+	(void)state;
+	/* A burst: the second reader waits for the first one's value. */
+	reads[0] = 0, leases[0] = 0, reads[1] = 0, leases[1] = 2, reads[2] = 1;
+	assert_int_equal(walk(reads, leases, &waits), 1);
+	assert_int_equal(waits, 1);
+	/* The filler never stores (it crashed): give up after the waits. */
+	for (i = 0; i < 32; i++)
+		reads[i] = 0, leases[i] = 0;
+	assert_int_equal(walk(reads, leases, &waits), 2);
+	assert_int_equal(waits, CACHE_WAIT_TRIES);
+	/* A room without messages: the list stays empty, and the lease is
+	 * taken at once by the next reader. */
+	reads[0] = 0, leases[0] = 1;
+	assert_int_equal(walk(reads, leases, &waits), 0);
+	assert_int_equal(waits, 0);
+	/* Redis goes away between the read and the lease. */
+	reads[0] = 0, leases[0] = -1;
+	assert_int_equal(walk(reads, leases, &waits), -1);
+}
+
+static void
+test_jitter(void **state)
+{
+	long long t;
+	int i;
+
+	(void)state;
+	/* Short ttls are kept as they are. */
+	for (t = 0; t < 10; t++)
+		assert_int_equal(cache_jitter(t), t);
+	for (i = 0; i < 1000; i++) {
+		t = cache_jitter(300);
+		assert_true(t >= 270 && t <= 300);
+	}
+}
+
+static void
+test_page_answer(void **state)
+{
+	struct strbuf out;
+
+	(void)state;
+	strbuf_init(&out);
+	cache_page_answer(&out, "messages", "{\"id\":9},{\"id\":8}", 17, 1, 8);
+	assert_string_equal(out.buf,
+	    "{\"messages\":[{\"id\":9},{\"id\":8}],\"next_before\":8}\n");
+	cache_page_answer(&out, "messages", "{\"id\":9}", 8, 0, 9);
+	assert_string_equal(out.buf,
+	    "{\"messages\":[{\"id\":9}],\"next_before\":null}\n");
+	cache_page_answer(&out, "messages", "", 0, 0, 0);
+	assert_string_equal(out.buf, "{\"messages\":[],\"next_before\":null}\n");
+	strbuf_free(&out);
+}
+
+static void
+test_page_items(void **state)
+{
+	struct cache_page p;
+	int i;
+
+	(void)state;
+	memset(&p, 0, sizeof(p));
+	strbuf_init(&p.text);
+	for (i = 0; i < CACHE_PAGE_MAX; i++) {
+		assert_int_equal(cache_page_begin(&p, 100 - i), 0);
+		strbuf_printf(&p.text, "{\"id\":%d}", 100 - i);
+		cache_page_end(&p);
+	}
+	/* Full: refused, not overrun. */
+	assert_int_equal(cache_page_begin(&p, 1), -1);
+	assert_int_equal(p.n, CACHE_PAGE_MAX);
+	assert_int_equal(p.ids[1], 99);
+	assert_memory_equal(p.text.buf + p.offs[1], "{\"id\":99}", p.lens[1]);
+	assert_int_equal(p.text.buf[p.offs[1] - 1], ',');
+	strbuf_free(&p.text);
+}
+
+static void
+test_result_names(void **state)
+{
+	(void)state;
+	assert_string_equal(cache_result_name(CACHE_HIT), "HIT");
+	assert_string_equal(cache_result_name(CACHE_MISS), "MISS");
+	assert_string_equal(cache_result_name(CACHE_BYPASS), "BYPASS");
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_after_read),
+		cmocka_unit_test(test_after_lease),
+		cmocka_unit_test(test_walks),
+		cmocka_unit_test(test_jitter),
+		cmocka_unit_test(test_page_answer),
+		cmocka_unit_test(test_page_items),
+		cmocka_unit_test(test_result_names),
+	};
+
+	if (sodium_init() < 0)
+		return 1;
+	log_init("test_cache", LOGL__MAX);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,224 @@
+/*
+ * Unit tests for the field validators every handler uses (api_access.c,
+ * "validate or reply"): each returns 1 with the value, 0 when the field
+ * is absent (or null where allowed) and not required, or -1 after
+ * answering 400 invalid_field naming the field.
+ */
+#include "autoconf.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+#include <sodium.h>
+
+#include "api.h"
+#include "http.h"
+#include "log.h"
+
+static struct http_io io;
+
+static int
+group_setup(void **state)
+{
+	(void)state;
+	if (sodium_init() < 0)
+		return -1;
+	log_init("test_fields", LOGL__MAX);
+	http_io_init(&io);
+	return 0;
+}
+
+static int
+group_teardown(void **state)
+{
+	(void)state;
+	http_io_free(&io);
+	return 0;
+}
+
+/* A request whose body is the JSON text. */
+static void
+req_with(struct req *req, const char *json)
+{
+	if (http_req_init_raw(req, "POST", "/x", &io) != 0)
+		fail_msg("init refused");
+	req->body = json_loads(json, 0, NULL);
+	assert_non_null(req->body);
+}
+
+/* The answer was a 400 invalid_field naming field. */
+static void
+assert_refused(struct req *req, const char *field)
+{
+	char want[64];
+
+	assert_true(req->responded);
+	assert_int_equal(req->status, 400);
+	assert_non_null(strstr(io.body.buf, "\"invalid_field\""));
+	snprintf(want, sizeof(want), "\"field\":\"%s\"", field);
+	assert_non_null(strstr(io.body.buf, want));
+}
+
+static void
+done(struct req *req)
+{
+	http_req_free(req);
+}
+
+static void
+test_str(void **state)
+{
+	struct req req;
+	const char *s;
+	size_t len;
+
+	(void)state;
+	req_with(&req, "{\"name\":\"Ann\",\"blank\":\"  \",\"num\":5,"
+	    "\"nul\":null,\"empty\":\"\"}");
+	assert_int_equal(api_field_str(&req, "name", 1, 10, FIELD_REQUIRED,
+	    &s, &len), 1);
+	assert_string_equal(s, "Ann");
+	assert_int_equal(len, 3);
+	/* Absent and not required. */
+	assert_int_equal(api_field_str(&req, "other", 1, 10, 0, &s, &len), 0);
+	/* Null where allowed. */
+	assert_int_equal(api_field_str(&req, "nul", 1, 10, FIELD_NULLABLE,
+	    &s, &len), 0);
+	/* An empty string is fine when min is 0. */
+	assert_int_equal(api_field_str(&req, "empty", 0, 10, 0, &s, &len), 1);
+	assert_false(req.responded);
+	done(&req);
+
+	req_with(&req, "{}");
+	assert_int_equal(api_field_str(&req, "name", 1, 10, FIELD_REQUIRED,
+	    &s, &len), -1);
+	assert_refused(&req, "name");
+	done(&req);
+
+	req_with(&req, "{\"name\":\"  \"}");
+	assert_int_equal(api_field_str(&req, "name", 1, 10, FIELD_REQUIRED,
+	    &s, &len), -1);
+	assert_refused(&req, "name");
+	done(&req);
+
+	req_with(&req, "{\"name\":\"much too long\"}");
+	assert_int_equal(api_field_str(&req, "name", 1, 5, 0, &s, &len), -1);
+	assert_refused(&req, "name");
+	done(&req);
+
+	req_with(&req, "{\"name\":5}");
+	assert_int_equal(api_field_str(&req, "name", 1, 5, 0, &s, &len), -1);
+	assert_refused(&req, "name");
+	done(&req);
+
+	/* Null where it is not allowed. */
+	req_with(&req, "{\"name\":null}");
+	assert_int_equal(api_field_str(&req, "name", 1, 5, 0, &s, &len), -1);
+	assert_refused(&req, "name");
+	done(&req);
+}
+
+static void
+test_id(void **state)
+{
+	struct req req;
+	int64_t id = -1;
+
+	(void)state;
+	req_with(&req, "{\"a\":7,\"n\":null,\"big\":9223372036854775807}");
+	assert_int_equal(api_field_id(&req, "a", FIELD_REQUIRED, &id), 1);
+	assert_int_equal(id, 7);
+	assert_int_equal(api_field_id(&req, "big", 0, &id), 1);
+	assert_int_equal(id, INT64_MAX);
+	assert_int_equal(api_field_id(&req, "n", FIELD_NULLABLE, &id), 1);
+	assert_int_equal(id, 0);
+	assert_int_equal(api_field_id(&req, "absent", 0, &id), 0);
+	assert_false(req.responded);
+	done(&req);
+
+	req_with(&req, "{\"a\":0}");
+	assert_int_equal(api_field_id(&req, "a", 0, &id), -1);
+	assert_refused(&req, "a");
+	done(&req);
+
+	req_with(&req, "{\"a\":-3}");
+	assert_int_equal(api_field_id(&req, "a", 0, &id), -1);
+	assert_refused(&req, "a");
+	done(&req);
+
+	req_with(&req, "{\"a\":\"7\"}");
+	assert_int_equal(api_field_id(&req, "a", 0, &id), -1);
+	assert_refused(&req, "a");
+	done(&req);
+
+	req_with(&req, "{\"a\":1.5}");
+	assert_int_equal(api_field_id(&req, "a", 0, &id), -1);
+	assert_refused(&req, "a");
+	done(&req);
+
+	req_with(&req, "{\"a\":null}");
+	assert_int_equal(api_field_id(&req, "a", 0, &id), -1);
+	assert_refused(&req, "a");
+	done(&req);
+
+	req_with(&req, "{}");
+	assert_int_equal(api_field_id(&req, "a", FIELD_REQUIRED, &id), -1);
+	assert_refused(&req, "a");
+	done(&req);
+}
+
+static void
+test_enum(void **state)
+{
+	static const char *const choices[] = { "low", "high", NULL };
+	struct req req;
+	int idx = -1;
+
+	(void)state;
+	req_with(&req, "{\"p\":\"high\",\"n\":null}");
+	assert_int_equal(api_field_enum(&req, "p", choices, FIELD_REQUIRED,
+	    &idx), 1);
+	assert_int_equal(idx, 1);
+	assert_int_equal(api_field_enum(&req, "n", choices, FIELD_NULLABLE,
+	    &idx), 0);
+	assert_int_equal(api_field_enum(&req, "absent", choices, 0, &idx), 0);
+	assert_false(req.responded);
+	done(&req);
+
+	req_with(&req, "{\"p\":\"HIGH\"}");
+	assert_int_equal(api_field_enum(&req, "p", choices, 0, &idx), -1);
+	assert_refused(&req, "p");
+	/* The message lists the choices. */
+	assert_non_null(strstr(io.body.buf, "low, high"));
+	done(&req);
+
+	req_with(&req, "{\"p\":1}");
+	assert_int_equal(api_field_enum(&req, "p", choices, 0, &idx), -1);
+	assert_refused(&req, "p");
+	done(&req);
+
+	req_with(&req, "{}");
+	assert_int_equal(api_field_enum(&req, "p", choices, FIELD_REQUIRED,
+	    &idx), -1);
+	assert_refused(&req, "p");
+	done(&req);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_str),
+		cmocka_unit_test(test_id),
+		cmocka_unit_test(test_enum),
+	};
+
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
