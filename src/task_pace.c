@@ -45,7 +45,7 @@
 
 #define PACE_FIRST	32		/* rows in the first batch */
 #define PACE_MIN_ROWS	32		/* see task_pace_end */
-#define PACE_FACTOR	5
+#define PACE_FACTOR	9		/* see bench/README.md */
 #define PACE_CHECKPOINT	8		/* batches between checkpoints */
 #define PACE_MIN_US	2000
 #define PACE_MAX_US	1000000
