@@ -66,6 +66,17 @@ class World:
         return sorted([self.admin[0]] + [a[0] for a in self.agents])
 
 
+def start(cls=harness.Stack, name="faults", **kw):
+    """Starts a stack of class cls for a fault test, with limits out of
+    the load's way (nginx's rate, the post rate limit), and makes its
+    World. Returns (stack, world)."""
+    env = {"CHATDESK_RATE_LIMIT_COUNT": "1000000"}
+    env.update(kw.pop("env", {}))
+    stack = cls(name=name, rate="100000r/s", env=env, **kw)
+    stack.start()
+    return stack, World(stack)
+
+
 # --------------------------------------------------------------------------
 # The recorded load
 
@@ -347,20 +358,19 @@ def integrity_ok(test, path):
 # A pool under multiwatch
 
 def children(pid):
-    """PIDs of the live children of pid."""
-    out = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
+    """PIDs of the live children of pid (every thread's, from /proc)."""
+    out = set()
+    try:
+        tids = os.listdir("/proc/%d/task" % pid)
+    except OSError:
+        return []
+    for t in tids:
         try:
-            with open("/proc/%s/stat" % d) as f:
-                st = f.read()
+            with open("/proc/%d/task/%s/children" % (pid, t)) as f:
+                out.update(int(x) for x in f.read().split())
         except OSError:
             continue
-        fields = st[st.rfind(")") + 2:].split()
-        if int(fields[1]) == pid and fields[0] not in ("Z", "X"):
-            out.append(int(d))
-    return sorted(out)
+    return sorted(p for p in out if harness.pid_alive(p))
 
 
 class MultiwatchStack(harness.Stack):

@@ -34,11 +34,8 @@ def setUpModule():
     global STACK, WORLD
     if os.geteuid() != 0:
         raise unittest.SkipTest("needs root to mount a tmpfs")
-    STACK = faultlib.TmpfsStack(name="test_disk_full", size_mb=8,
-                                rate="100000r/s", env={
-                                    "CHATDESK_RATE_LIMIT_COUNT": "1000000"})
-    STACK.start()
-    WORLD = faultlib.World(STACK)
+    STACK, WORLD = faultlib.start(faultlib.TmpfsStack, "test_disk_full",
+                                  size_mb=8)
 
 
 def tearDownModule():

@@ -26,11 +26,8 @@ KILLS = 3
 
 def setUpModule():
     global STACK, WORLD
-    STACK = faultlib.MultiwatchStack(name="test_pool_kill", pool_size=2,
-                                     rate="100000r/s", env={
-                                         "CHATDESK_RATE_LIMIT_COUNT":
-                                         "1000000"}).start()
-    WORLD = faultlib.World(STACK)
+    STACK, WORLD = faultlib.start(faultlib.MultiwatchStack, "test_pool_kill",
+                                  pool_size=2)
 
 
 def tearDownModule():

@@ -27,9 +27,7 @@ WORLD = None
 
 def setUpModule():
     global STACK, WORLD
-    STACK = harness.Stack(name="test_redis_frozen", rate="100000r/s", env={
-        "CHATDESK_RATE_LIMIT_COUNT": "1000000"}).start()
-    WORLD = faultlib.World(STACK)
+    STACK, WORLD = faultlib.start(name="test_redis_frozen")
 
 
 def tearDownModule():

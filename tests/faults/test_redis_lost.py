@@ -29,9 +29,7 @@ OPS = ("ticket", "post", "ticket", "read", "comment")
 
 def setUpModule():
     global STACK, WORLD
-    STACK = harness.Stack(name="test_redis_lost", rate="100000r/s", env={
-        "CHATDESK_RATE_LIMIT_COUNT": "1000000"}).start()
-    WORLD = faultlib.World(STACK)
+    STACK, WORLD = faultlib.start(name="test_redis_lost")
 
 
 def tearDownModule():

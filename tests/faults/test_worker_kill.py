@@ -45,9 +45,7 @@ ARCH_ROOM = None
 
 def setUpModule():
     global STACK, WORLD, INACTIVE, ARCH_ROOM
-    STACK = harness.Stack(name="test_worker_kill", rate="100000r/s", env={
-        "CHATDESK_RATE_LIMIT_COUNT": "1000000"}).start()
-    WORLD = faultlib.World(STACK)
+    STACK, WORLD = faultlib.start(name="test_worker_kill")
     r = helpers.request(STACK, "POST", "/api/v1/rooms", WORLD.admin[1],
                         {"name": "old"})
     if r.status != 201:

@@ -81,8 +81,9 @@ class IdleReconnectTest(harness.ApiTestCase):
         self.assertEqual(r.headers.get("X-Cache"), "MISS", r)
         r = read()
         self.assertEqual(r.headers.get("X-Cache"), "HIT", r)
-        self.assertIsNotNone(STACK.wait_log("closed the idle connection",
-                                            timeout=2), STACK.app_log()[-2000:])
+        self.assertIsNotNone(
+            STACK.wait_log("closed the idle connection", timeout=2),
+            STACK.app_log()[-2000:])
         self.assertEqual(len(STACK.pool_pids()), 1)
 
 
