@@ -58,8 +58,9 @@ class RedisLostTest(harness.ApiTestCase):
             load.phase = "lost"
             self.kill_redis()
             load.wait_count(30)     # Redis down: tasks wait in SQLite
-            STACK.start_redis()     # empty: no persistence
-            self.assertEqual(STACK.redis("DBSIZE"), 0)
+            # Empty: the harness runs it without persistence (the load
+            # writes to it at once, so no count is asserted here).
+            STACK.start_redis()
             load.phase = "after"
             harness.wait_until(lambda: helpers.redis_up(STACK), 10,
                                what="redis")
