@@ -378,8 +378,10 @@ class MultiwatchStack(harness.Stack):
     forks the chatdesk processes and replaces one that dies.
 
     This is how the shipped deployment is to run it (issue 12 item 4,
-    branch `ops`: scripts/run.sh); until that is merged the line is
-    written here: spawn-fcgi -s SOCK -n -- multiwatch -f N -- chatdesk."""
+    branch `ops`: scripts/run.sh, with the same multiwatch options);
+    until that is merged the line is written here:
+    spawn-fcgi -s SOCK -n -- multiwatch --forks=N --signal=TERM -- chatdesk.
+    (-n: spawn-fcgi execs multiwatch, so the Popen is the supervisor.)"""
 
     def __init__(self, *a, **kw):
         super().__init__(*a, **kw)
@@ -396,8 +398,12 @@ class MultiwatchStack(harness.Stack):
             raise harness.HarnessError("the pool is already running")
         size = self.pool_size if size is None else int(size)
         script = 'exec "$0" "$@" 2>>%s' % shlex.quote(self.log_path)
+        # --signal=TERM: multiwatch passes its SIGTERM on as SIGTERM (its
+        # default, SIGUSR1, is chatdesk's log reopening); --retry and
+        # --timeout as scripts/run.sh of branch ops sets them.
         cmd = [harness.SPAWN_FCGI, "-s", self.fcgi_sock, "-M", "0660", "-n",
-               "--", MULTIWATCH, "-f", str(size), "--",
+               "--", MULTIWATCH, "--forks=%d" % size, "--signal=TERM",
+               "--retry=3", "--timeout=10000", "--",
                "/bin/sh", "-c", script, self.chatdesk]
         with open(self.path("spawn-fcgi.log"), "ab") as out:
             self.supervisor = subprocess.Popen(
