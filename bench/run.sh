@@ -71,8 +71,9 @@ CEILING_REDIS=$state/redis.sock CEILING_KEY=messages:room:1 \
 port_app=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
 port_ceil=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
 mkdir -p "$state/nginx-tmp"
-cp "$root"/nginx/chatdesk-locations.conf "$root"/nginx/chatdesk-fastcgi.conf "$state/"
-sed 's/chatdesk_pool/ceiling_pool/' "$root/nginx/chatdesk-fastcgi.conf" > "$state/ceiling-fastcgi.conf"
+cp "$root"/nginx/chatdesk-locations.conf "$state/"
+# The ceiling's location gets the snippet's FastCGI settings, line for line.
+{ grep '^fastcgi_' "$root/nginx/chatdesk-locations.conf"; echo 'fastcgi_pass ceiling_pool;'; } > "$state/ceiling-fastcgi.conf"
 user_line=""
 [ "$(id -u)" = 0 ] && user_line="user root root;"
 sed -e "s|@USER_LINE@|$user_line|" -e "s|@STATE@|$state|g" \

@@ -12,4 +12,12 @@ struct req;
  * Retry-After (whole seconds to the end of the window, 1..window). */
 int ratelimit_post(struct app *, struct req *);
 
+/*
+ * Counts one sign-in attempt for the email and one for the client address
+ * (ratelimit:signin:email:{sha256}:{window}, ratelimit:signin:addr:...),
+ * good or bad alike. Returns 0, or -1 after answering 429.
+ */
+int ratelimit_signin(struct app *, struct req *, const char *email,
+    size_t elen);
+
 #endif

@@ -1,3 +1,17 @@
+# Copyright (c) 2026 The chatdesk authors
+#
+# Permission to use, copy, modify, and distribute this software for any
+# purpose with or without fee is hereby granted, provided that the above
+# copyright notice and this permission notice appear in all copies.
+#
+# THE SOFTWARE IS PROVIDED "AS IS" AND THE AUTHOR DISCLAIMS ALL WARRANTIES
+# WITH REGARD TO THIS SOFTWARE INCLUDING ALL IMPLIED WARRANTIES OF
+# MERCHANTABILITY AND FITNESS. IN NO EVENT SHALL THE AUTHOR BE LIABLE FOR
+# ANY SPECIAL, DIRECT, INDIRECT, OR CONSEQUENTIAL DAMAGES OR ANY DAMAGES
+# WHATSOEVER RESULTING FROM LOSS OF USE, DATA OR PROFITS, WHETHER IN AN
+# ACTION OF CONTRACT, NEGLIGENCE OR OTHER TORTIOUS ACTION, ARISING OUT OF
+# OR IN CONNECTION WITH THE USE OR PERFORMANCE OF THIS SOFTWARE.
+
 """Integration test harness for chatdesk: the real stack, torn down by PID.
 
 A Stack starts, in a fresh temporary directory:
@@ -7,7 +21,7 @@ A Stack starts, in a fresh temporary directory:
   * a pool of `chatdesk` processes under spawn-fcgi on a unix socket,
     their stderr (the logfmt log) appended to TMP/app.log;
   * nginx in the foreground on a free loopback port, configured from
-    nginx/local.conf.in and the shipped nginx/chatdesk-*.conf includes;
+    nginx/local.conf.in and the shipped nginx/chatdesk-locations.conf;
 
 and talks HTTP to nginx. Everything it starts it stops by PID (never by
 name), with bounded waits, also from atexit and on SIGTERM/SIGHUP.
@@ -598,6 +612,7 @@ class Stack:
             "@LISTEN@": "127.0.0.1:%d" % port,
             "@SOCKET@": self.fcgi_sock,
             "@RATE@": self.rate,
+            "@WEBROOT@": os.path.join(srcdir(), "web"),
         }
         for k, v in subst.items():
             conf = conf.replace(k, v)
@@ -605,8 +620,9 @@ class Stack:
         if left:
             raise HarnessError("nginx/local.conf.in: unknown placeholders %s"
                                % sorted(set(left)))
-        for inc in ("chatdesk-locations.conf", "chatdesk-fastcgi.conf"):
-            shutil.copyfile(os.path.join(ndir, inc), self.path(inc))
+        # The snippet is self-contained: it includes nothing itself.
+        shutil.copyfile(os.path.join(ndir, "chatdesk-locations.conf"),
+                        self.path("chatdesk-locations.conf"))
         os.makedirs(self.path("nginx-tmp"), exist_ok=True)
         with open(self.path("nginx.conf"), "w") as f:
             f.write(conf)
