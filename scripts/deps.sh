@@ -89,11 +89,6 @@ test | all)
 	need_node=1
 	;;
 esac
-# tests/faults/ (scripts/test.sh --faults): multiwatch, the supervisor the
-# pool is shipped under (mount and umount for its tmpfs are util-linux's).
-case $mode in
-test | all) want+=(multiwatch) ;;
-esac
 # The OpenAPI validator the tests use comes from the npm registry, at the
 # versions of tools/openapi/package-lock.json. Without it only
 # test_openapi.py fails (it never skips), so its install failing does not

@@ -377,11 +377,10 @@ class MultiwatchStack(harness.Stack):
     """A Stack whose pool is spawn-fcgi -n exec'ing multiwatch -f N, which
     forks the chatdesk processes and replaces one that dies.
 
-    This is how the shipped deployment is to run it (issue 12 item 4,
-    branch `ops`: scripts/run.sh, with the same multiwatch options);
-    until that is merged the line is written here:
-    spawn-fcgi -s SOCK -n -- multiwatch --forks=N --signal=TERM -- chatdesk.
-    (-n: spawn-fcgi execs multiwatch, so the Popen is the supervisor.)"""
+    This is how the shipped deployment runs it (scripts/run.sh, with the
+    same multiwatch options; run.sh lets spawn-fcgi fork and keeps a pid
+    file, this one uses -n: spawn-fcgi execs multiwatch, so the Popen is
+    the supervisor and is stopped by PID)."""
 
     def __init__(self, *a, **kw):
         super().__init__(*a, **kw)
@@ -398,9 +397,10 @@ class MultiwatchStack(harness.Stack):
             raise harness.HarnessError("the pool is already running")
         size = self.pool_size if size is None else int(size)
         script = 'exec "$0" "$@" 2>>%s' % shlex.quote(self.log_path)
-        # --signal=TERM: multiwatch passes its SIGTERM on as SIGTERM (its
-        # default, SIGUSR1, is chatdesk's log reopening); --retry and
-        # --timeout as scripts/run.sh of branch ops sets them.
+        # As scripts/run.sh: --signal=TERM, so that multiwatch's SIGTERM
+        # is passed on as a stop (its default, SIGUSR1, is chatdesk's log
+        # reopening; multiwatch 1.0.0 actually sends SIGQUIT for TERM, a
+        # stop too), --retry and --timeout against a crash loop.
         cmd = [harness.SPAWN_FCGI, "-s", self.fcgi_sock, "-M", "0660", "-n",
                "--", MULTIWATCH, "--forks=%d" % size, "--signal=TERM",
                "--retry=3", "--timeout=10000", "--",

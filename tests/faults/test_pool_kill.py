@@ -5,9 +5,8 @@ replaced, the pool is back to its size, and after that every request
 succeeds again (the requests the killed process held may fail: nginx
 answers them 502, as 503 unavailable). Every 201 is in SQLite, and
 after the worker every ticket's notifications exist exactly once.
-
-The pool line is faultlib.MultiwatchStack's until branch `ops` ships it in
-scripts/run.sh; then this test should start the pool as run.sh does."""
+The pool is started with scripts/run.sh's multiwatch options
+(faultlib.MultiwatchStack)."""
 
 import os
 import sys

@@ -6,9 +6,10 @@ some already done by a worker run before. After the worker, every ticket
 the load created has exactly one ticket_created notification per staff
 user: none lost, none twice. Every 201 is in SQLite.
 
-Needs the task record in SQLite (branch `record`): without it the tasks
-that were only in Redis are gone, and this test fails. Makefile.am keeps
-it out of the fault suite's default run until that branch is merged."""
+It holds because a task stays recorded in SQLite until it is finished
+and the worker pushes the unfinished ones again when it finds Redis lost
+its data; without that record the tasks that were only in Redis are
+gone."""
 
 import os
 import signal
