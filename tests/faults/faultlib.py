@@ -292,6 +292,32 @@ def check_answered(test, records, allow_5xx=False, allow=()):
                                                               bad[:10]))
 
 
+def check_succeeded(test, records):
+    """Every request answered 200 or 201: the fault cost time, nothing
+    else."""
+    check_answered(test, records)
+    bad = [r for r in records if r.status not in (200, 201)]
+    test.assertEqual(bad, [], summary(records))
+
+
+def check_stopped(test, stack, records, pids):
+    """After the pool was stopped under load: a 5xx only while it was
+    ("stopping" phase), and only nginx's 503 unavailable; at least one
+    such; each of pids left its loop (its "stopping" log line)."""
+    sm = summary(records)
+    check_answered(test, records, allow_5xx=True)
+    bad = [r for r in records if r.status >= 500 and not (
+        r.phase == "stopping" and r.status == 503 and
+        r.code == "unavailable")]
+    test.assertEqual(bad, [], sm)
+    test.assertTrue(any(r.status == 503 for r in records), sm)
+    log = stack.app_log()
+    for pid in pids:
+        test.assertIn("stopping (pid %d)" % pid, log,
+                      "pid %d did not leave its loop; the end of the app "
+                      "log:\n%s" % (pid, log[-3000:]))
+
+
 def summary(records):
     """{op: {status: count}} for failure messages."""
     out = {}

@@ -62,17 +62,7 @@ class SigtermTest(harness.ApiTestCase):
             load.wait_count(60)
         self.assertEqual(STACK.warnings, [])
         recs = load.records
-        sm = faultlib.summary(recs)
-        faultlib.check_answered(self, recs, allow_5xx=True)
-        bad = [r for r in recs if r.status >= 500 and not (
-            r.phase == "stopping" and r.status == 503 and
-            r.code == "unavailable")]
-        self.assertEqual(bad, [], sm)
-        self.assertTrue(any(r.status == 503 for r in recs), sm)
-        log = STACK.app_log()
-        for pid in kids:
-            self.assertIn("stopping (pid %d)" % pid, log,
-                          "pid %d did not leave its loop" % pid)
+        faultlib.check_stopped(self, STACK, recs, kids)
         faultlib.check_writes(self, STACK, recs)
         faultlib.drain(self, STACK)
         faultlib.check_ticket_tasks(self, STACK, WORLD, recs)
