@@ -621,8 +621,8 @@ class Stack:
             raise HarnessError("nginx/local.conf.in: unknown placeholders %s"
                                % sorted(set(left)))
         # The snippet is self-contained: it includes nothing itself.
-        shutil.copyfile(os.path.join(ndir, "chatdesk-locations.conf"),
-                        self.path("chatdesk-locations.conf"))
+        for snippet in ("chatdesk-locations.conf", "chatdesk-web.conf"):
+            shutil.copyfile(os.path.join(ndir, snippet), self.path(snippet))
         os.makedirs(self.path("nginx-tmp"), exist_ok=True)
         with open(self.path("nginx.conf"), "w") as f:
             f.write(conf)
