@@ -23,6 +23,8 @@ http_io_init(struct http_io *io)
 	strbuf_init(&io->extra);
 	strbuf_init(&io->head);
 	strbuf_init(&io->body);
+	io->refused = NULL;
+	io->refused_arg = NULL;
 }
 
 void
@@ -518,6 +520,12 @@ http_not_found(struct req *req)
 void
 http_internal(struct req *req)
 {
+	if (req->io != NULL && req->io->refused != NULL &&
+	    req->io->refused(req->io->refused_arg, req)) {
+		http_error(req, 503, "unavailable", NULL,
+		    "the database cannot take writes now; try again later");
+		return;
+	}
 	http_error(req, 500, "internal", NULL, "internal error");
 }
 

@@ -27,6 +27,20 @@ serve_init(void)
 	metrics_routes(labels, i);
 }
 
+/*
+ * Asked by http_internal: a write failed while the database cannot take
+ * writes (a full disk, a read-only file system). That is 503
+ * unavailable, not 500: reads go on, and the client may retry the write.
+ */
+static int
+serve_refused(void *arg, const struct req *req)
+{
+	struct app *app = arg;
+
+	return db_read_only(app->db) && strcmp(req->method, "GET") != 0 &&
+	    strcmp(req->method, "HEAD") != 0;
+}
+
 void
 serve_dispatch(struct app *app, struct req *req)
 {
@@ -50,7 +64,11 @@ serve_dispatch(struct app *app, struct req *req)
 	}
 	req->route = rt->pattern;
 	req->route_index = (int)(rt - api_routes);
-	/* While SQLite is unusable every route but health answers 503. */
+	app->io.refused = serve_refused;
+	app->io.refused_arg = app;
+	/* While SQLite is unreadable every route but health answers 503;
+	 * while it only cannot take writes, the writes do (db.c refuses
+	 * them, serve_refused makes the answer 503). */
 	if (rt->fn != api_health && db_down(app->db)) {
 		http_unavailable(req);
 		return;
