@@ -132,8 +132,8 @@ pool_children() {
 	return 0
 }
 
-# Stops the pool: SIGTERM to multiwatch, which passes SIGTERM on to each
-# chatdesk process (--signal=TERM) and exits when they have; then, by PID,
+# Stops the pool: SIGTERM to multiwatch, which passes a graceful stop on to
+# each chatdesk process (--signal=TERM; see below) and exits when they have; then, by PID,
 # any chatdesk process that outlived it (multiwatch SIGKILLed earlier).
 stop_pool() {
 	local pid='' kids=()
@@ -359,7 +359,10 @@ say "starting $POOL chatdesk processes under multiwatch on $STATE/chatdesk.sock"
 # inherit the socket, replaces one that dies at once, and gives up on a
 # slot whose process died within --timeout ms of its start --retry times
 # in a row (a crash loop then costs 4 starts, not a CPU). --signal=TERM:
-# on SIGTERM multiwatch passes SIGTERM on (its default would be SIGUSR1).
+# on SIGTERM multiwatch passes a stop on (its default would be SIGUSR1)
+(Debian 12's multiwatch 1.0.0 reads signal names one off: --signal=TERM
+# makes it send SIGQUIT, which chatdesk treats as a graceful stop too;
+# tests/faults/test_sigterm_supervised.py guards this).
 # spawn-fcgi points its child's stderr at /dev/null, so /bin/sh wrappers
 # append multiwatch's messages to pool.log and each chatdesk process's
 # stderr (start-up errors, the request log) to chatdesk.log, then exec:
