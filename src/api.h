@@ -60,6 +60,11 @@ void api_created(struct req *, json_t *body, const char *prefix, int64_t id);
  * absent). Returns 0, or -1 after answering 400. */
 int api_page_params(struct req *, int def, int *limit, int64_t *before);
 
+/* The same, and ?after= (an id, 0 if absent): after and before together
+ * are 400. Returns 0, or -1 after answering 400. */
+int api_page_params_after(struct req *, int def, int *limit, int64_t *before,
+    int64_t *after);
+
 /* GET /api/v1/health */
 void api_health(struct app *, struct req *, const int64_t *);
 

@@ -570,6 +570,122 @@ sqlite:
 	return rc;
 }
 
+/* {"messages":[items],"next_after":...}: next_after is the last id when
+ * the page is full, so that a client reads on until null. */
+static void
+after_answer(struct strbuf *out, const char *items, size_t len, int n,
+    int limit, int64_t last_id)
+{
+	strbuf_reset(out);
+	strbuf_adds(out, "{\"messages\":[");
+	strbuf_add(out, items, len);
+	if (n == limit && n > 0)
+		strbuf_printf(out, "],\"next_after\":%lld}\n", (long long)last_id);
+	else
+		strbuf_adds(out, "],\"next_after\":null}\n");
+}
+
+/* The id a cached message text starts with ({"id":N,), or 0. */
+static int64_t
+text_id(const char *s, size_t len)
+{
+	if (len < 7 || strncmp(s, "{\"id\":", 6) != 0)
+		return 0;
+	return strtoll(s + 6, NULL, 10);
+}
+
+/*
+ * The catch-up read from the cached list. The list is the contiguous run
+ * of the room's newest messages (section 4), so when its oldest entry is
+ * at or before after, every message newer than after is in it. Returns 1
+ * (answered into out), 0 (the list does not reach back that far, or is
+ * absent) or -1 (Redis down).
+ */
+static int
+list_after(struct app *app, const struct rkey *list, int64_t after,
+    int limit, struct strbuf *out)
+{
+	redisReply *r, *e;
+	struct strbuf items;
+	int64_t id, last = 0;
+	size_t i;
+	int n = 0;
+
+	if ((r = rconn_cmdv(app->cache, "LRANGE", list->s, "0", "-1",
+	    NULL)) == NULL)
+		return -1;
+	if (r->type != REDIS_REPLY_ARRAY || r->elements == 0 ||
+	    (e = r->element[r->elements - 1])->type != REDIS_REPLY_STRING ||
+	    (id = text_id(e->str, e->len)) == 0 || id > after) {
+		freeReplyObject(r);
+		return 0;
+	}
+	strbuf_init(&items);
+	/* Newest first in the list; the answer is oldest first. */
+	for (i = r->elements; i-- > 0 && n < limit; ) {
+		e = r->element[i];
+		if (e->type != REDIS_REPLY_STRING ||
+		    (id = text_id(e->str, e->len)) <= after)
+			continue;
+		if (n++ > 0)
+			strbuf_add(&items, ",", 1);
+		strbuf_add(&items, e->str, e->len);
+		last = id;
+	}
+	after_answer(out, items.buf ? items.buf : "", items.len, n, limit,
+	    last);
+	strbuf_free(&items);
+	freeReplyObject(r);
+	return 1;
+}
+
+int
+rooms_messages_after(struct app *app, int64_t room, int64_t after,
+    int limit, struct strbuf *out, enum cache_result *res)
+{
+	struct rkey list, lease;
+	struct page p;
+	sqlite3_stmt *st;
+	int rc = SQLITE_DONE;
+
+	list_keys(app, room, &list, &lease);
+	if (limit <= app->cfg.room_cache_size && cache_sync(app) == 0 &&
+	    list_after(app, &list, after, limit, out) == 1) {
+		*res = CACHE_HIT;
+		metrics_cache(MFAM_MESSAGES, 0);
+		return 0;
+	}
+	*res = CACHE_BYPASS;
+	metrics_cache(MFAM_MESSAGES, 2);
+	memset(&p, 0, sizeof(p));
+	strbuf_init(&p.text);
+	if ((st = db_stmt(app->db, SQL_MESSAGES_AFTER)) == NULL)
+		return -1;
+	db_bind_int(st, 1, room);
+	db_bind_int(st, 2, after);
+	db_bind_int(st, 3, limit);
+	while (p.n < limit && (rc = db_step(app->db, st)) == SQLITE_ROW) {
+		if (p.n > 0)
+			strbuf_add(&p.text, ",", 1);
+		p.ids[p.n] = sqlite3_column_int64(st, 0);
+		message_text(&p.text, p.ids[p.n], sqlite3_column_int64(st, 1),
+		    sqlite3_column_int64(st, 2),
+		    (const char *)sqlite3_column_text(st, 3),
+		    (size_t)sqlite3_column_bytes(st, 3),
+		    sqlite3_column_int64(st, 4));
+		p.n++;
+	}
+	db_reset(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		strbuf_free(&p.text);
+		return -1;
+	}
+	after_answer(out, p.text.buf ? p.text.buf : "", p.text.len, p.n, limit,
+	    p.n > 0 ? p.ids[p.n - 1] : 0);
+	strbuf_free(&p.text);
+	return 0;
+}
+
 int
 rooms_warm(struct app *app, int n)
 {

@@ -371,19 +371,22 @@ tickets_page(struct app *app, int64_t before, int64_t requester,
 
 int
 tickets_interactions(struct app *app, int64_t ticket, int64_t before,
-    int limit, json_t *arr)
+    int64_t after, int limit, json_t *arr)
 {
 	sqlite3_stmt *st;
 	int n = 0, rc;
 
-	if ((st = db_stmt(app->db, SQL_INTERACTIONS_PAGE)) == NULL)
+	st = db_stmt(app->db, after ? SQL_INTERACTIONS_AFTER :
+	    SQL_INTERACTIONS_PAGE);
+	if (st == NULL)
 		return -1;
 	db_bind_int(st, 1, ticket);
-	db_bind_int(st, 2, before ? before : INT64_MAX);
+	db_bind_int(st, 2, after ? after : before ? before : INT64_MAX);
 	db_bind_int(st, 3, limit);
-	/* Newest first from SQL; the page is shown oldest first. */
+	/* Newest first from SQL for a before page, which is shown oldest
+	 * first; an after page is oldest first already. */
 	while ((rc = db_step(app->db, st)) == SQLITE_ROW) {
-		json_array_insert_new(arr, 0, interaction_json(
+		json_array_insert_new(arr, after ? (size_t)n : 0, interaction_json(
 		    sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1),
 		    sqlite3_column_int64(st, 2),
 		    (const char *)sqlite3_column_text(st, 3),
@@ -398,15 +401,16 @@ tickets_interactions(struct app *app, int64_t ticket, int64_t before,
 
 int
 tickets_notifications(struct app *app, int64_t user, int64_t before,
-    int unread, int limit, json_t *arr)
+    int64_t after, int unread, int limit, json_t *arr)
 {
 	sqlite3_stmt *st;
 	int n = 0, rc;
 
-	if ((st = db_stmt(app->db, SQL_NOTIFS_PAGE)) == NULL)
+	if ((st = db_stmt(app->db, after ? SQL_NOTIFS_AFTER :
+	    SQL_NOTIFS_PAGE)) == NULL)
 		return -1;
 	db_bind_int(st, 1, user);
-	db_bind_int(st, 2, before ? before : INT64_MAX);
+	db_bind_int(st, 2, after ? after : before ? before : INT64_MAX);
 	db_bind_int(st, 3, unread);
 	db_bind_int(st, 4, limit);
 	while ((rc = db_step(app->db, st)) == SQLITE_ROW) {
