@@ -20,10 +20,11 @@ set -euo pipefail
 
 build_pkgs=(build-essential autoconf automake libtool pkg-config
 	libfcgi-dev libhiredis-dev libsqlite3-dev libjansson-dev libsodium-dev
-	liburiparser-dev libcmocka-dev)
+	liburiparser-dev libcmocka-dev libcurl4-openssl-dev)
 # nginx is checked separately: any flavour will do.
-run_pkgs=(redis-server spawn-fcgi libfcgi-bin sqlite3 curl)
-test_pkgs=(redis-server spawn-fcgi libfcgi-bin sqlite3 curl python3
+run_pkgs=(redis-server spawn-fcgi libfcgi-bin sqlite3 curl libnginx-mod-nchan)
+test_pkgs=(redis-server spawn-fcgi libfcgi-bin sqlite3 curl python3 libnginx-mod-nchan
+	python3-websocket
 	clang libclang-rt-14-dev)
 
 usage() {

@@ -211,6 +211,8 @@ db_path = $STATE/chatdesk.db
 archive_db_path = $STATE/archive.db
 redis_url = unix://$STATE/redis.sock?db=0
 log_level = info
+# Live events: nginx's Nchan publisher on a socket in the state directory.
+events_socket = $STATE/events.sock
 EOF
 export CHATDESK_CONFIG=$CONF
 
@@ -284,12 +286,15 @@ conf=${conf//@STATE@/$STATE}
 conf=${conf//@LISTEN@/127.0.0.1:$PORT}
 conf=${conf//@SOCKET@/$STATE/chatdesk.sock}
 conf=${conf//@RATE@/$RATE}
+conf=${conf//@EVENTS_SOCKET@/$STATE/events.sock}
+conf=${conf//@NCHAN_STORAGE@/}
 if grep -q '@[A-Z_]*@' <<<"$conf"; then
 	die "nginx/local.conf.in has placeholders this script does not know:" \
 		"$(grep -o '@[A-Z_]*@' <<<"$conf" | sort -u | tr '\n' ' ')"
 fi
 printf '%s\n' "$conf" >"$STATE/nginx.conf"
-cp "$REPO/nginx/chatdesk-locations.conf" "$REPO/nginx/chatdesk-fastcgi.conf" "$STATE/"
+cp "$REPO/nginx/chatdesk-locations.conf" "$REPO/nginx/chatdesk-fastcgi.conf" \
+	"$REPO"/nginx/chatdesk-events*.conf "$STATE/"
 mkdir -p "$STATE/nginx-tmp"
 
 nginx_cmd=("$NGINX" -p "$STATE/" -e "$STATE/nginx-error.log" -c "$STATE/nginx.conf")

@@ -18,8 +18,8 @@
  * exists, a customer only the rooms it is a member of. Anything else is
  * 404, so that existence is not leaked. Returns 0, or -1 after answering.
  */
-static int
-room_visible(struct app *app, struct req *req, int64_t room)
+int
+api_room_visible(struct app *app, struct req *req, int64_t room)
 {
 	int m;
 
@@ -164,7 +164,7 @@ api_rooms_get(struct app *app, struct req *req, const int64_t *ids)
 	json_t *room;
 	int err;
 
-	if (room_visible(app, req, ids[0]) == -1)
+	if (api_room_visible(app, req, ids[0]) == -1)
 		return;
 	if ((room = rooms_get(app, ids[0], &err)) == NULL) {
 		if (err)
@@ -183,7 +183,7 @@ api_rooms_add_member(struct app *app, struct req *req, const int64_t *ids)
 	int64_t uid;
 	int ex;
 
-	if (room_visible(app, req, ids[0]) == -1 ||
+	if (api_room_visible(app, req, ids[0]) == -1 ||
 	    http_read_json(req, app->cfg.max_body_bytes, 0) == -1 ||
 	    api_field_id(req, "user_id", FIELD_REQUIRED, &uid) == -1)
 		return;
@@ -210,7 +210,7 @@ api_messages_post(struct app *app, struct req *req, const int64_t *ids)
 	size_t len;
 	char coll[64];
 
-	if (room_visible(app, req, ids[0]) == -1 ||
+	if (api_room_visible(app, req, ids[0]) == -1 ||
 	    http_read_json(req, app->cfg.max_body_bytes, 0) == -1 ||
 	    api_field_str(req, "body", 1, ROOMS_BODY_MAX, FIELD_REQUIRED,
 	    &body, &len) == -1 ||
@@ -235,7 +235,7 @@ api_messages_list(struct app *app, struct req *req, const int64_t *ids)
 	int64_t before, after;
 	int limit, rc;
 
-	if (room_visible(app, req, ids[0]) == -1 ||
+	if (api_room_visible(app, req, ids[0]) == -1 ||
 	    api_page_params_after(req, 50, &limit, &before, &after) == -1)
 		return;
 	if (after != 0)

@@ -17,8 +17,9 @@
  * Loads the ticket and checks that the caller may see it: staff, or its
  * requester. Anyone else gets 404. Returns 0, or -1 after answering.
  */
-static int
-visible_ticket(struct app *app, struct req *req, int64_t id, struct ticket *t)
+int
+api_ticket_visible(struct app *app, struct req *req, int64_t id,
+    struct ticket *t)
 {
 	int rc = tickets_load(app, id, t);
 
@@ -165,7 +166,7 @@ api_tickets_patch(struct app *app, struct req *req, const int64_t *ids)
 	int64_t assignee;
 	int si, pi, has_s, has_p, has_a, has_subj, staff, rc;
 
-	if (visible_ticket(app, req, ids[0], &old) == -1 ||
+	if (api_ticket_visible(app, req, ids[0], &old) == -1 ||
 	    http_read_json(req, app->cfg.max_body_bytes, 0) == -1 ||
 	    (has_s = api_field_enum(req, "status", tickets_statuses, 0,
 	    &si)) == -1 ||
@@ -224,7 +225,7 @@ api_interactions_post(struct app *app, struct req *req, const int64_t *ids)
 	char coll[64];
 	int rc;
 
-	if (visible_ticket(app, req, ids[0], &t) == -1 ||
+	if (api_ticket_visible(app, req, ids[0], &t) == -1 ||
 	    http_read_json(req, app->cfg.max_body_bytes, 0) == -1 ||
 	    api_field_str(req, "body", 1, TICKETS_BODY_MAX, FIELD_REQUIRED,
 	    &body, &len) == -1 ||
@@ -253,7 +254,7 @@ api_interactions_list(struct app *app, struct req *req, const int64_t *ids)
 	json_t *arr;
 	int limit, n;
 
-	if (visible_ticket(app, req, ids[0], &t) == -1 ||
+	if (api_ticket_visible(app, req, ids[0], &t) == -1 ||
 	    api_page_params_after(req, 50, &limit, &before, &after) == -1)
 		return;
 	arr = json_array();

@@ -8,6 +8,7 @@
 #include "api.h"
 #include "app.h"
 #include "cache.h"
+#include "events.h"
 #include "log.h"
 #include "metrics.h"
 #include "router.h"
@@ -22,6 +23,8 @@ app_open(struct app *app, enum db_open_mode mode, char *err, size_t errsz)
 	if ((app->db = db_open(c, mode, err, errsz)) == NULL)
 		return -1;
 	metrics_open(c->db_path);
+	app->events = events_new(c->events_publish_url, c->events_socket,
+	    c->events_timeout_ms);
 	app->cache = rconn_new(c->redis_url, c->redis_connect_timeout_ms,
 	    c->redis_command_timeout_ms, c->redis_retry_ms);
 	/* Invalidations that failed while Redis was away go first. */
@@ -43,6 +46,9 @@ app_close(struct app *app)
 		rconn_free(app->queue);
 	rconn_free(app->cache);
 	app->queue = app->cache = NULL;
+	events_flush(app->events);
+	events_free(app->events);
+	app->events = NULL;
 	db_close(app->db);
 	app->db = NULL;
 	metrics_close();
@@ -135,6 +141,9 @@ app_handle(struct app *app, FCGX_Request *fr)
 	 * FastCGI params (the method among them) are freed with it. */
 	snprintf(method, sizeof(method), "%s", req.method);
 	FCGX_Finish_r(fr);
+	/* Events of what this request committed: the client has its
+	 * answer already, and a slow or failed publish costs it nothing. */
+	events_flush(app->events);
 	log_request(&req, us, method);
 	http_req_free(&req);
 }

@@ -19,6 +19,7 @@ struct app {
 	struct rconn	*cache;		/* redis_url */
 	struct rconn	*queue;		/* queue_redis_url; may be == cache */
 	struct http_io	 io;
+	struct events	*events;	/* publishes after the answer */
 	/* Called by long batch loops (the worker renews its lock here). */
 	void		(*heartbeat)(struct app *);
 	/* The pending-invalidation generation this process has replayed. */

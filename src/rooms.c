@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "db.h"
+#include "events.h"
 #include "log.h"
 #include "metrics.h"
 #include "rconn.h"
@@ -290,6 +291,22 @@ push(struct app *app, int64_t room, int64_t id, int64_t prev,
 	cache_invalidate(app, &list, 1);
 }
 
+/* message.created to the room's channel, the message text as stored. */
+static void
+publish_message(struct app *app, int64_t room, const struct strbuf *msg)
+{
+	struct events_chans ch;
+	struct strbuf ev;
+
+	events_chans_init(&ch);
+	events_chans_add(&ch, "room", room);
+	strbuf_init(&ev);
+	strbuf_printf(&ev, "{\"type\":\"message.created\",\"room_id\":%lld,"
+	    "\"message\":%s}", (long long)room, msg->buf);
+	events_emit_text(app->events, &ch, ev.buf, ev.len);
+	strbuf_free(&ev);
+}
+
 int
 rooms_post(struct app *app, int64_t room, int64_t user, const char *body,
     size_t len, struct strbuf *out)
@@ -321,6 +338,7 @@ rooms_post(struct app *app, int64_t room, int64_t user, const char *body,
 	strbuf_reset(out);
 	message_text(out, id, room, user, body, len, now);
 	push(app, room, id, prev, out);
+	publish_message(app, room, out);
 	return 0;
 fail:
 	db_rollback(app->db);

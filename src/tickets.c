@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "db.h"
+#include "events.h"
 #include "log.h"
 #include "queue.h"
 #include "tickets.h"
@@ -170,12 +171,42 @@ add_notify_task(struct app *app, int64_t ticket, const char *event,
 	    "event", event, "actor_id", id_or_null(actor)));
 }
 
+static json_t *interaction_json(int64_t id, int64_t ticket, int64_t author,
+    const char *kind, const char *body, size_t len, int64_t created);
+
+/*
+ * After a committed change (API.md section 8): interaction.created for
+ * the new interaction (if any; its reference is stolen), then
+ * ticket.updated, to the requester's and the assignee's own channels
+ * (and a former assignee's, who learns it was unassigned) and the
+ * ticket's.
+ */
+static void
+publish_ticket(struct app *app, const struct ticket *t, int64_t old_assignee,
+    json_t *interaction)
+{
+	struct events_chans ch;
+
+	events_chans_init(&ch);
+	events_chans_add(&ch, "user", t->requester_id);
+	events_chans_add(&ch, "user", t->assignee_id);
+	events_chans_add(&ch, "user", old_assignee);
+	events_chans_add(&ch, "ticket", t->id);
+	if (interaction != NULL)
+		events_emit(app->events, &ch, json_pack("{s:s, s:I, s:o}",
+		    "type", "interaction.created", "ticket_id",
+		    (json_int_t)t->id, "interaction", interaction));
+	events_emit(app->events, &ch, json_pack("{s:s, s:o}", "type",
+	    "ticket.updated", "ticket", tickets_json(t)));
+}
+
 int64_t
 tickets_create(struct app *app, int64_t requester, const char *subject,
     const char *body, size_t blen, const char *priority)
 {
 	sqlite3_stmt *st;
-	int64_t now = util_now_ms(), id, task;
+	struct ticket t;
+	int64_t now = util_now_ms(), id, task, iid;
 
 	if (db_begin(app->db) == -1)
 		return 0;
@@ -190,13 +221,17 @@ tickets_create(struct app *app, int64_t requester, const char *subject,
 	if (db_exec_stmt(app->db, st) != 0)
 		goto fail;
 	id = db_last_id(app->db);
-	if (add_interaction(app, id, requester, "comment", body, blen, now) == 0 ||
+	if ((iid = add_interaction(app, id, requester, "comment", body, blen,
+	    now)) == 0 ||
 	    (task = add_notify_task(app, id, "ticket_created", requester)) == 0)
 		goto fail;
 	if (db_commit(app->db) == -1)
 		return 0;
 	queue_flush(app, &task, 1);
 	tickets_forget_stats(app, requester);
+	if (tickets_load(app, id, &t) == 0)
+		publish_ticket(app, &t, 0, interaction_json(iid, id, requester,
+		    "comment", body, blen, now));
 	return id;
 fail:
 	db_rollback(app->db);
@@ -241,7 +276,7 @@ tickets_update(struct app *app, int64_t id, const struct ticket_change *c,
 {
 	struct ticket old;
 	char body[96];
-	int64_t now = util_now_ms(), task = 0;
+	int64_t now = util_now_ms(), task = 0, iid = 0;
 	int moved, rc;
 
 	if (db_begin(app->db) == -1)
@@ -270,8 +305,8 @@ tickets_update(struct app *app, int64_t id, const struct ticket_change *c,
 		t->closed_at = strcmp(t->status, "closed") == 0 ? now : 0;
 		snprintf(body, sizeof(body), "status changed from %s to %s",
 		    old.status, t->status);
-		if (add_interaction(app, t->id, actor, "status_change", body,
-		    strlen(body), now) == 0 ||
+		if ((iid = add_interaction(app, t->id, actor, "status_change",
+		    body, strlen(body), now)) == 0 ||
 		    (task = add_notify_task(app, t->id, "status_changed",
 		    actor)) == 0)
 			goto fail;
@@ -283,6 +318,9 @@ tickets_update(struct app *app, int64_t id, const struct ticket_change *c,
 	if (task)
 		queue_flush(app, &task, 1);
 	forget_after(app, &old, t);
+	publish_ticket(app, t, old.assignee_id, iid == 0 ? NULL :
+	    interaction_json(iid, t->id, actor, "status_change", body,
+	    strlen(body), now));
 	return 0;
 fail:
 	db_rollback(app->db);
@@ -338,7 +376,7 @@ tickets_comment(struct app *app, int64_t id, int64_t author, const char *body,
 		return -1;
 	strbuf_reset(out);
 	json_dump_callback(j, dump_cb, out, JSON_COMPACT);
-	json_decref(j);
+	publish_ticket(app, &t, 0, j);
 	return 0;
 }
 
@@ -556,6 +594,7 @@ tickets_close_inactive(struct app *app, int64_t cutoff, int limit)
 	sqlite3_stmt *st;
 	struct ticket old, t;
 	int64_t ids[TICKETS_BATCH_MAX], users[2 * TICKETS_BATCH_MAX];
+	int64_t iids[TICKETS_BATCH_MAX];
 	int64_t now = util_now_ms();
 	int n = 0, i, nusers = 0;
 
@@ -579,8 +618,8 @@ tickets_close_inactive(struct app *app, int64_t cutoff, int limit)
 		nusers = add_user_once(users, nusers, t.requester_id);
 		nusers = add_user_once(users, nusers, t.assignee_id);
 		/* By the system: author and actor are null. */
-		if (add_interaction(app, t.id, 0, "status_change",
-		    "closed for inactivity", 21, now) == 0 ||
+		if ((iids[i] = add_interaction(app, t.id, 0, "status_change",
+		    "closed for inactivity", 21, now)) == 0 ||
 		    write_ticket(app, &t) == -1 ||
 		    add_notify_task(app, t.id, "status_changed", 0) == 0)
 			goto fail;
@@ -590,6 +629,14 @@ tickets_close_inactive(struct app *app, int64_t cutoff, int limit)
 	/* One batch: the whole outbox in one claim. */
 	queue_flush(app, NULL, 0);
 	forget_batch(app, ids, users, n, nusers);
+	/* The requesters learn at once (API.md section 8): the tickets as
+	 * committed, read again outside the transaction. */
+	for (i = 0; i < n; i++)
+		if (tickets_load(app, ids[i], &t) == 0)
+			publish_ticket(app, &t, 0, interaction_json(iids[i],
+			    t.id, 0, "status_change", "closed for inactivity",
+			    21, now));
+	events_flush(app->events);
 	return n;
 fail:
 	db_rollback(app->db);
