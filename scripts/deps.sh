@@ -24,7 +24,6 @@ build_pkgs=(build-essential autoconf automake libtool pkg-config
 # nginx is checked separately: any flavour will do.
 run_pkgs=(redis-server spawn-fcgi libfcgi-bin sqlite3 curl libnginx-mod-nchan)
 test_pkgs=(redis-server spawn-fcgi libfcgi-bin sqlite3 curl python3 libnginx-mod-nchan
-	python3-websocket
 	clang libclang-rt-14-dev)
 
 usage() {
