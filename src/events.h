@@ -1,8 +1,8 @@
 /*
  * events: publishing live events to nginx's Nchan module (API.md section
  * 8). A change that committed queues its event here; the queue is sent
- * after the answer went out (app_handle, after FCGX_Finish_r) or, in the
- * worker, after each task. Each event is one POST of its JSON text to the
+ * when the handler is done, just before its answer leaves (app_handle,
+ * before FCGX_Finish_r), or, in the worker, after each batch and task. Each event is one POST of its JSON text to the
  * Nchan publisher location, events_publish_url followed by the channel
  * ids joined by ',' (Nchan's nchan_channel_id_split_delimiter), over the
  * unix socket events_socket or, when that is empty, over TCP.

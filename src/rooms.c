@@ -355,17 +355,19 @@ struct page {
 	size_t		 lens[ROOMS_PAGE_MAX];
 };
 
+/* Reads a page with s: SQL_MESSAGES_PAGE (before, newest first) or
+ * SQL_MESSAGES_AFTER (bound is after, oldest first). */
 static int
-page_read(struct app *app, int64_t room, int64_t before, int limit,
-    struct page *p)
+page_read_with(struct app *app, enum sqlstmt s, int64_t room, int64_t bound,
+    int limit, struct page *p)
 {
 	sqlite3_stmt *st;
 	int rc = SQLITE_DONE;
 
-	if ((st = db_stmt(app->db, SQL_MESSAGES_PAGE)) == NULL)
+	if ((st = db_stmt(app->db, s)) == NULL)
 		return -1;
 	db_bind_int(st, 1, room);
-	db_bind_int(st, 2, before ? before : INT64_MAX);
+	db_bind_int(st, 2, bound);
 	db_bind_int(st, 3, limit);
 	p->n = 0;
 	strbuf_reset(&p->text);
@@ -387,17 +389,38 @@ page_read(struct app *app, int64_t room, int64_t before, int limit,
 	return p->n == ROOMS_PAGE_MAX || rc == SQLITE_DONE ? 0 : -1;
 }
 
+static int
+page_read(struct app *app, int64_t room, int64_t before, int limit,
+    struct page *p)
+{
+	return page_read_with(app, SQL_MESSAGES_PAGE, room,
+	    before ? before : INT64_MAX, limit, p);
+}
+
+/*
+ * {"messages":[items],"<next>":...}: next is "next_before" or
+ * "next_after", the last id when the page is full (so that a client reads
+ * on until null), else null.
+ */
 static void
-page_answer(struct strbuf *out, const char *items, size_t len, int n,
-    int limit, int64_t last_id)
+page_answer_next(struct strbuf *out, const char *next, const char *items,
+    size_t len, int n, int limit, int64_t last_id)
 {
 	strbuf_reset(out);
 	strbuf_adds(out, "{\"messages\":[");
 	strbuf_add(out, items, len);
-	if (n == limit)
-		strbuf_printf(out, "],\"next_before\":%lld}\n", (long long)last_id);
+	strbuf_printf(out, "],\"%s\":", next);
+	if (n == limit && n > 0)
+		strbuf_printf(out, "%lld}\n", (long long)last_id);
 	else
-		strbuf_adds(out, "],\"next_before\":null}\n");
+		strbuf_adds(out, "null}\n");
+}
+
+static void
+page_answer(struct strbuf *out, const char *items, size_t len, int n,
+    int limit, int64_t last_id)
+{
+	page_answer_next(out, "next_before", items, len, n, limit, last_id);
 }
 
 /* Stores a rebuilt list if the lease is still ours. */
@@ -588,21 +611,6 @@ sqlite:
 	return rc;
 }
 
-/* {"messages":[items],"next_after":...}: next_after is the last id when
- * the page is full, so that a client reads on until null. */
-static void
-after_answer(struct strbuf *out, const char *items, size_t len, int n,
-    int limit, int64_t last_id)
-{
-	strbuf_reset(out);
-	strbuf_adds(out, "{\"messages\":[");
-	strbuf_add(out, items, len);
-	if (n == limit && n > 0)
-		strbuf_printf(out, "],\"next_after\":%lld}\n", (long long)last_id);
-	else
-		strbuf_adds(out, "],\"next_after\":null}\n");
-}
-
 /* The id a cached message text starts with ({"id":N,), or 0. */
 static int64_t
 text_id(const char *s, size_t len)
@@ -650,8 +658,8 @@ list_after(struct app *app, const struct rkey *list, int64_t after,
 		strbuf_add(&items, e->str, e->len);
 		last = id;
 	}
-	after_answer(out, items.buf ? items.buf : "", items.len, n, limit,
-	    last);
+	page_answer_next(out, "next_after", items.buf ? items.buf : "",
+	    items.len, n, limit, last);
 	strbuf_free(&items);
 	freeReplyObject(r);
 	return 1;
@@ -663,8 +671,7 @@ rooms_messages_after(struct app *app, int64_t room, int64_t after,
 {
 	struct rkey list, lease;
 	struct page p;
-	sqlite3_stmt *st;
-	int rc = SQLITE_DONE;
+	int rc;
 
 	list_keys(app, room, &list, &lease);
 	if (limit <= app->cfg.room_cache_size && cache_sync(app) == 0 &&
@@ -677,31 +684,12 @@ rooms_messages_after(struct app *app, int64_t room, int64_t after,
 	metrics_cache(MFAM_MESSAGES, 2);
 	memset(&p, 0, sizeof(p));
 	strbuf_init(&p.text);
-	if ((st = db_stmt(app->db, SQL_MESSAGES_AFTER)) == NULL)
-		return -1;
-	db_bind_int(st, 1, room);
-	db_bind_int(st, 2, after);
-	db_bind_int(st, 3, limit);
-	while (p.n < limit && (rc = db_step(app->db, st)) == SQLITE_ROW) {
-		if (p.n > 0)
-			strbuf_add(&p.text, ",", 1);
-		p.ids[p.n] = sqlite3_column_int64(st, 0);
-		message_text(&p.text, p.ids[p.n], sqlite3_column_int64(st, 1),
-		    sqlite3_column_int64(st, 2),
-		    (const char *)sqlite3_column_text(st, 3),
-		    (size_t)sqlite3_column_bytes(st, 3),
-		    sqlite3_column_int64(st, 4));
-		p.n++;
-	}
-	db_reset(st);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-		strbuf_free(&p.text);
-		return -1;
-	}
-	after_answer(out, p.text.buf ? p.text.buf : "", p.text.len, p.n, limit,
-	    p.n > 0 ? p.ids[p.n - 1] : 0);
+	if ((rc = page_read_with(app, SQL_MESSAGES_AFTER, room, after, limit,
+	    &p)) == 0)
+		page_answer_next(out, "next_after", p.text.buf ? p.text.buf : "",
+		    p.text.len, p.n, limit, p.n > 0 ? p.ids[p.n - 1] : 0);
 	strbuf_free(&p.text);
-	return 0;
+	return rc;
 }
 
 int

@@ -34,6 +34,14 @@ class _Reader:
         self._thread = threading.Thread(target=self._run_safe, daemon=True)
         self._thread.start()
 
+    def _refused(self):
+        """No stream: the server answered with an error (self.body)."""
+        self.q = queue.Queue()
+        self.q.put(END)
+        self.seen = []
+        self.closed_by_server = threading.Event()
+        self.closed_by_server.set()
+
     def _run_safe(self):
         try:
             self._run()
@@ -108,11 +116,7 @@ class EventSource(_Reader):
         if self.status != 200:
             self.body = self.resp.read()
             self.conn.close()
-            self.q = queue.Queue()
-            self.q.put(END)
-            self.seen = []
-            self.closed_by_server = threading.Event()
-            self.closed_by_server.set()
+            self._refused()
             return
         self.comments = []
         self._start()
@@ -192,11 +196,7 @@ class WebSocket(_Reader):
                 self.buf += chunk
             self.body = self.buf[:n]
             self.sock.close()
-            self.q = queue.Queue()
-            self.q.put(END)
-            self.seen = []
-            self.closed_by_server = threading.Event()
-            self.closed_by_server.set()
+            self._refused()
             return
         self.sock.settimeout(None)
         self._start()
