@@ -6,6 +6,8 @@
 #     interleaved rounds of the same run (the pool restarted between them,
 #     one subscriber on the room, so that every publish is delivered);
 #     goal: events cost a post <= 10 % of its throughput;
+#     and the catch-up read (GET .../messages?after=ID, ID within the cached
+#     list) against the cached latest-messages read; goal: no dearer;
 #  2. fan-out: SUBSCRIBERS EventSource connections in one room (bench/fanout.c)
 #     while RATE posts a second are made; goal: every subscriber gets every
 #     event, delivery p99 <= 100 ms from the POST's answer.
@@ -62,7 +64,7 @@ export CHATDESK_DB_PATH=$state/chatdesk.db
 export CHATDESK_ARCHIVE_DB_PATH=$state/archive.db
 export CHATDESK_REDIS_URL="unix://$state/redis.sock?db=0"
 export CHATDESK_LOG_FILE=$state/app.log
-export CHATDESK_RATE_LIMIT_COUNT=100000000
+export CHATDESK_RATE_LIMIT_COUNT=1000000
 export CHATDESK_EVENTS_SOCKET=$state/events.sock
 
 redis-server --port 0 --unixsocket "$state/redis.sock" --unixsocketperm 700 \
@@ -119,10 +121,12 @@ pids+=($!)
 stop_pool
 
 results=$state/results
+# run_wrk NAME URL [wrk args]: appends "NAME rps p50_ms p99_ms non2xx".
 run_wrk() {
-	local name=$1
-	wrk -t2 -c"$conns" -d"${seconds}s" --latency -H "$auth" -s "$root/bench/post.lua" \
-		"$base/rooms/1/messages" > "$state/wrk.out" 2>&1
+	local name=$1 url=$2
+	shift 2
+	wrk -t2 -c"$conns" -d"${seconds}s" --latency -H "$auth" "$@" "$url" \
+		> "$state/wrk.out" 2>&1
 	python3 - "$name" "$state/wrk.out" >> "$results" <<'PY'
 import re, sys
 name, text = sys.argv[1], open(sys.argv[2]).read()
@@ -135,12 +139,19 @@ PY
 }
 
 echo "== publish cost: $rounds rounds of ${seconds}s, $conns connections, pool of $pool"
+post=(-s "$root/bench/post.lua")
 for r in $(seq "$rounds"); do
 	start_pool http://localhost/pub/
-	run_wrk post_with_events
+	run_wrk post_with_events "$base/rooms/1/messages" "${post[@]}"
+	# The newest 50 are cached; the catch-up read asks for the 10 newer
+	# than the 40th newest.
+	after=$(curl -sf "$base/rooms/1/messages?limit=40" -H "$auth" |
+		python3 -c 'import json,sys; print(json.load(sys.stdin)["messages"][-1]["id"])')
+	run_wrk cached_latest "$base/rooms/1/messages?limit=10"
+	run_wrk cached_after "$base/rooms/1/messages?after=$after&limit=10"
 	stop_pool
 	start_pool ""
-	run_wrk post_without_events
+	run_wrk post_without_events "$base/rooms/1/messages" "${post[@]}"
 	stop_pool
 	echo "   round $r done"
 done
@@ -152,10 +163,13 @@ for line in open(sys.argv[1]):
     rows.setdefault(n, []).append((float(rps), float(p50), float(p99), int(bad)))
 med = lambda n, i: statistics.median(r[i] for r in rows[n])
 print("%-20s %10s %9s %9s %6s" % ("path", "req/s", "p50 ms", "p99 ms", "non2xx"))
-for n in ("post_without_events", "post_with_events"):
+for n in ("post_without_events", "post_with_events", "cached_latest", "cached_after"):
     print("%-20s %10.0f %9.2f %9.2f %6d" % (n, med(n, 0), med(n, 1), med(n, 2), sum(r[3] for r in rows[n])))
 ratio = med("post_with_events", 0) / med("post_without_events", 0)
 print("with/without: %.3f (goal >= 0.90: %s)" % (ratio, "met" if ratio >= 0.9 else "MISSED"))
+r = med("cached_after", 0) / med("cached_latest", 0)
+print("catch-up/latest: %.3f req/s, p99 %.2f vs %.2f ms (goal: no dearer)" % (
+    r, med("cached_after", 2), med("cached_latest", 2)))
 PY
 
 echo "== fan-out: $subs subscribers in room 1, $rate posts/s for ${fan_seconds}s"
@@ -169,4 +183,4 @@ print("every subscriber got every event: %s; p99 %s ms (goal <= 100: %s)" % (
     "yes" if every else "NO", d["p99_ms"], "met" if float(d["p99_ms"]) <= 100 else "MISSED"))
 PY
 stop_pool
-echo "   publish errors in the app log: $(grep -c 'events: publish' "$state/app.log" || true)"
+grep "events: publish" "$state/app.log" | head -3 || echo "   no failed publish in the app log"
