@@ -119,9 +119,12 @@ events_auth(struct app *app, struct req *req, char *tokbuf, size_t tokbufsz)
 
 	if ((t = http_param(req, "ticket")) == NULL)
 		return auth_authenticate(app, req);
-	if (!b64url_exact(t, AUTH_TOKEN_LEN) ||
-	    (ticket_derive(t, keyhex, pad),
-	    (rc = cache_events_ticket_take(app, keyhex, val)) == 0)) {
+	rc = 0;
+	if (b64url_exact(t, AUTH_TOKEN_LEN)) {
+		ticket_derive(t, keyhex, pad);
+		rc = cache_events_ticket_take(app, keyhex, val);
+	}
+	if (rc == 0) {
 		http_error(req, 401, "unauthorized", NULL,
 		    "unknown, used or expired event ticket");
 		return -1;

@@ -512,6 +512,27 @@ class RevocationTest(EventsCase):
         self.assertEqual(again.status, 401, again.body)
 
 
+    def test_role_change_ends_subscriptions(self):
+        """a user whose role changes loses its subscriptions at once (it
+        may see other things now) and subscribes again, checked anew"""
+        uid, tok = helpers.add_user(STACK, "mover", "mover@example.test",
+                                    "agent")
+        room = self.room(members=())
+        sub = EventSource(STACK, "/api/v1/events?rooms=%d" % room,
+                          headers=helpers.auth(tok))
+        self.addCleanup(sub.close)
+        self.assertEqual(sub.status, 200, sub.body)
+        r = call("PATCH", "/api/v1/users/%d" % uid, "admin",
+                 {"role": "customer"})
+        self.assertEqual(r.status, 200, r)
+        # At once: well before the recheck timeout would end it.
+        self.assertTrue(sub.ended(RECHECK / 2), "subscription survived")
+        # A customer now, and not a member: the room is not visible.
+        r = helpers.request(STACK, "GET", "/api/v1/events?rooms=%d" % room,
+                            tok)
+        self.assertError(r, 404, "not_found")
+
+
 class MetricsTest(EventsCase):
 
     def test_metrics_count_events(self):
