@@ -41,7 +41,7 @@ static const struct ckey ckeys[] = {
 	{ "dead_max", CK_INT, S(dead_max), "10000", 1, 100000000 },
 	{ "events_publish_url", CK_STR, S(events_publish_url), "http://localhost/pub/", 0, 0 },
 	{ "events_recheck_s", CK_INT, S(events_recheck_s), "60", 1, 86400 },
-	{ "events_socket", CK_STR, S(events_socket), "/run/chatdesk/events.sock", 0, 0 },
+	{ "events_socket", CK_STR, S(events_socket), "/run/chatdesk-events/events.sock", 0, 0 },
 	{ "events_timeout_ms", CK_INT, S(events_timeout_ms), "250", 1, 60000 },
 	{ "key_prefix", CK_STR, S(key_prefix), "", 0, 0 },
 	{ "log_file", CK_STR, S(log_file), "", 0, 0 },
