@@ -16,6 +16,7 @@
 
 #define EVENTS_QUEUE_MAX	256	/* queued events; more: sent at once */
 #define EVENTS_LOG_EVERY_US	1000000	/* failed publishes logged this often */
+#define EVENTS_RETRY_US		1000000	/* after a failure, no try for this long */
 
 struct pending {
 	char	*chans;
@@ -35,6 +36,7 @@ struct events {
 	int		 nq;
 	int64_t		 logged_us;
 	uint64_t	 unlogged;	/* failures since the last log line */
+	int64_t		 retry_us;	/* publisher failed: not before this */
 };
 
 void
@@ -164,11 +166,19 @@ handle(struct events *ev)
 	return c;
 }
 
+/*
+ * Counts a failure and logs at most one line a second. After a failure
+ * that took a timeout, the publisher is not tried again for
+ * EVENTS_RETRY_US: a hung nginx would otherwise cost every post (and the
+ * worker every ticket of a batch) events_timeout_ms.
+ */
 static void
-failed(struct events *ev, const char *chans, const char *why)
+failed(struct events *ev, const char *chans, const char *why, int back_off)
 {
 	int64_t now = util_mono_us();
 
+	if (back_off)
+		ev->retry_us = now + EVENTS_RETRY_US;
 	metrics_event_publish(0);
 	ev->unlogged++;
 	if (now - ev->logged_us < EVENTS_LOG_EVERY_US)
@@ -191,8 +201,12 @@ send_one(struct events *ev, const char *chans, const char *text, size_t len)
 	long status = 0;
 	char why[64];
 
+	if (util_mono_us() < ev->retry_us) {
+		failed(ev, chans, "the publisher failed lately; not tried", 0);
+		return;
+	}
 	if ((c = handle(ev)) == NULL) {
-		failed(ev, chans, "curl_easy_init failed");
+		failed(ev, chans, "curl_easy_init failed", 0);
 		return;
 	}
 	strbuf_reset(&ev->target);
@@ -203,14 +217,15 @@ send_one(struct events *ev, const char *chans, const char *text, size_t len)
 	curl_easy_setopt(c, CURLOPT_POSTFIELDS, text ? text : "");
 	curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)len);
 	if ((rc = curl_easy_perform(c)) != CURLE_OK) {
-		failed(ev, chans, curl_easy_strerror(rc));
+		failed(ev, chans, curl_easy_strerror(rc),
+		    rc == CURLE_OPERATION_TIMEDOUT);
 		return;
 	}
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
 	if (text == NULL ? status != 200 && status != 404 :
 	    status != 201 && status != 202) {
 		snprintf(why, sizeof(why), "HTTP status %ld", status);
-		failed(ev, chans, why);
+		failed(ev, chans, why, 0);
 		return;
 	}
 	metrics_event_publish(1);

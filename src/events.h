@@ -8,9 +8,10 @@
  * unix socket events_socket or, when that is empty, over TCP.
  *
  * One libcurl easy handle per process, reused, so that the connection to
- * nginx stays open between publishes. Timeouts are short; a publish that
- * fails is logged (at most once a second) and counted in /metrics, never
- * reported to the caller: clients catch up with after= (section 8).
+ * nginx stays open between publishes. Timeouts are short, and after one
+ * the publisher is left alone for a second; a publish that fails is
+ * logged (at most once a second) and counted in /metrics, never reported
+ * to the caller: clients catch up with after= (section 8).
  *
  * Channels are "room:ID", "ticket:ID" and "user:ID" (the user's own
  * channel), without key_prefix: several sites that share one Redis under

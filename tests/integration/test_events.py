@@ -13,7 +13,9 @@ test_events_multihost.py."""
 
 import hashlib
 import os
+import socket
 import sys
+import threading
 import time
 
 sys.dont_write_bytecode = True
@@ -561,6 +563,7 @@ class ZPublishFailureTest(EventsCase):
         """with Nchan unreachable, posts still answer 201; the failure is
         counted and logged; clients catch up with after="""
         room = self.room()
+        seen = self.post(room, "agent", "heard live")
         err0 = self.metric("chatdesk_events_publish_errors_total")
         helpers.restart_pool(STACK, env={
             "CHATDESK_EVENTS_SOCKET": STACK.path("no-such.sock")})
@@ -573,9 +576,43 @@ class ZPublishFailureTest(EventsCase):
             self.assertIsNotNone(STACK.wait_log(
                 r"events: publish to room:%d failed" % room))
             r = call("GET", "/api/v1/rooms/%d/messages?after=%d" % (
-                room, msg["id"] - 1), "cust1")
+                room, seen["id"]), "cust1")
+            self.assertEqual(r.status, 200, r)
             self.assertEqual(r.json["messages"], [msg])
         finally:
+            helpers.restart_pool(STACK)
+
+    def test_zz_hung_publisher_is_left_alone(self):
+        """a publisher that accepts and never answers: posts still answer
+        201, and after its timeout it is not tried again for a while, so
+        it does not cost every post a timeout"""
+        path = STACK.path("hung.sock")
+        srv = socket.socket(socket.AF_UNIX)
+        srv.bind(path)
+        srv.listen(64)
+        conns = []
+
+        def accept():
+            while True:
+                try:
+                    conns.append(srv.accept()[0])
+                except OSError:
+                    return
+        threading.Thread(target=accept, daemon=True).start()
+        room = self.room()
+        helpers.restart_pool(STACK, env={"CHATDESK_EVENTS_SOCKET": path,
+                                         "CHATDESK_EVENTS_TIMEOUT_MS": "300"})
+        try:
+            for i in range(12):
+                self.post(room, "agent", "into the void %d" % i)
+            # Without the back-off, each post would have tried (12); with
+            # it, each of the 3 processes tried about once.
+            self.assertLessEqual(len(conns), 6, "publisher tried %d times "
+                                 "for 12 posts" % len(conns))
+        finally:
+            srv.close()
+            for c in conns:
+                c.close()
             helpers.restart_pool(STACK)
 
     def test_zz_pool_alive(self):
