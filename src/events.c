@@ -231,42 +231,46 @@ send_one(struct events *ev, const char *chans, const char *text, size_t len)
 	metrics_event_publish(1);
 }
 
+/* Queues chans and text (NULL: delete the channels), sending what is
+ * queued first when the queue is full. */
+static void
+enqueue(struct events *ev, const char *chans, const char *text, size_t len)
+{
+	struct pending *p;
+
+	if (ev->nq == EVENTS_QUEUE_MAX)
+		events_flush(ev);
+	p = &ev->q[ev->nq++];
+	if ((p->chans = strdup(chans)) == NULL)
+		abort();
+	p->text = NULL;
+	p->len = len;
+	if (text != NULL) {
+		if ((p->text = malloc(len + 1)) == NULL)
+			abort();
+		memcpy(p->text, text, len);
+		p->text[len] = '\0';
+	}
+}
+
 void
 events_emit_text(struct events *ev, const struct events_chans *c,
     const char *text, size_t len)
 {
-	struct pending *p;
-
-	if (ev == NULL || !ev->enabled || c->n == 0)
-		return;
-	if (ev->nq == EVENTS_QUEUE_MAX)
-		events_flush(ev);
-	p = &ev->q[ev->nq++];
-	if ((p->chans = strdup(c->s)) == NULL ||
-	    (p->text = malloc(len + 1)) == NULL)
-		abort();
-	memcpy(p->text, text, len);
-	p->text[len] = '\0';
-	p->len = len;
+	if (ev != NULL && ev->enabled && c->n > 0)
+		enqueue(ev, c->s, text, len);
 }
 
 void
 events_kick_user(struct events *ev, int64_t user)
 {
 	struct events_chans c;
-	struct pending *p;
 
 	if (ev == NULL || !ev->enabled)
 		return;
 	events_chans_init(&c);
 	events_chans_add(&c, "user", user);
-	if (ev->nq == EVENTS_QUEUE_MAX)
-		events_flush(ev);
-	p = &ev->q[ev->nq++];
-	if ((p->chans = strdup(c.s)) == NULL)
-		abort();
-	p->text = NULL;
-	p->len = 0;
+	enqueue(ev, c.s, NULL, 0);
 }
 
 void
