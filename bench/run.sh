@@ -56,6 +56,9 @@ export CHATDESK_REDIS_URL="unix://$state/redis.sock?db=0"
 export CHATDESK_LOG_FILE=$state/app.log
 export CHATDESK_LOG_LEVEL=${CHATDESK_LOG_LEVEL:-info}	# the default: one line per request
 export CHATDESK_RATE_LIMIT_COUNT=1000000
+# This nginx has no Nchan publisher: no live events (bench/events.sh
+# measures them).
+export CHATDESK_EVENTS_PUBLISH_URL=
 
 redis-server --port 0 --unixsocket "$state/redis.sock" --unixsocketperm 700 \
 	--save '' --appendonly no --daemonize yes --pidfile "$state/redis.pid" \

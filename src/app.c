@@ -7,6 +7,7 @@
 #include "app.h"
 #include "auth.h"
 #include "cache.h"
+#include "events.h"
 #include "keys.h"
 #include "metrics.h"
 #include "queue.h"
@@ -27,6 +28,8 @@ app_open(struct app *app, enum db_open_mode mode, char *err, size_t errsz)
 	if ((app->db = db_open(c, mode, err, errsz)) == NULL)
 		return -1;
 	metrics_open(c->db_path);
+	app->events = events_new(c->events_publish_url, c->events_socket,
+	    c->events_timeout_ms);
 	rc = rconn_new(c->redis_url, c->redis_connect_timeout_ms,
 	    c->redis_command_timeout_ms, c->redis_retry_ms);
 	/* One connection when both URLs name the same server. */
@@ -46,6 +49,9 @@ app_open(struct app *app, enum db_open_mode mode, char *err, size_t errsz)
 void
 app_close(struct app *app)
 {
+	events_flush(app->events);
+	events_free(app->events);
+	app->events = NULL;
 	auth_close(app->auth);
 	app->auth = NULL;
 	queue_close(app->queue);

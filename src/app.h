@@ -24,6 +24,7 @@ struct app {
 	/* 1 when both name one server: they share a connection. */
 	int		 one_redis;
 	struct http_io	 io;
+	struct events	*events;	/* publishes after the answer */
 	/* Called by long batch loops (the worker renews its lock here). */
 	void		(*heartbeat)(struct app *);
 };

@@ -37,6 +37,10 @@ struct config {
 	int		 log_level;		/* enum log_level */
 	char		*log_file;		/* empty: stderr as it is */
 	long long	 debug_fill_delay_ms;	/* tests only: see README */
+	char		*events_publish_url;	/* empty: no live events */
+	char		*events_socket;		/* empty: TCP to the URL's host */
+	long long	 events_timeout_ms;
+	long long	 events_recheck_s;
 };
 
 #define CONFIG_ERRLEN	256

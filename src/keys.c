@@ -20,6 +20,8 @@ const struct key_family_info keys_families[KEY__MAX] = {
 	[KEY_RATELIMIT] = { "ratelimit", "ratelimit:", 0 },
 	[KEY_TASKS] = { "tasks", "tasks:", 0 },
 	[KEY_WORKER_LOCK] = { "worker", "worker:lock", 0 },
+	[KEY_EVENT_TICKET] = { "event_ticket", "events:ticket:", 0 },
+	[KEY_PRESENCE] = { "presence", "presence:room:", 0 },
 };
 
 static const char *const task_lists[KEY_TASKS__MAX] = {
@@ -108,6 +110,32 @@ keys_ratelimit(const struct keyspace *ks, struct rkey *k, int64_t user,
 {
 	key_build(ks, k, KEY_RATELIMIT, "ratelimit:%lld:%lld",
 	    (long long)user, (long long)window);
+}
+
+void
+keys_ratelimit_typing(const struct keyspace *ks, struct rkey *k,
+    int64_t user, int64_t window)
+{
+	key_build(ks, k, KEY_RATELIMIT, "ratelimit:typing:%lld:%lld",
+	    (long long)user, (long long)window);
+}
+
+void
+keys_event_ticket(const struct keyspace *ks, struct rkey *k,
+    const unsigned char hash[32])
+{
+	char hex[65];
+
+	util_hex(hash, 32, hex);
+	key_build(ks, k, KEY_EVENT_TICKET, "events:ticket:%s", hex);
+}
+
+void
+keys_presence(const struct keyspace *ks, struct rkey *k, int64_t room,
+    int users)
+{
+	key_build(ks, k, KEY_PRESENCE, "presence:room:%lld%s",
+	    (long long)room, users ? ":users" : "");
 }
 
 void

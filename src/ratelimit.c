@@ -37,3 +37,16 @@ ratelimit_post(struct app *app, struct req *req)
 	    "at most %lld posts per %lld s", app->cfg.rate_limit_count, window);
 	return -1;
 }
+
+int
+ratelimit_typing(struct app *app, int64_t user)
+{
+	long long window = app->cfg.rate_limit_window;
+	struct rkey k;
+
+	keys_ratelimit_typing(cache_keys(app->cache), &k, user,
+	    util_now_ms() / 1000 / window);
+	/* Not counted while Redis is down (-1): let it through, as posts. */
+	return cache_count(app->cache, &k, window + 1) <=
+	    app->cfg.rate_limit_count;
+}

@@ -12,4 +12,9 @@ struct req;
  * Retry-After (whole seconds to the end of the window, 1..window). */
 int ratelimit_post(struct app *, struct req *);
 
+/* Counts one typing event under the same limits, in a window of its own
+ * (ratelimit:typing:{user_id}:{window}), so that typing never eats the
+ * posts' allowance. Returns 1 to publish it, 0 to drop it silently. */
+int ratelimit_typing(struct app *, int64_t user);
+
 #endif
