@@ -237,8 +237,10 @@ sed -e "s|/etc/nginx/|$N/|g" -e "s|^pid .*|pid $N/nginx.pid;|" \
 # Not root: `user` would only earn a warning that is not the package's.
 [ "$(id -u)" -eq 0 ] || sed -i '/^user /d' "$N/nginx.conf"
 cp "$T"/root/etc/nginx/snippets/chatdesk-*.conf "$N/snippets/"
-sed "s|/etc/nginx/|$N/|g" "$T/root/etc/nginx/sites-available/chatdesk" \
-	>"$N/sites-available/chatdesk"
+# The publisher's socket too: nginx -t binds it, and /run/chatdesk-events
+# is made only on a machine the package is installed on.
+sed -e "s|/etc/nginx/|$N/|g" -e "s|unix:/run/chatdesk-events/events.sock|unix:$N/events.sock|" \
+	"$T/root/etc/nginx/sites-available/chatdesk" >"$N/sites-available/chatdesk"
 ln -s ../sites-available/default "$N/sites-enabled/default"
 ln -s ../sites-available/chatdesk "$N/sites-enabled/chatdesk"
 for snip in chatdesk-locations.conf chatdesk-events.conf chatdesk-events-publisher.conf; do
@@ -248,7 +250,7 @@ for snip in chatdesk-locations.conf chatdesk-events.conf chatdesk-events-publish
 		grep -q "include $N/snippets/$snip;" "$N/sites-available/chatdesk"
 done
 check "postinst creates the publisher socket's directory (dh_installtmpfiles)" \
-	grep -q 'systemd-tmpfiles --create' "$T/control/postinst"
+	grep -q 'systemd-tmpfiles.*--create' "$T/control/postinst"
 
 ngx=(nginx -p "$N/" -e "$N/log/error.log" -c "$N/nginx.conf")
 out=$("${ngx[@]}" -t 2>&1)
@@ -268,8 +270,7 @@ if command -v python3 >/dev/null && command -v curl >/dev/null; then
 	sed -i -e "s/listen 80 default_server;/listen 127.0.0.1:$p80 default_server;/" \
 		-e '/listen \[::\]:80 default_server;/d' "$N/sites-available/default"
 	sed -i -e "s/listen 8470;/listen 127.0.0.1:$p8470;/" -e '/listen \[::\]:8470;/d' \
-		-e "s|unix:/run/chatdesk/chatdesk.sock|unix:$N/none.sock|" \
-		-e "s|unix:/run/chatdesk-events/events.sock|unix:$N/events.sock|" "$N/sites-available/chatdesk"
+		-e "s|unix:/run/chatdesk/chatdesk.sock|unix:$N/none.sock|" "$N/sites-available/chatdesk"
 	if "${ngx[@]}" 2>"$N/log/start.err"; then
 		for _ in $(seq 50); do [ -s "$N/nginx.pid" ] && break; sleep 0.1; done
 		nginx_pid=$(cat "$N/nginx.pid" 2>/dev/null)
