@@ -238,6 +238,11 @@ static const char *const sqls[SQL__MAX] = {
 	"ORDER BY id",
 	/* SQL_NOTIF_DELIVERED: (now, id) */
 	"UPDATE notifications SET delivered_at = ? WHERE id = ?",
+	/* SQL_META_GET */
+	"SELECT value FROM meta WHERE name = ?",
+	/* SQL_META_SET */
+	"INSERT INTO meta (name, value) VALUES (?, ?) "
+	"ON CONFLICT (name) DO UPDATE SET value = excluded.value",
 };
 
 struct db {
@@ -713,4 +718,111 @@ db_cache_pending_replay(struct db *db,
 		db_exec_stmt(db, del);
 	}
 	return n;
+}
+
+int
+db_generation(struct db *db, char *buf, size_t bufsz)
+{
+	sqlite3_stmt *st;
+	const unsigned char *v;
+	int rc;
+
+	*buf = '\0';
+	if ((st = db_stmt(db, SQL_META_GET)) == NULL)
+		return -1;
+	db_bind_text(st, 1, "generation", 10);
+	if ((rc = db_step(db, st)) == SQLITE_ROW &&
+	    (v = sqlite3_column_text(st, 0)) != NULL)
+		snprintf(buf, bufsz, "%s", (const char *)v);
+	db_reset(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+}
+
+int
+db_file_version(const char *path, char *err, size_t errsz)
+{
+	struct db tmp;
+	int v = -1;
+
+	memset(&tmp, 0, sizeof(tmp));
+	if (sqlite3_open_v2(path, &tmp.h, SQLITE_OPEN_READONLY, NULL) !=
+	    SQLITE_OK || (v = db_user_version(&tmp)) < 0)
+		snprintf(err, errsz, "%.200s: not a SQLite database: %s", path,
+		    sqlite3_errmsg(tmp.h));
+	sqlite3_close(tmp.h);
+	return v;
+}
+
+int
+db_backup(struct db *db, const char *path, char *err, size_t errsz)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (sqlite3_prepare_v2(db->h, "VACUUM main INTO ?", -1, &st, NULL) !=
+	    SQLITE_OK) {
+		snprintf(err, errsz, "%s", sqlite3_errmsg(db->h));
+		return -1;
+	}
+	sqlite3_bind_text(st, 1, path, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		snprintf(err, errsz, "%.200s: %s", path, sqlite3_errmsg(db->h));
+		return -1;
+	}
+	return 0;
+}
+
+int
+db_restore(struct db *db, const char *path, const char *gen, char *err,
+    size_t errsz)
+{
+	sqlite3 *src = NULL;
+	sqlite3_backup *b;
+	sqlite3_stmt *st;
+	int rc, from, to;
+
+	if (sqlite3_open_v2(path, &src, SQLITE_OPEN_READONLY, NULL) !=
+	    SQLITE_OK) {
+		snprintf(err, errsz, "%.200s: %s", path, sqlite3_errmsg(src));
+		sqlite3_close(src);
+		return -1;
+	}
+	/* Statements kept from before would hold the old schema. */
+	for (rc = 0; rc < SQL__MAX; rc++) {
+		sqlite3_finalize(db->stmts[rc]);
+		db->stmts[rc] = NULL;
+	}
+	if ((b = sqlite3_backup_init(db->h, "main", src, "main")) == NULL) {
+		snprintf(err, errsz, "%s", sqlite3_errmsg(db->h));
+		sqlite3_close(src);
+		return -1;
+	}
+	/* -1: every page in one step, so the copy is one write. */
+	rc = sqlite3_backup_step(b, -1);
+	sqlite3_backup_finish(b);
+	sqlite3_close(src);
+	if (rc != SQLITE_DONE) {
+		snprintf(err, errsz, "copying %.200s: %s", path,
+		    sqlite3_errstr(rc));
+		return -1;
+	}
+	if (db_migrate(db, &from, &to) == -1) {
+		snprintf(err, errsz, "the restored database could not be "
+		    "migrated (see the log above)");
+		return -1;
+	}
+	if ((st = db_stmt(db, SQL_META_SET)) == NULL) {
+		snprintf(err, errsz, "%s", sqlite3_errmsg(db->h));
+		return -1;
+	}
+	db_bind_text(st, 1, "generation", 10);
+	db_bind_text(st, 2, gen, strlen(gen));
+	if (db_exec_stmt(db, st) != 0) {
+		snprintf(err, errsz, "setting the generation: %s",
+		    sqlite3_errmsg(db->h));
+		return -1;
+	}
+	return 0;
 }

@@ -70,6 +70,8 @@ enum sqlstmt {
 	SQL_NOTIF_INSERT,
 	SQL_NOTIF_UNDELIVERED,
 	SQL_NOTIF_DELIVERED,
+	SQL_META_GET,
+	SQL_META_SET,
 	SQL__MAX
 };
 
@@ -125,6 +127,29 @@ int64_t db_last_id(struct db *);
 /* wal_checkpoint(TRUNCATE) of both files. Returns 0 or -1. */
 int db_checkpoint(struct db *);
 int db_changes(struct db *);
+
+/*
+ * The database's generation (see sql/002_meta.sql): "" for a database
+ * never restored. Returns 0 with it in buf, or -1 (logged).
+ */
+#define DB_GENERATION_MAX	32
+int db_generation(struct db *, char *buf, size_t bufsz);
+/* The schema version of the file at path, opened read-only; -1 (err
+ * set) if it is not a SQLite database. */
+int db_file_version(const char *path, char *err, size_t errsz);
+/*
+ * Writes a consistent copy of the main database to path (VACUUM INTO:
+ * a new file, never over an existing one). Returns 0, or -1 with err.
+ */
+int db_backup(struct db *, const char *path, char *err, size_t errsz);
+/*
+ * Replaces the main database's content with the file at path (SQLite's
+ * backup API, in one step: other connections see the old content or the
+ * new, never a mix), migrates it if older, and stamps it with gen as its
+ * generation. Returns 0, or -1 with err.
+ */
+int db_restore(struct db *, const char *path, const char *gen, char *err,
+    size_t errsz);
 
 /*
  * Checks that the database file is still there and readable: the path

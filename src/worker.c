@@ -8,7 +8,6 @@
 #include "autoconf.h"
 
 #include <getopt.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,10 +15,12 @@
 #include <sodium.h>
 
 #include "app.h"
+#include "check.h"
 #include "config.h"
 #include "log.h"
 #include "metrics.h"
 #include "queue.h"
+#include "sig.h"
 #include "task.h"
 #include "util.h"
 
@@ -39,6 +40,7 @@ usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: chatdesk-worker [--config FILE] [--max-tasks N] [--max-seconds S]\n"
+	    "       chatdesk-worker [--config FILE] --check-config\n"
 	    "\n"
 	    "Drains tasks:pending once and exits; run it from cron every minute\n"
 	    "(examples/crontab). A run that finds another one holding the lock\n"
@@ -46,7 +48,13 @@ usage(FILE *f)
 	    "  --config FILE     key = value settings (default: $CHATDESK_CONFIG)\n"
 	    "  --max-tasks N     take at most N tasks (1..100000000)\n"
 	    "  --max-seconds S   start no task after S seconds (1..86400)\n"
-	    "  --help, --version\n");
+	    "  --check-config    check the settings, the database and Redis,\n"
+	    "                    print what was found, exit 0 or 1\n"
+	    "  --help, --version\n"
+	    "\n"
+	    "Signals: TERM, QUIT or INT finish the task in flight and end the\n"
+	    "run (lock released, summary printed); HUP applies the live keys\n"
+	    "(the next run reads everything); USR2 and USR1 are ignored.\n");
 }
 
 /* 1 taken, 0 held by another run, -1 Redis unusable. */
@@ -213,6 +221,7 @@ main(int argc, char *argv[])
 		{ "config", required_argument, NULL, 'c' },
 		{ "max-tasks", required_argument, NULL, 't' },
 		{ "max-seconds", required_argument, NULL, 's' },
+		{ "check-config", no_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
@@ -223,10 +232,10 @@ main(int argc, char *argv[])
 	char err[CONFIG_ERRLEN + 256];
 	long long max_tasks = 0, max_seconds = 0, n;
 	int64_t start = util_mono_us();
-	int ch, got, rc = EXIT_FAILURE;
+	int ch, got, check = 0, rc = EXIT_FAILURE;
 
 	opterr = 0;	/* one-line errors, printed below */
-	while ((ch = getopt_long(argc, argv, ":c:t:s:hV", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, ":c:t:s:ChV", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 			config_path = optarg;
@@ -244,6 +253,9 @@ main(int argc, char *argv[])
 				    "expected 1..86400\n");
 				return EXIT_USAGE;
 			}
+			break;
+		case 'C':
+			check = 1;
 			break;
 		case 'h':
 			usage(stdout);
@@ -263,18 +275,30 @@ main(int argc, char *argv[])
 		return EXIT_USAGE;
 	}
 	memset(&app, 0, sizeof(app));
-	if (config_load(&app.cfg, config_path, err, sizeof(err)) == -1) {
-		fprintf(stderr, "chatdesk-worker: config: %s\n", err);
+	app.config_path = config_path;
+	log_init("chatdesk-worker", LOGL_INFO);
+	if (check_config_load(&app, "chatdesk-worker", check) == -1)
 		return EXIT_FAILURE;
-	}
 	log_init("chatdesk-worker", (enum log_level)app.cfg.log_level);
-	/* A notify_command that exits without reading its input. */
-	signal(SIGPIPE, SIG_IGN);
+	/* Stop signals end the run after the task in flight; they restart
+	 * system calls, so a notify_command's pipe is not cut. SIGPIPE
+	 * ignored: a notify_command that exits without reading its input. */
+	sig_init(NULL, 0, 0);
 	strbuf_init(&text);
 	strbuf_init(&ack);
-	if (sodium_init() < 0 ||
-	    app_open(&app, DB_OPEN_APP, err, sizeof(err)) == -1) {
-		fprintf(stderr, "chatdesk-worker: %s\n", err);
+	if (sodium_init() < 0) {
+		log_startup_error(app.cfg.log_file, "libsodium failed to "
+		    "initialise");
+		goto out;
+	}
+	if (check) {
+		rc = check_run(&app, "chatdesk-worker", stdout);
+		goto out;
+	}
+	/* The worker logs to standard error (cron mails it, systemd keeps
+	 * it); log_file gets its start-up errors only. */
+	if (app_open(&app, DB_OPEN_APP, err, sizeof(err)) == -1) {
+		log_startup_error(app.cfg.log_file, "%s", err);
 		goto out;
 	}
 	app.heartbeat = lock_renew;
@@ -298,6 +322,12 @@ main(int argc, char *argv[])
 	if ((n = queue_flush(app.queue, NULL, 0)) > 0)
 		log_info("pushed %lld task(s) from the outbox", n);
 	for (;;) {
+		sig_apply(&app);
+		if (sig_stopping()) {
+			log_info("stop signal: ending the run after %lld "
+			    "task(s)", run.taken);
+			break;
+		}
 		if (max_tasks > 0 && run.taken >= max_tasks)
 			break;
 		if (max_seconds > 0 &&
