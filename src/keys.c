@@ -132,14 +132,22 @@ keys_ticket(const struct keyspace *ks, struct rkey *k, int64_t id)
 	key_build(ks, k, KEY_TICKET, "ticket:%lld", (long long)id);
 }
 
-void
-keys_session(const struct keyspace *ks, struct rkey *k,
-    const unsigned char hash[32])
+/* stem + the hex of a SHA-256: the names that stand for a secret. */
+static void
+key_hash(const struct keyspace *ks, struct rkey *k, enum key_family fam,
+    const char *stem, const unsigned char hash[32])
 {
 	char hex[65];
 
 	util_hex(hash, 32, hex);
-	key_build(ks, k, KEY_SESSION, "session:%s", hex);
+	key_build(ks, k, fam, "%s%s", stem, hex);
+}
+
+void
+keys_session(const struct keyspace *ks, struct rkey *k,
+    const unsigned char hash[32])
+{
+	key_hash(ks, k, KEY_SESSION, "session:", hash);
 }
 
 void
@@ -169,10 +177,7 @@ void
 keys_event_ticket(const struct keyspace *ks, struct rkey *k,
     const unsigned char hash[32])
 {
-	char hex[65];
-
-	util_hex(hash, 32, hex);
-	key_build(ks, k, KEY_EVENT_TICKET, "events:ticket:%s", hex);
+	key_hash(ks, k, KEY_EVENT_TICKET, "events:ticket:", hash);
 }
 
 void
