@@ -94,15 +94,20 @@ cache_page_end(struct cache_page *p)
 	p->n++;
 }
 
-void
-cache_page_answer(struct strbuf *out, const char *field, const char *next,
-    const char *items, size_t len, int more, int64_t last_id)
+/* The answer's head: {"<field>":[ */
+static void
+page_head(struct strbuf *out, const char *field)
 {
 	strbuf_reset(out);
 	strbuf_adds(out, "{\"");
 	strbuf_adds(out, field);
 	strbuf_adds(out, "\":[");
-	strbuf_add(out, items, len);
+}
+
+/* The answer's tail: ],"<next>":N} or null, and a newline. */
+static void
+page_tail(struct strbuf *out, const char *next, int more, int64_t last_id)
+{
 	strbuf_adds(out, "],\"");
 	strbuf_adds(out, next);
 	strbuf_adds(out, "\":");
@@ -111,6 +116,15 @@ cache_page_answer(struct strbuf *out, const char *field, const char *next,
 		strbuf_adds(out, "}\n");
 	} else
 		strbuf_adds(out, "null}\n");
+}
+
+void
+cache_page_answer(struct strbuf *out, const char *field, const char *next,
+    const char *items, size_t len, int more, int64_t last_id)
+{
+	page_head(out, field);
+	strbuf_add(out, items, len);
+	page_tail(out, next, more, last_id);
 }
 
 /* Answers the first limit items of a page. */
@@ -186,6 +200,15 @@ struct list_read {
 	struct strbuf	*out;
 };
 
+/* The id a cached item's text starts with ({"id":N,), or 0. */
+static int64_t
+text_id(const char *s, size_t len)
+{
+	if (len < 7 || strncmp(s, "{\"id\":", 6) != 0)
+		return 0;
+	return strtoll(s + 6, NULL, 10);
+}
+
 /* LRANGE of the list: 1 hit (answered into out), 0 empty, -1 down. The
  * id of the last item, for next_before, is read from its text: a cached
  * item starts {"id":N, (the push script relies on it too). */
@@ -207,10 +230,7 @@ list_read(struct cache *c, const struct rkey *list, void *ctx)
 		return 0;
 	}
 	/* The cached texts are sent as they are, joined. */
-	strbuf_reset(lr->out);
-	strbuf_adds(lr->out, "{\"");
-	strbuf_adds(lr->out, lr->field);
-	strbuf_adds(lr->out, "\":[");
+	page_head(lr->out, lr->field);
 	for (i = 0; i < r->elements; i++) {
 		e = r->element[i];
 		if (e->type != REDIS_REPLY_STRING)
@@ -220,15 +240,9 @@ list_read(struct cache *c, const struct rkey *list, void *ctx)
 		strbuf_add(lr->out, e->str, e->len);
 	}
 	e = r->element[r->elements - 1];
-	if ((int)r->elements == lr->limit && e->type == REDIS_REPLY_STRING &&
-	    strncmp(e->str, "{\"id\":", 6) == 0)
-		last = strtoll(e->str + 6, NULL, 10);
-	if (last > 0) {
-		strbuf_adds(lr->out, "],\"next_before\":");
-		strbuf_addu(lr->out, (unsigned long long)last);
-		strbuf_adds(lr->out, "}\n");
-	} else
-		strbuf_adds(lr->out, "],\"next_before\":null}\n");
+	if ((int)r->elements == lr->limit && e->type == REDIS_REPLY_STRING)
+		last = text_id(e->str, e->len);
+	page_tail(lr->out, "next_before", last > 0, last);
 	freeReplyObject(r);
 	return 1;
 }
@@ -273,15 +287,6 @@ cache_list_get(struct cache *c, const struct rkey *list, const char *field,
 	return rc;
 }
 
-/* The id a cached item's text starts with ({"id":N,), or 0. */
-static int64_t
-text_id(const char *s, size_t len)
-{
-	if (len < 7 || strncmp(s, "{\"id\":", 6) != 0)
-		return 0;
-	return strtoll(s + 6, NULL, 10);
-}
-
 /*
  * The catch-up read from the list. The list is the contiguous run of the
  * newest items (the invariant above), so when its oldest entry is at or
@@ -294,7 +299,6 @@ list_after(struct cache *c, const struct rkey *list, const char *field,
     int64_t after, int limit, struct strbuf *out)
 {
 	redisReply *r, *e;
-	struct strbuf items;
 	int64_t id, last = 0;
 	size_t i;
 	int n = 0;
@@ -308,21 +312,19 @@ list_after(struct cache *c, const struct rkey *list, const char *field,
 		freeReplyObject(r);
 		return 0;
 	}
-	strbuf_init(&items);
 	/* Newest first in the list; the answer is oldest first. */
+	page_head(out, field);
 	for (i = r->elements; i-- > 0 && n < limit; ) {
 		e = r->element[i];
 		if (e->type != REDIS_REPLY_STRING ||
 		    (id = text_id(e->str, e->len)) <= after)
 			continue;
 		if (n++ > 0)
-			strbuf_add(&items, ",", 1);
-		strbuf_add(&items, e->str, e->len);
+			strbuf_add(out, ",", 1);
+		strbuf_add(out, e->str, e->len);
 		last = id;
 	}
-	cache_page_answer(out, field, "next_after", items.buf ? items.buf : "",
-	    items.len, n == limit && n > 0, last);
-	strbuf_free(&items);
+	page_tail(out, "next_after", n == limit, last);
 	freeReplyObject(r);
 	return 1;
 }
