@@ -37,27 +37,8 @@ for t in wrk redis-server spawn-fcgi nginx curl python3 cc; do
 done
 ulimit -n 16384 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
-build=${BUILD:-$root/build-bench}
-state=$(mktemp -d /tmp/chatdesk-bench-events.XXXXXX)
-pids=()
-cleanup() {
-	for f in "$state"/*.pid; do
-		[ -f "$f" ] || continue
-		for p in $(cat "$f"); do kill "$p" 2>/dev/null || true; done
-	done
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	sleep 0.3
-	rm -rf "$state"
-}
-trap cleanup EXIT
-
-echo "== build ($build)"
-if [ ! -x "$build/chatdesk" ]; then
-	[ -x "$root/configure" ] || (cd "$root" && autoreconf -fi >/dev/null)
-	mkdir -p "$build"
-	(cd "$build" && CFLAGS="-O2 -g" "$root/configure" >/dev/null)
-fi
-make -C "$build" -j2 >/dev/null
+. "$root/bench/common.sh"
+bench_start chatdesk-bench-events
 cc -O2 -pthread -o "$state/fanout" "$root/bench/fanout.c"
 
 export CHATDESK_DB_PATH=$state/chatdesk.db
