@@ -63,7 +63,7 @@ user_line=""
 sed -e "s|@USER_LINE@|$user_line|" -e "s|@STATE@|$state|g" \
 	-e "s|@LISTEN@|127.0.0.1:$port|" -e "s|@SOCKET@|$state/chatdesk.sock|" \
 	-e "s|@RATE@|1000000r/s|" -e "s|@EVENTS_SOCKET@|$state/events.sock|" \
-	-e "s|@NCHAN_STORAGE@||" \
+	-e "s|@NCHAN_STORAGE@||" -e "s|@WEBROOT@|$root/web|" \
 	-e "s|worker_connections 1024;|worker_connections 8192;|" \
 	-e "s|^worker_processes 1;|worker_processes 1;\nworker_rlimit_nofile 16384;|" \
 	"$root/nginx/local.conf.in" > "$state/nginx.conf"

@@ -43,7 +43,9 @@ run_pkgs=(redis-server spawn-fcgi multiwatch libfcgi-bin sqlite3 curl procps
 	libnginx-mod-nchan)
 test_pkgs=(redis-server spawn-fcgi multiwatch libfcgi-bin sqlite3 curl procps python3
 	libnginx-mod-nchan debhelper dpkg-dev lintian systemd logrotate
-	clang libclang-rt-14-dev)
+	clang libclang-rt-14-dev
+	# the web client's browser tests (tests/browser/)
+	chromium chromium-driver python3-selenium)
 
 usage() {
 	awk 'NR == 1 { next } /^#/ { sub(/^# ?/, ""); print; next } { exit }' "${BASH_SOURCE[0]}"

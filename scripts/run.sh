@@ -3,7 +3,8 @@
 #
 #   scripts/run.sh           install missing packages, build in build/, start
 #                            redis-server, the chatdesk pool and nginx, create
-#                            an admin user, print the URL and its token
+#                            an admin user, print the web address, the
+#                            admin's sign-in (email and password) and token
 #   scripts/run.sh stop      stop what a previous run started
 #   scripts/run.sh status    show what is running (creates nothing)
 #
@@ -406,13 +407,14 @@ conf=${conf//@SOCKET@/$STATE/chatdesk.sock}
 conf=${conf//@RATE@/$RATE}
 conf=${conf//@EVENTS_SOCKET@/$STATE/events.sock}
 conf=${conf//@NCHAN_STORAGE@/}
+conf=${conf//@WEBROOT@/$REPO/web}
 if grep -q '@[A-Z_]*@' <<<"$conf"; then
 	die "nginx/local.conf.in has placeholders this script does not know:" \
 		"$(grep -o '@[A-Z_]*@' <<<"$conf" | sort -u | tr '\n' ' ')"
 fi
 printf '%s\n' "$conf" >"$STATE/nginx.conf"
-cp "$REPO/nginx/chatdesk-locations.conf" "$REPO"/nginx/chatdesk-events*.conf \
-	"$STATE/"
+cp "$REPO/nginx/chatdesk-locations.conf" "$REPO/nginx/chatdesk-web.conf" \
+	"$REPO"/nginx/chatdesk-events*.conf "$STATE/"
 mkdir -p "$STATE/nginx-tmp"
 
 nginx_cmd=("$NGINX" -p "$STATE/" -e "$STATE/nginx-error.log" -c "$STATE/nginx.conf")
@@ -445,6 +447,8 @@ health=$(curl -s --max-time 2 "$BASE/api/v1/health" || true)
 # ---- an admin user ----------------------------------------------------------
 
 TOKFILE=$STATE/admin.token
+# The admin's sign-in for the web client: its email, then its password.
+PWFILE=$STATE/admin.password
 token=
 if [ -s "$TOKFILE" ]; then
 	token=$(<"$TOKFILE")
@@ -454,26 +458,31 @@ if [ -s "$TOKFILE" ]; then
 	if [ "$code" = 401 ]; then
 		say "the token in $TOKFILE is not valid for this database; creating a new admin"
 		token=
-		rm -f "$TOKFILE"
+		rm -f "$TOKFILE" "$PWFILE"
 	fi
 fi
 if [ -z "$token" ]; then
 	email=admin@localhost
 	err=$STATE/user-add.err
+	# A one-time password for the web client's sign-in: 20 random
+	# base64url characters, given on standard input (never an argument).
+	password=$(head -c 15 /dev/urandom | base64 | tr '+/' '-_')
 	if out=$(cd "$STATE" && "$BUILD/chatdeskctl" user add --name admin \
-		--email "$email" --role admin 2>"$err"); then
+		--email "$email" --role admin --password-stdin 2>"$err" <<<"$password"); then
 		:
 	elif grep -q 'exists' "$err"; then
 		# admin@localhost exists but its token is lost: add another admin.
 		email=admin-$(date +%Y%m%d%H%M%S)@localhost
 		out=$(cd "$STATE" && "$BUILD/chatdeskctl" user add --name admin \
-			--email "$email" --role admin 2>"$err") || out=
+			--email "$email" --role admin --password-stdin 2>"$err" \
+			<<<"$password") || out=
 	else
 		out=
 	fi
 	token=$(printf '%s\n' "$out" | tail -n 1)
 	if [ -n "$out" ] && [ -n "$token" ]; then
-		(umask 077 && printf '%s\n' "$token" >"$TOKFILE")
+		(umask 077 && printf '%s\n' "$token" >"$TOKFILE" &&
+			printf '%s\n%s\n' "$email" "$password" >"$PWFILE")
 		say "created admin user $email"
 	else
 		token=
@@ -494,9 +503,18 @@ cat <<EOF
 
 chatdesk is running.
 
+  web:     $BASE/
   URL:     $BASE/api/v1/
   health:  $health
 EOF
+if [ -s "$PWFILE" ]; then
+	{ read -r pw_email && read -r pw_pass; } <"$PWFILE" || true
+	cat <<EOF
+  sign in: $pw_email / $pw_pass
+           (kept in $PWFILE; change it with
+           CHATDESK_CONFIG=$CONF $BUILD/chatdeskctl user passwd --email $pw_email)
+EOF
+fi
 if [ -n "$token" ]; then
 	cat <<EOF
   admin token (also in $TOKFILE):

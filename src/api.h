@@ -88,6 +88,9 @@ void api_users_patch(struct app *, struct req *, const int64_t *);
 void api_users_token(struct app *, struct req *, const int64_t *);
 void api_tokens_revoke(struct app *, struct req *, const int64_t *);
 
+/* api_sessions.c */
+void api_sessions_create(struct app *, struct req *, const int64_t *);
+
 /* api_rooms.c */
 void api_rooms_create(struct app *, struct req *, const int64_t *);
 void api_rooms_list(struct app *, struct req *, const int64_t *);

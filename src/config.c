@@ -47,8 +47,8 @@ struct ckey {
 static const struct ckey ckeys[] = {
 	{ "archive_db_path", CK_PATH, S(archive_db_path), "var/archive.db", 0, 0, 0 },
 	{ "db_path", CK_PATH, S(db_path), "var/chatdesk.db", 0, 0, 0 },
-	{ "debug_fill_delay_ms", CK_INT, S(debug_fill_delay_ms), "0", 0, 10000, 1 },
 	{ "dead_max", CK_INT, S(dead_max), "10000", 1, 100000000, 1 },
+	{ "debug_fill_delay_ms", CK_INT, S(debug_fill_delay_ms), "0", 0, 10000, 1 },
 	{ "events_publish_url", CK_STR, S(events_publish_url), "http://localhost/pub/", 0, 0, 0 },
 	{ "events_recheck_s", CK_INT, S(events_recheck_s), "60", 1, 86400, 1 },
 	{ "events_socket", CK_STR, S(events_socket), "/run/chatdesk-events/events.sock", 0, 0, 0 },
@@ -69,10 +69,15 @@ static const struct ckey ckeys[] = {
 	{ "redis_url", CK_URL, S(redis_url), "redis://127.0.0.1:6379/0", 0, 0, 0 },
 	{ "room_cache_size", CK_INT, S(room_cache_size), "50", 1, 100, 0 },
 	{ "room_cache_ttl", CK_INT, S(room_cache_ttl), "3600", 1, 86400 * 30, 1 },
+	{ "signin_rate_limit_addr", CK_INT, S(signin_rate_limit_addr), "100", 1, 1000000, 1 },
+	{ "signin_rate_limit_email", CK_INT, S(signin_rate_limit_email), "10", 1, 1000000, 1 },
+	{ "signin_rate_limit_window", CK_INT, S(signin_rate_limit_window), "300", 1, 86400, 1 },
 	{ "slow_request_ms", CK_INT, S(slow_request_ms), "1000", 0, 3600000, 1 },
 	{ "sqlite_synchronous", CK_SYNC, S(sqlite_synchronous), "full", 0, 0, 0 },
 	{ "task_backoff_s", CK_INT, S(task_backoff_s), "30", 0, 86400, 1 },
+	{ "task_done_keep_s", CK_INT, S(task_done_keep_s), "600", 0, 86400 * 30, 1 },
 	{ "task_max_attempts", CK_INT, S(task_max_attempts), "3", 1, 100, 1 },
+	{ "worker_stale_s", CK_INT, S(worker_stale_s), "300", 1, 86400 * 30, 1 },
 };
 
 #define NKEYS	(sizeof(ckeys) / sizeof(ckeys[0]))

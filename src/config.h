@@ -29,8 +29,13 @@ struct config {
 	long long	 max_body_bytes;
 	long long	 rate_limit_count;
 	long long	 rate_limit_window;
+	long long	 signin_rate_limit_email;	/* sign-ins per email */
+	long long	 signin_rate_limit_addr;	/* per client address */
+	long long	 signin_rate_limit_window;
 	long long	 task_max_attempts;
 	long long	 task_backoff_s;
+	long long	 task_done_keep_s;	/* done task rows kept */
+	long long	 worker_stale_s;	/* /health: no success since */
 	char		*notify_command;
 	long long	 notify_timeout_ms;
 	int		 sqlite_synchronous;	/* enum sync_mode */

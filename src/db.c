@@ -34,16 +34,50 @@ static const char *const sqls[SQL__MAX] = {
 	"ROLLBACK",
 	/* SQL_HEALTH_SCHEMA */
 	"SELECT count(*) FROM sqlite_schema",
-	/* SQL_OUTBOX_COUNT */
-	"SELECT count(*) FROM task_outbox",
-	/* SQL_OUTBOX_ADD */
-	"INSERT INTO task_outbox (task, created_at) VALUES (?, ?)",
-	/* SQL_OUTBOX_CLAIM: the oldest rows, removed when the transaction
-	 * that claims them commits (after they are pushed). */
-	"DELETE FROM task_outbox WHERE id IN "
-	"(SELECT id FROM task_outbox ORDER BY id LIMIT ?) RETURNING task",
-	/* SQL_OUTBOX_CLAIM_ONE */
-	"DELETE FROM task_outbox WHERE id = ? RETURNING task",
+	/* SQL_OUTBOX_COUNT: tasks not yet pushed */
+	"SELECT count(*) FROM tasks WHERE pushed_at IS NULL",
+	/* SQL_TASK_ADD: (task id, task, now) */
+	"INSERT INTO tasks (task_id, task, created_at) VALUES (?, ?, ?)",
+	/* SQL_TASKS_UNPUSHED: (limit) the oldest not yet pushed */
+	"SELECT id, task FROM tasks WHERE pushed_at IS NULL ORDER BY id LIMIT ?",
+	/* SQL_TASK_UNPUSHED_ONE: (row) */
+	"SELECT id, task FROM tasks WHERE id = ? AND pushed_at IS NULL",
+	/* SQL_TASK_PUSHED: (now, row) */
+	"UPDATE tasks SET pushed_at = ? WHERE id = ?",
+	/* SQL_TASKS_UNFINISHED: (after row, limit) pushed and not finished:
+	 * what a Redis that lost data may have lost */
+	"SELECT id, task FROM tasks WHERE finished_at IS NULL "
+	"AND pushed_at IS NOT NULL AND id > ? ORDER BY id LIMIT ?",
+	/* SQL_TASKS_UNFINISHED_COUNT */
+	"SELECT count(*) FROM tasks WHERE finished_at IS NULL",
+	/* SQL_TASK_FINISH: (now, result, task id) once */
+	"UPDATE tasks SET finished_at = ?, result = ? WHERE task_id = ? "
+	"AND finished_at IS NULL",
+	/* SQL_TASK_REOPEN: (task id) a dead task retried by an operator */
+	"UPDATE tasks SET finished_at = NULL, result = NULL WHERE task_id = ?",
+	/* SQL_TASK_FINISHED: (task id) */
+	"SELECT finished_at IS NOT NULL FROM tasks WHERE task_id = ?",
+	/* SQL_TASKS_PRUNE: (result, finished before, keep newest, limit) the
+	 * oldest finished rows of a result that are older than the cutoff
+	 * or beyond the newest N */
+	"DELETE FROM tasks WHERE id IN (SELECT id FROM tasks "
+	"WHERE finished_at IS NOT NULL AND result = ?1 AND (finished_at < ?2 "
+	"OR id <= coalesce((SELECT id FROM tasks WHERE finished_at IS NOT NULL "
+	"AND result = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?3), 0)) "
+	"ORDER BY id LIMIT ?4)",
+	/* SQL_QUEUE_STATE_GET */
+	"SELECT epoch, epoch_written, pushed_seq FROM queue_state WHERE id = 1",
+	/* SQL_QUEUE_SEQ_SET: (seq) */
+	"UPDATE queue_state SET pushed_seq = max(pushed_seq, ?) WHERE id = 1",
+	/* SQL_QUEUE_EPOCH_WRITTEN */
+	"UPDATE queue_state SET epoch_written = 1 WHERE id = 1",
+	/* SQL_WORKER_GET */
+	"SELECT created_at, coalesce(worker_last_run_at, 0), "
+	"coalesce(worker_last_success_at, 0) FROM queue_state WHERE id = 1",
+	/* SQL_WORKER_RUN: (now) */
+	"UPDATE queue_state SET worker_last_run_at = ? WHERE id = 1",
+	/* SQL_WORKER_SUCCESS: (now) */
+	"UPDATE queue_state SET worker_last_success_at = ? WHERE id = 1",
 	/* SQL_CACHE_PENDING_ADD */
 	"INSERT INTO cache_pending (key, pattern, created_at) VALUES (?, ?, ?) "
 	"ON CONFLICT (key) DO UPDATE SET created_at = excluded.created_at",
@@ -243,6 +277,14 @@ static const char *const sqls[SQL__MAX] = {
 	/* SQL_META_SET */
 	"INSERT INTO meta (name, value) VALUES (?, ?) "
 	"ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+	/* Sign-in (issue 15). */
+	[SQL_USER_BY_EMAIL] = "SELECT id, password_hash FROM users "
+	    "WHERE email = ?",
+	[SQL_USER_PASSWORD_OF] = "SELECT id, password_hash FROM users "
+	    "WHERE id = ?",
+	/* (hash, now, id); the hash is never read back by a route. */
+	[SQL_USER_PASSWORD_SET] = "UPDATE users SET password_hash = ?, "
+	    "updated_at = ? WHERE id = ?",
 };
 
 struct db {
@@ -672,6 +714,63 @@ db_down(struct db *db)
 	if (db->down && util_mono_us() - db->checked_us > DB_RECHECK_US)
 		db_health(db);
 	return db->down;
+}
+
+int
+db_in_txn(struct db *db)
+{
+	return !sqlite3_get_autocommit(db->h);
+}
+
+int
+db_worker_get(struct db *db, struct db_worker *w)
+{
+	sqlite3_stmt *st;
+	int rc = -1;
+
+	memset(w, 0, sizeof(*w));
+	if ((st = db_stmt(db, SQL_WORKER_GET)) == NULL)
+		return -1;
+	if (db_step(db, st) == SQLITE_ROW) {
+		w->created_at = sqlite3_column_int64(st, 0);
+		w->last_run_at = sqlite3_column_int64(st, 1);
+		w->last_success_at = sqlite3_column_int64(st, 2);
+		rc = 0;
+	}
+	db_reset(st);
+	return rc;
+}
+
+/* One UPDATE of queue_state with now, in its own transaction. */
+static int
+db_worker_set(struct db *db, enum sqlstmt s, int64_t now)
+{
+	sqlite3_stmt *st;
+
+	if (db_begin(db) == -1)
+		return -1;
+	if ((st = db_stmt(db, s)) == NULL) {
+		db_rollback(db);
+		return -1;
+	}
+	db_bind_int(st, 1, now);
+	if (db_exec_stmt(db, st) != 0) {
+		db_rollback(db);
+		return -1;
+	}
+	return db_commit(db);
+}
+
+int
+db_worker_run(struct db *db, int64_t now)
+{
+	return db_worker_set(db, SQL_WORKER_RUN, now);
+}
+
+int
+db_worker_success(struct db *db, int64_t now)
+{
+	return db_worker_set(db, SQL_WORKER_SUCCESS, now);
 }
 
 int

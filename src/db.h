@@ -20,9 +20,22 @@ enum sqlstmt {
 	SQL_ROLLBACK,
 	SQL_HEALTH_SCHEMA,
 	SQL_OUTBOX_COUNT,
-	SQL_OUTBOX_ADD,
-	SQL_OUTBOX_CLAIM,
-	SQL_OUTBOX_CLAIM_ONE,
+	SQL_TASK_ADD,
+	SQL_TASKS_UNPUSHED,
+	SQL_TASK_UNPUSHED_ONE,
+	SQL_TASK_PUSHED,
+	SQL_TASKS_UNFINISHED,
+	SQL_TASKS_UNFINISHED_COUNT,
+	SQL_TASK_FINISH,
+	SQL_TASK_REOPEN,
+	SQL_TASK_FINISHED,
+	SQL_TASKS_PRUNE,
+	SQL_QUEUE_STATE_GET,
+	SQL_QUEUE_SEQ_SET,
+	SQL_QUEUE_EPOCH_WRITTEN,
+	SQL_WORKER_GET,
+	SQL_WORKER_RUN,
+	SQL_WORKER_SUCCESS,
 	SQL_CACHE_PENDING_ADD,
 	SQL_CACHE_PENDING_LIST,
 	SQL_CACHE_PENDING_CLEAR,
@@ -72,6 +85,9 @@ enum sqlstmt {
 	SQL_NOTIF_DELIVERED,
 	SQL_META_GET,
 	SQL_META_SET,
+	SQL_USER_BY_EMAIL,
+	SQL_USER_PASSWORD_OF,
+	SQL_USER_PASSWORD_SET,
 	SQL__MAX
 };
 
@@ -117,6 +133,22 @@ int db_bind_blob(sqlite3_stmt *, int idx, const void *p, size_t len);
 int db_cache_pending_add(struct db *, const char *key, int pattern);
 int db_cache_pending_replay(struct db *,
     int (*fn)(void *arg, const char *key, int pattern), void *arg);
+
+/*
+ * The worker's liveness (API.md section 3, /health): when a run last
+ * started and last succeeded (0: never), and when the schema was created
+ * (counted from while no run ever succeeded). get returns 0 or -1; run
+ * and success record now (in their own transaction) and return 0 or -1.
+ */
+struct db_worker {
+	int64_t	created_at, last_run_at, last_success_at;
+};
+int db_worker_get(struct db *, struct db_worker *);
+int db_worker_run(struct db *, int64_t now);
+int db_worker_success(struct db *, int64_t now);
+
+/* 1 inside a transaction (db_begin without its commit or rollback). */
+int db_in_txn(struct db *);
 
 /* BEGIN IMMEDIATE, retried a bounded number of times on SQLITE_BUSY.
  * Returns 0 or -1 (logged). */

@@ -22,6 +22,7 @@ const struct key_family_info keys_families[KEY__MAX] = {
 	[KEY_WORKER_LOCK] = { "worker", "worker:lock", 0 },
 	[KEY_EVENT_TICKET] = { "event_ticket", "events:ticket:", 0 },
 	[KEY_PRESENCE] = { "presence", "presence:room:", 0 },
+	[KEY_QUEUE_STATE] = { "queue", "queue:state", 0 },
 };
 
 static const char *const task_lists[KEY_TASKS__MAX] = {
@@ -189,6 +190,17 @@ keys_presence(const struct keyspace *ks, struct rkey *k, int64_t room,
 }
 
 void
+keys_signin(const struct keyspace *ks, struct rkey *k, enum keys_signin_by by,
+    const unsigned char hash[32], int64_t window)
+{
+	char hex[65];
+
+	util_hex(hash, 32, hex);
+	key_build(ks, k, KEY_RATELIMIT, "ratelimit:signin:%s:%s:%lld",
+	    by == KEYS_SIGNIN_ADDR ? "addr" : "email", hex, (long long)window);
+}
+
+void
 keys_tasks(const struct keyspace *ks, struct rkey *k, enum key_tasks which)
 {
 	key_build(ks, k, KEY_TASKS, "%s", task_lists[which]);
@@ -198,6 +210,12 @@ void
 keys_worker_lock(const struct keyspace *ks, struct rkey *k)
 {
 	key_build(ks, k, KEY_WORKER_LOCK, "worker:lock");
+}
+
+void
+keys_queue_state(const struct keyspace *ks, struct rkey *k)
+{
+	key_build(ks, k, KEY_QUEUE_STATE, "queue:state");
 }
 
 void

@@ -35,9 +35,11 @@ enum key_family {
 	KEY_CACHE__MAX,
 	KEY_LEASE = KEY_CACHE__MAX,	/* lease:{name of a cache key} */
 	KEY_RATELIMIT,		/* ratelimit:{user}:{window},
-				   ratelimit:typing:{user}:{window} */
+				 * ratelimit:typing:{user}:{window},
+				 * ratelimit:signin:... */
 	KEY_TASKS,		/* tasks:pending|processing|delayed|failed */
 	KEY_WORKER_LOCK,	/* worker:lock */
+	KEY_QUEUE_STATE,	/* queue:state, a hash: epoch, seq */
 	KEY_EVENT_TICKET,	/* events:ticket:{sha256 hex} */
 	KEY_PRESENCE,		/* presence:room:{room}[:users] */
 	KEY__MAX
@@ -113,8 +115,17 @@ void keys_event_ticket(const struct keyspace *, struct rkey *,
  * the hash of users online (users 1), kept together. */
 void keys_presence(const struct keyspace *, struct rkey *, int64_t room,
     int users);
+/* Sign-in attempts (issue 15), KEY_RATELIMIT too:
+ * ratelimit:signin:email|addr:{sha256 hex}:{window}. */
+enum keys_signin_by {
+	KEYS_SIGNIN_EMAIL,
+	KEYS_SIGNIN_ADDR
+};
+void keys_signin(const struct keyspace *, struct rkey *, enum keys_signin_by,
+    const unsigned char hash[32], int64_t window);
 void keys_tasks(const struct keyspace *, struct rkey *, enum key_tasks);
 void keys_worker_lock(const struct keyspace *, struct rkey *);
+void keys_queue_state(const struct keyspace *, struct rkey *);
 /* The lease of a cache key (or of a glob of them): lease: before its
  * name, same prefix. */
 void keys_lease(const struct rkey *of, struct rkey *lease);

@@ -13,6 +13,7 @@ const struct route api_routes[] = {
 	{ "PATCH", "/api/v1/users/{id}", api_users_patch, ACCESS_USER },
 	{ "POST", "/api/v1/users/{id}/tokens", api_users_token, ACCESS_USER },
 	{ "DELETE", "/api/v1/tokens/current", api_tokens_revoke, ACCESS_USER },
+	{ "POST", "/api/v1/sessions", api_sessions_create, ACCESS_PUBLIC },
 
 	{ "POST", "/api/v1/rooms", api_rooms_create, ACCESS_STAFF },
 	{ "GET", "/api/v1/rooms", api_rooms_list, ACCESS_USER },

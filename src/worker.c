@@ -1,9 +1,12 @@
 /*
  * chatdesk-worker: one run of the batch worker, started by cron (API.md
- * section 5). Takes worker:lock, recovers a crashed run's tasks, moves
- * due retries back, pushes the outbox, then takes tasks one by one with
- * LMOVE until the queue is empty or a limit is reached; acknowledges a
- * task only after its handler committed. Prints one summary line.
+ * section 5). Records the run, takes worker:lock, pushes every unfinished
+ * task again if the queue's Redis lost data, recovers a crashed run's
+ * tasks, moves due retries back, pushes the outbox, then takes tasks one
+ * by one with LMOVE until the queue is empty or a limit is reached; marks
+ * a task done (or dead) in its SQLite record, then acknowledges it in
+ * Redis. Prunes finished records, prints one summary line, and records
+ * the run's success (what /health's worker fields show).
  */
 #include "autoconf.h"
 
@@ -30,7 +33,8 @@
 
 struct run {
 	int64_t		lock_renewed_us;
-	long long	taken, done, retried, dead, dropped;
+	long long	taken, done, retried, dead, dropped, skipped;
+	int		failed;		/* Redis or SQLite failed: no success */
 };
 
 static struct run run;
@@ -84,6 +88,13 @@ lock_renew(struct app *app)
 	run.lock_renewed_us = util_mono_us();
 }
 
+/* lock_renew for the queue module, which knows no struct app. */
+static void
+beat(void *arg)
+{
+	lock_renew(arg);
+}
+
 /* A cache Redis with an evicting policy would drop queue keys. */
 static void
 check_eviction(struct app *app)
@@ -117,7 +128,7 @@ bury(struct app *app, const struct strbuf *text, json_t *task,
     const char *error, long long attempts)
 {
 	char *dead;
-	json_t *wrap = NULL;
+	json_t *wrap = NULL, *id = json_object_get(task, "id");
 	long long dropped;
 
 	metrics_task(json_is_string(json_object_get(task, "type")) ?
@@ -133,6 +144,14 @@ bury(struct app *app, const struct strbuf *text, json_t *task,
 	dropped = queue_bury(app->queue, text->buf, text->len, dead);
 	free(dead);
 	run.dead++;
+	/* After the bury: recorded dead first, a crash in between would
+	 * leave it in tasks:processing, and the next run would skip it
+	 * instead of burying it. */
+	if (dropped >= 0 && json_is_string(id) &&
+	    queue_task_dead(app->queue, json_string_value(id)) == -1) {
+		run.failed = 1;
+		log_warn("task dead but not recorded so");
+	}
 	if (dropped > 0) {
 		run.dropped += dropped;
 		metrics_dead_dropped((uint64_t)dropped);
@@ -171,6 +190,14 @@ handle(struct app *app, const struct strbuf *text)
 		return 0;
 	}
 	attempts = att ? json_integer_value(att) : 0;
+	/* A second copy (pushed twice, or again after a loss) of a task that
+	 * has finished: acknowledged without running. */
+	if (queue_task_finished(app->queue, json_string_value(id)) == 1) {
+		run.done++;
+		run.skipped++;
+		json_decref(task);
+		return 1;
+	}
 	if ((tt = task_find(json_string_value(type))) == NULL) {
 		bury(app, text, task, "unknown task type", -1);
 		json_decref(task);
@@ -178,6 +205,14 @@ handle(struct app *app, const struct strbuf *text)
 	}
 	rc = tt->fn(app, json_string_value(id), payload, err, sizeof(err));
 	if (rc == TASK_DONE) {
+		/* Free when the handler marked it with its own writes. If
+		 * this fails the task stays unfinished in the record: at most
+		 * it runs again after a loss (handlers are idempotent). */
+		if (queue_task_done(app->queue, json_string_value(id)) == -1) {
+			run.failed = 1;
+			log_warn("task %s done but not recorded so",
+			    json_string_value(id));
+		}
 		run.done++;
 		metrics_task((int)tt->type, MTASK_DONE);
 		json_decref(task);
@@ -302,6 +337,10 @@ main(int argc, char *argv[])
 		goto out;
 	}
 	app.heartbeat = lock_renew;
+	/* Every start counts as a run, even one that finds the lock held
+	 * or Redis away: the success below is what tells they worked. */
+	if (db_worker_run(app.db, util_now_ms()) == -1)
+		log_warn("the worker's run could not be recorded");
 	if ((got = lock_take(&app)) == -1) {
 		fprintf(stderr, "chatdesk-worker: the queue's Redis is "
 		    "unreachable (queue_redis_url)\n");
@@ -313,6 +352,11 @@ main(int argc, char *argv[])
 		goto out;
 	}
 	check_eviction(&app);
+	if (queue_recover_lost(app.queue) == -1) {
+		run.failed = 1;
+		log_error("could not check whether the queue's Redis lost "
+		    "data; the next run tries again");
+	}
 	if ((n = queue_recover_orphans(app.queue)) > 0)
 		log_warn("moved %lld task(s) of a crashed run back to "
 		    "tasks:pending", n);
@@ -337,9 +381,11 @@ main(int argc, char *argv[])
 		got = queue_take(app.queue, ack.len > 0 ? &ack : NULL, &text);
 		strbuf_reset(&ack);
 		if (got != 1) {
-			if (got == -1)
+			if (got == -1) {
+				run.failed = 1;
 				log_error("redis failed while taking a task (a "
 				    "done task may run again next time)");
+			}
 			break;
 		}
 		run.taken++;
@@ -354,9 +400,20 @@ main(int argc, char *argv[])
 	if (ack.len > 0 && queue_ack(app.queue, ack.buf, ack.len) == -1)
 		log_warn("the last task done was not acknowledged: it will "
 		    "run again");
+	if (run.skipped > 0)
+		log_info("acknowledged %lld task(s) already finished without "
+		    "running them again", run.skipped);
+	if ((n = queue_prune(app.queue, app.cfg.task_done_keep_s * 1000,
+	    beat, &app)) == -1) {
+		run.failed = 1;
+		log_warn("finished tasks could not be pruned");
+	} else if (n > 0)
+		log_info("pruned %lld finished task record(s)", n);
 	if (queue_lock_release(app.queue) == -1)
 		log_warn("worker:lock was not ours any more at the end");
 	db_checkpoint(app.db);
+	if (!run.failed && db_worker_success(app.db, util_now_ms()) == -1)
+		log_warn("the worker's success could not be recorded");
 	printf("taken=%lld done=%lld retried=%lld dead=%lld seconds=%.3f\n",
 	    run.taken, run.done, run.retried, run.dead,
 	    (double)(util_mono_us() - start) / 1e6);

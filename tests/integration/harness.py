@@ -633,6 +633,7 @@ class Stack:
             "@NCHAN_STORAGE@": ("nchan_redis_url %s; nchan_use_redis on;"
                                 % (nchan_redis or self.nchan_redis)
                                 if (nchan_redis or self.nchan_redis) else ""),
+            "@WEBROOT@": os.path.join(srcdir(), "web"),
         }
         if name != "nginx":
             conf = conf.replace(self.tmp + "/nginx.pid",
@@ -644,8 +645,8 @@ class Stack:
             raise HarnessError("nginx/local.conf.in: unknown placeholders %s"
                                % sorted(set(left)))
         # The snippets are self-contained: they include nothing themselves.
-        for inc in ("chatdesk-locations.conf", "chatdesk-events.conf",
-                    "chatdesk-events-publisher.conf"):
+        for inc in ("chatdesk-locations.conf", "chatdesk-web.conf",
+                    "chatdesk-events.conf", "chatdesk-events-publisher.conf"):
             with open(os.path.join(ndir, inc)) as f:
                 text = f.read()
             recheck = self.env().get("CHATDESK_EVENTS_RECHECK_S")

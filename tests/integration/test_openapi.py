@@ -502,6 +502,43 @@ class LiveTest(SpecCase):
                          status=401)
         self.assertEqual(r.headers.get("WWW-Authenticate"), "Bearer")
 
+    def test_sessions(self):
+        """sign-in: a user with a password, 201, the one 401, 400, 415; password changes"""
+        a = U["admin"]
+        pw = "oa sign-in password"
+        r, body = self.call("POST", "/api/v1/users", a,
+                            {"name": "oa signer", "role": "customer",
+                             "email": "oa-signer@example.com",
+                             "password": pw}, status=201)
+        self.assertEqual(r.headers.get("Cache-Control"), "no-store")
+        self.assertNotIn(pw, r.text)
+        me = User(body["user"]["id"], body["token"], "oa signer", "customer")
+        self.call("POST", "/api/v1/users", a,
+                  {"name": "x", "role": "customer", "email": "oa-x@example.com",
+                   "password": "short"}, status=400)
+        r, s = self.call("POST", "/api/v1/sessions", None,
+                         {"email": "oa-signer@example.com", "password": pw},
+                         status=201)
+        self.assertEqual(s["user"]["id"], me.id)
+        self.call("POST", "/api/v1/sessions", None,
+                  {"email": "oa-signer@example.com", "password": "wrong one"},
+                  status=401)
+        self.call("POST", "/api/v1/sessions", None,
+                  {"email": "oa-nobody@example.com", "password": pw},
+                  status=401)
+        self.call("POST", "/api/v1/sessions", None, {"email": "x@y"},
+                  status=400)
+        self.call("POST", "/api/v1/sessions", None, body="{}",
+                  headers={"Content-Type": "text/plain"}, status=415)
+        self.call("PATCH", "/api/v1/users/%d" % me.id, me,
+                  {"password": "oa new password", "current_password": "no!"},
+                  status=403)
+        self.call("PATCH", "/api/v1/users/%d" % me.id, me,
+                  {"password": "oa new password", "current_password": pw},
+                  status=200)
+        self.call("PATCH", "/api/v1/users/%d" % me.id, a,
+                  {"password": "oa admin-set password"}, status=200)
+
     def test_rooms(self):
         """rooms: create, list, get, members, 403 and 404"""
         room = self.room([U["cust"].id])

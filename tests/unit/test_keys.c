@@ -126,6 +126,13 @@ test_families(void **state)
 	keys_presence(&ks, &k, INT64_MAX, 1);
 	assert_key(&k, p, "presence:room:9223372036854775807:users",
 	    KEY_PRESENCE);
+	/* The longest names there are: a full prefix, a hash, a window. */
+	keys_signin(&ks, &k, KEYS_SIGNIN_EMAIL, hash, INT64_MAX);
+	assert_key(&k, p, "ratelimit:signin:email:a0a1a2a3a4a5a6a7a8a9aaabacadaeaf"
+	    "b0b1b2b3b4b5b6b7b8b9babbbcbdbebf:9223372036854775807", KEY_RATELIMIT);
+	keys_signin(&ks, &k, KEYS_SIGNIN_ADDR, hash, 1);
+	assert_key(&k, p, "ratelimit:signin:addr:a0a1a2a3a4a5a6a7a8a9aaabacadaeaf"
+	    "b0b1b2b3b4b5b6b7b8b9babbbcbdbebf:1", KEY_RATELIMIT);
 	keys_tasks(&ks, &k, KEY_TASKS_PENDING);
 	assert_key(&k, p, "tasks:pending", KEY_TASKS);
 	keys_tasks(&ks, &k, KEY_TASKS_PROCESSING);
@@ -136,6 +143,8 @@ test_families(void **state)
 	assert_key(&k, p, "tasks:failed", KEY_TASKS);
 	keys_worker_lock(&ks, &k);
 	assert_key(&k, p, "worker:lock", KEY_WORKER_LOCK);
+	keys_queue_state(&ks, &k);
+	assert_key(&k, p, "queue:state", KEY_QUEUE_STATE);
 	/* Every family's names start with its stem. */
 	keys_messages(&ks, &k, 1);
 	snprintf(name, sizeof(name), "%s", keys_families[k.fam].stem);
