@@ -309,8 +309,10 @@ done < <(env -0)
 	echo "# Set a key with an environment variable CHATDESK_<KEY> instead,"
 	echo "# e.g. CHATDESK_LOG_LEVEL=debug scripts/run.sh"
 	echo "# Every key and its default: examples/chatdesk.conf."
+	echo "# events_socket: nginx's Nchan publisher, in the state directory."
 	for kv in "db_path=$STATE/chatdesk.db" "archive_db_path=$STATE/archive.db" \
-		"redis_url=unix://$STATE/redis.sock?db=0" "log_level=info"; do
+		"redis_url=unix://$STATE/redis.sock?db=0" "log_level=info" \
+		"events_socket=$STATE/events.sock"; do
 		[ -n "${over[${kv%%=*}]+x}" ] || echo "${kv%%=*} = ${kv#*=}"
 	done
 	for key in "${!over[@]}"; do
@@ -406,13 +408,16 @@ conf=${conf//@STATE@/$STATE}
 conf=${conf//@LISTEN@/127.0.0.1:$PORT}
 conf=${conf//@SOCKET@/$STATE/chatdesk.sock}
 conf=${conf//@RATE@/$RATE}
+conf=${conf//@EVENTS_SOCKET@/$STATE/events.sock}
+conf=${conf//@NCHAN_STORAGE@/}
 conf=${conf//@WEBROOT@/$REPO/web}
 if grep -q '@[A-Z_]*@' <<<"$conf"; then
 	die "nginx/local.conf.in has placeholders this script does not know:" \
 		"$(grep -o '@[A-Z_]*@' <<<"$conf" | sort -u | tr '\n' ' ')"
 fi
 printf '%s\n' "$conf" >"$STATE/nginx.conf"
-cp "$REPO/nginx/chatdesk-locations.conf" "$REPO/nginx/chatdesk-web.conf" "$STATE/"
+cp "$REPO/nginx/chatdesk-locations.conf" "$REPO/nginx/chatdesk-web.conf" \
+	"$REPO"/nginx/chatdesk-events*.conf "$STATE/"
 mkdir -p "$STATE/nginx-tmp"
 
 nginx_cmd=("$NGINX" -p "$STATE/" -e "$STATE/nginx-error.log" -c "$STATE/nginx.conf")

@@ -9,6 +9,7 @@
 #include "api.h"
 #include "app.h"
 #include "auth.h"
+#include "events.h"
 #include "http.h"
 #include "log.h"
 #include "passwd.h"
@@ -333,5 +334,8 @@ api_tokens_revoke(struct app *app, struct req *req, const int64_t *ids)
 		http_internal(req);
 		return;
 	}
+	/* The token's subscriptions end now; the user's other sessions
+	 * reconnect and are authorized again. */
+	events_kick_user(app->events, req->user_id);
 	http_empty(req, 204);
 }

@@ -43,6 +43,10 @@ struct config {
 	char		*log_file;		/* empty: stderr as it is */
 	long long	 slow_request_ms;	/* 0: no slow-request lines */
 	long long	 debug_fill_delay_ms;	/* tests only: see README */
+	char		*events_publish_url;	/* empty: no live events */
+	char		*events_socket;		/* empty: TCP to the URL's host */
+	long long	 events_timeout_ms;
+	long long	 events_recheck_s;
 };
 
 #define CONFIG_ERRLEN	256

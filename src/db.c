@@ -149,6 +149,16 @@ static const char *const sqls[SQL__MAX] = {
 	"  FROM archive.messages WHERE room_id = ?1 AND id < ?2"
 	"  ORDER BY id DESC LIMIT ?3)"
 	" ORDER BY id DESC LIMIT ?3",
+	/* SQL_MESSAGES_AFTER: (room, after, limit), oldest first, archived
+	 * rows included: the catch-up read of API.md section 8. */
+	"SELECT * FROM (SELECT id, room_id, user_id, body, created_at"
+	"  FROM main.messages WHERE room_id = ?1 AND id > ?2"
+	"  ORDER BY id LIMIT ?3)"
+	" UNION "
+	"SELECT * FROM (SELECT id, room_id, user_id, body, created_at"
+	"  FROM archive.messages WHERE room_id = ?1 AND id > ?2"
+	"  ORDER BY id LIMIT ?3)"
+	" ORDER BY id LIMIT ?3",
 	/* SQL_TICKET_INSERT */
 	"INSERT INTO tickets (subject, status, priority, requester_id, "
 	"created_at, updated_at, last_activity_at) "
@@ -181,10 +191,24 @@ static const char *const sqls[SQL__MAX] = {
 	"  FROM archive.interactions WHERE ticket_id = ?1 AND id < ?2"
 	"  ORDER BY id DESC LIMIT ?3)"
 	" ORDER BY id DESC LIMIT ?3",
+	/* SQL_INTERACTIONS_AFTER: (ticket, after, limit), oldest first,
+	 * archived rows included. */
+	"SELECT * FROM (SELECT id, ticket_id, author_id, kind, body, created_at"
+	"  FROM main.interactions WHERE ticket_id = ?1 AND id > ?2"
+	"  ORDER BY id LIMIT ?3)"
+	" UNION "
+	"SELECT * FROM (SELECT id, ticket_id, author_id, kind, body, created_at"
+	"  FROM archive.interactions WHERE ticket_id = ?1 AND id > ?2"
+	"  ORDER BY id LIMIT ?3)"
+	" ORDER BY id LIMIT ?3",
 	/* SQL_NOTIFS_PAGE: (user, before, unread only, limit) */
 	"SELECT id, user_id, event, ticket_id, created_at, read_at "
 	"FROM notifications WHERE user_id = ?1 AND id < ?2 "
 	"AND (?3 = 0 OR read_at IS NULL) ORDER BY id DESC LIMIT ?4",
+	/* SQL_NOTIFS_AFTER: (user, after, unread only, limit), oldest first */
+	"SELECT id, user_id, event, ticket_id, created_at, read_at "
+	"FROM notifications WHERE user_id = ?1 AND id > ?2 "
+	"AND (?3 = 0 OR read_at IS NULL) ORDER BY id LIMIT ?4",
 	/* SQL_NOTIF_READ_ONE: (now, id, user) */
 	"UPDATE notifications SET read_at = ? WHERE id = ? AND user_id = ? "
 	"AND read_at IS NULL",

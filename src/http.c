@@ -113,6 +113,9 @@ http_req_init(struct req *req, FCGX_Request *fr, struct http_io *io)
 	req->content_type = param_or(fr->envp, "CONTENT_TYPE", "");
 	req->remote_addr = param_or(fr->envp, "REMOTE_ADDR", "");
 	req->authorization = FCGX_GetParam("HTTP_AUTHORIZATION", fr->envp);
+	/* Set only by the presence callbacks of nginx/chatdesk-events.conf;
+	 * a client's headers arrive as HTTP_* parameters and cannot make it. */
+	req->internal = FCGX_GetParam("CHATDESK_INTERNAL", fr->envp) != NULL;
 	cl = FCGX_GetParam("CONTENT_LENGTH", fr->envp);
 	if (cl != NULL && *cl != '\0') {
 		/* A length that is not a plain number is treated as too

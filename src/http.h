@@ -63,6 +63,8 @@ struct req {
 	const char	*remote_addr;
 	const char	*authorization;
 	long long	 content_length;	/* -1: absent */
+	int		 internal;	/* CHATDESK_INTERNAL: nginx's own
+					 * subrequest (the Nchan callbacks) */
 	char		 request_id[HTTP_REQUEST_ID_MAX + 1];
 	struct http_param params[HTTP_MAX_PARAMS];
 	int		 nparams;

@@ -7,6 +7,7 @@
 #include "api.h"
 #include "app.h"
 #include "db.h"
+#include "events.h"
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
@@ -119,6 +120,13 @@ serve_handle(struct app *app, FCGX_Request *fr)
 	}
 	us = util_mono_us() - req.start_us;
 	metrics_request(req.route_index, req.status, us);
+	/* Events of what this request committed, before the answer leaves
+	 * (it waits in libfcgi's buffer until FCGX_Finish_r): a client that
+	 * posts again after its answer has its events in Nchan in the order
+	 * it made them, whichever process serves it. A publish takes a
+	 * fraction of a millisecond; a failed one at most events_timeout_ms,
+	 * and is only counted and logged. */
+	events_flush(app->events);
 	/* The answer goes to nginx before the log line is written; the
 	 * FastCGI params (the method among them) are freed with it. */
 	snprintf(method, sizeof(method), "%s", req.method);

@@ -6,6 +6,7 @@
 
 #include "app.h"
 #include "db.h"
+#include "events.h"
 #include "log.h"
 #include "passwd.h"
 #include "users.h"
@@ -194,8 +195,11 @@ users_update(struct app *app, int64_t id, const char *name, const char *email,
 		return USERS_NOT_FOUND;
 	user_key(app, id, &k);
 	cache_invalidate(app->cache, &k, 1);
-	if (role != ROLE_NONE)
+	if (role != ROLE_NONE) {
 		auth_forget_sessions(app->auth, id);
+		/* What it may see changed: subscribe again, checked anew. */
+		events_kick_user(app->events, id);
+	}
 	return USERS_OK;
 }
 
