@@ -371,8 +371,12 @@ class PendingTest(harness.ApiTestCase):
     def test_pending_blocks_paste_and_validate(self):
         """the blocks of docs/openapi-pending.md, pasted into the spec, pass the validator"""
         blocks = pending_blocks()
-        self.assertGreaterEqual(len(blocks), 10, "blocks found: %d" %
-                                len(blocks))
+        # The file shrinks as routes land (their blocks move into the
+        # spec): what matters is that the parser finds every block it has.
+        with open(PENDING_PATH, encoding="utf-8") as f:
+            leads = len(re.findall(r"^# into: ", f.read(), flags=re.M))
+        self.assertEqual(len(blocks), leads, "blocks found: %d of %d" %
+                         (len(blocks), leads))
         merged = copy.deepcopy(SPEC)
         for target, block in blocks:
             self.assertIsInstance(block, dict, target)
