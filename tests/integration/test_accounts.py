@@ -21,7 +21,7 @@ and role changes at once across a pool of 4 and on a second "host" (a
 pool with its own shared metrics file, sharing Redis and the database),
 token_max_age_days (expiry, also of a cached session; backdated in
 SQLite), the holder-minted token's bound, last_used_at written at most
-once a minute."""
+once a minute; chatdeskctl user disable, enable and revoke-tokens."""
 
 import os
 import re
@@ -314,6 +314,38 @@ class DisableTest(harness.ApiTestCase):
         r = call("POST", "/api/v1/sessions", None,
                  {"email": u.email, "password": pw})
         self.assertEqual(r.status, 201, r)
+
+
+class CtlTest(harness.ApiTestCase):
+    def test_ctl_disable_enable_revoke(self):
+        """chatdeskctl user disable / enable / revoke-tokens act at once, like the API"""
+        u = new_user()
+        extra = mint(u.id, u)
+        r = STACK.run_ctl("user", "revoke-tokens", "--email", u.email)
+        self.assertEqual(r.returncode, 0, r)
+        self.assertIn("revoked 2 tokens", r.stdout)
+        for t in (u.token, extra):
+            self.assertEqual(helpers.request(STACK, "GET", "/api/v1/users/me",
+                                             t).status, 401)
+        fresh = User(u.id, mint(u.id, ADMIN), u.name, u.role)
+        self.assertEqual(call("GET", "/api/v1/users/me", fresh).status, 200)
+        r = STACK.run_ctl("user", "disable", "--email", u.email)
+        self.assertEqual(r.returncode, 0, r)
+        self.assertError(call("GET", "/api/v1/users/me", fresh), 401,
+                         "unauthorized")
+        self.assertIs(call("GET", "/api/v1/users/%d" % u.id,
+                           ADMIN).json["disabled"], True)
+        self.assertEqual(call("POST", "/api/v1/users/%d/tokens" % u.id,
+                              ADMIN).status, 409)
+        r = STACK.run_ctl("user", "enable", "--email", u.email)
+        self.assertEqual(r.returncode, 0, r)
+        self.assertIs(call("GET", "/api/v1/users/%d" % u.id,
+                           ADMIN).json["disabled"], False)
+        self.assertEqual(call("GET", "/api/v1/users/me", fresh).status, 401)
+        r = STACK.run_ctl("user", "disable", "--email", "nobody@example.com")
+        self.assertEqual(r.returncode, 1, r)
+        r = STACK.run_ctl("user", "disable")
+        self.assertEqual(r.returncode, 64, r)
 
 
 class LifetimeTest(harness.ApiTestCase):
