@@ -124,6 +124,8 @@ dpkg-deb -c "$deb" | awk '{ print $NF }' | sed 's|^\./|/|' >"$T/contents"
 for f in /usr/bin/chatdesk /usr/bin/chatdesk-worker /usr/bin/chatdeskctl \
 	/etc/chatdesk/chatdesk.conf /etc/logrotate.d/chatdesk \
 	/etc/nginx/snippets/chatdesk-locations.conf /etc/nginx/snippets/chatdesk-web.conf /etc/nginx/sites-available/chatdesk \
+	/etc/nginx/snippets/chatdesk-events.conf /etc/nginx/snippets/chatdesk-events-publisher.conf \
+	/usr/lib/tmpfiles.d/chatdesk-events.conf \
 	/lib/systemd/system/chatdesk.socket /lib/systemd/system/chatdesk.service \
 	/lib/systemd/system/chatdesk-worker.service /lib/systemd/system/chatdesk-worker.timer \
 	/lib/systemd/system/chatdesk-maintenance.service /lib/systemd/system/chatdesk-maintenance.timer \
@@ -139,7 +141,8 @@ mkdir -p "$T/control" "$T/root"
 dpkg-deb -e "$deb" "$T/control"
 dpkg-deb -x "$deb" "$T/root"
 for f in /etc/chatdesk/chatdesk.conf /etc/logrotate.d/chatdesk \
-	/etc/nginx/snippets/chatdesk-locations.conf /etc/nginx/snippets/chatdesk-web.conf /etc/nginx/sites-available/chatdesk; do
+	/etc/nginx/snippets/chatdesk-locations.conf /etc/nginx/snippets/chatdesk-web.conf /etc/nginx/sites-available/chatdesk \
+	/etc/nginx/snippets/chatdesk-events.conf /etc/nginx/snippets/chatdesk-events-publisher.conf; do
 	check "conffile $f" grep -qx "$f" "$T/control/conffiles"
 done
 check "postinst creates the chatdesk system user" \
@@ -233,15 +236,22 @@ sed -e "s|/etc/nginx/|$N/|g" -e "s|^pid .*|pid $N/nginx.pid;|" \
 	-e "s|/var/log/nginx/|$N/log/|g" /etc/nginx/nginx.conf >"$N/nginx.conf"
 # Not root: `user` would only earn a warning that is not the package's.
 [ "$(id -u)" -eq 0 ] || sed -i '/^user /d' "$N/nginx.conf"
-cp "$T/root/etc/nginx/snippets/chatdesk-locations.conf" "$T/root/etc/nginx/snippets/chatdesk-web.conf" "$N/snippets/"
-sed "s|/etc/nginx/|$N/|g" "$T/root/etc/nginx/sites-available/chatdesk" \
-	>"$N/sites-available/chatdesk"
+cp "$T"/root/etc/nginx/snippets/chatdesk-*.conf "$N/snippets/"
+# The publisher's socket too: nginx -t binds it, and /run/chatdesk-events
+# is made only on a machine the package is installed on.
+sed -e "s|/etc/nginx/|$N/|g" -e "s|unix:/run/chatdesk-events/events.sock|unix:$N/events.sock|" \
+	"$T/root/etc/nginx/sites-available/chatdesk" >"$N/sites-available/chatdesk"
 ln -s ../sites-available/default "$N/sites-enabled/default"
 ln -s ../sites-available/chatdesk "$N/sites-enabled/chatdesk"
-check "the snippet is self-contained (includes nothing)" \
-	bash -c "! grep -Eq '^[[:space:]]*include[[:space:]]' '$N/snippets/chatdesk-locations.conf'"
-check "the site includes the snippet by absolute path" \
-	grep -q "include $N/snippets/chatdesk-locations.conf;" "$N/sites-available/chatdesk"
+for snip in chatdesk-locations.conf chatdesk-web.conf chatdesk-events.conf \
+	chatdesk-events-publisher.conf; do
+	check "the snippet $snip is self-contained (includes nothing)" \
+		bash -c "! grep -Eq '^[[:space:]]*include[[:space:]]' '$N/snippets/$snip'"
+	check "the site includes $snip by absolute path" \
+		grep -q "include $N/snippets/$snip;" "$N/sites-available/chatdesk"
+done
+check "postinst creates the publisher socket's directory (dh_installtmpfiles)" \
+	grep -q 'systemd-tmpfiles.*--create' "$T/control/postinst"
 
 ngx=(nginx -p "$N/" -e "$N/log/error.log" -c "$N/nginx.conf")
 out=$("${ngx[@]}" -t 2>&1)

@@ -132,8 +132,8 @@ pool_children() {
 	return 0
 }
 
-# Stops the pool: SIGTERM to multiwatch, which passes SIGTERM on to each
-# chatdesk process (--signal=TERM) and exits when they have; then, by PID,
+# Stops the pool: SIGTERM to multiwatch, which passes a graceful stop on to
+# each chatdesk process (--signal=TERM; see below) and exits when they have; then, by PID,
 # any chatdesk process that outlived it (multiwatch SIGKILLed earlier).
 stop_pool() {
 	local pid='' kids=()
@@ -309,8 +309,10 @@ done < <(env -0)
 	echo "# Set a key with an environment variable CHATDESK_<KEY> instead,"
 	echo "# e.g. CHATDESK_LOG_LEVEL=debug scripts/run.sh"
 	echo "# Every key and its default: examples/chatdesk.conf."
+	echo "# events_socket: nginx's Nchan publisher, in the state directory."
 	for kv in "db_path=$STATE/chatdesk.db" "archive_db_path=$STATE/archive.db" \
-		"redis_url=unix://$STATE/redis.sock?db=0" "log_level=info"; do
+		"redis_url=unix://$STATE/redis.sock?db=0" "log_level=info" \
+		"events_socket=$STATE/events.sock"; do
 		[ -n "${over[${kv%%=*}]+x}" ] || echo "${kv%%=*} = ${kv#*=}"
 	done
 	for key in "${!over[@]}"; do
@@ -359,7 +361,10 @@ say "starting $POOL chatdesk processes under multiwatch on $STATE/chatdesk.sock"
 # inherit the socket, replaces one that dies at once, and gives up on a
 # slot whose process died within --timeout ms of its start --retry times
 # in a row (a crash loop then costs 4 starts, not a CPU). --signal=TERM:
-# on SIGTERM multiwatch passes SIGTERM on (its default would be SIGUSR1).
+# on SIGTERM multiwatch passes a stop on (its default would be SIGUSR1)
+# (Debian 12's multiwatch 1.0.0 reads signal names one off: --signal=TERM
+# makes it send SIGQUIT, which chatdesk treats as a graceful stop too;
+# tests/faults/test_sigterm_supervised.py guards this).
 # spawn-fcgi points its child's stderr at /dev/null, so /bin/sh wrappers
 # append multiwatch's messages to pool.log and each chatdesk process's
 # stderr (start-up errors, the request log) to chatdesk.log, then exec:
@@ -403,13 +408,16 @@ conf=${conf//@STATE@/$STATE}
 conf=${conf//@LISTEN@/127.0.0.1:$PORT}
 conf=${conf//@SOCKET@/$STATE/chatdesk.sock}
 conf=${conf//@RATE@/$RATE}
+conf=${conf//@EVENTS_SOCKET@/$STATE/events.sock}
+conf=${conf//@NCHAN_STORAGE@/}
 conf=${conf//@WEBROOT@/$REPO/web}
 if grep -q '@[A-Z_]*@' <<<"$conf"; then
 	die "nginx/local.conf.in has placeholders this script does not know:" \
 		"$(grep -o '@[A-Z_]*@' <<<"$conf" | sort -u | tr '\n' ' ')"
 fi
 printf '%s\n' "$conf" >"$STATE/nginx.conf"
-cp "$REPO/nginx/chatdesk-locations.conf" "$REPO/nginx/chatdesk-web.conf" "$STATE/"
+cp "$REPO/nginx/chatdesk-locations.conf" "$REPO/nginx/chatdesk-web.conf" \
+	"$REPO"/nginx/chatdesk-events*.conf "$STATE/"
 mkdir -p "$STATE/nginx-tmp"
 
 nginx_cmd=("$NGINX" -p "$STATE/" -e "$STATE/nginx-error.log" -c "$STATE/nginx.conf")

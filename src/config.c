@@ -49,6 +49,10 @@ static const struct ckey ckeys[] = {
 	{ "db_path", CK_PATH, S(db_path), "var/chatdesk.db", 0, 0, 0 },
 	{ "dead_max", CK_INT, S(dead_max), "10000", 1, 100000000, 1 },
 	{ "debug_fill_delay_ms", CK_INT, S(debug_fill_delay_ms), "0", 0, 10000, 1 },
+	{ "events_publish_url", CK_STR, S(events_publish_url), "http://localhost/pub/", 0, 0, 0 },
+	{ "events_recheck_s", CK_INT, S(events_recheck_s), "60", 1, 86400, 1 },
+	{ "events_socket", CK_STR, S(events_socket), "/run/chatdesk-events/events.sock", 0, 0, 0 },
+	{ "events_timeout_ms", CK_INT, S(events_timeout_ms), "250", 1, 60000, 0 },
 	{ "key_prefix", CK_STR, S(key_prefix), "", 0, KEYS_PREFIX_MAX, 0 },
 	{ "log_file", CK_STR, S(log_file), "", 0, 0, 1 },
 	{ "log_level", CK_LEVEL, S(log_level), "info", 0, 0, 1 },
@@ -74,6 +78,7 @@ static const struct ckey ckeys[] = {
 	{ "task_backoff_s", CK_INT, S(task_backoff_s), "30", 0, 86400, 1 },
 	{ "task_done_keep_s", CK_INT, S(task_done_keep_s), "600", 0, 86400 * 30, 1 },
 	{ "task_max_attempts", CK_INT, S(task_max_attempts), "3", 1, 100, 1 },
+	{ "token_max_age_days", CK_INT, S(token_max_age_days), "0", 0, 36500, 1 },
 	{ "worker_stale_s", CK_INT, S(worker_stale_s), "300", 1, 86400 * 30, 1 },
 };
 

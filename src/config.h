@@ -36,6 +36,7 @@ struct config {
 	long long	 task_backoff_s;
 	long long	 task_done_keep_s;	/* done task rows kept */
 	long long	 worker_stale_s;	/* /health: no success since */
+	long long	 token_max_age_days;	/* 0: tokens never expire */
 	char		*notify_command;
 	long long	 notify_timeout_ms;
 	long long	 maintenance_batch_ms;
@@ -44,6 +45,10 @@ struct config {
 	char		*log_file;		/* empty: stderr as it is */
 	long long	 slow_request_ms;	/* 0: no slow-request lines */
 	long long	 debug_fill_delay_ms;	/* tests only: see README */
+	char		*events_publish_url;	/* empty: no live events */
+	char		*events_socket;		/* empty: TCP to the URL's host */
+	long long	 events_timeout_ms;
+	long long	 events_recheck_s;
 };
 
 #define CONFIG_ERRLEN	256

@@ -40,12 +40,17 @@ enum sqlstmt {
 	SQL_CACHE_PENDING_LIST,
 	SQL_CACHE_PENDING_CLEAR,
 	SQL_USER_GET,
+	SQL_USERS_PAGE,
 	SQL_USER_INSERT,
 	SQL_USER_UPDATE,
 	SQL_TOKEN_INSERT,
 	SQL_TOKEN_LOOKUP,
 	SQL_TOKEN_REVOKE,
 	SQL_TOKEN_HASHES_OF_USER,
+	SQL_TOKENS_OF_USER,
+	SQL_TOKENS_REVOKE_USER,
+	SQL_TOKEN_REVOKE_ID,
+	SQL_TOKEN_TOUCH,
 	SQL_ROOM_INSERT,
 	SQL_ROOM_GET,
 	SQL_ROOM_EXISTS,
@@ -58,13 +63,16 @@ enum sqlstmt {
 	SQL_ROOM_LAST_MESSAGE,
 	SQL_MESSAGE_INSERT,
 	SQL_MESSAGES_PAGE,
+	SQL_MESSAGES_AFTER,
 	SQL_TICKET_INSERT,
 	SQL_TICKET_GET,
 	SQL_TICKET_UPDATE,
 	SQL_TICKETS_PAGE,
 	SQL_INTERACTION_INSERT,
 	SQL_INTERACTIONS_PAGE,
+	SQL_INTERACTIONS_AFTER,
 	SQL_NOTIFS_PAGE,
+	SQL_NOTIFS_AFTER,
 	SQL_NOTIF_READ_ONE,
 	SQL_NOTIF_READ_ALL,
 	SQL_STATS_REQUESTER,
@@ -164,6 +172,14 @@ int db_changes(struct db *);
  * maintenance tasks pace themselves by (task_pace.c). */
 int64_t db_held_us(struct db *);
 
+/* What the health check found. */
+enum db_state {
+	DB_STATE_OK,
+	DB_STATE_READ_ONLY,	/* readable, but writes fail: disk full,
+				 * read-only file system */
+	DB_STATE_DOWN		/* the file cannot be read */
+};
+
 /*
  * The database's generation (see sql/002_meta.sql): "" for a database
  * never restored. Returns 0 with it in buf, or -1 (logged).
@@ -190,11 +206,24 @@ int db_restore(struct db *, const char *path, const char *gen, char *err,
 /*
  * Checks that the database file is still there and readable: the path
  * names the file that was opened, its header is SQLite's, and a read of
- * the schema succeeds. Returns 0 (ok) or -1 (down); remembers the result.
+ * the schema succeeds (else DOWN). Then whether it can take writes: READ_ONLY
+ * while this process's last write failed for lack of space or a read-only
+ * file system, or while the file system shows no room or is mounted
+ * read-only (so a process that has not written yet tells the truth too).
+ * Remembers the result.
  */
-int db_health(struct db *);
-/* 1 if the database is known to be unusable. Re-checks at most once a
+enum db_state db_health(struct db *);
+/* 1 if the database is known to be unreadable. Re-checks at most once a
  * second, so a repaired file is noticed without a restart. */
 int db_down(struct db *);
+/*
+ * 1 if a write may be tried now: always, unless a write failed because
+ * the database cannot take writes (SQLITE_FULL, SQLITE_READONLY, an I/O
+ * error while writing). Then 0, except once a second, when one write is
+ * let through as the probe; its success ends the state.
+ */
+int db_writable(struct db *);
+/* 1 while the last write failed as above (no probe, no side effect). */
+int db_read_only(struct db *);
 
 #endif

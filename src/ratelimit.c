@@ -102,3 +102,16 @@ ratelimit_signin(struct app *app, struct req *req, const char *email,
 		    app->cfg.signin_rate_limit_addr, "sign-ins from one address");
 	return 0;
 }
+
+int
+ratelimit_typing(struct app *app, int64_t user)
+{
+	long long window = app->cfg.rate_limit_window;
+	struct rkey k;
+
+	keys_ratelimit_typing(cache_keys(app->cache), &k, user,
+	    util_now_ms() / 1000 / window);
+	/* Not counted while Redis is down (-1): let it through, as posts. */
+	return cache_count(app->cache, &k, window + 1) <=
+	    app->cfg.rate_limit_count;
+}
