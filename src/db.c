@@ -790,7 +790,7 @@ db_checkpoint_passive(struct db *db)
 		rc = sqlite3_wal_checkpoint_v2(db->h, "archive",
 		    SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
 	if (rc != SQLITE_OK && (rc & 0xff) != SQLITE_BUSY)
-		db_note_error(db, rc, "checkpoint");
+		db_note_error(db, rc, "checkpoint", 1);
 }
 
 int64_t
