@@ -187,6 +187,10 @@ class FlowTest(harness.ApiTestCase):
         c, a = browser("customer"), browser("agent")
         a.open("/#/inbox")
         a.wait_text("main h1", "Inbox")
+        # Through the real events server (Nchan), not polling: the inbox
+        # learns of the ticket from the staff channel.
+        a.wait(lambda b: b.find("#live-state").get_attribute("data-state")
+               == "live", what="the agent's events live")
         before = len(a.finds("table.inbox tbody tr"))
         unread = int(a.wait_css(".bell-button").get_attribute("data-unread"))
         c.open("/#/tickets")
