@@ -48,6 +48,13 @@ def add(role, name):
             "name": name}
 
 
+def out_dir():
+    d = os.environ.get("CHATDESK_BROWSER_OUT") or os.path.join(
+        harness.builddir(), "tests", "browser-out")
+    os.makedirs(d, exist_ok=True)
+    return d
+
+
 def setUpModule():
     global STACK
     why = br.available()
@@ -167,6 +174,7 @@ class RealtimeTest(harness.ApiTestCase):
         a.wait(lambda x: x.find(".typing").text == "", what="typing cleared")
         a.type(".composer textarea", "Yes, her", clear=False)
         c.wait_text(".typing", "Alex is typing", timeout=10)
+        c.screenshot(os.path.join(out_dir(), "room-live.png"))
         a.find(".composer textarea").clear()
         a.type(".composer textarea", "Yes, here. How can I help?")
         a.find(".composer button[type=submit]").click()
