@@ -18,6 +18,11 @@ const POLL_MS = 3000;
 const SAFETY_MS = 30000;
 const BACKOFF_MS = [500, 1000, 2000, 5000, 10000, 15000];
 const MAX_TOPICS = 50;
+// Nchan keeps a channel's events 1 h (nchan_message_timeout). A resume
+// from an id of a channel that is gone since (expired, deleted) can leave
+// Nchan 1.3.6's subscription silent; an id older than this is not used
+// (the catch-up alone fills the gap).
+const RESUME_MAX_MS = 30 * 60 * 1000;
 
 export class Live {
   constructor() {
@@ -35,7 +40,8 @@ export class Live {
     this.attempt = 0;
     // Nchan's last event id names one position per channel of the
     // subscription (time:tag,tag,...): it is valid only for the same set
-    // of channels, so one is kept per set ('rooms|tickets').
+    // of channels, so one is kept per set ('rooms|tickets'), with when
+    // it came: {id, at}.
     this.lastEventIds = new Map();
     this.gen = 0;                // bumps on stop and on every reconnect
     this.catching = null;
@@ -183,7 +189,8 @@ export class Live {
     // makes it exact.
     const set = this.rooms.join() + '|' + this.tickets.join();
     const resume = this.lastEventIds.get(set);
-    if (resume) q.set('last_event_id', resume);
+    if (resume && Date.now() - resume.at < RESUME_MAX_MS)
+      q.set('last_event_id', resume.id);
     const es = new EventSource('/api/v1/events?' + q.toString());
     this.es = es;
     let opened = false;
@@ -198,7 +205,8 @@ export class Live {
     };
     es.onmessage = (m) => {
       if (gen !== this.gen) return;
-      if (m.lastEventId) this.lastEventIds.set(set, m.lastEventId);
+      if (m.lastEventId)
+        this.lastEventIds.set(set, { id: m.lastEventId, at: Date.now() });
       let ev;
       try {
         ev = JSON.parse(m.data);
