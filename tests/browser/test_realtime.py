@@ -85,6 +85,13 @@ def state(b):
     return b.find("#live-state").get_attribute("data-state")
 
 
+def online(b):
+    """The texts of the members shown online, read at once (the list is
+    re-rendered on every presence event)."""
+    return b.js("return [...document.querySelectorAll('.members li.online')]"
+                ".map((e) => e.textContent)")
+
+
 def bodies(b):
     return [e.text for e in b.finds(".messages .body")]
 
@@ -167,9 +174,8 @@ class RealtimeTest(harness.ApiTestCase):
         # Alex leaves the room: Casey sees him go offline (the
         # unsubscribe callback's presence event).
         a.open("/#/inbox")
-        c.wait(lambda x: not [e for e in x.finds(".members li.online")
-                              if "Alex" in e.text], timeout=20,
-               what="Alex offline")
+        c.wait(lambda x: not [t for t in online(x) if "Alex" in t],
+               timeout=20, what="Alex offline")
         # Typing was never stored as a message.
         self.assertEqual(
             [m["body"] for m in call("GET", "/api/v1/rooms/%d/messages" %
