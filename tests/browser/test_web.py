@@ -30,6 +30,7 @@ STACK = None
 USERS = {}              # role -> dict(id, email, password, token)
 BROWSERS = {}           # name -> Browser
 SHOTS = None
+NORA = {"email": "nora@example.com", "name": "Nora New"}   # + "password"
 XSS = '<img src=x onerror=alert(1)>'
 XSS_FLAG = '<img src=x onerror="window.__xss=1">'
 
@@ -299,10 +300,10 @@ class FlowTest(harness.ApiTestCase):
         d.find("form.card button[type=submit]").click()
         secret = d.wait_css(".once .secret").text
         self.assertGreaterEqual(len(secret), 10)
+        NORA["password"] = secret
         shot(d, "users")
         n = browser("new")
-        sign_in(n, {"email": "nora@example.com", "password": secret,
-                    "name": "Nora New"})
+        sign_in(n, NORA)
         n.wait_text("main h1", "My tickets")
         # Shown once: gone when the admin comes back.
         d.open("/#/inbox")
@@ -322,6 +323,42 @@ class FlowTest(harness.ApiTestCase):
         n.wait_css("form.signin", timeout=20)
         n.wait_text("#toast", "session ended")
         self.assertIsNone(n.js("return sessionStorage.getItem('chatdesk.session')"))
+
+    def test_06c_admin_disables_a_user_who_is_signed_out(self):
+        n = browser("new")
+        sign_in(n, NORA)
+        n.wait_text("main h1", "My tickets")
+        tok = n.js("return JSON.parse(sessionStorage.getItem('chatdesk.session')).token")
+        me = helpers.request(STACK, "GET", "/api/v1/users/me", tok).json
+        d = browser("admin")
+        d.open("/#/inbox")
+        d.open("/#/users")
+        row = 'tr[data-id="%d"]' % me["id"]
+        d.wait_text(row, "Nora New")
+        button = [b for b in d.finds(row + " td.actions button")
+                  if b.text == "Disable"]
+        self.assertEqual(len(button), 1, "a Disable button in Nora's row")
+        button[0].click()
+        d.wait_text("#toast", "is disabled and signed out")
+        d.wait_css(row + ".disabled")
+        self.assertIn("Enable", [b.text for b in d.finds(row + " td.actions button")])
+        shot(d, "users-disabled")
+        # Her tab: the next poll's 401 ends the session; she cannot sign
+        # in again, with the answer of a wrong password.
+        n.wait_css("form.signin", timeout=20)
+        self.assertError(helpers.request(STACK, "GET", "/api/v1/users/me",
+                                         tok), 401, "unauthorized")
+        n.type("form.signin input[name=email]", NORA["email"])
+        n.type("form.signin input[name=password]", NORA["password"])
+        n.find("form.signin button[type=submit]").click()
+        n.wait_text("form.signin", "Wrong email or password.")
+        # Enabled again: she signs in (her old token stays revoked).
+        [b for b in d.finds(row + " td.actions button")
+         if b.text == "Enable"][0].click()
+        d.wait_text("#toast", "is enabled")
+        sign_in(n, NORA)
+        self.assertError(helpers.request(STACK, "GET", "/api/v1/users/me",
+                                         tok), 401, "unauthorized")
 
     def test_07_sign_out_revokes_the_token(self):
         c = browser("customer")
