@@ -16,8 +16,10 @@ int
 app_open(struct app *app, enum db_open_mode mode, char *err, size_t errsz)
 {
 	const struct config *c = &app->cfg;
+	unsigned char mac_key[DB_SECRET_LEN];
 	struct rconn *rc, *qrc;
 	struct keyspace ks;
+	int keyed;
 
 	http_io_init(&app->io);
 	/* config_load checked the prefix already; this is the one place
@@ -26,6 +28,18 @@ app_open(struct app *app, enum db_open_mode mode, char *err, size_t errsz)
 		return -1;
 	if ((app->db = db_open(c, mode, err, errsz)) == NULL)
 		return -1;
+	/* The cache's secret lives in the database, never in Redis: a
+	 * database being migrated may not have it yet, and its cache then
+	 * reads nothing from Redis. */
+	keyed = mode != DB_OPEN_APP ? 1 : db_secret(app->db,
+	    DB_SECRET_CACHE_MAC, mac_key, sizeof(mac_key));
+	if (keyed != 0 && mode == DB_OPEN_APP) {
+		snprintf(err, errsz, "db_path: %.200s holds no cache secret: "
+		    "run chatdeskctl migrate", c->db_path);
+		db_close(app->db);
+		app->db = NULL;
+		return -1;
+	}
 	metrics_open(c->db_path);
 	rc = rconn_new(c->redis_url, c->redis_connect_timeout_ms,
 	    c->redis_command_timeout_ms, c->redis_retry_ms);
@@ -37,7 +51,9 @@ app_open(struct app *app, enum db_open_mode mode, char *err, size_t errsz)
 		qrc = rconn_new(c->queue_redis_url,
 		    c->redis_connect_timeout_ms, c->redis_command_timeout_ms,
 		    c->redis_retry_ms);
-	app->cache = cache_open(c, app->db, rc, &ks);
+	app->cache = cache_open(c, app->db, rc, &ks,
+	    keyed == 0 ? mac_key : NULL);
+	util_wipe(mac_key, sizeof(mac_key));
 	app->queue = queue_open(c, app->db, qrc, &ks);
 	app->auth = auth_open(app->db, app->cache, c->record_ttl);
 	return 0;

@@ -184,6 +184,36 @@ local_slot(const char *tok)
 	return &local[h % AUTH_LOCAL_SLOTS];
 }
 
+/* "user_id role" into req. Returns 0, or 1 if it is not that. */
+static int
+session_parse(const struct strbuf *v, struct req *req)
+{
+	char role[16];
+	long long uid;
+
+	if (sscanf(v->buf, "%lld %15s", &uid, role) != 2 ||
+	    (req->role = auth_role_parse(role)) == ROLE_NONE)
+		return 1;
+	req->user_id = uid;
+	return 0;
+}
+
+/* The session of tok from SQLite alone. Returns as auth_identify. */
+static int
+session_sqlite(struct auth *a, struct req *req, const char *tok)
+{
+	struct session_arg sa = { a->db, req->token_hash };
+	int rc;
+
+	crypto_hash_sha256(req->token_hash, (const unsigned char *)tok,
+	    AUTH_TOKEN_LEN);
+	metrics_cache(KEY_SESSION, 2);
+	strbuf_reset(&a->value);
+	if ((rc = session_fill(&sa, &a->value)) != 0)
+		return rc;
+	return session_parse(&a->value, req);
+}
+
 int
 auth_identify(struct auth *a, struct req *req)
 {
@@ -193,13 +223,16 @@ auth_identify(struct auth *a, struct req *req)
 	struct strbuf *v = &a->value;
 	enum cache_result res;
 	const char *tok;
-	char role[16];
-	long long uid;
 	uint64_t gen;
 	int rc;
 
 	if (bearer_token(req->authorization, &tok) == -1)
 		return 1;
+	/* Without the shared generation (metrics_open said so loudly at
+	 * start) no process would hear of another's revocation: no memory,
+	 * no Redis, SQLite every time. */
+	if (!metrics_shared())
+		return session_sqlite(a, req, tok);
 	/* Read the generation before the lookup: a revocation that lands
 	 * during it leaves this entry already stale. The comparison is
 	 * constant-time: it is a secret. */
@@ -219,14 +252,10 @@ auth_identify(struct auth *a, struct req *req)
 	sa.hash = req->token_hash;
 	session_key(a, req->token_hash, &k);
 	rc = cache_get(a->cache, &k, a->ttl, session_fill, &sa, v, &res);
-	if (rc != 0)
-		return rc;
-	if (sscanf(v->buf, "%lld %15s", &uid, role) != 2 ||
-	    (req->role = auth_role_parse(role)) == ROLE_NONE)
-		return 1;
-	req->user_id = uid;
+	if (rc != 0 || session_parse(v, req) != 0)
+		return rc != 0 ? rc : 1;
 	memcpy(ls->token, tok, AUTH_TOKEN_LEN);
-	ls->user_id = uid;
+	ls->user_id = req->user_id;
 	ls->role = req->role;
 	ls->gen = gen;
 	ls->expires_us = util_mono_us() + AUTH_LOCAL_TTL_US;

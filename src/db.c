@@ -214,6 +214,10 @@ static const char *const sqls[SQL__MAX] = {
 	"ORDER BY id",
 	/* SQL_NOTIF_DELIVERED: (now, id) */
 	"UPDATE notifications SET delivered_at = ? WHERE id = ?",
+	/* SQL_SECRET_GET */
+	"SELECT value FROM secrets WHERE name = ?",
+	/* SQL_SECRET_ADD: the first one made stays. */
+	"INSERT OR IGNORE INTO secrets (name, value, created_at) VALUES (?, ?, ?)",
 };
 
 struct db {
@@ -420,6 +424,47 @@ db_close(struct db *db)
 	free(db);
 }
 
+/* Adds the secret name if it is not there yet: len random bytes from the
+ * OS. Returns 0 or -1 (logged). */
+static int
+secret_make(struct db *db, const char *name, size_t len)
+{
+	unsigned char key[64];
+	sqlite3_stmt *st;
+	int rc;
+
+	if (len > sizeof(key) || (st = db_stmt(db, SQL_SECRET_ADD)) == NULL)
+		return -1;
+	util_random(key, len);
+	db_bind_text(st, 1, name, strlen(name));
+	db_bind_blob(st, 2, key, len);
+	db_bind_int(st, 3, util_now_ms());
+	rc = db_exec_stmt(db, st);
+	util_wipe(key, sizeof(key));
+	if (rc != 0)
+		log_error("cannot store the secret %s", name);
+	return rc == 0 ? 0 : -1;
+}
+
+int
+db_secret(struct db *db, const char *name, unsigned char *out, size_t len)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if ((st = db_stmt(db, SQL_SECRET_GET)) == NULL)
+		return -1;
+	db_bind_text(st, 1, name, strlen(name));
+	rc = db_step(db, st);
+	if (rc == SQLITE_ROW && (size_t)sqlite3_column_bytes(st, 0) == len) {
+		memcpy(out, sqlite3_column_blob(st, 0), len);
+		rc = 0;
+	} else
+		rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? 1 : -1;
+	db_reset(st);
+	return rc;
+}
+
 int
 db_migrate(struct db *db, int *from, int *to)
 {
@@ -449,7 +494,7 @@ db_migrate(struct db *db, int *from, int *to)
 	}
 	if (db_execf(db, sql_archive_schema) == -1)
 		return -1;
-	return 0;
+	return secret_make(db, DB_SECRET_CACHE_MAC, DB_SECRET_LEN);
 }
 
 sqlite3_stmt *

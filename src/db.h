@@ -67,6 +67,8 @@ enum sqlstmt {
 	SQL_NOTIF_INSERT,
 	SQL_NOTIF_UNDELIVERED,
 	SQL_NOTIF_DELIVERED,
+	SQL_SECRET_GET,
+	SQL_SECRET_ADD,
 	SQL__MAX
 };
 
@@ -112,6 +114,17 @@ int db_bind_blob(sqlite3_stmt *, int idx, const void *p, size_t len);
 int db_cache_pending_add(struct db *, const char *key, int pattern);
 int db_cache_pending_replay(struct db *,
     int (*fn)(void *arg, const char *key, int pattern), void *arg);
+
+/* The cache's MAC key (cache.h), made by db_migrate when missing. */
+#define DB_SECRET_CACHE_MAC	"cache_mac"
+#define DB_SECRET_LEN		32
+
+/*
+ * A secret of the secrets table (sql/002_secrets.sql): copies exactly len
+ * bytes into out and returns 0; 1 if there is none (or of another
+ * length); -1 on error (logged).
+ */
+int db_secret(struct db *, const char *name, unsigned char *out, size_t len);
 
 /* BEGIN IMMEDIATE, retried a bounded number of times on SQLITE_BUSY.
  * Returns 0 or -1 (logged). */

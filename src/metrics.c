@@ -15,7 +15,7 @@
 #include "task.h"
 
 #define M_MAGIC		0x63646d6574726963ULL	/* "cdmetric" */
-#define M_VERSION	1
+#define M_VERSION	2
 #define M_ROUTES	(METRICS_ROUTES_MAX + 1)	/* + the unmatched */
 #define M_NBUCKETS	12
 
@@ -41,6 +41,7 @@ struct metrics_shm {
 	uint64_t	hist_count[M_ROUTES];
 	uint64_t	hist_sum_us[M_ROUTES];
 	uint64_t	cache[KEY_CACHE__MAX][3];
+	uint64_t	cache_forged[KEY_CACHE__MAX];
 	uint64_t	redis_errors;
 	uint64_t	ratelimit_rejections;
 	uint64_t	ratelimit_unenforced;
@@ -69,7 +70,10 @@ metrics_open(const char *db_path)
 	snprintf(path, sizeof(path), "%s-metrics", db_path);
 	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640)) == -1 ||
 	    fstat(fd, &st) == -1) {
-		log_warn("metrics: cannot open %s: counting per process", path);
+		log_error("metrics: cannot open %s: counting per process; "
+		    "revocations and role changes made by other processes are "
+		    "not heard of here, so every session is checked against "
+		    "SQLite (slower): fix the file's directory or mode", path);
 		if (fd != -1)
 			close(fd);
 		return;
@@ -77,6 +81,8 @@ metrics_open(const char *db_path)
 	/* Grown with zeros: a new file is all counters at zero. */
 	if ((size_t)st.st_size < sizeof(struct metrics_shm) &&
 	    ftruncate(fd, sizeof(struct metrics_shm)) == -1) {
+		log_error("metrics: cannot grow %s: counting per process; "
+		    "every session is checked against SQLite", path);
 		close(fd);
 		return;
 	}
@@ -84,7 +90,8 @@ metrics_open(const char *db_path)
 	    MAP_SHARED, fd, 0);
 	close(fd);
 	if (p == MAP_FAILED) {
-		log_warn("metrics: cannot map %s: counting per process", path);
+		log_error("metrics: cannot map %s: counting per process; "
+		    "every session is checked against SQLite", path);
 		return;
 	}
 	m = p;
@@ -95,6 +102,12 @@ metrics_open(const char *db_path)
 		m->magic = M_MAGIC;
 		m->version = M_VERSION;
 	}
+}
+
+int
+metrics_shared(void)
+{
+	return m != &local;
 }
 
 void
@@ -139,6 +152,13 @@ metrics_cache(enum key_family f, int result)
 {
 	if (f < KEY_CACHE__MAX && result >= 0 && result < 3)
 		ADD(m->cache[f][result], 1);
+}
+
+void
+metrics_cache_forged(enum key_family f)
+{
+	if (f < KEY_CACHE__MAX)
+		ADD(m->cache_forged[f], 1);
 }
 
 void
@@ -297,6 +317,14 @@ metrics_render(struct strbuf *o)
 			strbuf_printf(o, "chatdesk_cache_requests_total{family="
 			    "\"%s\",result=\"%s\"} %llu\n", keys_families[f].label,
 			    results[s], (unsigned long long)GET(m->cache[f][s]));
+	strbuf_adds(o, "# HELP chatdesk_cache_forged_total Cached values "
+	    "that failed their MAC (not written by chatdesk), by key family; "
+	    "each was read as a miss.\n"
+	    "# TYPE chatdesk_cache_forged_total counter\n");
+	for (f = 0; f < KEY_CACHE__MAX; f++)
+		strbuf_printf(o, "chatdesk_cache_forged_total{family=\"%s\"} "
+		    "%llu\n", keys_families[f].label,
+		    (unsigned long long)GET(m->cache_forged[f]));
 	strbuf_printf(o, "# HELP chatdesk_redis_errors_total Failed Redis "
 	    "commands and connections.\n"
 	    "# TYPE chatdesk_redis_errors_total counter\n"

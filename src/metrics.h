@@ -22,8 +22,14 @@ enum metrics_task_result {
 };
 
 /* Maps the shared file for db_path. Without it (an unwritable
- * directory), counting goes to process memory: logged, never fatal. */
+ * directory), counting goes to process memory: logged as an error, never
+ * fatal, and metrics_shared() says so. */
 void metrics_open(const char *db_path);
+/* 1 when the counters and generations are shared with the other
+ * processes (the file is mapped), 0 when they are this process' own: then
+ * no process hears of another's revocations through the generations
+ * below, and auth checks every session against SQLite. */
+int metrics_shared(void);
 void metrics_close(void);
 
 /* One finished request: route index in the route table (-1: none). */
@@ -31,6 +37,8 @@ void metrics_request(int route, int status, int64_t micros);
 /* A cache read of the key family (one of the first KEY_CACHE__MAX)
  * with result 0 hit, 1 miss, 2 bypass. */
 void metrics_cache(enum key_family, int result);
+/* A cached value of the family that failed its MAC (cache.h, seals). */
+void metrics_cache_forged(enum key_family);
 void metrics_redis_error(void);
 void metrics_ratelimit_rejection(void);
 /* A post let through because Redis could not count it. */

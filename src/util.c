@@ -214,6 +214,12 @@ util_random(void *buf, size_t n)
 	randombytes_buf(buf, n);
 }
 
+void
+util_wipe(void *buf, size_t n)
+{
+	sodium_memzero(buf, n);
+}
+
 int
 util_utf8_ok(const char *s, size_t len)
 {

@@ -54,6 +54,8 @@ size_t util_utoa(unsigned long long v, char *buf);
 void util_hex(const unsigned char *in, size_t len, char *out);
 /* Fills buf with n random bytes from the OS. Aborts on failure. */
 void util_random(void *buf, size_t n);
+/* Zeroes n bytes in a way the compiler keeps (secrets). */
+void util_wipe(void *, size_t n);
 /* Returns 1 if s[0..len) is valid UTF-8 without NUL bytes, else 0. */
 int util_utf8_ok(const char *s, size_t len);
 /* Returns 1 if s[0..len) is empty or only ASCII white space. */

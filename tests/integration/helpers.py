@@ -31,6 +31,22 @@ def session_key(token):
     return "session:" + hashlib.sha256(token.encode()).hexdigest()
 
 
+# The seal chatdesk puts before every record value it caches (src/cache.h):
+# 64 hex digits of MAC, 16 of generation, 16 of expiry, and "|".
+SEAL_LEN = 97
+SEAL_RE = re.compile(rb"^[0-9a-f]{96}\|")
+
+
+def unseal(v):
+    """The value inside a sealed cache value (bytes), or None for None;
+    fails loudly if v is not sealed."""
+    if v is None:
+        return None
+    if not SEAL_RE.match(v):
+        raise AssertionError("cached value without a seal: %r" % v[:120])
+    return v[SEAL_LEN:]
+
+
 def is_int(v):
     """An int that is not a bool (what JSON integers parse to)."""
     return isinstance(v, int) and not isinstance(v, bool)
