@@ -98,10 +98,11 @@ answer_fresh(struct app *app, struct req *req, int64_t id, int status,
 		return;
 	}
 	strbuf_free(&text);
-	if (token != NULL)
+	if (token != NULL) {
+		http_no_store(req);
 		api_created(req, json_pack("{s:o, s:s}", "user", user,
 		    "token", token), "/api/v1/users/", id);
-	else
+	} else
 		http_json(req, status, user);
 }
 
@@ -144,6 +145,10 @@ api_users_create(struct app *app, struct req *req, const int64_t *ids)
 	    FIELD_REQUIRED, &email, &elen) == -1 ||
 	    api_field_enum(req, "role", role_choices, FIELD_REQUIRED, &ri) == -1)
 		return;
+	if ((why = users_check_name(name, nlen)) != NULL) {
+		http_invalid_field(req, "name", "%s", why);
+		return;
+	}
 	if ((why = users_check_email(email, elen)) != NULL) {
 		http_invalid_field(req, "email", "%s", why);
 		return;
@@ -238,6 +243,7 @@ api_users_token(struct app *app, struct req *req, const int64_t *ids)
 		http_internal(req);
 		return;
 	}
+	http_no_store(req);
 	http_json(req, 201, json_pack("{s:s}", "token", tok));
 	sodium_memzero(tok, sizeof(tok));
 }

@@ -336,6 +336,12 @@ http_header(struct req *req, const char *name, const char *value)
 	strbuf_add(&req->io->extra, "\r\n", 2);
 }
 
+void
+http_no_store(struct req *req)
+{
+	http_header(req, "Cache-Control", "no-store");
+}
+
 static const char *
 reason(int status)
 {
@@ -509,6 +515,9 @@ http_invalid_field(struct req *req, const char *field, const char *fmt, ...)
 void
 http_not_found(struct req *req)
 {
+	/* A 404 says nothing about what a cache held: a caller who may not
+	 * see an object gets the answer of one that does not exist. */
+	req->cache = NULL;
 	http_error(req, 404, "not_found", NULL, "not found");
 }
 

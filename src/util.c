@@ -272,3 +272,14 @@ util_blank(const char *s, size_t len)
 			return 0;
 	return 1;
 }
+
+int
+util_has_control(const char *s, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return 1;
+	return 0;
+}

@@ -60,5 +60,8 @@ void util_wipe(void *, size_t n);
 int util_utf8_ok(const char *s, size_t len);
 /* Returns 1 if s[0..len) is empty or only ASCII white space. */
 int util_blank(const char *s, size_t len);
+/* 1 if s[0..len) holds a control byte (below 0x20, or 0x7f: CR, LF, tab,
+ * escape...), else 0. */
+int util_has_control(const char *s, size_t len);
 
 #endif

@@ -7,6 +7,8 @@
  */
 #include "autoconf.h"
 
+#include <sys/stat.h>
+
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -225,6 +227,7 @@ main(int argc, char *argv[])
 	int64_t start = util_mono_us();
 	int ch, got, rc = EXIT_FAILURE;
 
+	umask(APP_UMASK);
 	opterr = 0;	/* one-line errors, printed below */
 	while ((ch = getopt_long(argc, argv, ":c:t:s:hV", opts, NULL)) != -1) {
 		switch (ch) {
