@@ -22,6 +22,7 @@ app_open(struct app *app, enum db_open_mode mode, char *err, size_t errsz)
 	int keyed;
 
 	http_io_init(&app->io);
+	app->io.body_timeout_ms = c->body_timeout_ms;
 	/* config_load checked the prefix already; this is the one place
 	 * keys are set up for the cache and the queue. */
 	if (keys_init(&ks, c->key_prefix, err, errsz) == -1)

@@ -39,6 +39,9 @@ struct http_io {
 	struct strbuf	 extra;		/* extra response headers */
 	struct strbuf	 head;
 	struct strbuf	 body;
+	/* A body read waits at most this long for each chunk from the web
+	 * server (body_timeout_ms; 0: no bound). */
+	long long	 body_timeout_ms;
 };
 
 void http_io_init(struct http_io *);
