@@ -67,7 +67,7 @@ cache_open(const struct config *cfg, struct db *db, struct rconn *rc,
 	c->db = db;
 	c->ks = *ks;
 	if (mac_key != NULL) {
-		memcpy(c->mac_key, mac_key, CACHE_MAC_KEY_LEN);
+		cache_mac_init(&c->mac, mac_key);
 		c->keyed = 1;
 	}
 	strbuf_init(&c->sealed);
@@ -83,7 +83,7 @@ cache_close(struct cache *c)
 		return;
 	rconn_on_connect(c->rc, NULL, NULL);
 	rconn_free(c->rc);
-	util_wipe(c->mac_key, sizeof(c->mac_key));
+	util_wipe(&c->mac, sizeof(c->mac));
 	strbuf_free(&c->sealed);
 	free(c);
 }
@@ -217,17 +217,23 @@ cache_lease_read(struct cache *c, const struct rkey *key,
 #define SEAL_MAC_HEX	64
 #define SEAL_NUM_HEX	16
 
+void
+cache_mac_init(struct cache_mac *m, const unsigned char *mac_key)
+{
+	crypto_auth_hmacsha512256_init(&m->st, mac_key, CACHE_MAC_KEY_LEN);
+}
+
 /* The MAC of a seal: over the key name, a NUL, and the seal after the
  * mac (gen, exp, '|', value). */
 static void
-seal_mac(const unsigned char *mac_key, const struct rkey *key,
+seal_mac(const struct cache_mac *m, const struct rkey *key,
     const char *tail, size_t len, unsigned char mac[crypto_auth_BYTES])
 {
-	crypto_auth_hmacsha512256_state st;
+	crypto_auth_hmacsha512256_state st = m->st;
 
-	/* crypto_auth is HMAC-SHA-512-256; its streaming form spares a
-	 * copy of key and value into one buffer. */
-	crypto_auth_hmacsha512256_init(&st, mac_key, CACHE_MAC_KEY_LEN);
+	/* crypto_auth is HMAC-SHA-512-256; its streaming form, from a
+	 * state keyed once, spares keying and a copy of key and value into
+	 * one buffer. */
 	crypto_auth_hmacsha512256_update(&st, (const unsigned char *)key->s,
 	    key->len + 1);
 	crypto_auth_hmacsha512256_update(&st, (const unsigned char *)tail, len);
@@ -264,7 +270,7 @@ parse_u64(const char *s, uint64_t *v)
 }
 
 void
-cache_seal(const unsigned char *mac_key, const struct rkey *key,
+cache_seal(const struct cache_mac *m, const struct rkey *key,
     uint64_t gen, int64_t exp, const char *val, size_t len, struct strbuf *out)
 {
 	unsigned char mac[crypto_auth_BYTES];
@@ -279,7 +285,7 @@ cache_seal(const unsigned char *mac_key, const struct rkey *key,
 	memcpy(p + CACHE_SEAL_LEN, val, len);
 	out->len = CACHE_SEAL_LEN + len;
 	p[out->len] = '\0';
-	seal_mac(mac_key, key, p + SEAL_MAC_HEX, out->len - SEAL_MAC_HEX, mac);
+	seal_mac(m, key, p + SEAL_MAC_HEX, out->len - SEAL_MAC_HEX, mac);
 	/* sodium_bin2hex writes a NUL after the digits: over the gen's
 	 * first digit, so it goes first and the gen is written again. */
 	sodium_bin2hex(p, SEAL_MAC_HEX + 1, mac, sizeof(mac));
@@ -287,7 +293,7 @@ cache_seal(const unsigned char *mac_key, const struct rkey *key,
 }
 
 enum cache_seal
-cache_unseal(const unsigned char *mac_key, const struct rkey *key,
+cache_unseal(const struct cache_mac *m, const struct rkey *key,
     uint64_t gen, int64_t now, const char *sealed, size_t len,
     const char **val, size_t *vlen)
 {
@@ -301,7 +307,7 @@ cache_unseal(const unsigned char *mac_key, const struct rkey *key,
 	    parse_u64(sealed + SEAL_MAC_HEX, &g) == -1 ||
 	    parse_u64(sealed + SEAL_MAC_HEX + SEAL_NUM_HEX, &exp) == -1)
 		return CACHE_SEAL_FORGED;
-	seal_mac(mac_key, key, sealed + SEAL_MAC_HEX, len - SEAL_MAC_HEX, mac);
+	seal_mac(m, key, sealed + SEAL_MAC_HEX, len - SEAL_MAC_HEX, mac);
 	if (crypto_verify_32(mac, got) != 0)
 		return CACHE_SEAL_FORGED;
 	if (g != gen || now < 0 || (uint64_t)now >= exp)
@@ -350,7 +356,7 @@ plain_get(struct cache *c, const struct rkey *key, void *ctx)
 	if ((r = rconn_cmd(c->rc, 2, argv, lens)) == NULL)
 		return -1;
 	if (r->type == REDIS_REPLY_STRING) {
-		switch (cache_unseal(c->mac_key, key, pc->gen,
+		switch (cache_unseal(&c->mac, key, pc->gen,
 		    util_now_ms() / 1000, r->str, r->len, &val, &vlen)) {
 		case CACHE_SEAL_OK:
 			strbuf_reset(pc->out);
@@ -379,7 +385,7 @@ cache_store(struct cache *c, const struct rkey *key, const struct rkey *lease,
 	redisReply *r;
 
 	snprintf(ttls, sizeof(ttls), "%lld", t);
-	cache_seal(c->mac_key, key, gen, util_now_ms() / 1000 + t, val->buf,
+	cache_seal(&c->mac, key, gen, util_now_ms() / 1000 + t, val->buf,
 	    val->len, &c->sealed);
 	/* Cached values are JSON or "id role" text: never a NUL byte. */
 	if ((r = rconn_evalv(c->rc, &fill_store, 2, key->s, lease->s,

@@ -19,6 +19,8 @@
 
 #include <stdint.h>
 
+#include <sodium.h>
+
 #include "keys.h"
 #include "util.h"
 
@@ -89,19 +91,25 @@ int cache_get(struct cache *, const struct rkey *key, long long ttl,
  * value saved before it and put back is stale at once.
  */
 #define CACHE_SEAL_LEN		97
+/* The secret, keyed into HMAC's state once: each seal then costs the
+ * hashing of its own bytes only (a third less than keying every time). */
+struct cache_mac {
+	crypto_auth_hmacsha512256_state	 st;
+};
+void cache_mac_init(struct cache_mac *, const unsigned char *mac_key);
 enum cache_seal {
 	CACHE_SEAL_OK,
 	CACHE_SEAL_STALE,	/* genuine, but expired or of an older gen */
 	CACHE_SEAL_FORGED	/* not made with our secret for this key */
 };
 /* Writes the sealed value into out (reset first). */
-void cache_seal(const unsigned char *mac_key, const struct rkey *key,
+void cache_seal(const struct cache_mac *, const struct rkey *key,
     uint64_t gen, int64_t exp, const char *val, size_t len,
     struct strbuf *out);
 /* Checks a sealed value read from key at time now (Unix seconds) against
  * the generation expected; on CACHE_SEAL_OK *val, *vlen are the value
  * inside sealed. */
-enum cache_seal cache_unseal(const unsigned char *mac_key,
+enum cache_seal cache_unseal(const struct cache_mac *,
     const struct rkey *key, uint64_t gen, int64_t now, const char *sealed,
     size_t len, const char **val, size_t *vlen);
 

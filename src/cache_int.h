@@ -14,7 +14,7 @@ struct cache {
 	/* The pending-invalidation generation this process has replayed. */
 	uint64_t		 pending_gen;
 	/* The secret of the seals (cache.h); keyed 0: none, never read. */
-	unsigned char		 mac_key[CACHE_MAC_KEY_LEN];
+	struct cache_mac	 mac;
 	int			 keyed;
 	struct strbuf		 sealed;	/* a value being stored */
 	int64_t			 forged_logged_us;	/* last log line of one */

@@ -186,7 +186,8 @@ test_result_names(void **state)
 static void
 test_seal(void **state)
 {
-	unsigned char key[CACHE_MAC_KEY_LEN], other[CACHE_MAC_KEY_LEN];
+	unsigned char kb[CACHE_MAC_KEY_LEN];
+	struct cache_mac key, other;
 	struct keyspace ks;
 	struct rkey k5, k6;
 	struct strbuf b, t;
@@ -195,50 +196,51 @@ test_seal(void **state)
 	char err[128];
 
 	(void)state;
-	randombytes_buf(key, sizeof(key));
-	memcpy(other, key, sizeof(key));
-	other[0] ^= 1;
+	randombytes_buf(kb, sizeof(kb));
+	cache_mac_init(&key, kb);
+	kb[0] ^= 1;
+	cache_mac_init(&other, kb);
 	assert_int_equal(keys_init(&ks, "", err, sizeof(err)), 0);
 	keys_ticket(&ks, &k5, 5);
 	keys_ticket(&ks, &k6, 6);
 	strbuf_init(&b);
 	strbuf_init(&t);
-	cache_seal(key, &k5, 3, 1000, val, strlen(val), &b);
+	cache_seal(&key, &k5, 3, 1000, val, strlen(val), &b);
 	assert_int_equal(b.len, CACHE_SEAL_LEN + strlen(val));
 	assert_int_equal(b.buf[CACHE_SEAL_LEN - 1], '|');
 	assert_int_equal(strlen(b.buf), b.len);
-	assert_int_equal(cache_unseal(key, &k5, 3, 999, b.buf, b.len, &v,
+	assert_int_equal(cache_unseal(&key, &k5, 3, 999, b.buf, b.len, &v,
 	    &vlen), CACHE_SEAL_OK);
 	assert_int_equal(vlen, strlen(val));
 	assert_memory_equal(v, val, vlen);
 	/* Expired, or of another generation: genuine but stale. */
-	assert_int_equal(cache_unseal(key, &k5, 3, 1000, b.buf, b.len, &v,
+	assert_int_equal(cache_unseal(&key, &k5, 3, 1000, b.buf, b.len, &v,
 	    &vlen), CACHE_SEAL_STALE);
-	assert_int_equal(cache_unseal(key, &k5, 4, 999, b.buf, b.len, &v,
+	assert_int_equal(cache_unseal(&key, &k5, 4, 999, b.buf, b.len, &v,
 	    &vlen), CACHE_SEAL_STALE);
 	/* Another key, another secret: forged. */
-	assert_int_equal(cache_unseal(key, &k6, 3, 999, b.buf, b.len, &v,
+	assert_int_equal(cache_unseal(&key, &k6, 3, 999, b.buf, b.len, &v,
 	    &vlen), CACHE_SEAL_FORGED);
-	assert_int_equal(cache_unseal(other, &k5, 3, 999, b.buf, b.len, &v,
+	assert_int_equal(cache_unseal(&other, &k5, 3, 999, b.buf, b.len, &v,
 	    &vlen), CACHE_SEAL_FORGED);
 	/* Any byte changed, the value cut or grown, or no seal at all. */
 	for (i = 0; i < b.len; i++) {
 		strbuf_reset(&t);
 		strbuf_add(&t, b.buf, b.len);
 		t.buf[i] = t.buf[i] == '7' ? '8' : '7';
-		assert_int_equal(cache_unseal(key, &k5, 3, 999, t.buf, t.len,
+		assert_int_equal(cache_unseal(&key, &k5, 3, 999, t.buf, t.len,
 		    &v, &vlen), CACHE_SEAL_FORGED);
 	}
-	assert_int_equal(cache_unseal(key, &k5, 3, 999, b.buf, b.len - 1, &v,
+	assert_int_equal(cache_unseal(&key, &k5, 3, 999, b.buf, b.len - 1, &v,
 	    &vlen), CACHE_SEAL_FORGED);
 	strbuf_reset(&t);
 	strbuf_add(&t, b.buf, b.len);
 	strbuf_add(&t, " ", 1);
-	assert_int_equal(cache_unseal(key, &k5, 3, 999, t.buf, t.len, &v,
+	assert_int_equal(cache_unseal(&key, &k5, 3, 999, t.buf, t.len, &v,
 	    &vlen), CACHE_SEAL_FORGED);
-	assert_int_equal(cache_unseal(key, &k5, 0, 0, val, strlen(val), &v,
+	assert_int_equal(cache_unseal(&key, &k5, 0, 0, val, strlen(val), &v,
 	    &vlen), CACHE_SEAL_FORGED);
-	assert_int_equal(cache_unseal(key, &k5, 0, 0, "", 0, &v, &vlen),
+	assert_int_equal(cache_unseal(&key, &k5, 0, 0, "", 0, &v, &vlen),
 	    CACHE_SEAL_FORGED);
 	strbuf_free(&b);
 	strbuf_free(&t);
