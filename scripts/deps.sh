@@ -18,15 +18,34 @@
 # services of those packages. chatdesk's scripts neither use nor touch them:
 # they run their own nginx and redis-server from a state directory, on a
 # unix socket and port 8080.
+
+# Copyright (c) 2026 The chatdesk authors
+#
+# Permission to use, copy, modify, and distribute this software for any
+# purpose with or without fee is hereby granted, provided that the above
+# copyright notice and this permission notice appear in all copies.
+#
+# THE SOFTWARE IS PROVIDED "AS IS" AND THE AUTHOR DISCLAIMS ALL WARRANTIES
+# WITH REGARD TO THIS SOFTWARE INCLUDING ALL IMPLIED WARRANTIES OF
+# MERCHANTABILITY AND FITNESS. IN NO EVENT SHALL THE AUTHOR BE LIABLE FOR
+# ANY SPECIAL, DIRECT, INDIRECT, OR CONSEQUENTIAL DAMAGES OR ANY DAMAGES
+# WHATSOEVER RESULTING FROM LOSS OF USE, DATA OR PROFITS, WHETHER IN AN
+# ACTION OF CONTRACT, NEGLIGENCE OR OTHER TORTIOUS ACTION, ARISING OUT OF
+# OR IN CONNECTION WITH THE USE OR PERFORMANCE OF THIS SOFTWARE.
+
 set -euo pipefail
 
 build_pkgs=(build-essential autoconf automake libtool pkg-config
 	libfcgi-dev libhiredis-dev libsqlite3-dev libjansson-dev libsodium-dev
-	liburiparser-dev libcmocka-dev)
+	liburiparser-dev libcmocka-dev libcurl4-openssl-dev)
 # nginx is checked separately: any flavour will do.
-run_pkgs=(redis-server spawn-fcgi libfcgi-bin sqlite3 curl)
-test_pkgs=(redis-server spawn-fcgi libfcgi-bin sqlite3 curl python3
-	clang libclang-rt-14-dev)
+run_pkgs=(redis-server spawn-fcgi multiwatch libfcgi-bin sqlite3 curl procps
+	libnginx-mod-nchan)
+test_pkgs=(redis-server spawn-fcgi multiwatch libfcgi-bin sqlite3 curl procps python3
+	libnginx-mod-nchan debhelper dpkg-dev lintian systemd logrotate
+	clang libclang-rt-14-dev
+	# the web client's browser tests (tests/browser/)
+	chromium chromium-driver python3-selenium)
 
 usage() {
 	awk 'NR == 1 { next } /^#/ { sub(/^# ?/, ""); print; next } { exit }' "${BASH_SOURCE[0]}"

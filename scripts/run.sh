@@ -3,33 +3,60 @@
 #
 #   scripts/run.sh           install missing packages, build in build/, start
 #                            redis-server, the chatdesk pool and nginx, create
-#                            an admin user, print the URL and its token
+#                            an admin user, print the web address, the
+#                            admin's sign-in (email and password) and token
 #   scripts/run.sh stop      stop what a previous run started
-#   scripts/run.sh status    show what is running
+#   scripts/run.sh status    show what is running (creates nothing)
 #
 # Everything lives in a state directory (default var/local/ in the
 # repository): the databases, the generated chatdesk.conf and nginx.conf,
 # the sockets, the pid files and the logs. Running it again stops the
 # previous run first (by the PIDs in the pid files, never by name) and keeps
-# the data. Only the package installation needs root (through sudo when
-# not root); the rest runs as whoever runs this script. The system's own
-# nginx and redis services, port 80 and port 6379 are never used.
+# the data. Only the package installation needs root (run.sh as root, or
+# through sudo when not root); the rest runs as whoever runs this script.
+# The system's own nginx and redis services, port 80 and port 6379 are
+# never used. Files are created with a umask of 027.
+#
+# The pool runs under multiwatch behind spawn-fcgi: spawn-fcgi opens the
+# socket and starts multiwatch, which forks POOL chatdesk processes and
+# replaces any that dies; one that dies within 10 s of its start 3 times
+# in a row is not started again (no crash loop; README "The pool heals").
 #
 # Environment:
 #   STATE=DIR   state directory (default: var/local under the repository)
 #   PORT=N      nginx listens on 127.0.0.1:N (default 8080)
 #   POOL=N      number of chatdesk processes (default 2)
 #   BUILD=DIR   build directory (default: build under the repository)
+#   RATE=N r/s  nginx's limit per client address (default 50r/s, burst 200)
 #   NO_DEPS=1   do not check or install packages
-#   CHATDESK_<KEY>=VALUE  overrides a key of the generated chatdesk.conf
+#   NO_BUILD=1  do not configure or build: use the binaries in BUILD as they are
+#   CHATDESK_<KEY>=VALUE  sets a key in the generated chatdesk.conf, so that
+#               the pool, chatdeskctl and the worker command printed at the
+#               end all see it (keys: examples/chatdesk.conf)
+
+# Copyright (c) 2026 The chatdesk authors
+#
+# Permission to use, copy, modify, and distribute this software for any
+# purpose with or without fee is hereby granted, provided that the above
+# copyright notice and this permission notice appear in all copies.
+#
+# THE SOFTWARE IS PROVIDED "AS IS" AND THE AUTHOR DISCLAIMS ALL WARRANTIES
+# WITH REGARD TO THIS SOFTWARE INCLUDING ALL IMPLIED WARRANTIES OF
+# MERCHANTABILITY AND FITNESS. IN NO EVENT SHALL THE AUTHOR BE LIABLE FOR
+# ANY SPECIAL, DIRECT, INDIRECT, OR CONSEQUENTIAL DAMAGES OR ANY DAMAGES
+# WHATSOEVER RESULTING FROM LOSS OF USE, DATA OR PROFITS, WHETHER IN AN
+# ACTION OF CONTRACT, NEGLIGENCE OR OTHER TORTIOUS ACTION, ARISING OUT OF
+# OR IN CONNECTION WITH THE USE OR PERFORMANCE OF THIS SOFTWARE.
+
 set -euo pipefail
+umask 027
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 STATE=${STATE:-$REPO/var/local}
 PORT=${PORT:-8080}
 POOL=${POOL:-2}
 BUILD=${BUILD:-$REPO/build}
-RATE=50r/s
+RATE=${RATE:-50r/s}
 PATH=$PATH:/usr/sbin:/sbin
 
 say() { printf 'run.sh: %s\n' "$*"; }
@@ -91,12 +118,46 @@ stop_pidfile() {
 	rm -f "$file"
 }
 
+# PIDs of the chatdesk processes whose parent is pid (multiwatch's children).
+pool_children() {
+	local parent=$1 d pid stat rest
+	for d in /proc/[0-9]*; do
+		pid=${d#/proc/}
+		stat=$(cat "$d/stat" 2>/dev/null) || continue
+		# after the command name: state ppid ...
+		rest=${stat##*) }
+		rest=${rest#* }
+		[ "${rest%% *}" = "$parent" ] && pid_is "$pid" chatdesk && echo "$pid"
+	done
+	return 0
+}
+
+# Stops the pool: SIGTERM to multiwatch, which passes a graceful stop on to
+# each chatdesk process (--signal=TERM; see below) and exits when they have; then, by PID,
+# any chatdesk process that outlived it (multiwatch SIGKILLed earlier).
+stop_pool() {
+	local pid='' kids=()
+	if [ -f "$STATE/multiwatch.pid" ]; then
+		read -r pid <"$STATE/multiwatch.pid" || true
+		if pid_is "$pid" multiwatch; then
+			mapfile -t kids < <(pool_children "$pid")
+		fi
+		stop_pidfile "$STATE/multiwatch.pid" multiwatch
+	fi
+	if [ ${#kids[@]} -gt 0 ]; then
+		printf '%s\n' "${kids[@]}" >"$STATE/pool-left.pid"
+		stop_pidfile "$STATE/pool-left.pid" chatdesk
+	fi
+	# the pid file of a run.sh from before multiwatch
+	stop_pidfile "$STATE/chatdesk.pid" chatdesk
+}
+
 stop_all() {
 	[ -d "$STATE" ] || return 0
 	# Front to back: nginx stops taking requests, the pool finishes the
 	# ones in flight, then Redis (which writes its append-only file).
 	stop_pidfile "$STATE/nginx.pid" nginx
-	stop_pidfile "$STATE/chatdesk.pid" chatdesk
+	stop_pool
 	# spawn-fcgi refuses to start while the old socket accepts; nothing
 	# accepts on it any more, but remove it so that the next start is clean.
 	rm -f "$STATE/chatdesk.sock"
@@ -104,9 +165,14 @@ stop_all() {
 	rm -f "$STATE/redis.sock"
 }
 
+# Reads pid files only: creates, locks and changes nothing.
 status() {
-	local f name pid any=0
-	for f in nginx:nginx chatdesk:chatdesk redis:redis-server; do
+	local f name pid any=0 kids
+	if [ ! -d "$STATE" ]; then
+		echo "nothing running from $STATE (no such directory)"
+		return 0
+	fi
+	for f in nginx:nginx multiwatch:multiwatch redis:redis-server; do
 		name=${f#*:}
 		f=$STATE/${f%%:*}.pid
 		[ -f "$f" ] || continue
@@ -114,6 +180,10 @@ status() {
 			if pid_is "$pid" "$name"; then
 				echo "$name: running, pid $pid"
 				any=1
+				if [ "$name" = multiwatch ]; then
+					kids=$(pool_children "$pid" | tr '\n' ' ')
+					echo "chatdesk: running, pids ${kids:-none} (multiwatch's children)"
+				fi
 			else
 				echo "$name: pid $pid in $f is not running"
 			fi
@@ -143,6 +213,16 @@ esac
 
 case $PORT in '' | *[!0-9]*) die "PORT must be a number, not '$PORT'" ;; esac
 case $POOL in '' | *[!0-9]* | 0) die "POOL must be a number >= 1, not '$POOL'" ;; esac
+case $RATE in [1-9]*r/s | [1-9]*r/m) ;; *) die "RATE must look like 50r/s, not '$RATE'" ;; esac
+if [ "$cmd" = status ]; then
+	[ ! -d "$STATE" ] || STATE=$(cd "$STATE" && pwd)
+	status
+	exit 0
+fi
+if [ "$cmd" = stop ] && [ ! -d "$STATE" ]; then
+	say "nothing to stop: no $STATE"
+	exit 0
+fi
 mkdir -p "$STATE"
 STATE=$(cd "$STATE" && pwd)
 # The state path goes into a redis unix:// URL and nginx's config.
@@ -160,39 +240,39 @@ if [ "$cmd" = stop ]; then
 	say "stopped"
 	exit 0
 fi
-if [ "$cmd" = status ]; then
-	status
-	exit 0
-fi
-
 # ---- packages and build -----------------------------------------------------
 
 if [ "${NO_DEPS:-0}" != 1 ]; then
 	bash "$REPO/scripts/deps.sh" --run || die "installing packages failed"
 fi
 
-if [ -f "$REPO/config.status" ] && [ "$BUILD" != "$REPO" ]; then
-	die "the source tree is configured in place ($REPO/config.status): run" \
-		"'make distclean' there first, or BUILD=$REPO to use that build"
+if [ "${NO_BUILD:-0}" = 1 ]; then
+	say "NO_BUILD=1: using the binaries in $BUILD as they are"
+else
+	if [ -f "$REPO/config.status" ] && [ "$BUILD" != "$REPO" ]; then
+		die "the source tree is configured in place ($REPO/config.status): run" \
+			"'make distclean' there first, or BUILD=$REPO to use that build"
+	fi
+	if [ ! -x "$REPO/configure" ]; then
+		say "autoreconf -fi"
+		(cd "$REPO" && autoreconf -fi) || die "autoreconf failed"
+	fi
+	mkdir -p "$BUILD"
+	if [ ! -f "$BUILD/Makefile" ]; then
+		say "configuring in $BUILD"
+		(cd "$BUILD" && "$REPO/configure") || die "configure failed (see $BUILD/config.log)"
+	fi
+	say "building in $BUILD"
+	make -C "$BUILD" -j2 || die "the build failed"
 fi
-if [ ! -x "$REPO/configure" ]; then
-	say "autoreconf -fi"
-	(cd "$REPO" && autoreconf -fi) || die "autoreconf failed"
-fi
-mkdir -p "$BUILD"
-if [ ! -f "$BUILD/Makefile" ]; then
-	say "configuring in $BUILD"
-	(cd "$BUILD" && "$REPO/configure") || die "configure failed (see $BUILD/config.log)"
-fi
-say "building in $BUILD"
-make -C "$BUILD" -j2 || die "the build failed"
-for b in chatdesk chatdeskctl; do
+for b in chatdesk chatdeskctl chatdesk-worker; do
 	[ -x "$BUILD/$b" ] || die "$BUILD/$b was not built"
 done
 
 NGINX=$(command -v nginx) || die "nginx not found (scripts/deps.sh installs it)"
 REDIS=$(command -v redis-server) || die "redis-server not found"
 SPAWN_FCGI=$(command -v spawn-fcgi) || die "spawn-fcgi not found"
+MULTIWATCH=$(command -v multiwatch) || die "multiwatch not found (scripts/deps.sh installs it)"
 command -v curl >/dev/null || die "curl not found"
 
 # ---- stop a previous run ----------------------------------------------------
@@ -201,17 +281,44 @@ stop_all
 
 # ---- configuration ----------------------------------------------------------
 
+# Every CHATDESK_<KEY> of this script's environment is written into the
+# file, so that whatever runs later with CHATDESK_CONFIG=$CONF alone (the
+# worker command printed at the end, chatdeskctl by hand) sees the same
+# settings as the pool. The keys are those of examples/chatdesk.conf.
 CONF=$STATE/chatdesk.conf
-cat >"$CONF" <<EOF
-# Written by scripts/run.sh on every run: edits here are lost.
-# Override a key with an environment variable CHATDESK_<KEY> instead,
-# e.g. CHATDESK_LOG_LEVEL=debug scripts/run.sh
-# Every key and its default: examples/chatdesk.conf.
-db_path = $STATE/chatdesk.db
-archive_db_path = $STATE/archive.db
-redis_url = unix://$STATE/redis.sock?db=0
-log_level = info
-EOF
+declare -A known=() over=()
+while read -r k _; do
+	known[$k]=1
+done < <(grep -E '^[a-z_]+ *=' "$REPO/examples/chatdesk.conf" | tr '=' ' ')
+known[debug_fill_delay_ms]=1
+while IFS='=' read -r -d '' k v; do
+	case $k in
+	CHATDESK_CONFIG | CHATDESK_BUILDDIR | CHATDESK_SRCDIR | CHATDESK_KEEP_TMP | \
+		CHATDESK_IT_VERBOSE | CHATDESK_FUZZ_SECONDS) continue ;;
+	CHATDESK_*) ;;
+	*) continue ;;
+	esac
+	key=${k#CHATDESK_}
+	key=${key,,}
+	[ -n "${known[$key]:-}" ] || die "$k: '$key' is not a key of examples/chatdesk.conf"
+	case $v in *$'\n'*) die "$k: a value cannot hold a newline" ;; esac
+	over[$key]=$v
+done < <(env -0)
+{
+	echo "# Written by scripts/run.sh on every run: edits here are lost."
+	echo "# Set a key with an environment variable CHATDESK_<KEY> instead,"
+	echo "# e.g. CHATDESK_LOG_LEVEL=debug scripts/run.sh"
+	echo "# Every key and its default: examples/chatdesk.conf."
+	echo "# events_socket: nginx's Nchan publisher, in the state directory."
+	for kv in "db_path=$STATE/chatdesk.db" "archive_db_path=$STATE/archive.db" \
+		"redis_url=unix://$STATE/redis.sock?db=0" "log_level=info" \
+		"events_socket=$STATE/events.sock"; do
+		[ -n "${over[${kv%%=*}]+x}" ] || echo "${kv%%=*} = ${kv#*=}"
+	done
+	for key in "${!over[@]}"; do
+		echo "$key = ${over[$key]}"
+	done | sort
+} >"$CONF"
 export CHATDESK_CONFIG=$CONF
 
 # ---- redis ------------------------------------------------------------------
@@ -247,26 +354,43 @@ say "chatdeskctl migrate"
 # ---- the pool ---------------------------------------------------------------
 
 LOG=$STATE/chatdesk.log
-say "starting $POOL chatdesk processes on $STATE/chatdesk.sock"
-# spawn-fcgi points a forked child's stderr at /dev/null, so a /bin/sh
-# wrapper appends it to the log and then execs chatdesk: the PIDs in the
-# pid file are the chatdesk processes themselves.
-# shellcheck disable=SC2016 # $0, $1, $@ are the inner shell's
-(cd "$STATE" && "$SPAWN_FCGI" -s "$STATE/chatdesk.sock" -M 0660 -F "$POOL" \
-	-P "$STATE/chatdesk.pid" -- \
+POOL_LOG=$STATE/pool.log
+say "starting $POOL chatdesk processes under multiwatch on $STATE/chatdesk.sock"
+# spawn-fcgi opens the socket, starts one child (multiwatch, its PID in
+# multiwatch.pid) and exits. multiwatch forks POOL chatdesk processes that
+# inherit the socket, replaces one that dies at once, and gives up on a
+# slot whose process died within --timeout ms of its start --retry times
+# in a row (a crash loop then costs 4 starts, not a CPU). --signal=TERM:
+# on SIGTERM multiwatch passes a stop on (its default would be SIGUSR1)
+(Debian 12's multiwatch 1.0.0 reads signal names one off: --signal=TERM
+# makes it send SIGQUIT, which chatdesk treats as a graceful stop too;
+# tests/faults/test_sigterm_supervised.py guards this).
+# spawn-fcgi points its child's stderr at /dev/null, so /bin/sh wrappers
+# append multiwatch's messages to pool.log and each chatdesk process's
+# stderr (start-up errors, the request log) to chatdesk.log, then exec:
+# multiwatch's children are the chatdesk processes themselves.
+# shellcheck disable=SC2016 # $0, $1, $@ are the inner shells'
+(cd "$STATE" && "$SPAWN_FCGI" -s "$STATE/chatdesk.sock" -M 0660 \
+	-P "$STATE/multiwatch.pid" -- \
 	/bin/sh -c 'log=$1; shift; exec "$0" "$@" 2>>"$log"' \
-	"$BUILD/chatdesk" "$LOG" 9>&-) >>"$STATE/spawn-fcgi.log" 2>&1 || {
+	"$MULTIWATCH" "$POOL_LOG" --forks="$POOL" --signal=TERM --retry=3 --timeout=10000 -- \
+	/bin/sh -c 'exec "$0" 2>>"$1"' "$BUILD/chatdesk" "$LOG" \
+	9>&-) >>"$STATE/spawn-fcgi.log" 2>&1 || {
 	tail -n 5 "$STATE/spawn-fcgi.log" >&2 || true
-	die "spawn-fcgi failed; see $STATE/spawn-fcgi.log and $LOG"
+	die "spawn-fcgi failed; see $STATE/spawn-fcgi.log and $POOL_LOG"
 }
-sleep 0.3
+mwpid=
+read -r mwpid <"$STATE/multiwatch.pid" || true
 n=0
-while read -r pid || [ -n "$pid" ]; do
-	pid_is "$pid" chatdesk && n=$((n + 1))
-done <"$STATE/chatdesk.pid"
+for ((i = 0; i < 50; i++)); do
+	pid_is "$mwpid" multiwatch || break
+	n=$(pool_children "$mwpid" | wc -l)
+	[ "$n" -eq "$POOL" ] && break
+	sleep 0.1
+done
 if [ "$n" -ne "$POOL" ]; then
-	tail -n 20 "$LOG" >&2 || true
-	die "only $n of $POOL chatdesk processes are running; see $LOG"
+	tail -n 20 "$POOL_LOG" "$LOG" >&2 || true
+	die "only $n of $POOL chatdesk processes are running; see $LOG and $POOL_LOG"
 fi
 
 # ---- nginx ------------------------------------------------------------------
@@ -284,12 +408,16 @@ conf=${conf//@STATE@/$STATE}
 conf=${conf//@LISTEN@/127.0.0.1:$PORT}
 conf=${conf//@SOCKET@/$STATE/chatdesk.sock}
 conf=${conf//@RATE@/$RATE}
+conf=${conf//@EVENTS_SOCKET@/$STATE/events.sock}
+conf=${conf//@NCHAN_STORAGE@/}
+conf=${conf//@WEBROOT@/$REPO/web}
 if grep -q '@[A-Z_]*@' <<<"$conf"; then
 	die "nginx/local.conf.in has placeholders this script does not know:" \
 		"$(grep -o '@[A-Z_]*@' <<<"$conf" | sort -u | tr '\n' ' ')"
 fi
 printf '%s\n' "$conf" >"$STATE/nginx.conf"
-cp "$REPO/nginx/chatdesk-locations.conf" "$REPO/nginx/chatdesk-fastcgi.conf" "$STATE/"
+cp "$REPO/nginx/chatdesk-locations.conf" "$REPO/nginx/chatdesk-web.conf" \
+	"$REPO"/nginx/chatdesk-events*.conf "$STATE/"
 mkdir -p "$STATE/nginx-tmp"
 
 nginx_cmd=("$NGINX" -p "$STATE/" -e "$STATE/nginx-error.log" -c "$STATE/nginx.conf")
@@ -322,6 +450,8 @@ health=$(curl -s --max-time 2 "$BASE/api/v1/health" || true)
 # ---- an admin user ----------------------------------------------------------
 
 TOKFILE=$STATE/admin.token
+# The admin's sign-in for the web client: its email, then its password.
+PWFILE=$STATE/admin.password
 token=
 if [ -s "$TOKFILE" ]; then
 	token=$(<"$TOKFILE")
@@ -331,26 +461,31 @@ if [ -s "$TOKFILE" ]; then
 	if [ "$code" = 401 ]; then
 		say "the token in $TOKFILE is not valid for this database; creating a new admin"
 		token=
-		rm -f "$TOKFILE"
+		rm -f "$TOKFILE" "$PWFILE"
 	fi
 fi
 if [ -z "$token" ]; then
 	email=admin@localhost
 	err=$STATE/user-add.err
+	# A one-time password for the web client's sign-in: 20 random
+	# base64url characters, given on standard input (never an argument).
+	password=$(head -c 15 /dev/urandom | base64 | tr '+/' '-_')
 	if out=$(cd "$STATE" && "$BUILD/chatdeskctl" user add --name admin \
-		--email "$email" --role admin 2>"$err"); then
+		--email "$email" --role admin --password-stdin 2>"$err" <<<"$password"); then
 		:
 	elif grep -q 'exists' "$err"; then
 		# admin@localhost exists but its token is lost: add another admin.
 		email=admin-$(date +%Y%m%d%H%M%S)@localhost
 		out=$(cd "$STATE" && "$BUILD/chatdeskctl" user add --name admin \
-			--email "$email" --role admin 2>"$err") || out=
+			--email "$email" --role admin --password-stdin 2>"$err" \
+			<<<"$password") || out=
 	else
 		out=
 	fi
 	token=$(printf '%s\n' "$out" | tail -n 1)
 	if [ -n "$out" ] && [ -n "$token" ]; then
-		(umask 077 && printf '%s\n' "$token" >"$TOKFILE")
+		(umask 077 && printf '%s\n' "$token" >"$TOKFILE" &&
+			printf '%s\n%s\n' "$email" "$password" >"$PWFILE")
 		say "created admin user $email"
 	else
 		token=
@@ -363,28 +498,44 @@ fi
 
 # ---- done -------------------------------------------------------------------
 
+# The command line that reaches this run again (its state directory).
+again="$REPO/scripts/run.sh "
+[ "$STATE" = "$REPO/var/local" ] || again="STATE=$STATE $again"
+
 cat <<EOF
 
 chatdesk is running.
 
+  web:     $BASE/
   URL:     $BASE/api/v1/
   health:  $health
 EOF
+if [ -s "$PWFILE" ]; then
+	{ read -r pw_email && read -r pw_pass; } <"$PWFILE" || true
+	cat <<EOF
+  sign in: $pw_email / $pw_pass
+           (kept in $PWFILE; change it with
+           CHATDESK_CONFIG=$CONF $BUILD/chatdeskctl user passwd --email $pw_email)
+EOF
+fi
 if [ -n "$token" ]; then
 	cat <<EOF
   admin token (also in $TOKFILE):
            $token
 
   try:     curl -s -H "Authorization: Bearer \$(cat $TOKFILE)" $BASE/api/v1/users/me
-  or:      TOKEN=\$(cat $TOKFILE) BASE=$BASE sh examples/walkthrough.sh
+  or:      TOKEN=\$(cat $TOKFILE) BASE=$BASE bash $REPO/examples/walkthrough.sh
 EOF
 fi
 cat <<EOF
 
   logs:    $LOG (the app, logfmt)
+           $POOL_LOG (multiwatch: processes replaced)
            $STATE/nginx-access.log, $STATE/nginx-error.log
            $STATE/redis.log
   config:  $CONF (CHATDESK_CONFIG=$CONF for chatdeskctl and chatdesk-worker)
   worker:  CHATDESK_CONFIG=$CONF $BUILD/chatdesk-worker
-  stop:    scripts/run.sh stop
+  pool:    multiwatch pid $mwpid; chatdesk pids $(pool_children "$mwpid" | tr '\n' ' ')
+  status:  ${again}status
+  stop:    ${again}stop
 EOF

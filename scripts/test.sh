@@ -8,6 +8,12 @@
 #                                     --sanitizers)
 #   scripts/test.sh --fuzz SECONDS    build the libFuzzer targets with clang in
 #                                     build-fuzz/ and run each for SECONDS
+#   scripts/test.sh --faults          the fault suite (tests/faults/: Redis
+#                                     frozen, a pool process and the worker
+#                                     killed, disk full on a tmpfs, SIGTERM,
+#                                     all under load) instead of make check,
+#                                     in build/ (with --sanitizers too);
+#                                     root for the tmpfs (else that one skips)
 #
 # Installs missing packages first (scripts/deps.sh --test; NO_DEPS=1 skips
 # that). `make check` runs the unit tests (cmocka) and the integration tests
@@ -18,6 +24,21 @@
 # failure), and the exit status is non-zero if anything failed.
 # Arguments of the form NAME=VALUE go to `make check`, e.g. to run some tests:
 #   scripts/test.sh TESTS='tests/unit/test_config tests/integration/test_health.py'
+
+# Copyright (c) 2026 The chatdesk authors
+#
+# Permission to use, copy, modify, and distribute this software for any
+# purpose with or without fee is hereby granted, provided that the above
+# copyright notice and this permission notice appear in all copies.
+#
+# THE SOFTWARE IS PROVIDED "AS IS" AND THE AUTHOR DISCLAIMS ALL WARRANTIES
+# WITH REGARD TO THIS SOFTWARE INCLUDING ALL IMPLIED WARRANTIES OF
+# MERCHANTABILITY AND FITNESS. IN NO EVENT SHALL THE AUTHOR BE LIABLE FOR
+# ANY SPECIAL, DIRECT, INDIRECT, OR CONSEQUENTIAL DAMAGES OR ANY DAMAGES
+# WHATSOEVER RESULTING FROM LOSS OF USE, DATA OR PROFITS, WHETHER IN AN
+# ACTION OF CONTRACT, NEGLIGENCE OR OTHER TORTIOUS ACTION, ARISING OUT OF
+# OR IN CONNECTION WITH THE USE OR PERFORMANCE OF THIS SOFTWARE.
+
 set -uo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -45,12 +66,14 @@ fail_early() {
 
 sanitizers=0
 debug=0
+faults=0
 fuzz=
 makevars=()
 while [ $# -gt 0 ]; do
 	case $1 in
 	--sanitizers) sanitizers=1 ;;
 	--debug) debug=1 ;;
+	--faults) faults=1 ;;
 	--fuzz)
 		[ $# -ge 2 ] || {
 			echo "test.sh: --fuzz needs SECONDS" >&2
@@ -73,6 +96,10 @@ while [ $# -gt 0 ]; do
 	esac
 	shift
 done
+if [ -n "$fuzz" ] && [ "$faults" = 1 ]; then
+	echo "test.sh: --fuzz and --faults are separate runs" >&2
+	exit 64
+fi
 if [ -n "$fuzz" ]; then
 	case $fuzz in '' | *[!0-9]* | 0)
 		echo "test.sh: --fuzz SECONDS must be a whole number >= 1" >&2
@@ -165,8 +192,10 @@ fi
 # ---- make check -------------------------------------------------------------
 
 rm -f "$BUILD/test-suite.log"
-echo "test.sh: make check in $dir"
-make -C "$BUILD" -j"$JOBS" check "${makevars[@]}"
+target=check
+[ "$faults" = 1 ] && target=check-faults
+echo "test.sh: make $target in $dir"
+make -C "$BUILD" -j"$JOBS" "$target" "${makevars[@]}"
 rc=$?
 
 log=$BUILD/test-suite.log

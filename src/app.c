@@ -7,6 +7,7 @@
 #include "app.h"
 #include "auth.h"
 #include "cache.h"
+#include "events.h"
 #include "keys.h"
 #include "metrics.h"
 #include "queue.h"
@@ -19,6 +20,7 @@ app_open(struct app *app, enum db_open_mode mode, char *err, size_t errsz)
 	unsigned char mac_key[DB_SECRET_LEN];
 	struct rconn *rc, *qrc;
 	struct keyspace ks;
+	char gen[DB_GENERATION_MAX + 1];
 	int keyed;
 
 	http_io_init(&app->io);
@@ -29,6 +31,18 @@ app_open(struct app *app, enum db_open_mode mode, char *err, size_t errsz)
 		return -1;
 	if ((app->db = db_open(c, mode, err, errsz)) == NULL)
 		return -1;
+	/* Read once: a restore refuses to run under a live pool, which
+	 * would go on with the generation it started with. */
+	if (mode == DB_OPEN_APP &&
+	    (db_generation(app->db, gen, sizeof(gen)) == -1 ||
+	    keys_set_generation(&ks, gen, err, errsz) == -1)) {
+		if (*gen == '\0')
+			snprintf(err, errsz, "db_path: cannot read the database "
+			    "generation (see the log above)");
+		db_close(app->db);
+		app->db = NULL;
+		return -1;
+	}
 	/* The cache's secret lives in the database, never in Redis: a
 	 * database being migrated may not have it yet, and its cache then
 	 * reads nothing from Redis. */
@@ -41,7 +55,18 @@ app_open(struct app *app, enum db_open_mode mode, char *err, size_t errsz)
 		app->db = NULL;
 		return -1;
 	}
-	metrics_open(c->db_path);
+	if (metrics_open(c->db_path) == -1 && app->metrics_required) {
+		snprintf(err, errsz, "metrics: cannot open %.200s-metrics (see "
+		    "the line above; it must belong to the database's owner, "
+		    "mode 0660; running chatdeskctl as root mends it)",
+		    c->db_path);
+		util_wipe(mac_key, sizeof(mac_key));
+		db_close(app->db);
+		app->db = NULL;
+		return -1;
+	}
+	app->events = events_new(c->events_publish_url, c->events_socket,
+	    c->events_timeout_ms);
 	rc = rconn_new(c->redis_url, c->redis_connect_timeout_ms,
 	    c->redis_command_timeout_ms, c->redis_retry_ms);
 	/* One connection when both URLs name the same server. */
@@ -63,6 +88,9 @@ app_open(struct app *app, enum db_open_mode mode, char *err, size_t errsz)
 void
 app_close(struct app *app)
 {
+	events_flush(app->events);
+	events_free(app->events);
+	app->events = NULL;
 	auth_close(app->auth);
 	app->auth = NULL;
 	queue_close(app->queue);

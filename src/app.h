@@ -25,6 +25,7 @@ struct queue;
 
 struct app {
 	struct config	 cfg;
+	const char	*config_path;	/* --config as given, or NULL */
 	struct db	*db;
 	struct cache	*cache;		/* redis_url */
 	struct queue	*queue;		/* queue_redis_url */
@@ -37,6 +38,10 @@ struct app {
 	 * anyone who reaches the port writes REMOTE_ADDR (/metrics). */
 	int		 fcgi_unix;
 	struct http_io	 io;
+	struct events	*events;	/* publishes after the answer */
+	/* Set before app_open by the pool: without the shared metrics
+	 * file, start-up fails instead of counting per process. */
+	int		 metrics_required;
 	/* Called by long batch loops (the worker renews its lock here). */
 	void		(*heartbeat)(struct app *);
 };

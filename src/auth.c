@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <sodium.h>
 
@@ -101,15 +102,18 @@ auth_token_issue(struct auth *a, int64_t user_id, char tok[AUTH_TOKEN_LEN + 1])
 	return db_exec_stmt(a->db, st) == 0 ? 0 : -1;
 }
 
-/* Accepts exactly "Bearer " and 43 base64url characters. */
+/* Accepts the scheme "Bearer" in any case (RFC 7235 2.1: scheme names
+ * are case-insensitive), one or more spaces, and 43 base64url
+ * characters. */
 static int
 bearer_token(const char *h, const char **tok)
 {
 	size_t i;
 
-	if (h == NULL || strncmp(h, "Bearer ", 7) != 0)
+	if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0)
 		return -1;
-	h += 7;
+	for (h += 7; *h == ' '; h++)
+		continue;
 	for (i = 0; i < AUTH_TOKEN_LEN; i++)
 		if (!((h[i] >= 'A' && h[i] <= 'Z') || (h[i] >= 'a' && h[i] <= 'z') ||
 		    (h[i] >= '0' && h[i] <= '9') || h[i] == '-' || h[i] == '_'))
@@ -198,22 +202,6 @@ session_parse(const struct strbuf *v, struct req *req)
 	return 0;
 }
 
-/* The session of tok from SQLite alone. Returns as auth_identify. */
-static int
-session_sqlite(struct auth *a, struct req *req, const char *tok)
-{
-	struct session_arg sa = { a->db, req->token_hash };
-	int rc;
-
-	crypto_hash_sha256(req->token_hash, (const unsigned char *)tok,
-	    AUTH_TOKEN_LEN);
-	metrics_cache(KEY_SESSION, 2);
-	strbuf_reset(&a->value);
-	if ((rc = session_fill(&sa, &a->value)) != 0)
-		return rc;
-	return session_parse(&a->value, req);
-}
-
 int
 auth_identify(struct auth *a, struct req *req)
 {
@@ -228,11 +216,6 @@ auth_identify(struct auth *a, struct req *req)
 
 	if (bearer_token(req->authorization, &tok) == -1)
 		return 1;
-	/* Without the shared generation (metrics_open said so loudly at
-	 * start) no process would hear of another's revocation: no memory,
-	 * no Redis, SQLite every time. */
-	if (!metrics_shared())
-		return session_sqlite(a, req, tok);
 	/* Read the generation before the lookup: a revocation that lands
 	 * during it leaves this entry already stale. The comparison is
 	 * constant-time: it is a secret. */

@@ -21,11 +21,15 @@
 static const struct ctl_cmd *const ctl_cmds[] = {
 	&ctl_migrate_cmd,
 	&ctl_user_add_cmd,
+	&ctl_user_passwd_cmd,
 	&ctl_enqueue_cmd,
 	&ctl_queue_stats_cmd,
 	&ctl_dead_list_cmd,
 	&ctl_dead_retry_cmd,
 	&ctl_cache_warm_cmd,
+	&ctl_check_cmd,
+	&ctl_backup_cmd,
+	&ctl_restore_cmd,
 };
 
 #define NCMDS	(sizeof(ctl_cmds) / sizeof(ctl_cmds[0]))
@@ -109,6 +113,7 @@ main(int argc, char *argv[])
 		return CTL_EXIT_USAGE;
 	}
 	memset(&app, 0, sizeof(app));
+	app.config_path = config_path;
 	if (config_load(&app.cfg, config_path, err, sizeof(err)) == -1) {
 		fprintf(stderr, "chatdeskctl: config: %s\n", err);
 		return EXIT_FAILURE;

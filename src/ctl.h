@@ -23,10 +23,14 @@ int ctl_open(struct app *, int migrate);
 
 extern const struct ctl_cmd ctl_migrate_cmd;
 extern const struct ctl_cmd ctl_user_add_cmd;
+extern const struct ctl_cmd ctl_user_passwd_cmd;
 extern const struct ctl_cmd ctl_enqueue_cmd;
 extern const struct ctl_cmd ctl_queue_stats_cmd;
 extern const struct ctl_cmd ctl_dead_list_cmd;
 extern const struct ctl_cmd ctl_dead_retry_cmd;
 extern const struct ctl_cmd ctl_cache_warm_cmd;
+extern const struct ctl_cmd ctl_check_cmd;
+extern const struct ctl_cmd ctl_backup_cmd;
+extern const struct ctl_cmd ctl_restore_cmd;
 
 #endif

@@ -2,6 +2,7 @@
 #include "autoconf.h"
 
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -20,6 +21,9 @@
 #define DB_BEGIN_TRIES		3
 #define DB_JOURNAL_LIMIT	(64 * 1024 * 1024)
 #define DB_RECHECK_US		1000000
+/* Less free space than this and the health check calls the database
+ * read-only: a commit needs a few WAL frames of a page each. */
+#define DB_MIN_FREE_BYTES	(64 * 1024)
 
 /*
  * Every statement the programs run. One place for SQL (kcaldav's sqls[]),
@@ -34,16 +38,50 @@ static const char *const sqls[SQL__MAX] = {
 	"ROLLBACK",
 	/* SQL_HEALTH_SCHEMA */
 	"SELECT count(*) FROM sqlite_schema",
-	/* SQL_OUTBOX_COUNT */
-	"SELECT count(*) FROM task_outbox",
-	/* SQL_OUTBOX_ADD */
-	"INSERT INTO task_outbox (task, created_at) VALUES (?, ?)",
-	/* SQL_OUTBOX_CLAIM: the oldest rows, removed when the transaction
-	 * that claims them commits (after they are pushed). */
-	"DELETE FROM task_outbox WHERE id IN "
-	"(SELECT id FROM task_outbox ORDER BY id LIMIT ?) RETURNING task",
-	/* SQL_OUTBOX_CLAIM_ONE */
-	"DELETE FROM task_outbox WHERE id = ? RETURNING task",
+	/* SQL_OUTBOX_COUNT: tasks not yet pushed */
+	"SELECT count(*) FROM tasks WHERE pushed_at IS NULL",
+	/* SQL_TASK_ADD: (task id, task, now) */
+	"INSERT INTO tasks (task_id, task, created_at) VALUES (?, ?, ?)",
+	/* SQL_TASKS_UNPUSHED: (limit) the oldest not yet pushed */
+	"SELECT id, task FROM tasks WHERE pushed_at IS NULL ORDER BY id LIMIT ?",
+	/* SQL_TASK_UNPUSHED_ONE: (row) */
+	"SELECT id, task FROM tasks WHERE id = ? AND pushed_at IS NULL",
+	/* SQL_TASK_PUSHED: (now, row) */
+	"UPDATE tasks SET pushed_at = ? WHERE id = ?",
+	/* SQL_TASKS_UNFINISHED: (after row, limit) pushed and not finished:
+	 * what a Redis that lost data may have lost */
+	"SELECT id, task FROM tasks WHERE finished_at IS NULL "
+	"AND pushed_at IS NOT NULL AND id > ? ORDER BY id LIMIT ?",
+	/* SQL_TASKS_UNFINISHED_COUNT */
+	"SELECT count(*) FROM tasks WHERE finished_at IS NULL",
+	/* SQL_TASK_FINISH: (now, result, task id) once */
+	"UPDATE tasks SET finished_at = ?, result = ? WHERE task_id = ? "
+	"AND finished_at IS NULL",
+	/* SQL_TASK_REOPEN: (task id) a dead task retried by an operator */
+	"UPDATE tasks SET finished_at = NULL, result = NULL WHERE task_id = ?",
+	/* SQL_TASK_FINISHED: (task id) */
+	"SELECT finished_at IS NOT NULL FROM tasks WHERE task_id = ?",
+	/* SQL_TASKS_PRUNE: (result, finished before, keep newest, limit) the
+	 * oldest finished rows of a result that are older than the cutoff
+	 * or beyond the newest N */
+	"DELETE FROM tasks WHERE id IN (SELECT id FROM tasks "
+	"WHERE finished_at IS NOT NULL AND result = ?1 AND (finished_at < ?2 "
+	"OR id <= coalesce((SELECT id FROM tasks WHERE finished_at IS NOT NULL "
+	"AND result = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?3), 0)) "
+	"ORDER BY id LIMIT ?4)",
+	/* SQL_QUEUE_STATE_GET */
+	"SELECT epoch, epoch_written, pushed_seq FROM queue_state WHERE id = 1",
+	/* SQL_QUEUE_SEQ_SET: (seq) */
+	"UPDATE queue_state SET pushed_seq = max(pushed_seq, ?) WHERE id = 1",
+	/* SQL_QUEUE_EPOCH_WRITTEN */
+	"UPDATE queue_state SET epoch_written = 1 WHERE id = 1",
+	/* SQL_WORKER_GET */
+	"SELECT created_at, coalesce(worker_last_run_at, 0), "
+	"coalesce(worker_last_success_at, 0) FROM queue_state WHERE id = 1",
+	/* SQL_WORKER_RUN: (now) */
+	"UPDATE queue_state SET worker_last_run_at = ? WHERE id = 1",
+	/* SQL_WORKER_SUCCESS: (now) */
+	"UPDATE queue_state SET worker_last_success_at = ? WHERE id = 1",
 	/* SQL_CACHE_PENDING_ADD */
 	"INSERT INTO cache_pending (key, pattern, created_at) VALUES (?, ?, ?) "
 	"ON CONFLICT (key) DO UPDATE SET created_at = excluded.created_at",
@@ -111,6 +149,16 @@ static const char *const sqls[SQL__MAX] = {
 	"  FROM archive.messages WHERE room_id = ?1 AND id < ?2"
 	"  ORDER BY id DESC LIMIT ?3)"
 	" ORDER BY id DESC LIMIT ?3",
+	/* SQL_MESSAGES_AFTER: (room, after, limit), oldest first, archived
+	 * rows included: the catch-up read of API.md section 8. */
+	"SELECT * FROM (SELECT id, room_id, user_id, body, created_at"
+	"  FROM main.messages WHERE room_id = ?1 AND id > ?2"
+	"  ORDER BY id LIMIT ?3)"
+	" UNION "
+	"SELECT * FROM (SELECT id, room_id, user_id, body, created_at"
+	"  FROM archive.messages WHERE room_id = ?1 AND id > ?2"
+	"  ORDER BY id LIMIT ?3)"
+	" ORDER BY id LIMIT ?3",
 	/* SQL_TICKET_INSERT */
 	"INSERT INTO tickets (subject, status, priority, requester_id, "
 	"created_at, updated_at, last_activity_at) "
@@ -143,10 +191,24 @@ static const char *const sqls[SQL__MAX] = {
 	"  FROM archive.interactions WHERE ticket_id = ?1 AND id < ?2"
 	"  ORDER BY id DESC LIMIT ?3)"
 	" ORDER BY id DESC LIMIT ?3",
+	/* SQL_INTERACTIONS_AFTER: (ticket, after, limit), oldest first,
+	 * archived rows included. */
+	"SELECT * FROM (SELECT id, ticket_id, author_id, kind, body, created_at"
+	"  FROM main.interactions WHERE ticket_id = ?1 AND id > ?2"
+	"  ORDER BY id LIMIT ?3)"
+	" UNION "
+	"SELECT * FROM (SELECT id, ticket_id, author_id, kind, body, created_at"
+	"  FROM archive.interactions WHERE ticket_id = ?1 AND id > ?2"
+	"  ORDER BY id LIMIT ?3)"
+	" ORDER BY id LIMIT ?3",
 	/* SQL_NOTIFS_PAGE: (user, before, unread only, limit) */
 	"SELECT id, user_id, event, ticket_id, created_at, read_at "
 	"FROM notifications WHERE user_id = ?1 AND id < ?2 "
 	"AND (?3 = 0 OR read_at IS NULL) ORDER BY id DESC LIMIT ?4",
+	/* SQL_NOTIFS_AFTER: (user, after, unread only, limit), oldest first */
+	"SELECT id, user_id, event, ticket_id, created_at, read_at "
+	"FROM notifications WHERE user_id = ?1 AND id > ?2 "
+	"AND (?3 = 0 OR read_at IS NULL) ORDER BY id LIMIT ?4",
 	/* SQL_NOTIF_READ_ONE: (now, id, user) */
 	"UPDATE notifications SET read_at = ? WHERE id = ? AND user_id = ? "
 	"AND read_at IS NULL",
@@ -214,10 +276,22 @@ static const char *const sqls[SQL__MAX] = {
 	"ORDER BY id",
 	/* SQL_NOTIF_DELIVERED: (now, id) */
 	"UPDATE notifications SET delivered_at = ? WHERE id = ?",
-	/* SQL_SECRET_GET */
-	"SELECT value FROM secrets WHERE name = ?",
-	/* SQL_SECRET_ADD: the first one made stays. */
-	"INSERT OR IGNORE INTO secrets (name, value, created_at) VALUES (?, ?, ?)",
+	/* SQL_META_GET */
+	"SELECT value FROM meta WHERE name = ?",
+	/* SQL_META_SET */
+	"INSERT INTO meta (name, value) VALUES (?, ?) "
+	"ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+	/* Sign-in (issue 15). */
+	[SQL_USER_BY_EMAIL] = "SELECT id, password_hash FROM users "
+	    "WHERE email = ?",
+	[SQL_USER_PASSWORD_OF] = "SELECT id, password_hash FROM users "
+	    "WHERE id = ?",
+	/* (hash, now, id); the hash is never read back by a route. */
+	[SQL_USER_PASSWORD_SET] = "UPDATE users SET password_hash = ?, "
+	    "updated_at = ? WHERE id = ?",
+	/* Only if the name is not there yet (secrets: the first one made
+	 * stays). */
+	[SQL_META_ADD] = "INSERT OR IGNORE INTO meta (name, value) VALUES (?, ?)",
 };
 
 struct db {
@@ -229,28 +303,43 @@ struct db {
 	ino_t		 ino;
 	int		 down;
 	int64_t		 checked_us;
+	/* Set when a write failed because the database cannot take writes
+	 * (ro_code the SQLite code); cleared by the next write that works. */
+	int		 ro;
+	int		 ro_code;
+	int64_t		 ro_probe_us;	/* when a write last tried */
 	sqlite3_stmt	*stmts[SQL__MAX];
 };
 
-/* Errors that mean the file itself is gone or broken, not a bad query. */
-static int
-db_fatal_code(int rc)
+/*
+ * What an error says about the store. A file that cannot be read is down
+ * (every route 503). A file that can be read but not written (a full disk,
+ * a read-only file system, an I/O error while writing) fails only the
+ * writes: reads go on, and the first write that works ends it.
+ */
+static enum db_state
+db_error_state(int rc, int is_write)
 {
 	switch (rc & 0xff) {
-	case SQLITE_IOERR:
 	case SQLITE_CORRUPT:
 	case SQLITE_NOTADB:
 	case SQLITE_CANTOPEN:
+		return DB_STATE_DOWN;
 	case SQLITE_FULL:
+		return DB_STATE_READ_ONLY;
 	case SQLITE_READONLY:
-		return 1;
+		/* The file was renamed or unlinked under us: gone, not full. */
+		return rc == SQLITE_READONLY_DBMOVED ? DB_STATE_DOWN :
+		    DB_STATE_READ_ONLY;
+	case SQLITE_IOERR:
+		return is_write ? DB_STATE_READ_ONLY : DB_STATE_DOWN;
 	default:
-		return 0;
+		return DB_STATE_OK;
 	}
 }
 
 static void
-db_note_error(struct db *db, int rc, const char *what)
+db_note_error(struct db *db, int rc, const char *what, int is_write)
 {
 	/* A constraint is the caller's to answer (409, 400): not an error
 	 * of the store. */
@@ -259,10 +348,33 @@ db_note_error(struct db *db, int rc, const char *what)
 		return;
 	}
 	log_error("sqlite %s: %s (%d)", what, sqlite3_errmsg(db->h), rc);
-	if (db_fatal_code(rc)) {
+	switch (db_error_state(rc, is_write)) {
+	case DB_STATE_DOWN:
 		db->down = 1;
 		db->checked_us = util_mono_us();
+		break;
+	case DB_STATE_READ_ONLY:
+		if (!db->ro)
+			log_warn("database cannot take writes (%s): writes answer "
+			    "503 and are retried once a second, reads go on",
+			    sqlite3_errstr(rc));
+		db->ro = 1;
+		db->ro_code = rc & 0xff;
+		db->ro_probe_us = util_mono_us();
+		break;
+	case DB_STATE_OK:
+		break;
 	}
+}
+
+/* A write committed: the database takes writes again. */
+static void
+db_note_write(struct db *db)
+{
+	if (!db->ro)
+		return;
+	db->ro = 0;
+	log_info("database takes writes again");
 }
 
 static int
@@ -424,23 +536,25 @@ db_close(struct db *db)
 	free(db);
 }
 
-/* Adds the secret name if it is not there yet: len random bytes from the
- * OS. Returns 0 or -1 (logged). */
+/* Adds the secret name to meta if it is not there yet: len random bytes
+ * from the OS, as hex. Returns 0 or -1 (logged). */
 static int
 secret_make(struct db *db, const char *name, size_t len)
 {
-	unsigned char key[64];
+	unsigned char key[DB_SECRET_MAX];
+	char hex[2 * DB_SECRET_MAX + 1];
 	sqlite3_stmt *st;
 	int rc;
 
-	if (len > sizeof(key) || (st = db_stmt(db, SQL_SECRET_ADD)) == NULL)
+	if (len > sizeof(key) || (st = db_stmt(db, SQL_META_ADD)) == NULL)
 		return -1;
 	util_random(key, len);
+	util_hex(key, len, hex);
 	db_bind_text(st, 1, name, strlen(name));
-	db_bind_blob(st, 2, key, len);
-	db_bind_int(st, 3, util_now_ms());
+	db_bind_text(st, 2, hex, 2 * len);
 	rc = db_exec_stmt(db, st);
 	util_wipe(key, sizeof(key));
+	util_wipe(hex, sizeof(hex));
 	if (rc != 0)
 		log_error("cannot store the secret %s", name);
 	return rc == 0 ? 0 : -1;
@@ -450,16 +564,18 @@ int
 db_secret(struct db *db, const char *name, unsigned char *out, size_t len)
 {
 	sqlite3_stmt *st;
+	const char *v;
 	int rc;
 
-	if ((st = db_stmt(db, SQL_SECRET_GET)) == NULL)
+	if ((st = db_stmt(db, SQL_META_GET)) == NULL)
 		return -1;
 	db_bind_text(st, 1, name, strlen(name));
 	rc = db_step(db, st);
-	if (rc == SQLITE_ROW && (size_t)sqlite3_column_bytes(st, 0) == len) {
-		memcpy(out, sqlite3_column_blob(st, 0), len);
+	if (rc == SQLITE_ROW && (v = (const char *)sqlite3_column_text(st,
+	    0)) != NULL && strlen(v) == 2 * len &&
+	    util_unhex(v, out, len) == 0)
 		rc = 0;
-	} else
+	else
 		rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? 1 : -1;
 	db_reset(st);
 	return rc;
@@ -507,7 +623,7 @@ db_stmt(struct db *db, enum sqlstmt s)
 	rc = sqlite3_prepare_v3(db->h, sqls[s], -1, SQLITE_PREPARE_PERSISTENT,
 	    &db->stmts[s], NULL);
 	if (rc != SQLITE_OK) {
-		db_note_error(db, rc, "prepare");
+		db_note_error(db, rc, "prepare", 0);
 		db->stmts[s] = NULL;
 		return NULL;
 	}
@@ -517,10 +633,23 @@ db_stmt(struct db *db, enum sqlstmt s)
 int
 db_step(struct db *db, sqlite3_stmt *st)
 {
-	int rc = sqlite3_step(st);
+	int rc;
+
+	/* A write of its own while the database cannot take writes: tried
+	 * once a second (db_writable), refused in between. */
+	if (db->ro && !sqlite3_stmt_readonly(st) &&
+	    sqlite3_get_autocommit(db->h) && !db_writable(db)) {
+		log_debug("sqlite step: refused, the database cannot take "
+		    "writes");
+		return SQLITE_READONLY;
+	}
+	rc = sqlite3_step(st);
 
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		db_note_error(db, rc, "step");
+		db_note_error(db, rc, "step", !sqlite3_stmt_readonly(st));
+	else if (rc == SQLITE_DONE && db->ro && !sqlite3_stmt_readonly(st) &&
+	    sqlite3_get_autocommit(db->h))
+		db_note_write(db);	/* a write of its own, not in BEGIN */
 	return rc;
 }
 
@@ -587,6 +716,11 @@ db_begin(struct db *db)
 {
 	int rc = SQLITE_BUSY, i;
 
+	if (!db_writable(db)) {
+		log_debug("sqlite begin: refused, the database cannot take "
+		    "writes");
+		return -1;
+	}
 	/* IMMEDIATE: a deferred BEGIN that later writes can fail with
 	 * SQLITE_BUSY_SNAPSHOT without calling the busy handler. */
 	for (i = 0; i < DB_BEGIN_TRIES; i++) {
@@ -597,7 +731,7 @@ db_begin(struct db *db)
 		    DB_BEGIN_TRIES);
 	}
 	if (rc != SQLITE_OK) {
-		db_note_error(db, rc, "begin");
+		db_note_error(db, rc, "begin", 1);
 		return -1;
 	}
 	return 0;
@@ -609,10 +743,11 @@ db_commit(struct db *db)
 	int rc = db_txn(db, SQL_COMMIT);
 
 	if (rc != SQLITE_OK) {
-		db_note_error(db, rc, "commit");
+		db_note_error(db, rc, "commit", 1);
 		db_rollback(db);
 		return -1;
 	}
+	db_note_write(db);
 	return 0;
 }
 
@@ -643,13 +778,32 @@ db_changes(struct db *db)
 	return sqlite3_changes(db->h);
 }
 
-int
+/*
+ * 1 if the file system holding the database has no room or is mounted
+ * read-only, through the descriptor kept since open (a path could name
+ * another file by now). Root may use the blocks reserved for it.
+ */
+static int
+db_fs_no_room(struct db *db)
+{
+	struct statvfs sv;
+	unsigned long long blocks;
+
+	if (db->fd == -1 || fstatvfs(db->fd, &sv) == -1)
+		return 0;
+	if (sv.f_flag & ST_RDONLY)
+		return 1;
+	blocks = geteuid() == 0 ? sv.f_bfree : sv.f_bavail;
+	return blocks * sv.f_frsize < DB_MIN_FREE_BYTES;
+}
+
+enum db_state
 db_health(struct db *db)
 {
 	struct stat st;
 	char magic[16];
 	sqlite3_stmt *s;
-	int fd, ok = 0;
+	int fd, ok = 0, no_room;
 	ssize_t n;
 
 	db->checked_us = util_mono_us();
@@ -679,7 +833,22 @@ db_health(struct db *db)
 	db_reset(s);
 out:
 	db->down = !ok;
-	return ok ? 0 : -1;
+	if (!ok)
+		return DB_STATE_DOWN;
+	no_room = db_fs_no_room(db);
+	/*
+	 * A write that failed for lack of room, or on a read-only file
+	 * system, is believed over once the file system shows room again
+	 * (the next write confirms it), so that a process without writes
+	 * to try does not say read_only for good. An I/O error waits for a
+	 * write that works.
+	 */
+	if (db->ro && !no_room && db->ro_code != SQLITE_IOERR &&
+	    db->checked_us - db->ro_probe_us >= DB_RECHECK_US) {
+		db->ro = 0;
+		log_info("database: the file system has room again");
+	}
+	return db->ro || no_room ? DB_STATE_READ_ONLY : DB_STATE_OK;
 }
 
 int
@@ -688,6 +857,83 @@ db_down(struct db *db)
 	if (db->down && util_mono_us() - db->checked_us > DB_RECHECK_US)
 		db_health(db);
 	return db->down;
+}
+
+int
+db_writable(struct db *db)
+{
+	int64_t now;
+
+	if (!db->ro)
+		return 1;
+	now = util_mono_us();
+	if (now - db->ro_probe_us < DB_RECHECK_US)
+		return 0;
+	db->ro_probe_us = now;	/* this write is the probe */
+	return 1;
+}
+
+int
+db_read_only(struct db *db)
+{
+	return db->ro;
+}
+
+int
+db_in_txn(struct db *db)
+{
+	return !sqlite3_get_autocommit(db->h);
+}
+
+int
+db_worker_get(struct db *db, struct db_worker *w)
+{
+	sqlite3_stmt *st;
+	int rc = -1;
+
+	memset(w, 0, sizeof(*w));
+	if ((st = db_stmt(db, SQL_WORKER_GET)) == NULL)
+		return -1;
+	if (db_step(db, st) == SQLITE_ROW) {
+		w->created_at = sqlite3_column_int64(st, 0);
+		w->last_run_at = sqlite3_column_int64(st, 1);
+		w->last_success_at = sqlite3_column_int64(st, 2);
+		rc = 0;
+	}
+	db_reset(st);
+	return rc;
+}
+
+/* One UPDATE of queue_state with now, in its own transaction. */
+static int
+db_worker_set(struct db *db, enum sqlstmt s, int64_t now)
+{
+	sqlite3_stmt *st;
+
+	if (db_begin(db) == -1)
+		return -1;
+	if ((st = db_stmt(db, s)) == NULL) {
+		db_rollback(db);
+		return -1;
+	}
+	db_bind_int(st, 1, now);
+	if (db_exec_stmt(db, st) != 0) {
+		db_rollback(db);
+		return -1;
+	}
+	return db_commit(db);
+}
+
+int
+db_worker_run(struct db *db, int64_t now)
+{
+	return db_worker_set(db, SQL_WORKER_RUN, now);
+}
+
+int
+db_worker_success(struct db *db, int64_t now)
+{
+	return db_worker_set(db, SQL_WORKER_SUCCESS, now);
 }
 
 int
@@ -734,4 +980,111 @@ db_cache_pending_replay(struct db *db,
 		db_exec_stmt(db, del);
 	}
 	return n;
+}
+
+int
+db_generation(struct db *db, char *buf, size_t bufsz)
+{
+	sqlite3_stmt *st;
+	const unsigned char *v;
+	int rc;
+
+	*buf = '\0';
+	if ((st = db_stmt(db, SQL_META_GET)) == NULL)
+		return -1;
+	db_bind_text(st, 1, "generation", 10);
+	if ((rc = db_step(db, st)) == SQLITE_ROW &&
+	    (v = sqlite3_column_text(st, 0)) != NULL)
+		snprintf(buf, bufsz, "%s", (const char *)v);
+	db_reset(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+}
+
+int
+db_file_version(const char *path, char *err, size_t errsz)
+{
+	struct db tmp;
+	int v = -1;
+
+	memset(&tmp, 0, sizeof(tmp));
+	if (sqlite3_open_v2(path, &tmp.h, SQLITE_OPEN_READONLY, NULL) !=
+	    SQLITE_OK || (v = db_user_version(&tmp)) < 0)
+		snprintf(err, errsz, "%.200s: not a SQLite database: %s", path,
+		    sqlite3_errmsg(tmp.h));
+	sqlite3_close(tmp.h);
+	return v;
+}
+
+int
+db_backup(struct db *db, const char *path, char *err, size_t errsz)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (sqlite3_prepare_v2(db->h, "VACUUM main INTO ?", -1, &st, NULL) !=
+	    SQLITE_OK) {
+		snprintf(err, errsz, "%s", sqlite3_errmsg(db->h));
+		return -1;
+	}
+	sqlite3_bind_text(st, 1, path, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		snprintf(err, errsz, "%.200s: %s", path, sqlite3_errmsg(db->h));
+		return -1;
+	}
+	return 0;
+}
+
+int
+db_restore(struct db *db, const char *path, const char *gen, char *err,
+    size_t errsz)
+{
+	sqlite3 *src = NULL;
+	sqlite3_backup *b;
+	sqlite3_stmt *st;
+	int rc, from, to;
+
+	if (sqlite3_open_v2(path, &src, SQLITE_OPEN_READONLY, NULL) !=
+	    SQLITE_OK) {
+		snprintf(err, errsz, "%.200s: %s", path, sqlite3_errmsg(src));
+		sqlite3_close(src);
+		return -1;
+	}
+	/* Statements kept from before would hold the old schema. */
+	for (rc = 0; rc < SQL__MAX; rc++) {
+		sqlite3_finalize(db->stmts[rc]);
+		db->stmts[rc] = NULL;
+	}
+	if ((b = sqlite3_backup_init(db->h, "main", src, "main")) == NULL) {
+		snprintf(err, errsz, "%s", sqlite3_errmsg(db->h));
+		sqlite3_close(src);
+		return -1;
+	}
+	/* -1: every page in one step, so the copy is one write. */
+	rc = sqlite3_backup_step(b, -1);
+	sqlite3_backup_finish(b);
+	sqlite3_close(src);
+	if (rc != SQLITE_DONE) {
+		snprintf(err, errsz, "copying %.200s: %s", path,
+		    sqlite3_errstr(rc));
+		return -1;
+	}
+	if (db_migrate(db, &from, &to) == -1) {
+		snprintf(err, errsz, "the restored database could not be "
+		    "migrated (see the log above)");
+		return -1;
+	}
+	if ((st = db_stmt(db, SQL_META_SET)) == NULL) {
+		snprintf(err, errsz, "%s", sqlite3_errmsg(db->h));
+		return -1;
+	}
+	db_bind_text(st, 1, "generation", 10);
+	db_bind_text(st, 2, gen, strlen(gen));
+	if (db_exec_stmt(db, st) != 0) {
+		snprintf(err, errsz, "setting the generation: %s",
+		    sqlite3_errmsg(db->h));
+		return -1;
+	}
+	return 0;
 }

@@ -20,7 +20,9 @@ enum access {
 	ACCESS_USER,		/* any valid token */
 	ACCESS_STAFF,		/* agent or admin */
 	ACCESS_ADMIN,
-	ACCESS_METRICS		/* a loopback client, or an admin token */
+	ACCESS_METRICS,		/* a loopback client, or an admin token */
+	ACCESS_INTERNAL,	/* nginx's own subrequests; anyone else 404 */
+	ACCESS_SELF		/* the handler authenticates (event tickets) */
 };
 
 typedef void (*route_fn)(struct app *, struct req *, const int64_t *ids);
@@ -40,8 +42,9 @@ enum router_result {
 
 /*
  * Matches method and path against the n routes. On ROUTER_OK, *out is the
- * route and ids[] holds the {id} segments in order. On ROUTER_BAD_METHOD,
- * allow holds the comma-separated methods the path accepts.
+ * route and ids[] holds the {id} segments in order; HEAD matches a GET
+ * route. On ROUTER_BAD_METHOD, allow holds the comma-separated methods
+ * the path accepts (the table's; HEAD is implied by GET).
  */
 enum router_result router_match(const struct route *table, size_t n,
     const char *method, const char *path, const struct route **out,

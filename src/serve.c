@@ -8,6 +8,7 @@
 #include "api.h"
 #include "app.h"
 #include "db.h"
+#include "events.h"
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
@@ -26,6 +27,20 @@ serve_init(void)
 		labels[i].method = api_routes[i].method;
 	}
 	metrics_routes(labels, i);
+}
+
+/*
+ * Asked by http_internal: a write failed while the database cannot take
+ * writes (a full disk, a read-only file system). That is 503
+ * unavailable, not 500: reads go on, and the client may retry the write.
+ */
+static int
+serve_refused(void *arg, const struct req *req)
+{
+	struct app *app = arg;
+
+	return db_read_only(app->db) && strcmp(req->method, "GET") != 0 &&
+	    strcmp(req->method, "HEAD") != 0;
 }
 
 void
@@ -51,7 +66,11 @@ serve_dispatch(struct app *app, struct req *req)
 	}
 	req->route = rt->pattern;
 	req->route_index = (int)(rt - api_routes);
-	/* While SQLite is unusable every route but health answers 503. */
+	app->io.refused = serve_refused;
+	app->io.refused_arg = app;
+	/* While SQLite is unreadable every route but health answers 503;
+	 * while it only cannot take writes, the writes do (db.c refuses
+	 * them, serve_refused makes the answer 503). */
 	if (rt->fn != api_health && db_down(app->db)) {
 		http_unavailable(req);
 		return;
@@ -61,21 +80,27 @@ serve_dispatch(struct app *app, struct req *req)
 	rt->fn(app, req, ids);
 }
 
+/* The request line (info), or with slow_ms the slow-request line (warn,
+ * php-fpm's slowlog): our own fields first, the client's method (bounded)
+ * last. */
 static void
-log_request(const struct req *req, int64_t us, const char *method)
+log_request(const struct req *req, int64_t us, const char *method,
+    long long slow_ms)
 {
+	enum log_level lvl = slow_ms > 0 ? LOGL_WARN : LOGL_INFO;
 	struct logline l;
 
-	if (!log_enabled(LOGL_INFO))
+	if (!log_enabled(lvl))
 		return;
-	logline_init(&l, LOGL_INFO, "request");
-	/* Our own fields first; the client's method (bounded) last. */
+	logline_init(&l, lvl, slow_ms > 0 ? "slow request" : "request");
 	logline_str(&l, "request_id", req->request_id);
 	logline_str(&l, "route", req->route ? req->route : "unmatched");
 	logline_int(&l, "status", req->status);
 	logline_int(&l, "us", us);
 	logline_str(&l, "cache", req->cache ? req->cache : "-");
 	logline_int(&l, "user_id", req->user_id);
+	if (slow_ms > 0)
+		logline_int(&l, "slow_request_ms", slow_ms);
 	logline_str(&l, "method", method);
 	logline_emit(&l);
 }
@@ -90,6 +115,7 @@ serve_handle(struct app *app, FCGX_Request *fr)
 	/* libfcgi accepts without close-on-exec; nothing here execs, but no
 	 * descriptor of ours is left for a child to inherit. */
 	(void)fcntl(fr->ipcFd, F_SETFD, FD_CLOEXEC);
+	metrics_busy(1);
 	if (http_req_init(&req, fr, &app->io) == 0)
 		serve_dispatch(app, &req);
 	if (!req.responded) {
@@ -98,10 +124,23 @@ serve_handle(struct app *app, FCGX_Request *fr)
 	}
 	us = util_mono_us() - req.start_us;
 	metrics_request(req.route_index, req.status, us);
+	/* Events of what this request committed, before the answer leaves
+	 * (it waits in libfcgi's buffer until FCGX_Finish_r): a client that
+	 * posts again after its answer has its events in Nchan in the order
+	 * it made them, whichever process serves it. A publish takes a
+	 * fraction of a millisecond; a failed one at most events_timeout_ms,
+	 * and is only counted and logged. */
+	events_flush(app->events);
 	/* The answer goes to nginx before the log line is written; the
 	 * FastCGI params (the method among them) are freed with it. */
 	snprintf(method, sizeof(method), "%s", req.method);
 	FCGX_Finish_r(fr);
-	log_request(&req, us, method);
+	metrics_busy(0);
+	log_request(&req, us, method, 0);
+	if (app->cfg.slow_request_ms > 0 &&
+	    us >= app->cfg.slow_request_ms * 1000LL) {
+		metrics_slow_request();
+		log_request(&req, us, method, app->cfg.slow_request_ms);
+	}
 	http_req_free(&req);
 }

@@ -4,7 +4,8 @@
  * task id (UNIQUE (task_id, user_id)); then, if notify_command is set, the
  * command runs once per notification not yet accepted, with its JSON on
  * standard input. A failure makes the task retry, and the retry pipes
- * only what the command has not accepted.
+ * only what the command has not accepted. Without a command the task is
+ * marked done in its record in the transaction of its notifications.
  */
 #include "autoconf.h"
 
@@ -23,7 +24,9 @@
 
 #include "app.h"
 #include "db.h"
+#include "events.h"
 #include "log.h"
+#include "queue.h"
 #include "task.h"
 #include "tickets.h"
 #include "util.h"
@@ -46,10 +49,11 @@ add_one(struct app *app, int64_t user, const char *event, int64_t ticket,
 	return db_exec_stmt(app->db, st) == 0 ? 0 : -1;
 }
 
-/* Writes the notifications of the task in one transaction. */
+/* Writes the notifications of the task in one transaction, and marks
+ * the task done in it when that is all there is to do (last). */
 static int
 write_all(struct app *app, const char *task_id, const struct ticket *t,
-    const char *event, int64_t actor)
+    const char *event, int64_t actor, int last)
 {
 	sqlite3_stmt *st;
 	int64_t now = util_now_ms(), staff[NOTIFY_MAX_RECIPIENTS];
@@ -79,6 +83,8 @@ write_all(struct app *app, const char *task_id, const struct ticket *t,
 		    now) == -1)
 			goto fail;
 	}
+	if (last && queue_task_done(app->queue, task_id) == -1)
+		goto fail;
 	return db_commit(app->db);
 fail:
 	db_rollback(app->db);
@@ -100,6 +106,48 @@ close_from(int lo)
 		max = 65536;
 	for (fd = lo; fd < max; fd++)
 		close(fd);
+}
+
+/* The notification object of API.md from a SQL_NOTIF_UNDELIVERED row
+ * (unread: delivery to notify_command is not reading). */
+static json_t *
+notif_json(sqlite3_stmt *st)
+{
+	char created[UTIL_TIME_LEN];
+
+	util_format_time(sqlite3_column_int64(st, 4), created);
+	return json_pack("{s:I, s:I, s:s, s:I, s:s, s:n}",
+	    "id", (json_int_t)sqlite3_column_int64(st, 0),
+	    "user_id", (json_int_t)sqlite3_column_int64(st, 1),
+	    "event", (const char *)sqlite3_column_text(st, 2),
+	    "ticket_id", (json_int_t)sqlite3_column_int64(st, 3),
+	    "created_at", created, "read_at");
+}
+
+/*
+ * notification.created to each recipient's own channel, for the task's
+ * notifications not yet handed to notify_command: on a retry, those of
+ * the first attempt may go again (a hint; clients drop duplicates by id).
+ */
+static void
+publish_all(struct app *app, const char *task_id)
+{
+	struct events_chans ch;
+	sqlite3_stmt *st;
+	json_t *n;
+
+	if ((st = db_stmt(app->db, SQL_NOTIF_UNDELIVERED)) == NULL)
+		return;
+	db_bind_text(st, 1, task_id, strlen(task_id));
+	while (db_step(app->db, st) == SQLITE_ROW) {
+		events_chans_init(&ch);
+		events_chans_add(&ch, "user", sqlite3_column_int64(st, 1));
+		if ((n = notif_json(st)) != NULL)
+			events_emit(app->events, &ch, json_pack("{s:s, s:o}",
+			    "type", "notification.created", "notification", n));
+	}
+	db_reset(st);
+	events_flush(app->events);
 }
 
 /* Runs notify_command with json on stdin, bounded by notify_timeout_ms.
@@ -175,7 +223,6 @@ static int
 deliver(struct app *app, const char *task_id, char *err, size_t errsz)
 {
 	sqlite3_stmt *st, *done;
-	char created[UTIL_TIME_LEN];
 	int64_t ids[NOTIFY_MAX_RECIPIENTS];
 	char *texts[NOTIFY_MAX_RECIPIENTS];
 	json_t *j;
@@ -185,14 +232,8 @@ deliver(struct app *app, const char *task_id, char *err, size_t errsz)
 		return -1;
 	db_bind_text(st, 1, task_id, strlen(task_id));
 	while (n < NOTIFY_MAX_RECIPIENTS && db_step(app->db, st) == SQLITE_ROW) {
-		util_format_time(sqlite3_column_int64(st, 4), created);
 		ids[n] = sqlite3_column_int64(st, 0);
-		j = json_pack("{s:I, s:I, s:s, s:I, s:s, s:n}",
-		    "id", (json_int_t)ids[n],
-		    "user_id", (json_int_t)sqlite3_column_int64(st, 1),
-		    "event", (const char *)sqlite3_column_text(st, 2),
-		    "ticket_id", (json_int_t)sqlite3_column_int64(st, 3),
-		    "created_at", created, "read_at");
+		j = notif_json(st);
 		texts[n] = j ? json_dumps(j, JSON_COMPACT) : NULL;
 		json_decref(j);
 		if (texts[n] != NULL)
@@ -248,10 +289,12 @@ task_notify(struct app *app, const char *task_id, json_t *payload, char *err,
 		actor = json_integer_value(ac);
 	if ((rc = tickets_load(app, json_integer_value(tid), &t)) == 1)
 		return TASK_DONE;	/* no such ticket: nobody to tell */
-	if (rc == -1 || write_all(app, task_id, &t, event, actor) == -1) {
+	if (rc == -1 || write_all(app, task_id, &t, event, actor,
+	    *app->cfg.notify_command == '\0') == -1) {
 		snprintf(err, errsz, "database error");
 		return TASK_RETRY;
 	}
+	publish_all(app, task_id);
 	if (*app->cfg.notify_command != '\0' &&
 	    deliver(app, task_id, err, errsz) == -1)
 		return TASK_RETRY;

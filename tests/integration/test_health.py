@@ -1,4 +1,18 @@
 #!/usr/bin/env python3
+# Copyright (c) 2026 The chatdesk authors
+#
+# Permission to use, copy, modify, and distribute this software for any
+# purpose with or without fee is hereby granted, provided that the above
+# copyright notice and this permission notice appear in all copies.
+#
+# THE SOFTWARE IS PROVIDED "AS IS" AND THE AUTHOR DISCLAIMS ALL WARRANTIES
+# WITH REGARD TO THIS SOFTWARE INCLUDING ALL IMPLIED WARRANTIES OF
+# MERCHANTABILITY AND FITNESS. IN NO EVENT SHALL THE AUTHOR BE LIABLE FOR
+# ANY SPECIAL, DIRECT, INDIRECT, OR CONSEQUENTIAL DAMAGES OR ANY DAMAGES
+# WHATSOEVER RESULTING FROM LOSS OF USE, DATA OR PROFITS, WHETHER IN AN
+# ACTION OF CONTRACT, NEGLIGENCE OR OTHER TORTIOUS ACTION, ARISING OUT OF
+# OR IN CONNECTION WITH THE USE OR PERFORMANCE OF THIS SOFTWARE.
+
 """GET /api/v1/health (API.md section 3): ok, the queue counts, degraded
 while Redis is down, ok again when it is back. SQLite down is in
 test_health_db_down.py (its own stack)."""
@@ -17,7 +31,7 @@ from helpers import is_int  # noqa: E402
 import tap  # noqa: E402
 
 STACK = None
-HEALTH_KEYS = {"status", "database", "redis", "queue"}
+HEALTH_KEYS = {"status", "database", "redis", "queue", "worker"}
 QUEUE_KEYS = {"pending", "failed"}
 # Consecutive answers required once a state is reached, so that every
 # process of the pool (requests land on any) has been seen in that state.

@@ -15,10 +15,9 @@
   * smaller: file modes (umask 027), /metrics only for exactly
     127.0.0.1/::1 over the unix socket (over TCP only an admin token),
     Cache-Control: no-store on token answers, control bytes refused in
-    names and emails, a stalled FastCGI body read that gives up, and a
-    metrics file that cannot be opened: an error at start and sessions
-    checked against SQLite (a revocation is seen at once by every
-    process).
+    names and emails, and a stalled FastCGI body read that gives up. (A
+    pool whose shared metrics file cannot be opened refuses to start:
+    test_pool_metrics.py; so no process can miss another's revocation.)
 
 Classes run in name order on one stack."""
 
@@ -649,39 +648,6 @@ class H_StalledBodyTest(SecCase):
             self.assertEqual(call("GET", "/api/v1/users/me", "cust1").status,
                              200)
         self.assertEqual(len(STACK.pool_pids()), POOL)
-
-
-class Z_NoSharedMetricsTest(SecCase):
-    """Last: restarts the pool with its metrics file made unopenable."""
-
-    def test_1_revocation_at_once_without_metrics_file(self):
-        """metrics file unopenable: an error at start; a token revoked by one process is refused at once by every other"""
-        mpath = STACK.db_path + "-metrics"
-        STACK.stop_pool()
-        os.unlink(mpath)
-        os.mkdir(mpath)          # open(O_RDWR) of a directory fails
-        try:
-            STACK.start_pool()
-            STACK.wait_ready()
-            self.assertTrue(STACK.wait_log(
-                r"level=error .*metrics: cannot open .*SQLite", 10),
-                "no error line about the metrics file")
-            _, tok = helpers.add_user(STACK, "sec nometrics",
-                                      "sec-nometrics@example.com", "agent")
-            for _ in range(REPEAT * 2):
-                self.assertEqual(call("GET", "/api/v1/users/me",
-                                      tok).status, 200)
-            self.assertEqual(call("DELETE", "/api/v1/tokens/current",
-                                  tok).status, 204)
-            for i in range(REPEAT * 2):
-                with self.subTest(attempt=i):
-                    self.assertError(call("GET", "/api/v1/users/me", tok),
-                                     401, "unauthorized")
-        finally:
-            STACK.stop_pool()
-            os.rmdir(mpath)
-            STACK.start_pool()
-            STACK.wait_ready()
 
 
 if __name__ == "__main__":

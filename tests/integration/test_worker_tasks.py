@@ -1,4 +1,18 @@
 #!/usr/bin/env python3
+# Copyright (c) 2026 The chatdesk authors
+#
+# Permission to use, copy, modify, and distribute this software for any
+# purpose with or without fee is hereby granted, provided that the above
+# copyright notice and this permission notice appear in all copies.
+#
+# THE SOFTWARE IS PROVIDED "AS IS" AND THE AUTHOR DISCLAIMS ALL WARRANTIES
+# WITH REGARD TO THIS SOFTWARE INCLUDING ALL IMPLIED WARRANTIES OF
+# MERCHANTABILITY AND FITNESS. IN NO EVENT SHALL THE AUTHOR BE LIABLE FOR
+# ANY SPECIAL, DIRECT, INDIRECT, OR CONSEQUENTIAL DAMAGES OR ANY DAMAGES
+# WHATSOEVER RESULTING FROM LOSS OF USE, DATA OR PROFITS, WHETHER IN AN
+# ACTION OF CONTRACT, NEGLIGENCE OR OTHER TORTIOUS ACTION, ARISING OUT OF
+# OR IN CONNECTION WITH THE USE OR PERFORMANCE OF THIS SOFTWARE.
+
 """The worker's task handlers (API.md section 5), run by the real
 chatdesk-worker against the stack's Redis and SQLite files:
 
@@ -193,18 +207,11 @@ class TasksCase(harness.ApiTestCase):
     def worker(self, *args, env=None):
         e = dict(self.BASE_ENV)
         e.update(env or {})
-        r = STACK.run_worker(*args, env=e)
-        self.assertEqual(r.returncode, 0, describe(r))
-        return helpers.worker_counts(self, r), r
+        return helpers.worker_ok(self, STACK, *args, env=e)
 
     def drain(self):
         """Runs the worker until nothing is left; every task must be done."""
-        for _ in range(5):
-            counts, r = self.worker()
-            self.assertEqual(counts[2:], (0, 0), describe(r))
-            if counts[0] == 0:
-                return
-        self.fail("the queue did not drain")
+        helpers.drain(self, self.worker)
 
     def create_ticket(self, who, subject="subject", body="first words"):
         r = call("POST", "/api/v1/tickets", who,
