@@ -362,7 +362,7 @@ say "starting $POOL chatdesk processes under multiwatch on $STATE/chatdesk.sock"
 # slot whose process died within --timeout ms of its start --retry times
 # in a row (a crash loop then costs 4 starts, not a CPU). --signal=TERM:
 # on SIGTERM multiwatch passes a stop on (its default would be SIGUSR1)
-(Debian 12's multiwatch 1.0.0 reads signal names one off: --signal=TERM
+# (Debian 12's multiwatch 1.0.0 reads signal names one off: --signal=TERM
 # makes it send SIGQUIT, which chatdesk treats as a graceful stop too;
 # tests/faults/test_sigterm_supervised.py guards this).
 # spawn-fcgi points its child's stderr at /dev/null, so /bin/sh wrappers
