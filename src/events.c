@@ -37,6 +37,7 @@ struct events {
 	int64_t		 logged_us;
 	uint64_t	 unlogged;	/* failures since the last log line */
 	int64_t		 retry_us;	/* publisher failed: not before this */
+	int		 fds_marked;	/* curl's own descriptors close-on-exec */
 };
 
 void
@@ -47,20 +48,12 @@ events_chans_init(struct events_chans *c)
 	c->n = 0;
 }
 
-void
-events_chans_add(struct events_chans *c, const char *kind, int64_t id)
+/* Appends one channel id of n bytes unless it is in the set already. */
+static void
+chans_append(struct events_chans *c, const char *one, size_t ol)
 {
-	char one[48];
 	const char *p;
-	int n;
-	size_t ol;
 
-	if (id <= 0)
-		return;
-	n = snprintf(one, sizeof(one), "%s:%lld", kind, (long long)id);
-	if (n < 0 || (size_t)n >= sizeof(one))
-		return;
-	ol = (size_t)n;
 	/* Already there: as a whole item, between commas or the ends. */
 	for (p = c->s; (p = strstr(p, one)) != NULL; p += ol)
 		if ((p == c->s || p[-1] == ',') &&
@@ -73,6 +66,26 @@ events_chans_add(struct events_chans *c, const char *kind, int64_t id)
 	memcpy(c->s + c->len, one, ol + 1);
 	c->len += ol;
 	c->n++;
+}
+
+void
+events_chans_add(struct events_chans *c, const char *kind, int64_t id)
+{
+	char one[48];
+	int n;
+
+	if (id <= 0)
+		return;
+	n = snprintf(one, sizeof(one), "%s:%lld", kind, (long long)id);
+	if (n < 0 || (size_t)n >= sizeof(one))
+		return;
+	chans_append(c, one, (size_t)n);
+}
+
+void
+events_chans_add_name(struct events_chans *c, const char *name)
+{
+	chans_append(c, name, strlen(name));
 }
 
 /* Sockets libcurl opens are close-on-exec: a child the worker starts
@@ -216,7 +229,17 @@ send_one(struct events *ev, const char *chans, const char *text, size_t len)
 	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, text ? NULL : "DELETE");
 	curl_easy_setopt(c, CURLOPT_POSTFIELDS, text ? text : "");
 	curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)len);
-	if ((rc = curl_easy_perform(c)) != CURLE_OK) {
+	rc = curl_easy_perform(c);
+	/* The first perform makes the handle's multi and its wakeup
+	 * socketpair, which libcurl 7.88 opens without close-on-exec (its
+	 * connection sockets go through open_cloexec): marked once, as
+	 * every descriptor the app holds (issue 13: a notify_command child
+	 * must inherit none). */
+	if (!ev->fds_marked) {
+		util_cloexec_all();
+		ev->fds_marked = 1;
+	}
+	if (rc != CURLE_OK) {
 		failed(ev, chans, curl_easy_strerror(rc),
 		    rc == CURLE_OPERATION_TIMEDOUT);
 		return;

@@ -23,6 +23,8 @@ import harness  # noqa: E402
 import helpers  # noqa: E402
 import tap  # noqa: E402
 import browser as br  # noqa: E402
+import stack_users  # noqa: E402
+from stack_users import out_dir  # noqa: E402
 
 STACK = None
 USERS = {}              # role -> dict(id, email, password, token)
@@ -33,24 +35,8 @@ XSS = '<img src=x onerror=alert(1)>'
 XSS_FLAG = '<img src=x onerror="window.__xss=1">'
 
 
-def out_dir():
-    d = os.environ.get("CHATDESK_BROWSER_OUT") or os.path.join(
-        harness.builddir(), "tests", "browser-out")
-    os.makedirs(d, exist_ok=True)
-    return d
-
-
 def add(role, name):
-    email = "%s@example.com" % name.lower()
-    pw = "%s-password-1" % name.lower()
-    r = STACK.run_ctl("user", "add", "--name", name, "--email", email,
-                      "--role", role, "--password-stdin", input=pw + "\n")
-    if r.returncode != 0:
-        raise harness.HarnessError("user add %s: %r" % (name, r))
-    tok = r.stdout.strip().splitlines()[-1]
-    me = helpers.request(STACK, "GET", "/api/v1/users/me", tok).json
-    return {"id": me["id"], "email": email, "password": pw, "token": tok,
-            "name": name}
+    return stack_users.add(STACK, role, name)
 
 
 def setUpModule():
@@ -80,13 +66,7 @@ def setUpModule():
 
 
 def tearDownModule():
-    for b in BROWSERS.values():
-        try:
-            b.quit()
-        except Exception:  # noqa: BLE001
-            pass
-    if STACK is not None:
-        STACK.stop()
+    stack_users.tear_down(STACK, BROWSERS)
 
 
 def base():
@@ -188,6 +168,10 @@ class FlowTest(harness.ApiTestCase):
         c, a = browser("customer"), browser("agent")
         a.open("/#/inbox")
         a.wait_text("main h1", "Inbox")
+        # Through the real events server (Nchan), not polling: the inbox
+        # learns of the ticket from the staff channel.
+        a.wait(lambda b: b.find("#live-state").get_attribute("data-state")
+               == "live", what="the agent's events live")
         before = len(a.finds("table.inbox tbody tr"))
         unread = int(a.wait_css(".bell-button").get_attribute("data-unread"))
         c.open("/#/tickets")
