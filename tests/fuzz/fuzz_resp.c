@@ -1,0 +1,190 @@
+/*
+ * libFuzzer target: Redis replies, as hiredis parses them, handed to the
+ * code that consumes them. Redis is not the trust anchor (issue 13): a
+ * process that can write to it, or a Redis that misbehaves, must not make
+ * the app crash, loop or answer a malformed response.
+ *
+ * The input is one operation byte, then the bytes Redis "sends": a
+ * redisReader (redisReaderCreate, redisReaderFeed) holds them and
+ * rconn_set_reader makes every command of the operation take the next
+ * reply it parses instead of a server's; when they run out, or do not
+ * parse, Redis is down for the rest of the operation. The operations are
+ * real requests through the dispatcher (the session, user:, ticket:,
+ * stats: records; the room list and its push; the rate limit's counter;
+ * SCAN loops of the cache routes; INFO and DBSIZE; the queue's lists,
+ * dead tasks and scripts) and the worker's queue moves, each with the
+ * process's session cache dropped first so that session: is read.
+ *
+ * A cached value is sent as it is (by design: the cache holds JSON texts
+ * the app wrote), so a forged one is not required to parse here; the
+ * head of every answer is still checked, and so is everything ASan and
+ * UBSan see.
+ */
+#include "autoconf.h"
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sys/syscall.h>
+
+#include <time.h>
+#include <unistd.h>
+
+#include <hiredis/hiredis.h>
+
+#include "cache_int.h"
+#include "fuzz_app.h"
+#include "metrics.h"
+#include "queue.h"
+#include "rconn.h"
+
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+struct op {
+	const char	*method;
+	const char	*uri;
+	const char	*token;
+	const char	*body;
+};
+
+/* The first byte picks one (modulo their number); -1 .. -6: the worker's
+ * queue calls below. */
+static const struct op ops[] = {
+	{ "GET", "/api/v1/users/me", "@customer", NULL },
+	{ "GET", "/api/v1/users/3", "@admin", NULL },
+	{ "PATCH", "/api/v1/users/4", "@admin", "{\"name\":\"renamed\"}" },
+	{ "GET", "/api/v1/rooms", "@customer", NULL },
+	{ "GET", "/api/v1/rooms/1", "@customer", NULL },
+	{ "GET", "/api/v1/rooms/1/messages", "@customer", NULL },
+	{ "GET", "/api/v1/rooms/1/messages?limit=3", "@agent", NULL },
+	{ "POST", "/api/v1/rooms/1/messages", "@customer", "{\"body\":\"hi\"}" },
+	{ "GET", "/api/v1/tickets/1", "@customer", NULL },
+	{ "GET", "/api/v1/tickets/1", "@other", NULL },
+	{ "PATCH", "/api/v1/tickets/1", "@agent", "{\"priority\":\"high\"}" },
+	{ "GET", "/api/v1/tickets/1/interactions", "@customer", NULL },
+	{ "POST", "/api/v1/tickets/1/interactions", "@customer",
+	    "{\"body\":\"more\"}" },
+	{ "GET", "/api/v1/stats/users/3?days=7", "@customer", NULL },
+	{ "GET", "/api/v1/notifications", "@agent", NULL },
+	{ "GET", "/api/v1/cache/stats", "@admin", NULL },
+	{ "POST", "/api/v1/cache/invalidate", "@admin",
+	    "{\"pattern\":\"user:*\"}" },
+	{ "POST", "/api/v1/cache/invalidate", "@admin", "{\"key\":\"user:3\"}" },
+	{ "POST", "/api/v1/cache/clear", "@admin", "{}" },
+	{ "GET", "/api/v1/queue", "@admin", NULL },
+	{ "POST", "/api/v1/queue/failed/retry", "@admin", "{}" },
+	{ "DELETE", "/api/v1/queue/failed", "@admin", NULL },
+	{ "GET", "/api/v1/health", NULL, NULL },
+	{ "GET", "/metrics", "@admin", NULL },
+	{ NULL, "take", NULL, NULL },
+	{ NULL, "lock", NULL, NULL },
+	{ NULL, "moves", NULL, NULL },
+	{ NULL, "dead", NULL, NULL },
+	{ NULL, "delay", NULL, NULL },
+};
+
+#define NOPS	(sizeof(ops) / sizeof(ops[0]))
+
+static struct rconn *rc;
+
+/*
+ * A reply that says another reader holds the lease makes the cache wait
+ * (CACHE_WAIT_TRIES pauses of CACHE_WAIT_US): the same code path without
+ * the pause, or the fuzzer would spend its time asleep. Only the thread
+ * running an input skips it; libFuzzer's own threads sleep for real.
+ */
+static __thread int in_input;
+
+int
+nanosleep(const struct timespec *req, struct timespec *rem)
+{
+	if (in_input)
+		return 0;
+	return (int)syscall(SYS_nanosleep, req, rem);
+}
+
+int
+LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	(void)argc;
+	(void)argv;
+	fuzz_app_init("fuzz_resp", "unix:///nonexistent/fuzz/redis.sock");
+	/* The cache and the queue share this connection (one URL). */
+	if (!fuzz_app.app.one_redis)
+		abort();
+	rc = fuzz_app.app.cache->rc;
+	/* Cached bodies are Redis's bytes, sent as they are. */
+	fuzz_check_json = 0;
+	return 0;
+}
+
+static void
+worker_op(const char *what)
+{
+	struct queue *q = fuzz_app.app.queue;
+	struct strbuf ack, out;
+	json_t *arr;
+
+	strbuf_init(&ack);
+	strbuf_init(&out);
+	if (strcmp(what, "take") == 0) {
+		strbuf_adds(&ack, "{\"id\":\"a\",\"type\":\"x\"}");
+		if (queue_take(q, NULL, &out) == 1 && out.buf == NULL)
+			abort();
+		(void)queue_take(q, &ack, &out);
+		(void)queue_ack(q, ack.buf, ack.len);
+	} else if (strcmp(what, "lock") == 0) {
+		(void)queue_lock_take(q, 60000);
+		(void)queue_lock_renew(q);
+		(void)queue_lock_release(q);
+	} else if (strcmp(what, "moves") == 0) {
+		(void)queue_recover_orphans(q);
+		(void)queue_move_due(q);
+		(void)queue_length(q, KEY_TASKS_PENDING);
+		(void)queue_ping(q);
+	} else if (strcmp(what, "dead") == 0) {
+		if ((arr = json_array()) == NULL)
+			abort();
+		(void)queue_dead_list(q, 10, arr);
+		json_decref(arr);
+		(void)queue_dead_retry(q);
+		(void)queue_dead_clear(q);
+	} else {
+		(void)queue_delay(q, "t", 1, "u", 1);
+		(void)queue_bury(q, "t", 1, "{\"dead\":1}");
+	}
+	strbuf_free(&ack);
+	strbuf_free(&out);
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	const struct op *op;
+	redisReader *rd;
+
+	if (size == 0)
+		return 0;
+	op = &ops[data[0] % NOPS];
+	if ((rd = redisReaderCreate()) == NULL)
+		abort();
+	if (size > 1 && redisReaderFeed(rd, (const char *)data + 1,
+	    size - 1) != REDIS_OK)
+		abort();
+	/* session: is read, not this process's memory of it. */
+	metrics_session_bump();
+	rconn_set_reader(rc, rd);
+	in_input = 1;
+	if (op->method != NULL)
+		(void)fuzz_simple(op->method, op->uri, op->token, op->body);
+	else
+		worker_op(op->uri);
+	in_input = 0;
+	rconn_set_reader(rc, NULL);
+	redisReaderFree(rd);
+	return 0;
+}
