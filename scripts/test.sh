@@ -8,6 +8,8 @@
 #                                     --sanitizers)
 #   scripts/test.sh --fuzz SECONDS    build the libFuzzer targets with clang in
 #                                     build-fuzz/ and run each for SECONDS
+#                                     from its seeds (tests/fuzz/corpus/) with
+#                                     its dictionary (tests/fuzz/dict/)
 #
 # Installs missing packages first (scripts/deps.sh --test; NO_DEPS=1 skips
 # that). `make check` runs the unit tests (cmocka) and the integration tests
@@ -161,10 +163,14 @@ if [ -n "$fuzz" ]; then
 		corpora=("$work/corpus")
 		seeds=$REPO/tests/fuzz/corpus/$name
 		[ -d "$seeds" ] && corpora+=("$seeds")
+		dict=()
+		[ -f "$REPO/tests/fuzz/dict/$name.dict" ] &&
+			dict=(-dict="$REPO/tests/fuzz/dict/$name.dict")
 		echo "test.sh: fuzzing $name for $fuzz s"
 		if (cd "$work" && "$t" -max_total_time="$fuzz" -print_final_stats=1 \
-			-artifact_prefix="$work/artifacts/" "${corpora[@]}") >"$work/fuzz.log" 2>&1; then
-			echo "ok: $name ($(grep -m1 -o 'stat::number_of_executed_units: *[0-9]*' "$work/fuzz.log" | grep -o '[0-9]*$' || echo '?') runs)"
+			"${dict[@]}" -artifact_prefix="$work/artifacts/" \
+			"${corpora[@]}") >"$work/fuzz.log" 2>&1; then
+			echo "ok: $name ($(grep -m1 -o 'stat::number_of_executed_units: *[0-9]*' "$work/fuzz.log" | grep -o '[0-9]*$' || echo '?') runs, $(grep -o 'cov: [0-9]*' "$work/fuzz.log" | tail -n 1 | grep -o '[0-9]*' || echo '?') edges)"
 			passed=$((passed + 1))
 		else
 			echo "FAIL: $name; the end of $work/fuzz.log:"
