@@ -135,6 +135,18 @@ fuzz_app_init(const char *prog, const char *redis_url)
 	    "{\"body\":\"on it\"}") == 201, "interaction");
 }
 
+int
+LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	const char *prog = strrchr((*argv)[0], '/');
+
+	(void)argc;
+	fuzz_app_init(prog != NULL ? prog + 1 : (*argv)[0], FUZZ_NO_REDIS);
+	if (fuzz_target_init != NULL)
+		fuzz_target_init();
+	return 0;
+}
+
 const char *
 fuzz_token(const char *placeholder)
 {

@@ -50,6 +50,16 @@ extern int fuzz_check_json;
  */
 void fuzz_app_init(const char *prog, const char *redis_url);
 
+/*
+ * fuzz_app.c is every target's LLVMFuzzerInitialize: fuzz_app_init under
+ * the program's name with Redis unreachable (FUZZ_NO_REDIS), then the
+ * target's own fuzz_target_init if it has one.
+ */
+#define FUZZ_NO_REDIS	"unix:///nonexistent/fuzz/redis.sock"
+void fuzz_target_init(void) __attribute__((weak));
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
 /* The bearer token of a placeholder ("@admin", ...), or NULL. */
 const char *fuzz_token(const char *placeholder);
 

@@ -31,18 +31,6 @@
 #include "metrics.h"
 #include "router.h"
 
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-int
-LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	(void)argc;
-	(void)argv;
-	fuzz_app_init("fuzz_auth", "unix:///nonexistent/fuzz/redis.sock");
-	return 0;
-}
-
 static char *
 dupn(const char *p, size_t n)
 {

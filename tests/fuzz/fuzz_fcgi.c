@@ -30,18 +30,6 @@
 
 #define MAX_PARAMS	64
 
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-int
-LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	(void)argc;
-	(void)argv;
-	fuzz_app_init("fuzz_fcgi", "unix:///nonexistent/fuzz/redis.sock");
-	return 0;
-}
-
 /* "NAME=VALUE" with the stand-ins replaced, in a fresh string. */
 static char *
 param(const char *line, size_t n, size_t blen)

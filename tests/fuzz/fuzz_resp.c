@@ -41,9 +41,6 @@
 #include "queue.h"
 #include "rconn.h"
 
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
 struct op {
 	const char	*method;
 	const char	*uri;
@@ -107,19 +104,15 @@ nanosleep(const struct timespec *req, struct timespec *rem)
 	return (int)syscall(SYS_nanosleep, req, rem);
 }
 
-int
-LLVMFuzzerInitialize(int *argc, char ***argv)
+void
+fuzz_target_init(void)
 {
-	(void)argc;
-	(void)argv;
-	fuzz_app_init("fuzz_resp", "unix:///nonexistent/fuzz/redis.sock");
 	/* The cache and the queue share this connection (one URL). */
 	if (!fuzz_app.app.one_redis)
 		abort();
 	rc = fuzz_app.app.cache->rc;
 	/* Cached bodies are Redis's bytes, sent as they are. */
 	fuzz_check_json = 0;
-	return 0;
 }
 
 static void

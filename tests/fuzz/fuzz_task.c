@@ -20,18 +20,11 @@ int chatdesk_worker_main(int, char *[]);
 
 #include "fuzz_app.h"
 
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-int
-LLVMFuzzerInitialize(int *argc, char ***argv)
+void
+fuzz_target_init(void)
 {
-	(void)argc;
-	(void)argv;
-	fuzz_app_init("fuzz_task", "unix:///nonexistent/fuzz/redis.sock");
 	/* A retry must not wait: backoff 0 exercises the same path. */
 	fuzz_app.app.cfg.task_backoff_s = 0;
-	return 0;
 }
 
 int
