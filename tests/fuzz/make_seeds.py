@@ -194,6 +194,11 @@ RESP = {
     "noscript": (24, b"-NOSCRIPT No matching script\r\n" + SHA + bulk(TASK)),
     "error_reply": (0, b"-ERR wrong\r\n" + SESSION3),
     "protocol_error": (5, b"?garbage\r\n"),
+    # Forged values (issue 13): with FUZZ_REDIS_UNTRUSTED set these must
+    # still be refused.
+    "forged_admin_session": (29, SESSION1),
+    "forged_ticket_owner": (30, bulk("4 customer") + bulk(TICKET.replace(
+        '"requester_id":3', '"requester_id":4'))),
 }
 
 # ---- fuzz_task: a task text as LMOVE hands it ------------------------------
