@@ -13,13 +13,28 @@
 #include "metrics.h"
 #include "queue.h"
 
-/* GET /metrics: Prometheus text, the counters then the queue's gauges
- * (read live). */
+/* A chatdesk_worker_last_*_timestamp_seconds gauge, without a sample
+ * until the first run (a 0 would read as 1970). */
+static void
+worker_gauge(struct strbuf *b, const char *what, const char *verb, int64_t ms)
+{
+	strbuf_printf(b, "# HELP chatdesk_worker_last_%s_timestamp_seconds "
+	    "When a chatdesk-worker run last %s (absent: never).\n"
+	    "# TYPE chatdesk_worker_last_%s_timestamp_seconds gauge\n",
+	    what, verb, what);
+	if (ms > 0)
+		strbuf_printf(b, "chatdesk_worker_last_%s_timestamp_seconds "
+		    "%.3f\n", what, (double)ms / 1000.0);
+}
+
+/* GET /metrics: Prometheus text, the counters then the queue's and the
+ * worker's gauges (read live). */
 void
 api_metrics(struct app *app, struct req *req, const int64_t *ids)
 {
 	struct strbuf *b = &app->io.body;
 	struct queue_stats qs;
+	struct db_worker w;
 
 	strbuf_reset(b);
 	metrics_render(b);
@@ -32,8 +47,13 @@ api_metrics(struct app *app, struct req *req, const int64_t *ids)
 		    "chatdesk_queue_length{queue=\"delayed\"} %lld\n"
 		    "chatdesk_queue_length{queue=\"failed\"} %lld\n",
 		    qs.pending, qs.processing, qs.delayed, qs.failed);
-	strbuf_printf(b, "chatdesk_queue_length{queue=\"outbox\"} %lld\n",
-	    queue_outbox_count(app->queue));
+	strbuf_printf(b, "chatdesk_queue_length{queue=\"outbox\"} %lld\n"
+	    "chatdesk_queue_length{queue=\"unfinished\"} %lld\n",
+	    queue_outbox_count(app->queue), queue_unfinished_count(app->queue));
+	if (db_worker_get(app->db, &w) == -1)
+		w.last_run_at = w.last_success_at = 0;
+	worker_gauge(b, "run", "started", w.last_run_at);
+	worker_gauge(b, "success", "succeeded", w.last_success_at);
 	http_text(req, 200, "text/plain; version=0.0.4; charset=utf-8",
 	    b->buf, b->len);
 }
@@ -145,12 +165,14 @@ api_queue_stats(struct app *app, struct req *req, const int64_t *ids)
 		    "the queue's Redis is unavailable");
 		return;
 	}
-	http_json(req, 200, json_pack("{s:I, s:I, s:I, s:I, s:o}",
+	http_json(req, 200, json_pack("{s:I, s:I, s:I, s:I, s:o, s:o}",
 	    "pending", (json_int_t)qs.pending,
 	    "processing", (json_int_t)qs.processing,
 	    "delayed", (json_int_t)qs.delayed, "failed", (json_int_t)qs.failed,
 	    "oldest_pending_age_s", qs.oldest_pending_age_s < 0 ? json_null() :
-	    json_integer(qs.oldest_pending_age_s)));
+	    json_integer(qs.oldest_pending_age_s),
+	    "unfinished", qs.unfinished < 0 ? json_null() :
+	    json_integer(qs.unfinished)));
 }
 
 /* POST /api/v1/queue/failed/retry */

@@ -12,6 +12,7 @@
 #include "db.h"
 #include "http.h"
 #include "queue.h"
+#include "util.h"
 
 static json_t *
 count_or_null(long long n)
@@ -33,18 +34,64 @@ eviction_warning(struct app *app, char *buf, size_t bufsz)
 	return buf;
 }
 
+/* A time of the API, or null for 0 (never). */
+static json_t *
+time_or_null(int64_t ms)
+{
+	char buf[UTIL_TIME_LEN];
+
+	if (ms <= 0)
+		return json_null();
+	util_format_time(ms, buf);
+	return json_string(buf);
+}
+
 /*
- * ok: SQLite and Redis answer. degraded: Redis is down (everything still
- * works from SQLite). down (503): the database file is unusable.
+ * {"last_run_at","last_success_at"} of the worker, and a warning in buf
+ * (returned) when no run succeeded within worker_stale_s: counted from the
+ * last success, or from the database's creation while none ever did, so
+ * that a fresh install is ok until its first runs are due.
+ */
+static const char *
+worker_state(struct app *app, json_t **out, char *buf, size_t bufsz)
+{
+	struct db_worker w;
+	int64_t since, now = util_now_ms();
+	char when[UTIL_TIME_LEN];
+
+	if (db_worker_get(app->db, &w) == -1) {
+		*out = json_pack("{s:n, s:n}", "last_run_at", "last_success_at");
+		return NULL;
+	}
+	*out = json_pack("{s:o, s:o}", "last_run_at",
+	    time_or_null(w.last_run_at), "last_success_at",
+	    time_or_null(w.last_success_at));
+	since = w.last_success_at > 0 ? w.last_success_at : w.created_at;
+	if (now - since <= app->cfg.worker_stale_s * 1000)
+		return NULL;
+	util_format_time(since, when);
+	snprintf(buf, bufsz, "no chatdesk-worker run has succeeded for more "
+	    "than worker_stale_s (%lld s): %s %s; is its cron job running?",
+	    app->cfg.worker_stale_s, w.last_success_at > 0 ?
+	    "last success at" : "none since the database was created at",
+	    when);
+	return buf;
+}
+
+/*
+ * ok: SQLite and Redis answer and the worker ran lately. degraded: Redis
+ * is down (everything still works from SQLite), or no worker run
+ * succeeded within worker_stale_s ("warnings" says which). down (503): the
+ * database file is unusable.
  */
 void
 api_health(struct app *app, struct req *req, const int64_t *ids)
 {
 	int db_ok, redis_ok;
 	long long pending, failed;
-	char wbuf[192];
-	const char *warn;
-	json_t *body;
+	char wbuf[192], sbuf[256];
+	const char *warn, *stale = NULL;
+	json_t *body, *worker = NULL, *warnings;
 
 	db_ok = db_health(app->db) == 0;
 	redis_ok = cache_ping(app->cache);
@@ -53,14 +100,27 @@ api_health(struct app *app, struct req *req, const int64_t *ids)
 	pending = queue_length(app->queue, KEY_TASKS_PENDING);
 	failed = queue_length(app->queue, KEY_TASKS_FAILED);
 	warn = redis_ok ? eviction_warning(app, wbuf, sizeof(wbuf)) : NULL;
-	body = json_pack("{s:s, s:s, s:s, s:{s:o, s:o}}",
-	    "status", !db_ok ? "down" : redis_ok ? "ok" : "degraded",
+	if (db_ok)
+		stale = worker_state(app, &worker, sbuf, sizeof(sbuf));
+	else
+		worker = json_pack("{s:n, s:n}", "last_run_at",
+		    "last_success_at");
+	body = json_pack("{s:s, s:s, s:s, s:{s:o, s:o}, s:o}",
+	    "status", !db_ok ? "down" : redis_ok && stale == NULL ? "ok" :
+	    "degraded",
 	    "database", db_ok ? "ok" : "down",
 	    "redis", redis_ok ? "ok" : "down",
 	    "queue",
 	    "pending", count_or_null(pending),
-	    "failed", count_or_null(failed));
-	if (body != NULL && warn != NULL)
-		json_object_set_new(body, "warnings", json_pack("[s]", warn));
+	    "failed", count_or_null(failed),
+	    "worker", worker);
+	if (body != NULL && (warn != NULL || stale != NULL)) {
+		warnings = json_array();
+		if (warn != NULL)
+			json_array_append_new(warnings, json_string(warn));
+		if (stale != NULL)
+			json_array_append_new(warnings, json_string(stale));
+		json_object_set_new(body, "warnings", warnings);
+	}
 	http_json(req, db_ok ? 200 : 503, body);
 }

@@ -18,6 +18,7 @@ app_open(struct app *app, enum db_open_mode mode, char *err, size_t errsz)
 	const struct config *c = &app->cfg;
 	struct rconn *rc, *qrc;
 	struct keyspace ks;
+	char gen[DB_GENERATION_MAX + 1];
 
 	http_io_init(&app->io);
 	/* config_load checked the prefix already; this is the one place
@@ -26,7 +27,27 @@ app_open(struct app *app, enum db_open_mode mode, char *err, size_t errsz)
 		return -1;
 	if ((app->db = db_open(c, mode, err, errsz)) == NULL)
 		return -1;
-	metrics_open(c->db_path);
+	/* Read once: a restore refuses to run under a live pool, which
+	 * would go on with the generation it started with. */
+	if (mode == DB_OPEN_APP &&
+	    (db_generation(app->db, gen, sizeof(gen)) == -1 ||
+	    keys_set_generation(&ks, gen, err, errsz) == -1)) {
+		if (*gen == '\0')
+			snprintf(err, errsz, "db_path: cannot read the database "
+			    "generation (see the log above)");
+		db_close(app->db);
+		app->db = NULL;
+		return -1;
+	}
+	if (metrics_open(c->db_path) == -1 && app->metrics_required) {
+		snprintf(err, errsz, "metrics: cannot open %.200s-metrics (see "
+		    "the line above; it must belong to the database's owner, "
+		    "mode 0660; running chatdeskctl as root mends it)",
+		    c->db_path);
+		db_close(app->db);
+		app->db = NULL;
+		return -1;
+	}
 	rc = rconn_new(c->redis_url, c->redis_connect_timeout_ms,
 	    c->redis_command_timeout_ms, c->redis_retry_ms);
 	/* One connection when both URLs name the same server. */

@@ -17,6 +17,7 @@ struct queue;
 
 struct app {
 	struct config	 cfg;
+	const char	*config_path;	/* --config as given, or NULL */
 	struct db	*db;
 	struct cache	*cache;		/* redis_url */
 	struct queue	*queue;		/* queue_redis_url */
@@ -24,6 +25,9 @@ struct app {
 	/* 1 when both name one server: they share a connection. */
 	int		 one_redis;
 	struct http_io	 io;
+	/* Set before app_open by the pool: without the shared metrics
+	 * file, start-up fails instead of counting per process. */
+	int		 metrics_required;
 	/* Called by long batch loops (the worker renews its lock here). */
 	void		(*heartbeat)(struct app *);
 };

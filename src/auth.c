@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <sodium.h>
 
@@ -101,15 +102,18 @@ auth_token_issue(struct auth *a, int64_t user_id, char tok[AUTH_TOKEN_LEN + 1])
 	return db_exec_stmt(a->db, st) == 0 ? 0 : -1;
 }
 
-/* Accepts exactly "Bearer " and 43 base64url characters. */
+/* Accepts the scheme "Bearer" in any case (RFC 7235 2.1: scheme names
+ * are case-insensitive), one or more spaces, and 43 base64url
+ * characters. */
 static int
 bearer_token(const char *h, const char **tok)
 {
 	size_t i;
 
-	if (h == NULL || strncmp(h, "Bearer ", 7) != 0)
+	if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0)
 		return -1;
-	h += 7;
+	for (h += 7; *h == ' '; h++)
+		continue;
 	for (i = 0; i < AUTH_TOKEN_LEN; i++)
 		if (!((h[i] >= 'A' && h[i] <= 'Z') || (h[i] >= 'a' && h[i] <= 'z') ||
 		    (h[i] >= '0' && h[i] <= '9') || h[i] == '-' || h[i] == '_'))

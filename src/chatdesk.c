@@ -7,7 +7,6 @@
 
 #include <errno.h>
 #include <getopt.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,19 +16,21 @@
 #include <sodium.h>
 
 #include "app.h"
+#include "check.h"
 #include "config.h"
 #include "log.h"
+#include "metrics.h"
 #include "serve.h"
+#include "sig.h"
 
 #define EXIT_USAGE	64
-
-static volatile sig_atomic_t stopping;
 
 static void
 usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: chatdesk [--config FILE] [--listen PATH|HOST:PORT]\n"
+	    "       chatdesk [--config FILE] --check-config\n"
 	    "\n"
 	    "The chatdesk FastCGI responder. Without --listen it serves the\n"
 	    "socket on standard input, as spawn-fcgi passes it:\n"
@@ -38,34 +39,20 @@ usage(FILE *f)
 	    "  --config FILE   key = value settings (default: $CHATDESK_CONFIG);\n"
 	    "                  each key can be overridden by CHATDESK_<KEY>\n"
 	    "  --listen ADDR   open a unix socket PATH or a TCP HOST:PORT itself\n"
+	    "  --check-config  check the settings, the database and Redis, print\n"
+	    "                  what was found and exit 0 or 1 (like nginx -t)\n"
 	    "  --help          this text\n"
-	    "  --version       the version\n");
+	    "  --version       the version\n"
+	    "\n"
+	    "Signals: TERM or QUIT finish the request in flight and exit; HUP\n"
+	    "re-reads the configuration; USR1 reopens log_file.\n");
 }
 
-/* SIGTERM: let the request in flight finish, then leave the loop. Installed
- * without SA_RESTART so that an idle accept(2) is interrupted too. */
+/* From a stop signal's handler: an idle FCGX_Accept_r returns. */
 static void
-on_term(int sig)
+on_stop(void)
 {
-	(void)sig;
-	stopping = 1;
 	FCGX_ShutdownPending();
-}
-
-static void
-signals_init(void)
-{
-	struct sigaction sa;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_term;
-	sigemptyset(&sa.sa_mask);
-	sa.sa_flags = 0;
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	/* A client that goes away mid-response must not kill the process. */
-	sa.sa_handler = SIG_IGN;
-	sigaction(SIGPIPE, &sa, NULL);
 }
 
 int
@@ -74,6 +61,7 @@ main(int argc, char *argv[])
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "listen", required_argument, NULL, 'l' },
+		{ "check-config", no_argument, NULL, 't' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
@@ -82,16 +70,19 @@ main(int argc, char *argv[])
 	FCGX_Request fr;
 	const char *config_path = NULL, *listen_addr = NULL;
 	char err[CONFIG_ERRLEN + 256];
-	int ch, sock = 0, rc = EXIT_FAILURE;
+	int ch, sock = 0, check = 0, rc = EXIT_FAILURE;
 
 	opterr = 0;	/* one-line errors, printed below */
-	while ((ch = getopt_long(argc, argv, ":c:l:hV", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, ":c:l:thV", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 			config_path = optarg;
 			break;
 		case 'l':
 			listen_addr = optarg;
+			break;
+		case 't':
+			check = 1;
 			break;
 		case 'h':
 			usage(stdout);
@@ -111,49 +102,63 @@ main(int argc, char *argv[])
 		return EXIT_USAGE;
 	}
 	memset(&app, 0, sizeof(app));
-	if (config_load(&app.cfg, config_path, err, sizeof(err)) == -1) {
-		fprintf(stderr, "chatdesk: config: %s\n", err);
+	app.config_path = config_path;
+	log_init("chatdesk", LOGL_INFO);
+	if (check_config_load(&app, "chatdesk", check) == -1)
 		return EXIT_FAILURE;
+	log_init("chatdesk", (enum log_level)app.cfg.log_level);
+	/* Early, so that no signal of sig.h kills a process still starting;
+	 * and before FCGX_Init, which keeps the handlers it finds. A stop
+	 * signal during start-up is seen before the first accept. */
+	sig_init(on_stop, 1, 1);
+	if (sodium_init() < 0) {
+		log_startup_error(app.cfg.log_file, "libsodium failed to "
+		    "initialise");
+		goto out;
+	}
+	app.metrics_required = 1;
+	if (check) {
+		rc = check_run(&app, "chatdesk", stdout);
+		goto out;
 	}
 	if (*app.cfg.log_file != '\0' && log_open_file(app.cfg.log_file) == -1) {
-		fprintf(stderr, "chatdesk: log_file: cannot open %s: %s\n",
+		log_startup_error(NULL, "log_file: cannot open %s: %s",
 		    app.cfg.log_file, strerror(errno));
 		goto out;
 	}
-	log_init("chatdesk", (enum log_level)app.cfg.log_level);
-	if (sodium_init() < 0) {
-		fprintf(stderr, "chatdesk: libsodium failed to initialise\n");
-		goto out;
-	}
 	if (app_open(&app, DB_OPEN_APP, err, sizeof(err)) == -1) {
-		fprintf(stderr, "chatdesk: %s\n", err);
+		log_startup_error(app.cfg.log_file, "%s", err);
 		goto out;
 	}
 	serve_init();
-	signals_init();
 	if (FCGX_Init() != 0) {
-		fprintf(stderr, "chatdesk: FCGX_Init failed\n");
+		log_startup_error(app.cfg.log_file, "FCGX_Init failed");
 		goto out;
 	}
 	if (listen_addr != NULL &&
 	    (sock = FCGX_OpenSocket(listen_addr, 128)) < 0) {
-		fprintf(stderr, "chatdesk: --listen %s: cannot open: %s\n",
-		    listen_addr, strerror(errno));
+		log_startup_error(app.cfg.log_file, "--listen %s: cannot open: "
+		    "%s", listen_addr, strerror(errno));
 		goto out;
 	}
 	if (listen_addr == NULL && FCGX_IsCGI()) {
-		fprintf(stderr, "chatdesk: standard input is not a FastCGI "
-		    "socket: start it under spawn-fcgi, or use --listen\n");
+		log_startup_error(app.cfg.log_file, "standard input is not a "
+		    "FastCGI socket: start it under spawn-fcgi, or use --listen");
 		rc = EXIT_USAGE;
 		goto out;
 	}
 	if (FCGX_InitRequest(&fr, sock, 0) != 0) {
-		fprintf(stderr, "chatdesk: FCGX_InitRequest failed\n");
+		log_startup_error(app.cfg.log_file, "FCGX_InitRequest failed");
 		goto out;
 	}
-	log_info("ready (pid %ld)", (long)getpid());
-	while (!stopping && FCGX_Accept_r(&fr) >= 0) {
+	metrics_pool_join();
+	log_info("ready (pid %ld, version %s)", (long)getpid(), PACKAGE_VERSION);
+	/* SIGHUP and SIGUSR1 restart accept(2) (SA_RESTART): what they ask
+	 * is done here before the next request, never in the middle of one. */
+	while (!sig_stopping() && FCGX_Accept_r(&fr) >= 0) {
+		sig_apply(&app);
 		serve_handle(&app, &fr);	/* finishes fr */
+		sig_apply(&app);
 	}
 	FCGX_Free(&fr, 1);
 	log_info("stopping (pid %ld)", (long)getpid());

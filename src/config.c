@@ -24,6 +24,14 @@ enum ckind {
 	CK_LEVEL	/* debug | info | warn | error */
 };
 
+/*
+ * live: 1 for the keys SIGHUP may change in a running process. They are
+ * the ones read from struct config each time they are used, never copied
+ * into a module at start-up, and whose change cannot make two processes
+ * of one pool disagree about what is in Redis or SQLite. Connections,
+ * paths, the key prefix and the cache's shape (room_cache_size,
+ * record_ttl, which auth copies) need a restart.
+ */
 struct ckey {
 	const char	*name;
 	enum ckind	 kind;
@@ -31,34 +39,38 @@ struct ckey {
 	const char	*def;
 	long long	 min;
 	long long	 max;
+	int		 live;
 };
 
 #define S(f)	offsetof(struct config, f)
 
 static const struct ckey ckeys[] = {
-	{ "archive_db_path", CK_PATH, S(archive_db_path), "var/archive.db", 0, 0 },
-	{ "db_path", CK_PATH, S(db_path), "var/chatdesk.db", 0, 0 },
-	{ "debug_fill_delay_ms", CK_INT, S(debug_fill_delay_ms), "0", 0, 10000 },
-	{ "dead_max", CK_INT, S(dead_max), "10000", 1, 100000000 },
-	{ "key_prefix", CK_STR, S(key_prefix), "", 0, KEYS_PREFIX_MAX },
-	{ "log_file", CK_STR, S(log_file), "", 0, 0 },
-	{ "log_level", CK_LEVEL, S(log_level), "info", 0, 0 },
-	{ "max_body_bytes", CK_INT, S(max_body_bytes), "65536", 1024, 16777216 },
-	{ "notify_command", CK_STR, S(notify_command), "", 0, 0 },
-	{ "notify_timeout_ms", CK_INT, S(notify_timeout_ms), "5000", 1, 600000 },
-	{ "queue_redis_url", CK_URL, S(queue_redis_url), "", 0, 0 },
-	{ "rate_limit_count", CK_INT, S(rate_limit_count), "20", 1, 1000000 },
-	{ "rate_limit_window", CK_INT, S(rate_limit_window), "10", 1, 86400 },
-	{ "record_ttl", CK_INT, S(record_ttl), "300", 1, 86400 * 30 },
-	{ "redis_command_timeout_ms", CK_INT, S(redis_command_timeout_ms), "250", 1, 60000 },
-	{ "redis_connect_timeout_ms", CK_INT, S(redis_connect_timeout_ms), "100", 1, 60000 },
-	{ "redis_retry_ms", CK_INT, S(redis_retry_ms), "1000", 1, 3600000 },
-	{ "redis_url", CK_URL, S(redis_url), "redis://127.0.0.1:6379/0", 0, 0 },
-	{ "room_cache_size", CK_INT, S(room_cache_size), "50", 1, 100 },
-	{ "room_cache_ttl", CK_INT, S(room_cache_ttl), "3600", 1, 86400 * 30 },
-	{ "sqlite_synchronous", CK_SYNC, S(sqlite_synchronous), "full", 0, 0 },
-	{ "task_backoff_s", CK_INT, S(task_backoff_s), "30", 0, 86400 },
-	{ "task_max_attempts", CK_INT, S(task_max_attempts), "3", 1, 100 },
+	{ "archive_db_path", CK_PATH, S(archive_db_path), "var/archive.db", 0, 0, 0 },
+	{ "db_path", CK_PATH, S(db_path), "var/chatdesk.db", 0, 0, 0 },
+	{ "dead_max", CK_INT, S(dead_max), "10000", 1, 100000000, 1 },
+	{ "debug_fill_delay_ms", CK_INT, S(debug_fill_delay_ms), "0", 0, 10000, 1 },
+	{ "key_prefix", CK_STR, S(key_prefix), "", 0, KEYS_PREFIX_MAX, 0 },
+	{ "log_file", CK_STR, S(log_file), "", 0, 0, 1 },
+	{ "log_level", CK_LEVEL, S(log_level), "info", 0, 0, 1 },
+	{ "max_body_bytes", CK_INT, S(max_body_bytes), "65536", 1024, 16777216, 1 },
+	{ "notify_command", CK_STR, S(notify_command), "", 0, 0, 1 },
+	{ "notify_timeout_ms", CK_INT, S(notify_timeout_ms), "5000", 1, 600000, 1 },
+	{ "queue_redis_url", CK_URL, S(queue_redis_url), "", 0, 0, 0 },
+	{ "rate_limit_count", CK_INT, S(rate_limit_count), "20", 1, 1000000, 1 },
+	{ "rate_limit_window", CK_INT, S(rate_limit_window), "10", 1, 86400, 1 },
+	{ "record_ttl", CK_INT, S(record_ttl), "300", 1, 86400 * 30, 0 },
+	{ "redis_command_timeout_ms", CK_INT, S(redis_command_timeout_ms), "250", 1, 60000, 0 },
+	{ "redis_connect_timeout_ms", CK_INT, S(redis_connect_timeout_ms), "100", 1, 60000, 0 },
+	{ "redis_retry_ms", CK_INT, S(redis_retry_ms), "1000", 1, 3600000, 0 },
+	{ "redis_url", CK_URL, S(redis_url), "redis://127.0.0.1:6379/0", 0, 0, 0 },
+	{ "room_cache_size", CK_INT, S(room_cache_size), "50", 1, 100, 0 },
+	{ "room_cache_ttl", CK_INT, S(room_cache_ttl), "3600", 1, 86400 * 30, 1 },
+	{ "slow_request_ms", CK_INT, S(slow_request_ms), "1000", 0, 3600000, 1 },
+	{ "sqlite_synchronous", CK_SYNC, S(sqlite_synchronous), "full", 0, 0, 0 },
+	{ "task_backoff_s", CK_INT, S(task_backoff_s), "30", 0, 86400, 1 },
+	{ "task_done_keep_s", CK_INT, S(task_done_keep_s), "600", 0, 86400 * 30, 1 },
+	{ "task_max_attempts", CK_INT, S(task_max_attempts), "3", 1, 100, 1 },
+	{ "worker_stale_s", CK_INT, S(worker_stale_s), "300", 1, 86400 * 30, 1 },
 };
 
 #define NKEYS	(sizeof(ckeys) / sizeof(ckeys[0]))
@@ -226,6 +238,34 @@ config_file(struct config *cfg, const char *path, char *err, size_t errsz)
 	return rc;
 }
 
+const char *
+config_log_file(const char *path, char *buf, size_t bufsz)
+{
+	FILE *f;
+	char line[4096], *key, *eq;
+	const char *v;
+
+	*buf = '\0';
+	if (path == NULL && (v = getenv("CHATDESK_CONFIG")) != NULL && *v != '\0')
+		path = v;
+	if (path != NULL && (f = fopen(path, "r")) != NULL) {
+		/* The last log_file line wins, as in config_file; any other
+		 * line, good or bad, is skipped. */
+		while (fgets(line, sizeof(line), f) != NULL) {
+			key = trim(line);
+			if ((eq = strchr(key, '=')) == NULL)
+				continue;
+			*eq = '\0';
+			if (strcmp(trim(key), "log_file") == 0)
+				snprintf(buf, bufsz, "%s", trim(eq + 1));
+		}
+		fclose(f);
+	}
+	if ((v = getenv("CHATDESK_LOG_FILE")) != NULL)
+		snprintf(buf, bufsz, "%s", v);
+	return buf;
+}
+
 int
 config_load(struct config *cfg, const char *path, char *err, size_t errsz)
 {
@@ -259,6 +299,66 @@ config_load(struct config *cfg, const char *path, char *err, size_t errsz)
 			abort();
 	}
 	return 0;
+}
+
+/* 1 if the key's value differs between a and b. */
+static int
+config_differs(const struct ckey *k, const struct config *a,
+    const struct config *b)
+{
+	const char *pa = (const char *)a + k->off, *pb = (const char *)b + k->off;
+
+	switch (k->kind) {
+	case CK_STR:
+	case CK_PATH:
+	case CK_URL:
+		return strcmp(*(char *const *)pa, *(char *const *)pb) != 0;
+	case CK_INT:
+		return *(const long long *)pa != *(const long long *)pb;
+	case CK_SYNC:
+	case CK_LEVEL:
+		return *(const int *)pa != *(const int *)pb;
+	}
+	return 0;
+}
+
+int
+config_reload(struct config *cur, struct config *next,
+    void (*report)(void *, const char *key, int applied), void *arg)
+{
+	char *base = (char *)cur, *nbase = (char *)next, *t;
+	size_t i;
+	int n = 0;
+
+	for (i = 0; i < NKEYS; i++) {
+		if (!config_differs(&ckeys[i], cur, next))
+			continue;
+		if (ckeys[i].live) {
+			switch (ckeys[i].kind) {
+			case CK_STR:
+			case CK_PATH:
+			case CK_URL:
+				/* Swapped: config_free(next) frees the old. */
+				t = *(char **)(base + ckeys[i].off);
+				*(char **)(base + ckeys[i].off) =
+				    *(char **)(nbase + ckeys[i].off);
+				*(char **)(nbase + ckeys[i].off) = t;
+				break;
+			case CK_INT:
+				*(long long *)(base + ckeys[i].off) =
+				    *(long long *)(nbase + ckeys[i].off);
+				break;
+			case CK_SYNC:
+			case CK_LEVEL:
+				*(int *)(base + ckeys[i].off) =
+				    *(int *)(nbase + ckeys[i].off);
+				break;
+			}
+			n++;
+		}
+		report(arg, ckeys[i].name, ckeys[i].live);
+	}
+	return n;
 }
 
 void

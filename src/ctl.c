@@ -24,6 +24,9 @@ static const struct ctl_cmd *const ctl_cmds[] = {
 	&ctl_dead_list_cmd,
 	&ctl_dead_retry_cmd,
 	&ctl_cache_warm_cmd,
+	&ctl_check_cmd,
+	&ctl_backup_cmd,
+	&ctl_restore_cmd,
 };
 
 #define NCMDS	(sizeof(ctl_cmds) / sizeof(ctl_cmds[0]))
@@ -106,6 +109,7 @@ main(int argc, char *argv[])
 		return CTL_EXIT_USAGE;
 	}
 	memset(&app, 0, sizeof(app));
+	app.config_path = config_path;
 	if (config_load(&app.cfg, config_path, err, sizeof(err)) == -1) {
 		fprintf(stderr, "chatdeskctl: config: %s\n", err);
 		return EXIT_FAILURE;

@@ -28,5 +28,8 @@ extern const struct ctl_cmd ctl_queue_stats_cmd;
 extern const struct ctl_cmd ctl_dead_list_cmd;
 extern const struct ctl_cmd ctl_dead_retry_cmd;
 extern const struct ctl_cmd ctl_cache_warm_cmd;
+extern const struct ctl_cmd ctl_check_cmd;
+extern const struct ctl_cmd ctl_backup_cmd;
+extern const struct ctl_cmd ctl_restore_cmd;
 
 #endif

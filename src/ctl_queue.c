@@ -81,16 +81,18 @@ ctl_queue_stats(struct app *app, int argc, char **argv)
 		return EXIT_FAILURE;
 	}
 	printf("pending=%lld processing=%lld delayed=%lld failed=%lld "
-	    "outbox=%lld oldest_pending_age_s=%lld\n", qs.pending,
-	    qs.processing, qs.delayed, qs.failed, queue_outbox_count(app->queue),
-	    qs.oldest_pending_age_s < 0 ? 0 : qs.oldest_pending_age_s);
+	    "outbox=%lld oldest_pending_age_s=%lld unfinished=%lld\n",
+	    qs.pending, qs.processing, qs.delayed, qs.failed,
+	    queue_outbox_count(app->queue),
+	    qs.oldest_pending_age_s < 0 ? 0 : qs.oldest_pending_age_s,
+	    qs.unfinished);
 	return EXIT_SUCCESS;
 }
 
 const struct ctl_cmd ctl_queue_stats_cmd = {
 	.name = "queue stats",
 	.usage = "queue stats",
-	.help = "the length of each queue key and the outbox",
+	.help = "the length of each queue key, the outbox, the unfinished",
 	.exec = ctl_queue_stats,
 };
 

@@ -34,16 +34,50 @@ static const char *const sqls[SQL__MAX] = {
 	"ROLLBACK",
 	/* SQL_HEALTH_SCHEMA */
 	"SELECT count(*) FROM sqlite_schema",
-	/* SQL_OUTBOX_COUNT */
-	"SELECT count(*) FROM task_outbox",
-	/* SQL_OUTBOX_ADD */
-	"INSERT INTO task_outbox (task, created_at) VALUES (?, ?)",
-	/* SQL_OUTBOX_CLAIM: the oldest rows, removed when the transaction
-	 * that claims them commits (after they are pushed). */
-	"DELETE FROM task_outbox WHERE id IN "
-	"(SELECT id FROM task_outbox ORDER BY id LIMIT ?) RETURNING task",
-	/* SQL_OUTBOX_CLAIM_ONE */
-	"DELETE FROM task_outbox WHERE id = ? RETURNING task",
+	/* SQL_OUTBOX_COUNT: tasks not yet pushed */
+	"SELECT count(*) FROM tasks WHERE pushed_at IS NULL",
+	/* SQL_TASK_ADD: (task id, task, now) */
+	"INSERT INTO tasks (task_id, task, created_at) VALUES (?, ?, ?)",
+	/* SQL_TASKS_UNPUSHED: (limit) the oldest not yet pushed */
+	"SELECT id, task FROM tasks WHERE pushed_at IS NULL ORDER BY id LIMIT ?",
+	/* SQL_TASK_UNPUSHED_ONE: (row) */
+	"SELECT id, task FROM tasks WHERE id = ? AND pushed_at IS NULL",
+	/* SQL_TASK_PUSHED: (now, row) */
+	"UPDATE tasks SET pushed_at = ? WHERE id = ?",
+	/* SQL_TASKS_UNFINISHED: (after row, limit) pushed and not finished:
+	 * what a Redis that lost data may have lost */
+	"SELECT id, task FROM tasks WHERE finished_at IS NULL "
+	"AND pushed_at IS NOT NULL AND id > ? ORDER BY id LIMIT ?",
+	/* SQL_TASKS_UNFINISHED_COUNT */
+	"SELECT count(*) FROM tasks WHERE finished_at IS NULL",
+	/* SQL_TASK_FINISH: (now, result, task id) once */
+	"UPDATE tasks SET finished_at = ?, result = ? WHERE task_id = ? "
+	"AND finished_at IS NULL",
+	/* SQL_TASK_REOPEN: (task id) a dead task retried by an operator */
+	"UPDATE tasks SET finished_at = NULL, result = NULL WHERE task_id = ?",
+	/* SQL_TASK_FINISHED: (task id) */
+	"SELECT finished_at IS NOT NULL FROM tasks WHERE task_id = ?",
+	/* SQL_TASKS_PRUNE: (result, finished before, keep newest, limit) the
+	 * oldest finished rows of a result that are older than the cutoff
+	 * or beyond the newest N */
+	"DELETE FROM tasks WHERE id IN (SELECT id FROM tasks "
+	"WHERE finished_at IS NOT NULL AND result = ?1 AND (finished_at < ?2 "
+	"OR id <= coalesce((SELECT id FROM tasks WHERE finished_at IS NOT NULL "
+	"AND result = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?3), 0)) "
+	"ORDER BY id LIMIT ?4)",
+	/* SQL_QUEUE_STATE_GET */
+	"SELECT epoch, epoch_written, pushed_seq FROM queue_state WHERE id = 1",
+	/* SQL_QUEUE_SEQ_SET: (seq) */
+	"UPDATE queue_state SET pushed_seq = max(pushed_seq, ?) WHERE id = 1",
+	/* SQL_QUEUE_EPOCH_WRITTEN */
+	"UPDATE queue_state SET epoch_written = 1 WHERE id = 1",
+	/* SQL_WORKER_GET */
+	"SELECT created_at, coalesce(worker_last_run_at, 0), "
+	"coalesce(worker_last_success_at, 0) FROM queue_state WHERE id = 1",
+	/* SQL_WORKER_RUN: (now) */
+	"UPDATE queue_state SET worker_last_run_at = ? WHERE id = 1",
+	/* SQL_WORKER_SUCCESS: (now) */
+	"UPDATE queue_state SET worker_last_success_at = ? WHERE id = 1",
 	/* SQL_CACHE_PENDING_ADD */
 	"INSERT INTO cache_pending (key, pattern, created_at) VALUES (?, ?, ?) "
 	"ON CONFLICT (key) DO UPDATE SET created_at = excluded.created_at",
@@ -214,6 +248,11 @@ static const char *const sqls[SQL__MAX] = {
 	"ORDER BY id",
 	/* SQL_NOTIF_DELIVERED: (now, id) */
 	"UPDATE notifications SET delivered_at = ? WHERE id = ?",
+	/* SQL_META_GET */
+	"SELECT value FROM meta WHERE name = ?",
+	/* SQL_META_SET */
+	"INSERT INTO meta (name, value) VALUES (?, ?) "
+	"ON CONFLICT (name) DO UPDATE SET value = excluded.value",
 };
 
 struct db {
@@ -646,6 +685,63 @@ db_down(struct db *db)
 }
 
 int
+db_in_txn(struct db *db)
+{
+	return !sqlite3_get_autocommit(db->h);
+}
+
+int
+db_worker_get(struct db *db, struct db_worker *w)
+{
+	sqlite3_stmt *st;
+	int rc = -1;
+
+	memset(w, 0, sizeof(*w));
+	if ((st = db_stmt(db, SQL_WORKER_GET)) == NULL)
+		return -1;
+	if (db_step(db, st) == SQLITE_ROW) {
+		w->created_at = sqlite3_column_int64(st, 0);
+		w->last_run_at = sqlite3_column_int64(st, 1);
+		w->last_success_at = sqlite3_column_int64(st, 2);
+		rc = 0;
+	}
+	db_reset(st);
+	return rc;
+}
+
+/* One UPDATE of queue_state with now, in its own transaction. */
+static int
+db_worker_set(struct db *db, enum sqlstmt s, int64_t now)
+{
+	sqlite3_stmt *st;
+
+	if (db_begin(db) == -1)
+		return -1;
+	if ((st = db_stmt(db, s)) == NULL) {
+		db_rollback(db);
+		return -1;
+	}
+	db_bind_int(st, 1, now);
+	if (db_exec_stmt(db, st) != 0) {
+		db_rollback(db);
+		return -1;
+	}
+	return db_commit(db);
+}
+
+int
+db_worker_run(struct db *db, int64_t now)
+{
+	return db_worker_set(db, SQL_WORKER_RUN, now);
+}
+
+int
+db_worker_success(struct db *db, int64_t now)
+{
+	return db_worker_set(db, SQL_WORKER_SUCCESS, now);
+}
+
+int
 db_cache_pending_add(struct db *db, const char *key, int pattern)
 {
 	sqlite3_stmt *st;
@@ -689,4 +785,111 @@ db_cache_pending_replay(struct db *db,
 		db_exec_stmt(db, del);
 	}
 	return n;
+}
+
+int
+db_generation(struct db *db, char *buf, size_t bufsz)
+{
+	sqlite3_stmt *st;
+	const unsigned char *v;
+	int rc;
+
+	*buf = '\0';
+	if ((st = db_stmt(db, SQL_META_GET)) == NULL)
+		return -1;
+	db_bind_text(st, 1, "generation", 10);
+	if ((rc = db_step(db, st)) == SQLITE_ROW &&
+	    (v = sqlite3_column_text(st, 0)) != NULL)
+		snprintf(buf, bufsz, "%s", (const char *)v);
+	db_reset(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+}
+
+int
+db_file_version(const char *path, char *err, size_t errsz)
+{
+	struct db tmp;
+	int v = -1;
+
+	memset(&tmp, 0, sizeof(tmp));
+	if (sqlite3_open_v2(path, &tmp.h, SQLITE_OPEN_READONLY, NULL) !=
+	    SQLITE_OK || (v = db_user_version(&tmp)) < 0)
+		snprintf(err, errsz, "%.200s: not a SQLite database: %s", path,
+		    sqlite3_errmsg(tmp.h));
+	sqlite3_close(tmp.h);
+	return v;
+}
+
+int
+db_backup(struct db *db, const char *path, char *err, size_t errsz)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (sqlite3_prepare_v2(db->h, "VACUUM main INTO ?", -1, &st, NULL) !=
+	    SQLITE_OK) {
+		snprintf(err, errsz, "%s", sqlite3_errmsg(db->h));
+		return -1;
+	}
+	sqlite3_bind_text(st, 1, path, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		snprintf(err, errsz, "%.200s: %s", path, sqlite3_errmsg(db->h));
+		return -1;
+	}
+	return 0;
+}
+
+int
+db_restore(struct db *db, const char *path, const char *gen, char *err,
+    size_t errsz)
+{
+	sqlite3 *src = NULL;
+	sqlite3_backup *b;
+	sqlite3_stmt *st;
+	int rc, from, to;
+
+	if (sqlite3_open_v2(path, &src, SQLITE_OPEN_READONLY, NULL) !=
+	    SQLITE_OK) {
+		snprintf(err, errsz, "%.200s: %s", path, sqlite3_errmsg(src));
+		sqlite3_close(src);
+		return -1;
+	}
+	/* Statements kept from before would hold the old schema. */
+	for (rc = 0; rc < SQL__MAX; rc++) {
+		sqlite3_finalize(db->stmts[rc]);
+		db->stmts[rc] = NULL;
+	}
+	if ((b = sqlite3_backup_init(db->h, "main", src, "main")) == NULL) {
+		snprintf(err, errsz, "%s", sqlite3_errmsg(db->h));
+		sqlite3_close(src);
+		return -1;
+	}
+	/* -1: every page in one step, so the copy is one write. */
+	rc = sqlite3_backup_step(b, -1);
+	sqlite3_backup_finish(b);
+	sqlite3_close(src);
+	if (rc != SQLITE_DONE) {
+		snprintf(err, errsz, "copying %.200s: %s", path,
+		    sqlite3_errstr(rc));
+		return -1;
+	}
+	if (db_migrate(db, &from, &to) == -1) {
+		snprintf(err, errsz, "the restored database could not be "
+		    "migrated (see the log above)");
+		return -1;
+	}
+	if ((st = db_stmt(db, SQL_META_SET)) == NULL) {
+		snprintf(err, errsz, "%s", sqlite3_errmsg(db->h));
+		return -1;
+	}
+	db_bind_text(st, 1, "generation", 10);
+	db_bind_text(st, 2, gen, strlen(gen));
+	if (db_exec_stmt(db, st) != 0) {
+		snprintf(err, errsz, "setting the generation: %s",
+		    sqlite3_errmsg(db->h));
+		return -1;
+	}
+	return 0;
 }

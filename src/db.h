@@ -20,9 +20,22 @@ enum sqlstmt {
 	SQL_ROLLBACK,
 	SQL_HEALTH_SCHEMA,
 	SQL_OUTBOX_COUNT,
-	SQL_OUTBOX_ADD,
-	SQL_OUTBOX_CLAIM,
-	SQL_OUTBOX_CLAIM_ONE,
+	SQL_TASK_ADD,
+	SQL_TASKS_UNPUSHED,
+	SQL_TASK_UNPUSHED_ONE,
+	SQL_TASK_PUSHED,
+	SQL_TASKS_UNFINISHED,
+	SQL_TASKS_UNFINISHED_COUNT,
+	SQL_TASK_FINISH,
+	SQL_TASK_REOPEN,
+	SQL_TASK_FINISHED,
+	SQL_TASKS_PRUNE,
+	SQL_QUEUE_STATE_GET,
+	SQL_QUEUE_SEQ_SET,
+	SQL_QUEUE_EPOCH_WRITTEN,
+	SQL_WORKER_GET,
+	SQL_WORKER_RUN,
+	SQL_WORKER_SUCCESS,
 	SQL_CACHE_PENDING_ADD,
 	SQL_CACHE_PENDING_LIST,
 	SQL_CACHE_PENDING_CLEAR,
@@ -67,6 +80,8 @@ enum sqlstmt {
 	SQL_NOTIF_INSERT,
 	SQL_NOTIF_UNDELIVERED,
 	SQL_NOTIF_DELIVERED,
+	SQL_META_GET,
+	SQL_META_SET,
 	SQL__MAX
 };
 
@@ -113,6 +128,22 @@ int db_cache_pending_add(struct db *, const char *key, int pattern);
 int db_cache_pending_replay(struct db *,
     int (*fn)(void *arg, const char *key, int pattern), void *arg);
 
+/*
+ * The worker's liveness (API.md section 3, /health): when a run last
+ * started and last succeeded (0: never), and when the schema was created
+ * (counted from while no run ever succeeded). get returns 0 or -1; run
+ * and success record now (in their own transaction) and return 0 or -1.
+ */
+struct db_worker {
+	int64_t	created_at, last_run_at, last_success_at;
+};
+int db_worker_get(struct db *, struct db_worker *);
+int db_worker_run(struct db *, int64_t now);
+int db_worker_success(struct db *, int64_t now);
+
+/* 1 inside a transaction (db_begin without its commit or rollback). */
+int db_in_txn(struct db *);
+
 /* BEGIN IMMEDIATE, retried a bounded number of times on SQLITE_BUSY.
  * Returns 0 or -1 (logged). */
 int db_begin(struct db *);
@@ -122,6 +153,29 @@ int64_t db_last_id(struct db *);
 /* wal_checkpoint(TRUNCATE) of both files. Returns 0 or -1. */
 int db_checkpoint(struct db *);
 int db_changes(struct db *);
+
+/*
+ * The database's generation (see sql/002_meta.sql): "" for a database
+ * never restored. Returns 0 with it in buf, or -1 (logged).
+ */
+#define DB_GENERATION_MAX	32
+int db_generation(struct db *, char *buf, size_t bufsz);
+/* The schema version of the file at path, opened read-only; -1 (err
+ * set) if it is not a SQLite database. */
+int db_file_version(const char *path, char *err, size_t errsz);
+/*
+ * Writes a consistent copy of the main database to path (VACUUM INTO:
+ * a new file, never over an existing one). Returns 0, or -1 with err.
+ */
+int db_backup(struct db *, const char *path, char *err, size_t errsz);
+/*
+ * Replaces the main database's content with the file at path (SQLite's
+ * backup API, in one step: other connections see the old content or the
+ * new, never a mix), migrates it if older, and stamps it with gen as its
+ * generation. Returns 0, or -1 with err.
+ */
+int db_restore(struct db *, const char *path, const char *gen, char *err,
+    size_t errsz);
 
 /*
  * Checks that the database file is still there and readable: the path

@@ -398,6 +398,9 @@ http_send(struct req *req, int status, const char *ctype, const char *body,
 	strbuf_add(h, "\r\n", 2);
 	if (req->fcgi == NULL)
 		return;
+	/* HEAD: the same head, Content-Length included, and no body. */
+	if (strcmp(req->method, "HEAD") == 0)
+		len = 0;
 	if (FCGX_PutStr(h->buf, (int)h->len, req->fcgi->out) < 0 ||
 	    (len > 0 && FCGX_PutStr(body, (int)len, req->fcgi->out) < 0))
 		log_info("request %s: client went away", req->request_id);

@@ -20,6 +20,7 @@ const struct key_family_info keys_families[KEY__MAX] = {
 	[KEY_RATELIMIT] = { "ratelimit", "ratelimit:", 0 },
 	[KEY_TASKS] = { "tasks", "tasks:", 0 },
 	[KEY_WORKER_LOCK] = { "worker", "worker:lock", 0 },
+	[KEY_QUEUE_STATE] = { "queue", "queue:state", 0 },
 };
 
 static const char *const task_lists[KEY_TASKS__MAX] = {
@@ -41,7 +42,49 @@ keys_init(struct keyspace *ks, const char *prefix, char *err, size_t errsz)
 	}
 	memcpy(ks->prefix, prefix, n + 1);
 	ks->len = n;
+	memcpy(ks->cprefix, prefix, n + 1);
+	ks->clen = n;
 	return 0;
+}
+
+int
+keys_set_generation(struct keyspace *ks, const char *gen, char *err,
+    size_t errsz)
+{
+	size_t n = strlen(gen), i;
+
+	if (n > KEYS_GEN_MAX) {
+		snprintf(err, errsz, "generation: at most %d bytes", KEYS_GEN_MAX);
+		return -1;
+	}
+	for (i = 0; i < n; i++)
+		if (!((gen[i] >= '0' && gen[i] <= '9') ||
+		    (gen[i] >= 'a' && gen[i] <= 'z'))) {
+			snprintf(err, errsz, "generation: only 0-9 and a-z");
+			return -1;
+		}
+	if (n == 0)
+		snprintf(ks->cprefix, sizeof(ks->cprefix), "%s", ks->prefix);
+	else
+		snprintf(ks->cprefix, sizeof(ks->cprefix), "%sg%s:", ks->prefix,
+		    gen);
+	ks->clen = strlen(ks->cprefix);
+	return 0;
+}
+
+/* The prefix of a family's keys: cprefix for the cache families (and
+ * for KEY__MAX, the operator's names, always of a cache family). */
+static void
+family_prefix(const struct keyspace *ks, enum key_family fam,
+    const char **p, size_t *len)
+{
+	if (fam < KEY__MAX && !keys_families[fam].cache) {
+		*p = ks->prefix;
+		*len = ks->len;
+	} else {
+		*p = ks->cprefix;
+		*len = ks->clen;
+	}
 }
 
 /* prefix + formatted name. A name that does not fit is a bug: the
@@ -51,19 +94,22 @@ key_build(const struct keyspace *ks, struct rkey *k, enum key_family fam,
     const char *fmt, ...)
 {
 	va_list ap;
+	const char *p;
+	size_t plen;
 	int n;
 
-	memcpy(k->s, ks->prefix, ks->len);
+	family_prefix(ks, fam, &p, &plen);
+	memcpy(k->s, p, plen);
 	va_start(ap, fmt);
-	n = vsnprintf(k->s + ks->len, sizeof(k->s) - ks->len, fmt, ap);
+	n = vsnprintf(k->s + plen, sizeof(k->s) - plen, fmt, ap);
 	va_end(ap);
 	if (n < 0 || (size_t)n > KEYS_NAME_MAX ||
-	    ks->len + (size_t)n >= sizeof(k->s)) {
+	    plen + (size_t)n >= sizeof(k->s)) {
 		log_error("keys: a %s key does not fit", keys_families[fam].label);
 		abort();
 	}
-	k->plen = ks->len;
-	k->len = ks->len + (size_t)n;
+	k->plen = plen;
+	k->len = plen + (size_t)n;
 	k->fam = fam;
 }
 
@@ -123,6 +169,12 @@ keys_worker_lock(const struct keyspace *ks, struct rkey *k)
 }
 
 void
+keys_queue_state(const struct keyspace *ks, struct rkey *k)
+{
+	key_build(ks, k, KEY_QUEUE_STATE, "queue:state");
+}
+
+void
 keys_lease(const struct rkey *of, struct rkey *lease)
 {
 	size_t name = of->len - of->plen;
@@ -144,13 +196,15 @@ int
 keys_glob(const struct keyspace *ks, struct rkey *k, enum key_family fam,
     const char *pattern)
 {
-	size_t n = 0, plen = strlen(pattern), i;
+	size_t n = 0, plen = strlen(pattern), i, prlen;
+	const char *pr;
 
+	family_prefix(ks, fam, &pr, &prlen);
 	/* At most two bytes per prefix byte: always fits. */
-	for (i = 0; i < ks->len; i++) {
-		if (strchr("*?[]\\", ks->prefix[i]) != NULL)
+	for (i = 0; i < prlen; i++) {
+		if (strchr("*?[]\\", pr[i]) != NULL)
 			k->s[n++] = '\\';
-		k->s[n++] = ks->prefix[i];
+		k->s[n++] = pr[i];
 	}
 	if (plen > KEYS_NAME_MAX - KEYS_LEASE_LEN)
 		return -1;
@@ -221,8 +275,11 @@ keys_stored(const struct keyspace *ks, struct rkey *k, const char *text)
 		return -1;
 	memcpy(k->s, text, n + 1);
 	k->len = n;
-	k->plen = n >= ks->len && memcmp(text, ks->prefix, ks->len) == 0 ?
-	    ks->len : 0;
+	if (n >= ks->clen && memcmp(text, ks->cprefix, ks->clen) == 0)
+		k->plen = ks->clen;
+	else
+		k->plen = n >= ks->len && memcmp(text, ks->prefix, ks->len) ==
+		    0 ? ks->len : 0;
 	k->fam = KEY__MAX;	/* not known, and not needed to delete it */
 	return 0;
 }

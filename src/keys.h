@@ -16,6 +16,9 @@
 #include <stdint.h>
 
 #define KEYS_PREFIX_MAX	64	/* key_prefix, in bytes */
+#define KEYS_GEN_MAX	32	/* a database generation, in bytes */
+/* The cache families' prefix: key_prefix, then "g{generation}:". */
+#define KEYS_CPREFIX_MAX	(KEYS_PREFIX_MAX + KEYS_GEN_MAX + 2)
 #define KEYS_NAME_MAX	160	/* a name behind the prefix, lease: included */
 #define KEYS_LEASE_LEN	6	/* "lease:" */
 
@@ -34,6 +37,7 @@ enum key_family {
 	KEY_RATELIMIT,		/* ratelimit:{user}:{window} */
 	KEY_TASKS,		/* tasks:pending|processing|delayed|failed */
 	KEY_WORKER_LOCK,	/* worker:lock */
+	KEY_QUEUE_STATE,	/* queue:state, a hash: epoch, seq */
 	KEY__MAX
 };
 
@@ -55,21 +59,34 @@ enum key_tasks {
 	KEY_TASKS__MAX
 };
 
-/* A checked prefix. */
+/*
+ * A checked prefix. The cache families (keys_families[].cache) are named
+ * under cprefix: the prefix, then "g{generation}:" once the database has
+ * a generation (set by chatdeskctl restore), so that entries cached for
+ * the database before a restore are never read after it. The queue, the
+ * worker lock and the rate limits stay under the plain prefix: they are
+ * not copies of rows.
+ */
 struct keyspace {
 	char	prefix[KEYS_PREFIX_MAX + 1];
 	size_t	len;
+	char	cprefix[KEYS_CPREFIX_MAX + 1];
+	size_t	clen;
 };
 
-/* Sets ks to prefix. Returns 0, or -1 with a reason in err if the prefix
- * is longer than KEYS_PREFIX_MAX. */
+/* Sets ks to prefix, with no generation. Returns 0, or -1 with a reason
+ * in err if the prefix is longer than KEYS_PREFIX_MAX. */
 int keys_init(struct keyspace *ks, const char *prefix, char *err,
+    size_t errsz);
+/* Sets the generation ("" for none): at most KEYS_GEN_MAX bytes of
+ * [0-9a-z]. Returns 0, or -1 with a reason in err. */
+int keys_set_generation(struct keyspace *ks, const char *gen, char *err,
     size_t errsz);
 
 /* One key: s[0..len), the prefix in s[0..plen) (a glob's prefix is
  * escaped, so up to twice as long). */
 struct rkey {
-	char		 s[2 * KEYS_PREFIX_MAX + KEYS_NAME_MAX + 1];
+	char		 s[2 * KEYS_CPREFIX_MAX + KEYS_NAME_MAX + 1];
 	size_t		 len;
 	size_t		 plen;
 	enum key_family	 fam;
@@ -86,6 +103,7 @@ void keys_ratelimit(const struct keyspace *, struct rkey *, int64_t user,
     int64_t window);
 void keys_tasks(const struct keyspace *, struct rkey *, enum key_tasks);
 void keys_worker_lock(const struct keyspace *, struct rkey *);
+void keys_queue_state(const struct keyspace *, struct rkey *);
 /* The lease of a cache key (or of a glob of them): lease: before its
  * name, same prefix. */
 void keys_lease(const struct rkey *of, struct rkey *lease);

@@ -1,10 +1,14 @@
 /* log: see log.h. */
 #include "autoconf.h"
 
+#include <sys/stat.h>
+
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -12,6 +16,7 @@
 
 static const char *log_prog = "chatdesk";
 static enum log_level log_min = LOGL_INFO;
+static int log_to_file;		/* stderr is log_file since log_open_file */
 static const char *const log_names[LOGL__MAX] = {
 	"debug", "info", "warn", "error"
 };
@@ -19,7 +24,8 @@ static const char *const log_names[LOGL__MAX] = {
 void
 log_init(const char *prog, enum log_level min)
 {
-	log_prog = prog;
+	if (prog != NULL)
+		log_prog = prog;
 	log_min = min;
 }
 
@@ -37,6 +43,7 @@ log_open_file(const char *path)
 		}
 		close(fd);
 	}
+	log_to_file = 1;
 	return 0;
 }
 
@@ -189,4 +196,55 @@ log_msg(enum log_level level, const char *fmt, ...)
 	va_end(ap);
 	logline_init(&l, level, msg);
 	logline_emit(&l);
+}
+
+/* 1 if standard error goes nowhere anyone reads: closed, or /dev/null
+ * (spawn-fcgi's children, a daemon started by an init script). */
+static int
+stderr_lost(void)
+{
+	struct stat es, ns;
+
+	if (fstat(STDERR_FILENO, &es) == -1)
+		return 1;
+	return stat("/dev/null", &ns) == 0 && es.st_dev == ns.st_dev &&
+	    es.st_ino == ns.st_ino;
+}
+
+void
+log_startup_error(const char *log_file, const char *fmt, ...)
+{
+	struct logline l;
+	char msg[768];
+	va_list ap;
+	int fd;
+	ssize_t w;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	logline_init(&l, LOGL_ERROR, msg);
+	l.buf[l.len++] = '\n';
+	if (log_to_file) {
+		/* stderr is the log file already. */
+		w = write(STDERR_FILENO, l.buf, l.len);
+	} else {
+		/* The one line an operator at a terminal reads. */
+		fprintf(stderr, "%s: %s\n", log_prog, msg);
+		if (log_file != NULL && *log_file != '\0' &&
+		    (fd = open(log_file, O_WRONLY | O_APPEND | O_CREAT |
+		    O_CLOEXEC, 0640)) != -1) {
+			w = write(fd, l.buf, l.len);
+			close(fd);
+		}
+	}
+	(void)w;
+	/* systemd sets these in every unit's environment; its journal reads
+	 * syslog(3) whatever became of stderr (spawn-fcgi drops a child's). */
+	if (getenv("INVOCATION_ID") != NULL || getenv("JOURNAL_STREAM") != NULL ||
+	    stderr_lost()) {
+		openlog(log_prog, LOG_PID, LOG_DAEMON);
+		syslog(LOG_ERR, "%s", msg);
+		closelog();
+	}
 }

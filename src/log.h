@@ -12,7 +12,8 @@ enum log_level {
 	LOGL__MAX
 };
 
-/* Sets the program name put on every line and the lowest level written. */
+/* Sets the program name put on every line (NULL: keeps it) and the
+ * lowest level written. */
 void log_init(const char *prog, enum log_level min);
 /*
  * Points standard error at path (appending), so that log lines and
@@ -20,6 +21,16 @@ void log_init(const char *prog, enum log_level min);
  * /dev/null land in a file. Returns 0, or -1 with errno set.
  */
 int log_open_file(const char *path);
+/*
+ * A reason the program cannot start, written where an operator will look
+ * before it exits: standard error (the plain "prog: message" line, or a
+ * logfmt line when stderr is log_file already), log_file (may be NULL or
+ * empty), and syslog(3) with LOG_DAEMON when running under systemd
+ * (INVOCATION_ID or JOURNAL_STREAM set) or when stderr is /dev/null.
+ * SIGUSR1's reopen is log_open_file again.
+ */
+void log_startup_error(const char *log_file, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 /* Parses "debug", "info", "warn" or "error". Returns -1 if unknown. */
 int log_level_parse(const char *);
 int log_enabled(enum log_level);

@@ -4,7 +4,9 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 
+#include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +17,8 @@
 #include "task.h"
 
 #define M_MAGIC		0x63646d6574726963ULL	/* "cdmetric" */
-#define M_VERSION	1
+#define M_VERSION	2
+#define M_SLOTS		128	/* pool processes tracked for the gauges */
 #define M_ROUTES	(METRICS_ROUTES_MAX + 1)	/* + the unmatched */
 #define M_NBUCKETS	12
 
@@ -48,17 +51,46 @@ struct metrics_shm {
 	uint64_t	dead_dropped;
 	uint64_t	pending_gen;
 	uint64_t	session_gen;
+	uint64_t	max_reached;
+	uint64_t	slow_requests;
+	/* One per pool process: its pid (0: free) and 1 while it handles a
+	 * request. A process killed without clean-up leaves its slot; the
+	 * slot is freed when its pid is found dead. */
+	struct {
+		uint32_t	pid;
+		uint32_t	busy;
+	}		slots[M_SLOTS];
 };
 
 static struct metrics_shm local;
 static const struct metrics_label *m_labels;
 static size_t m_nlabels;
 static struct metrics_shm *m = &local;
+static int m_slot = -1;		/* ours in m->slots, or -1 */
 
 #define ADD(field, n)	__atomic_fetch_add(&(field), (n), __ATOMIC_RELAXED)
 #define GET(field)	__atomic_load_n(&(field), __ATOMIC_RELAXED)
 
-void
+/*
+ * The file is made to belong to the database's owner, mode 0660, by
+ * whichever program opens it first: a chatdeskctl run by root must not
+ * leave a file the pool (the database's owner) cannot open. Run as root,
+ * the owner of a file left by an older version is mended too.
+ */
+static void
+metrics_fix_owner(int fd, const char *db_path, const struct stat *st)
+{
+	struct stat dbst;
+
+	if (geteuid() != 0 || stat(db_path, &dbst) == -1)
+		return;
+	if ((st->st_uid != dbst.st_uid || st->st_gid != dbst.st_gid) &&
+	    fchown(fd, dbst.st_uid, dbst.st_gid) == -1)
+		log_warn("metrics: cannot give %s-metrics to the database's "
+		    "owner: %s", db_path, strerror(errno));
+}
+
+int
 metrics_open(const char *db_path)
 {
 	char path[4096];
@@ -67,25 +99,27 @@ metrics_open(const char *db_path)
 	int fd;
 
 	snprintf(path, sizeof(path), "%s-metrics", db_path);
-	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640)) == -1 ||
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0660)) == -1 ||
 	    fstat(fd, &st) == -1) {
-		log_warn("metrics: cannot open %s: counting per process", path);
+		log_warn("metrics: cannot open %s: %s", path, strerror(errno));
 		if (fd != -1)
 			close(fd);
-		return;
+		return -1;
 	}
+	metrics_fix_owner(fd, db_path, &st);
 	/* Grown with zeros: a new file is all counters at zero. */
 	if ((size_t)st.st_size < sizeof(struct metrics_shm) &&
 	    ftruncate(fd, sizeof(struct metrics_shm)) == -1) {
+		log_warn("metrics: cannot grow %s: %s", path, strerror(errno));
 		close(fd);
-		return;
+		return -1;
 	}
 	p = mmap(NULL, sizeof(struct metrics_shm), PROT_READ | PROT_WRITE,
 	    MAP_SHARED, fd, 0);
 	close(fd);
 	if (p == MAP_FAILED) {
-		log_warn("metrics: cannot map %s: counting per process", path);
-		return;
+		log_warn("metrics: cannot map %s: %s", path, strerror(errno));
+		return -1;
 	}
 	m = p;
 	/* A file of another layout starts over (counters are resettable by
@@ -95,11 +129,105 @@ metrics_open(const char *db_path)
 		m->magic = M_MAGIC;
 		m->version = M_VERSION;
 	}
+	return 0;
+}
+
+/* 1 if pid names a live process (ours to signal or not). */
+static int
+pid_alive(uint32_t pid)
+{
+	return pid != 0 && (kill((pid_t)pid, 0) == 0 || errno == EPERM);
+}
+
+void
+metrics_pool_join(void)
+{
+	uint32_t pid = (uint32_t)getpid(), old;
+	int i;
+
+	for (i = 0; i < M_SLOTS && m_slot == -1; i++) {
+		old = __atomic_load_n(&m->slots[i].pid, __ATOMIC_ACQUIRE);
+		/* A free slot, or one a killed process left. */
+		if ((old == 0 || !pid_alive(old)) &&
+		    __atomic_compare_exchange_n(&m->slots[i].pid, &old, pid, 0,
+		    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+			__atomic_store_n(&m->slots[i].busy, 0, __ATOMIC_RELEASE);
+			m_slot = i;
+		}
+	}
+	if (m_slot == -1)
+		log_warn("metrics: more than %d pool processes; this one is "
+		    "left out of the busy/idle gauges", M_SLOTS);
+}
+
+void
+metrics_pool_leave(void)
+{
+	if (m_slot == -1)
+		return;
+	__atomic_store_n(&m->slots[m_slot].busy, 0, __ATOMIC_RELEASE);
+	__atomic_store_n(&m->slots[m_slot].pid, 0, __ATOMIC_RELEASE);
+	m_slot = -1;
+}
+
+void
+metrics_busy(int busy)
+{
+	int i, live = 0, nbusy = 0;
+	uint32_t pid;
+
+	if (m_slot == -1)
+		return;
+	__atomic_store_n(&m->slots[m_slot].busy, busy ? 1 : 0,
+	    __ATOMIC_RELEASE);
+	if (!busy)
+		return;
+	/* php-fpm's "max children reached": this request took the last
+	 * idle process. Slots of dead processes are not told apart here
+	 * (no system call per request); the scrape frees them. */
+	for (i = 0; i < M_SLOTS; i++) {
+		if ((pid = __atomic_load_n(&m->slots[i].pid,
+		    __ATOMIC_ACQUIRE)) == 0)
+			continue;
+		live++;
+		if (__atomic_load_n(&m->slots[i].busy, __ATOMIC_ACQUIRE))
+			nbusy++;
+	}
+	if (nbusy == live)
+		ADD(m->max_reached, 1);
+}
+
+size_t
+metrics_pool_pids(long *pids, size_t max)
+{
+	uint32_t pid;
+	size_t n = 0;
+	int i;
+
+	for (i = 0; i < M_SLOTS; i++) {
+		pid = __atomic_load_n(&m->slots[i].pid, __ATOMIC_ACQUIRE);
+		if (pid_alive(pid) && n < max)
+			pids[n++] = (long)pid;
+	}
+	return n;
+}
+
+void
+metrics_slow_request(void)
+{
+	ADD(m->slow_requests, 1);
+}
+
+int
+metrics_shared(void)
+{
+	return m != &local;
 }
 
 void
 metrics_close(void)
 {
+	metrics_pool_leave();
 	if (m != &local)
 		munmap(m, sizeof(*m));
 	m = &local;
@@ -230,6 +358,52 @@ metrics_routes(const struct metrics_label *routes, size_t n)
 	m_nlabels = n < METRICS_ROUTES_MAX ? n : METRICS_ROUTES_MAX;
 }
 
+/* The pool gauges, counted from the slots; a slot whose process died
+ * without leaving is freed here, so the gauges heal at the next scrape. */
+static void
+render_pool(struct strbuf *o)
+{
+	uint32_t pid;
+	unsigned long long busy = 0, idle = 0;
+	int i;
+
+	for (i = 0; i < M_SLOTS; i++) {
+		if ((pid = __atomic_load_n(&m->slots[i].pid,
+		    __ATOMIC_ACQUIRE)) == 0)
+			continue;
+		if (!pid_alive(pid)) {
+			/* Freed only if it still holds the dead pid. */
+			if (__atomic_compare_exchange_n(&m->slots[i].pid, &pid,
+			    0, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+				__atomic_store_n(&m->slots[i].busy, 0,
+				    __ATOMIC_RELEASE);
+			continue;
+		}
+		if (__atomic_load_n(&m->slots[i].busy, __ATOMIC_ACQUIRE))
+			busy++;
+		else
+			idle++;
+	}
+	strbuf_printf(o, "# HELP chatdesk_build_info The running version.\n"
+	    "# TYPE chatdesk_build_info gauge\n"
+	    "chatdesk_build_info{version=\"%s\"} 1\n"
+	    "# HELP chatdesk_pool_processes Pool processes by state: busy "
+	    "(handling a request) or idle.\n"
+	    "# TYPE chatdesk_pool_processes gauge\n"
+	    "chatdesk_pool_processes{state=\"busy\"} %llu\n"
+	    "chatdesk_pool_processes{state=\"idle\"} %llu\n"
+	    "# HELP chatdesk_pool_max_reached_total Requests that took the last "
+	    "idle pool process (php-fpm's max children reached).\n"
+	    "# TYPE chatdesk_pool_max_reached_total counter\n"
+	    "chatdesk_pool_max_reached_total %llu\n"
+	    "# HELP chatdesk_slow_requests_total Requests slower than "
+	    "slow_request_ms.\n"
+	    "# TYPE chatdesk_slow_requests_total counter\n"
+	    "chatdesk_slow_requests_total %llu\n", PACKAGE_VERSION, busy, idle,
+	    (unsigned long long)GET(m->max_reached),
+	    (unsigned long long)GET(m->slow_requests));
+}
+
 void
 metrics_render(struct strbuf *o)
 {
@@ -326,4 +500,5 @@ metrics_render(struct strbuf *o)
 	    (unsigned long long)GET(m->ratelimit_rejections),
 	    (unsigned long long)GET(m->dead_dropped),
 	    (unsigned long long)GET(m->ratelimit_unenforced));
+	render_pool(o);
 }

@@ -7,6 +7,7 @@
 #ifndef CHATDESK_METRICS_H
 #define CHATDESK_METRICS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "keys.h"
@@ -21,10 +22,27 @@ enum metrics_task_result {
 	MTASK__MAX
 };
 
-/* Maps the shared file for db_path. Without it (an unwritable
- * directory), counting goes to process memory: logged, never fatal. */
-void metrics_open(const char *db_path);
+/*
+ * Maps the shared file for db_path, creating it mode 0660 and, when run
+ * as root, giving it to the database file's owner. Returns 0, or -1
+ * (logged) and counting goes to process memory: the pool refuses to start
+ * then (app_open), since its /metrics would show one process only.
+ */
+int metrics_open(const char *db_path);
 void metrics_close(void);
+/* 1 if the counters are the shared file's, 0 if process memory. */
+int metrics_shared(void);
+
+/* A pool process takes a slot at start-up and leaves it at exit;
+ * metrics_busy(1) and (0) frame each request. They feed the busy/idle
+ * gauges and the max-reached counter. */
+void metrics_pool_join(void);
+void metrics_pool_leave(void);
+void metrics_busy(int busy);
+/* The pids of live pool processes (up to max); returns how many. */
+size_t metrics_pool_pids(long *pids, size_t max);
+/* A request slower than slow_request_ms. */
+void metrics_slow_request(void);
 
 /* One finished request: route index in the route table (-1: none). */
 void metrics_request(int route, int status, int64_t micros);

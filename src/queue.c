@@ -22,7 +22,11 @@ struct queue {
 	struct keyspace		 ks;
 	struct rkey		 lists[KEY_TASKS__MAX];
 	struct rkey		 lock;
+	struct rkey		 state;		/* queue:state */
 	char			 lock_token[33];
+	/* The task last marked done (queue_task_done), or found without a
+	 * record (queue_task_finished): its done mark costs nothing. */
+	char			 marked[QUEUE_TASK_ID_LEN * 2 + 1];
 	long long		 lock_ttl_ms;
 	/* maxmemory-policy, read once per process (0: not yet). */
 	int			 policy_read;
@@ -51,6 +55,7 @@ queue_open(const struct config *cfg, struct db *db, struct rconn *rc,
 	for (i = 0; i < KEY_TASKS__MAX; i++)
 		keys_tasks(&q->ks, &q->lists[i], (enum key_tasks)i);
 	keys_worker_lock(&q->ks, &q->lock);
+	keys_queue_state(&q->ks, &q->state);
 	return q;
 }
 
@@ -81,9 +86,10 @@ queue_outbox_add(struct queue *q, const char *type, json_t *payload)
 		return 0;
 	}
 	json_decref(task);
-	if ((st = db_stmt(q->db, SQL_OUTBOX_ADD)) != NULL) {
-		db_bind_text(st, 1, text, strlen(text));
-		db_bind_int(st, 2, now);
+	if ((st = db_stmt(q->db, SQL_TASK_ADD)) != NULL) {
+		db_bind_text(st, 1, id, strlen(id));
+		db_bind_text(st, 2, text, strlen(text));
+		db_bind_int(st, 3, now);
 		if (db_exec_stmt(q->db, st) == 0)
 			row = db_last_id(q->db);
 	}
@@ -92,18 +98,86 @@ queue_outbox_add(struct queue *q, const char *type, json_t *payload)
 }
 
 /*
- * One batch: claim (DELETE ... RETURNING) inside BEGIN IMMEDIATE, RPUSH
- * the claimed tasks, then COMMIT; on a Redis failure ROLLBACK, so the
- * rows stay. Returns the count pushed, or -1.
+ * RPUSH of the tasks and seq raised by their count, in one script. floor
+ * is SQLite's pushed_seq, read in the transaction that holds the write
+ * lock, so no push can have raised seq past it unseen: a seq below it
+ * means this Redis went back in time (an old snapshot, a failover, a
+ * restart without its data, a flush). Then the script sets lost, which
+ * the next worker run finds even if later pushes raise seq past SQLite's
+ * again, and seq restarts from floor. Only queue_recover_lost, after
+ * pushing everything again, clears lost or writes the epoch.
+ */
+static struct rscript push_script = { .src =
+	"local seq = tonumber(redis.call('HGET', KEYS[2], 'seq') or '0')\n"
+	"local floor = tonumber(ARGV[1])\n"
+	"if seq < floor then\n"
+	"  redis.call('HSET', KEYS[2], 'lost', '1')\n"
+	"  seq = floor\n"
+	"end\n"
+	"seq = seq + #ARGV - 1\n"
+	"redis.call('RPUSH', KEYS[1], unpack(ARGV, 2))\n"
+	"redis.call('HSET', KEYS[2], 'seq', string.format('%d', seq))\n"
+	"return seq\n"
+};
+
+/* What one flush batch takes. */
+enum flush_kind {
+	FLUSH_ONE,	/* the row given, if not yet pushed */
+	FLUSH_NEW,	/* the oldest not yet pushed */
+	FLUSH_AGAIN	/* unfinished rows after the one given (a loss) */
+};
+
+/* pushed_seq, the epoch and whether it was written, from queue_state. */
+static int
+state_get(struct queue *q, long long *seq, char *epoch, size_t epochsz,
+    int *written)
+{
+	sqlite3_stmt *st;
+	int rc = -1;
+
+	if ((st = db_stmt(q->db, SQL_QUEUE_STATE_GET)) == NULL)
+		return -1;
+	if (db_step(q->db, st) == SQLITE_ROW) {
+		if (epoch != NULL)
+			snprintf(epoch, epochsz, "%s",
+			    (const char *)sqlite3_column_text(st, 0));
+		if (written != NULL)
+			*written = sqlite3_column_int(st, 1);
+		*seq = sqlite3_column_int64(st, 2);
+		rc = 0;
+	}
+	db_reset(st);
+	return rc;
+}
+
+/* Runs a statement of (int64, int64) bindings. 0 or -1. */
+static int
+exec2(struct queue *q, enum sqlstmt s, int64_t a, int64_t b)
+{
+	sqlite3_stmt *st;
+
+	if ((st = db_stmt(q->db, s)) == NULL)
+		return -1;
+	db_bind_int(st, 1, a);
+	db_bind_int(st, 2, b);
+	return db_exec_stmt(q->db, st) == 0 ? 0 : -1;
+}
+
+/*
+ * One batch inside BEGIN IMMEDIATE: select the rows, push them with the
+ * push script, mark them pushed and keep the new seq, COMMIT; on a Redis
+ * failure ROLLBACK, so nothing is marked. *last gets the last row taken.
+ * Returns the count pushed, or -1.
  */
 static int
-flush_batch(struct queue *q, int64_t one)
+flush_batch(struct queue *q, enum flush_kind kind, int64_t arg, int64_t *last)
 {
-	const char *argv[2 + QUEUE_FLUSH_BATCH];
-	size_t lens[2 + QUEUE_FLUSH_BATCH];
-	char *texts[QUEUE_FLUSH_BATCH];
+	const char *argv[3 + QUEUE_FLUSH_BATCH];
+	size_t lens[3 + QUEUE_FLUSH_BATCH];
+	char *texts[QUEUE_FLUSH_BATCH], floor[24];
+	int64_t rows[QUEUE_FLUSH_BATCH], now = util_now_ms();
+	long long pushed, seq;
 	sqlite3_stmt *st;
-	redisReply *r;
 	int n = 0, i, rc = -1;
 
 	/* Do not take the write lock for a Redis that is known to be down. */
@@ -111,16 +185,24 @@ flush_batch(struct queue *q, int64_t one)
 		return -1;
 	if (db_begin(q->db) == -1)
 		return -1;
-	st = db_stmt(q->db, one ? SQL_OUTBOX_CLAIM_ONE : SQL_OUTBOX_CLAIM);
+	if (state_get(q, &pushed, NULL, 0, NULL) == -1)
+		goto out;
+	st = db_stmt(q->db, kind == FLUSH_ONE ? SQL_TASK_UNPUSHED_ONE :
+	    kind == FLUSH_NEW ? SQL_TASKS_UNPUSHED : SQL_TASKS_UNFINISHED);
 	if (st == NULL)
 		goto out;
-	if (one)
-		db_bind_int(st, 1, one);
-	else
+	if (kind == FLUSH_ONE)
+		db_bind_int(st, 1, arg);
+	else if (kind == FLUSH_NEW)
 		db_bind_int(st, 1, QUEUE_FLUSH_BATCH);
+	else {
+		db_bind_int(st, 1, arg);
+		db_bind_int(st, 2, QUEUE_FLUSH_BATCH);
+	}
 	while (n < QUEUE_FLUSH_BATCH && db_step(q->db, st) == SQLITE_ROW) {
+		rows[n] = sqlite3_column_int64(st, 0);
 		if ((texts[n] = strdup((const char *)sqlite3_column_text(st,
-		    0))) == NULL)
+		    1))) == NULL)
 			abort();
 		n++;
 	}
@@ -129,24 +211,35 @@ flush_batch(struct queue *q, int64_t one)
 		rc = 0;
 		goto out;
 	}
-	argv[0] = "RPUSH";
-	lens[0] = 5;
-	argv[1] = PENDING(q)->s;
-	lens[1] = PENDING(q)->len;
+	*last = rows[n - 1];
+	snprintf(floor, sizeof(floor), "%lld", pushed);
+	argv[0] = PENDING(q)->s;
+	lens[0] = PENDING(q)->len;
+	argv[1] = q->state.s;
+	lens[1] = q->state.len;
+	argv[2] = floor;
+	lens[2] = strlen(floor);
 	for (i = 0; i < n; i++) {
-		argv[2 + i] = texts[i];
-		lens[2 + i] = strlen(texts[i]);
+		argv[3 + i] = texts[i];
+		lens[3 + i] = strlen(texts[i]);
 	}
-	if ((r = rconn_cmd(q->rc, 2 + n, argv, lens)) == NULL)
+	if ((seq = rconn_int(rconn_eval(q->rc, &push_script, 2, 3 + n, argv,
+	    lens))) < 0)
 		goto out;
-	freeReplyObject(r);
-	if (db_commit(q->db) == -1) {
-		/* Pushed but still in the outbox: pushed again later. */
-		log_warn("outbox: %d task(s) pushed but not removed", n);
-		goto free;
-	}
+	for (i = 0; kind != FLUSH_AGAIN && i < n; i++)
+		if (exec2(q, SQL_TASK_PUSHED, now, rows[i]) == -1)
+			goto pushed;
+	if ((st = db_stmt(q->db, SQL_QUEUE_SEQ_SET)) == NULL)
+		goto pushed;
+	db_bind_int(st, 1, seq);
+	if (db_exec_stmt(q->db, st) != 0 || db_commit(q->db) == -1)
+		goto pushed;
 	rc = n;
 	goto free;
+pushed:
+	/* Pushed but not marked: pushed again later (a duplicate the worker
+	 * skips once the first copy has finished). */
+	log_warn("queue: %d task(s) pushed but not marked pushed", n);
 out:
 	db_rollback(q->db);
 free:
@@ -158,36 +251,267 @@ free:
 int
 queue_flush(struct queue *q, const int64_t *ids, int n)
 {
+	int64_t last;
 	int total = 0, got, i;
 
 	if (ids != NULL) {
 		for (i = 0; i < n; i++) {
-			if ((got = flush_batch(q, ids[i])) == -1)
+			if ((got = flush_batch(q, FLUSH_ONE, ids[i], &last)) == -1)
 				return -1;
 			total += got;
 		}
 		return total;
 	}
 	do {
-		if ((got = flush_batch(q, 0)) == -1)
+		if ((got = flush_batch(q, FLUSH_NEW, 0, &last)) == -1)
 			return total > 0 ? total : -1;
 		total += got;
 	} while (got == QUEUE_FLUSH_BATCH);
 	return total;
 }
 
-long long
-queue_outbox_count(struct queue *q)
+/* A count(*) statement's answer, or -1. */
+static long long
+count_of(struct queue *q, enum sqlstmt s)
 {
 	sqlite3_stmt *st;
 	long long n = -1;
 
-	if ((st = db_stmt(q->db, SQL_OUTBOX_COUNT)) == NULL)
+	if ((st = db_stmt(q->db, s)) == NULL)
 		return -1;
 	if (db_step(q->db, st) == SQLITE_ROW)
 		n = sqlite3_column_int64(st, 0);
 	db_reset(st);
 	return n;
+}
+
+long long
+queue_outbox_count(struct queue *q)
+{
+	return count_of(q, SQL_OUTBOX_COUNT);
+}
+
+long long
+queue_unfinished_count(struct queue *q)
+{
+	return count_of(q, SQL_TASKS_UNFINISHED_COUNT);
+}
+
+static int
+task_finish(struct queue *q, const char *task_id, const char *result)
+{
+	sqlite3_stmt *st;
+	int own = !db_in_txn(q->db), rc = -1;
+	size_t len = strlen(task_id);
+
+	if (strcmp(result, "done") == 0 && len < sizeof(q->marked) &&
+	    strcmp(q->marked, task_id) == 0)
+		return 0;
+	if (own && db_begin(q->db) == -1)
+		return -1;
+	if ((st = db_stmt(q->db, SQL_TASK_FINISH)) != NULL) {
+		db_bind_int(st, 1, util_now_ms());
+		db_bind_text(st, 2, result, strlen(result));
+		db_bind_text(st, 3, task_id, len);
+		rc = db_exec_stmt(q->db, st) == 0 ? 0 : -1;
+	}
+	if (own) {
+		if (rc == -1)
+			db_rollback(q->db);
+		else
+			rc = db_commit(q->db);
+	}
+	/* Remembered even inside a transaction that may still roll back:
+	 * the handler then fails, and the worker does not mark it done. */
+	if (rc == 0 && len < sizeof(q->marked))
+		memcpy(q->marked, task_id, len + 1);
+	return rc;
+}
+
+int
+queue_task_done(struct queue *q, const char *task_id)
+{
+	return task_finish(q, task_id, "done");
+}
+
+int
+queue_task_dead(struct queue *q, const char *task_id)
+{
+	return task_finish(q, task_id, "dead");
+}
+
+int
+queue_task_finished(struct queue *q, const char *task_id)
+{
+	sqlite3_stmt *st;
+	int rc = -1;
+
+	q->marked[0] = '\0';
+	if ((st = db_stmt(q->db, SQL_TASK_FINISHED)) == NULL)
+		return -1;
+	db_bind_text(st, 1, task_id, strlen(task_id));
+	switch (db_step(q->db, st)) {
+	case SQLITE_ROW:
+		rc = sqlite3_column_int(st, 0) ? 1 : 0;
+		break;
+	case SQLITE_DONE:
+		/* No record (pushed by hand): nothing to mark when done. */
+		if (strlen(task_id) < sizeof(q->marked))
+			memcpy(q->marked, task_id, strlen(task_id) + 1);
+		rc = 0;
+		break;
+	}
+	db_reset(st);
+	return rc;
+}
+
+const char *
+queue_loss(const struct queue_seen *v, int *init)
+{
+	*init = 0;
+	if (v->seq < v->pushed)
+		return "it holds fewer pushes than SQLite recorded (restored "
+		    "from an old snapshot, failed over, or restarted empty)";
+	if (v->lost)
+		return "a push found it holding fewer pushes than SQLite "
+		    "recorded (restored from an old snapshot, failed over, "
+		    "restarted empty or flushed)";
+	if (v->written && !v->has_epoch)
+		return "queue:state has no epoch (restarted without its data, "
+		    "or flushed)";
+	if (v->has_epoch && !v->same_epoch)
+		return "queue:state holds another epoch (another database "
+		    "shares this Redis and key_prefix, or Redis was replaced)";
+	*init = !v->written;
+	return NULL;
+}
+
+/* queue_loss of what SQLite and Redis hold now, or "" if either failed. */
+static const char *
+lost_why(struct queue *q, int *init)
+{
+	struct queue_seen v;
+	char epoch[64];
+	redisReply *r;
+
+	memset(&v, 0, sizeof(v));
+	/* SQLite first: a push raises seq before SQLite records it, so a
+	 * seq read after is never below it unless Redis lost data. */
+	if (state_get(q, &v.pushed, epoch, sizeof(epoch), &v.written) == -1)
+		return "";
+	if ((r = rconn_cmdv(q->rc, "HMGET", q->state.s, "epoch", "seq", "lost",
+	    NULL)) == NULL)
+		return "";
+	if (r->type == REDIS_REPLY_ARRAY && r->elements == 3) {
+		if (r->element[0]->type == REDIS_REPLY_STRING) {
+			v.has_epoch = 1;
+			v.same_epoch = strcmp(r->element[0]->str, epoch) == 0;
+		}
+		if (r->element[1]->type == REDIS_REPLY_STRING)
+			v.seq = strtoll(r->element[1]->str, NULL, 10);
+		v.lost = r->element[2]->type == REDIS_REPLY_STRING;
+	}
+	freeReplyObject(r);
+	return queue_loss(&v, init);
+}
+
+/* The epoch back, lost cleared and seq up to SQLite's, after a loss or
+ * on the first run: the next run finds them as they should be. */
+static struct rscript settle_script = { .src =
+	"redis.call('HSET', KEYS[1], 'epoch', ARGV[1])\n"
+	"redis.call('HDEL', KEYS[1], 'lost')\n"
+	"local seq = tonumber(redis.call('HGET', KEYS[1], 'seq') or '0')\n"
+	"if seq < tonumber(ARGV[2]) then\n"
+	"  redis.call('HSET', KEYS[1], 'seq', ARGV[2])\n"
+	"end\n"
+	"return 1\n"
+};
+
+static int
+epoch_written(struct queue *q)
+{
+	sqlite3_stmt *st;
+
+	if (db_begin(q->db) == -1)
+		return -1;
+	if ((st = db_stmt(q->db, SQL_QUEUE_EPOCH_WRITTEN)) == NULL ||
+	    db_exec_stmt(q->db, st) != 0) {
+		db_rollback(q->db);
+		return -1;
+	}
+	return db_commit(q->db);
+}
+
+long long
+queue_recover_lost(struct queue *q)
+{
+	char epoch[64], floor[24];
+	long long pushed, total = 0;
+	int64_t last = 0;
+	const char *why;
+	int init, got, written;
+
+	if ((why = lost_why(q, &init)) != NULL && *why == '\0')
+		return -1;
+	if (why != NULL) {
+		log_warn("the queue's Redis lost data: %s; pushing every "
+		    "unfinished task again", why);
+		do {
+			if ((got = flush_batch(q, FLUSH_AGAIN, last, &last)) == -1)
+				return -1;
+			total += got;
+		} while (got == QUEUE_FLUSH_BATCH);
+		log_warn("pushed %lld unfinished task(s) again", total);
+	} else if (!init)
+		return 0;
+	/* Only now: a run that dies before this point finds the loss again. */
+	if (state_get(q, &pushed, epoch, sizeof(epoch), &written) == -1)
+		return -1;
+	snprintf(floor, sizeof(floor), "%lld", pushed);
+	if (rconn_int(rconn_evalv(q->rc, &settle_script, 1, q->state.s, epoch,
+	    floor, NULL)) != 1)
+		return -1;
+	if (!written && epoch_written(q) == -1)
+		return -1;
+	return total;
+}
+
+long long
+queue_prune(struct queue *q, long long keep_ms, void (*beat)(void *),
+    void *arg)
+{
+	static const char *const results[2] = { "done", "dead" };
+	sqlite3_stmt *st;
+	long long total = 0;
+	int i, n;
+
+	for (i = 0; i < 2; i++) {
+		do {
+			if (db_begin(q->db) == -1)
+				return -1;
+			if ((st = db_stmt(q->db, SQL_TASKS_PRUNE)) == NULL) {
+				db_rollback(q->db);
+				return -1;
+			}
+			db_bind_text(st, 1, results[i], 4);
+			/* Dead rows go by count only, as tasks:failed. */
+			db_bind_int(st, 2, i == 0 ? util_now_ms() - keep_ms : 0);
+			db_bind_int(st, 3, i == 0 ? QUEUE_DONE_MAX :
+			    q->cfg->dead_max);
+			db_bind_int(st, 4, QUEUE_FLUSH_BATCH * 5);
+			if (db_exec_stmt(q->db, st) != 0) {
+				db_rollback(q->db);
+				return -1;
+			}
+			n = db_changes(q->db);
+			if (db_commit(q->db) == -1)
+				return -1;
+			total += n;
+			if (beat != NULL)
+				beat(arg);
+		} while (n == QUEUE_FLUSH_BATCH * 5);
+	}
+	return total;
 }
 
 int
@@ -225,6 +549,7 @@ queue_stats(struct queue *q, struct queue_stats *s)
 	    (s->failed = rconn_int(rconn_cmdv(q->rc, "LLEN", FAILED(q)->s,
 	    NULL))) < 0)
 		return -1;
+	s->unfinished = queue_unfinished_count(q);
 	s->oldest_pending_age_s = -1;
 	if ((r = rconn_cmdv(q->rc, "LINDEX", PENDING(q)->s, "0", NULL)) == NULL)
 		return -1;
@@ -274,6 +599,30 @@ static struct rscript revive_script = { .src =
 	"return 0\n"
 };
 
+/* The record of a dead task back to unfinished (none: nothing to do).
+ * 0, or -1. */
+static int
+reopen(struct queue *q, json_t *id)
+{
+	sqlite3_stmt *st;
+	int rc = -1;
+
+	if (!json_is_string(id))
+		return 0;
+	if (db_begin(q->db) == -1)
+		return -1;
+	if ((st = db_stmt(q->db, SQL_TASK_REOPEN)) != NULL) {
+		db_bind_text(st, 1, json_string_value(id),
+		    json_string_length(id));
+		rc = db_exec_stmt(q->db, st) == 0 ? 0 : -1;
+	}
+	if (rc == -1) {
+		db_rollback(q->db);
+		return -1;
+	}
+	return db_commit(q->db);
+}
+
 long long
 queue_dead_retry(struct queue *q)
 {
@@ -290,6 +639,12 @@ queue_dead_retry(struct queue *q)
 		if ((t = json_loadb(e->str, e->len, 0, NULL)) == NULL ||
 		    !json_is_object(t)) {
 			/* Not a task at all: stays dead. */
+			json_decref(t);
+			continue;
+		}
+		/* Unfinished in the record first: one still recorded dead
+		 * would be skipped by the worker. */
+		if (reopen(q, json_object_get(t, "id")) == -1) {
 			json_decref(t);
 			continue;
 		}

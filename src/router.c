@@ -38,6 +38,15 @@ router_path_match(const char *pattern, const char *path,
 	}
 }
 
+/* HEAD is served by every GET route (RFC 9110 9.3.2): same status and
+ * headers, no body (http_send leaves it out). Allow lists the table's
+ * methods only: HEAD goes with every GET. */
+static int
+is_get(const char *method)
+{
+	return strcmp(method, "GET") == 0;
+}
+
 enum router_result
 router_match(const struct route *table, size_t n, const char *method,
     const char *path, const struct route **out, int64_t ids[ROUTER_MAX_IDS],
@@ -52,7 +61,8 @@ router_match(const struct route *table, size_t n, const char *method,
 	for (i = 0; i < n; i++) {
 		if (!router_path_match(table[i].pattern, path, tmp))
 			continue;
-		if (strcmp(table[i].method, method) == 0) {
+		if (strcmp(table[i].method, method) == 0 ||
+		    (is_get(table[i].method) && strcmp(method, "HEAD") == 0)) {
 			*out = &table[i];
 			memcpy(ids, tmp, sizeof(tmp));
 			return ROUTER_OK;

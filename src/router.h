@@ -40,8 +40,9 @@ enum router_result {
 
 /*
  * Matches method and path against the n routes. On ROUTER_OK, *out is the
- * route and ids[] holds the {id} segments in order. On ROUTER_BAD_METHOD,
- * allow holds the comma-separated methods the path accepts.
+ * route and ids[] holds the {id} segments in order; HEAD matches a GET
+ * route. On ROUTER_BAD_METHOD, allow holds the comma-separated methods
+ * the path accepts (the table's; HEAD is implied by GET).
  */
 enum router_result router_match(const struct route *table, size_t n,
     const char *method, const char *path, const struct route **out,

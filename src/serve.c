@@ -60,21 +60,27 @@ serve_dispatch(struct app *app, struct req *req)
 	rt->fn(app, req, ids);
 }
 
+/* The request line (info), or with slow_ms the slow-request line (warn,
+ * php-fpm's slowlog): our own fields first, the client's method (bounded)
+ * last. */
 static void
-log_request(const struct req *req, int64_t us, const char *method)
+log_request(const struct req *req, int64_t us, const char *method,
+    long long slow_ms)
 {
+	enum log_level lvl = slow_ms > 0 ? LOGL_WARN : LOGL_INFO;
 	struct logline l;
 
-	if (!log_enabled(LOGL_INFO))
+	if (!log_enabled(lvl))
 		return;
-	logline_init(&l, LOGL_INFO, "request");
-	/* Our own fields first; the client's method (bounded) last. */
+	logline_init(&l, lvl, slow_ms > 0 ? "slow request" : "request");
 	logline_str(&l, "request_id", req->request_id);
 	logline_str(&l, "route", req->route ? req->route : "unmatched");
 	logline_int(&l, "status", req->status);
 	logline_int(&l, "us", us);
 	logline_str(&l, "cache", req->cache ? req->cache : "-");
 	logline_int(&l, "user_id", req->user_id);
+	if (slow_ms > 0)
+		logline_int(&l, "slow_request_ms", slow_ms);
 	logline_str(&l, "method", method);
 	logline_emit(&l);
 }
@@ -86,6 +92,7 @@ serve_handle(struct app *app, FCGX_Request *fr)
 	int64_t us;
 	char method[300];	/* more than a log value keeps (256) */
 
+	metrics_busy(1);
 	if (http_req_init(&req, fr, &app->io) == 0)
 		serve_dispatch(app, &req);
 	if (!req.responded) {
@@ -98,6 +105,12 @@ serve_handle(struct app *app, FCGX_Request *fr)
 	 * FastCGI params (the method among them) are freed with it. */
 	snprintf(method, sizeof(method), "%s", req.method);
 	FCGX_Finish_r(fr);
-	log_request(&req, us, method);
+	metrics_busy(0);
+	log_request(&req, us, method, 0);
+	if (app->cfg.slow_request_ms > 0 &&
+	    us >= app->cfg.slow_request_ms * 1000LL) {
+		metrics_slow_request();
+		log_request(&req, us, method, app->cfg.slow_request_ms);
+	}
 	http_req_free(&req);
 }

@@ -6,6 +6,7 @@
  * so each batch is copied (INSERT OR IGNORE by id) and committed, then the
  * rows the archive now holds are deleted from the hot file. A crash at any
  * point leaves every row in at least one file; a rerun finishes the move.
+ * The delete of the last batch of messages marks the task done.
  */
 #include "autoconf.h"
 
@@ -13,15 +14,17 @@
 
 #include "app.h"
 #include "db.h"
+#include "queue.h"
 #include "task.h"
 #include "util.h"
 
 #define ARCHIVE_BATCH	500
 
-/* Runs one of the (cutoff, lo, hi) statements in its own transaction. */
+/* Runs one of the (cutoff, lo, hi) statements in its own transaction,
+ * and marks done_task (if not NULL) done in it. */
 static int
 run_range(struct app *app, enum sqlstmt s, int64_t cutoff, int64_t lo,
-    int64_t hi)
+    int64_t hi, const char *done_task)
 {
 	sqlite3_stmt *st;
 
@@ -34,17 +37,19 @@ run_range(struct app *app, enum sqlstmt s, int64_t cutoff, int64_t lo,
 	db_bind_int(st, 1, cutoff);
 	db_bind_int(st, 2, lo);
 	db_bind_int(st, 3, hi);
-	if (db_exec_stmt(app->db, st) != 0) {
+	if (db_exec_stmt(app->db, st) != 0 || (done_task != NULL &&
+	    queue_task_done(app->queue, done_task) == -1)) {
 		db_rollback(app->db);
 		return -1;
 	}
 	return db_commit(app->db);
 }
 
-/* Moves every row that ids_stmt finds, batch by batch. */
+/* Moves every row that ids_stmt finds, batch by batch; the delete of a
+ * batch smaller than the others (the last) marks done_task done. */
 static int
 move_all(struct app *app, enum sqlstmt ids_stmt, enum sqlstmt copy,
-    enum sqlstmt del, int64_t cutoff)
+    enum sqlstmt del, int64_t cutoff, const char *done_task)
 {
 	sqlite3_stmt *st;
 	int64_t after = 0, lo, hi;
@@ -66,8 +71,9 @@ move_all(struct app *app, enum sqlstmt ids_stmt, enum sqlstmt copy,
 		db_reset(st);
 		if (n == 0)
 			return 0;
-		if (run_range(app, copy, cutoff, lo, hi) == -1 ||
-		    run_range(app, del, cutoff, lo, hi) == -1)
+		if (run_range(app, copy, cutoff, lo, hi, NULL) == -1 ||
+		    run_range(app, del, cutoff, lo, hi, n < ARCHIVE_BATCH ?
+		    done_task : NULL) == -1)
 			return -1;
 		after = hi;
 		if (app->heartbeat != NULL)
@@ -86,9 +92,9 @@ task_archive(struct app *app, const char *id, json_t *payload, char *err,
 		return TASK_MALFORMED;
 	cutoff = util_now_ms() - days * 86400000LL;
 	if (move_all(app, SQL_ARCH_INTER_IDS, SQL_ARCH_INTER_COPY,
-	    SQL_ARCH_INTER_DELETE, cutoff) == -1 ||
+	    SQL_ARCH_INTER_DELETE, cutoff, NULL) == -1 ||
 	    move_all(app, SQL_ARCH_MSG_IDS, SQL_ARCH_MSG_COPY,
-	    SQL_ARCH_MSG_DELETE, cutoff) == -1) {
+	    SQL_ARCH_MSG_DELETE, cutoff, id) == -1) {
 		snprintf(err, errsz, "database error");
 		return TASK_RETRY;
 	}

@@ -10,7 +10,7 @@
 #include "util.h"
 
 /* Batches of at most 500 per transaction, so that the app's writes are
- * never blocked for long. */
+ * never blocked for long; the last one marks the task done. */
 enum task_rc
 task_close_inactive(struct app *app, const char *id, json_t *payload,
     char *err, size_t errsz)
@@ -24,7 +24,7 @@ task_close_inactive(struct app *app, const char *id, json_t *payload,
 	cutoff = util_now_ms() - days * 86400000LL;
 	do {
 		if ((n = tickets_close_inactive(app, cutoff,
-		    TICKETS_BATCH_MAX)) < 0) {
+		    TICKETS_BATCH_MAX, id)) < 0) {
 			snprintf(err, errsz, "database error");
 			return TASK_RETRY;
 		}

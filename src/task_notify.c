@@ -4,7 +4,8 @@
  * task id (UNIQUE (task_id, user_id)); then, if notify_command is set, the
  * command runs once per notification not yet accepted, with its JSON on
  * standard input. A failure makes the task retry, and the retry pipes
- * only what the command has not accepted.
+ * only what the command has not accepted. Without a command the task is
+ * marked done in its record in the transaction of its notifications.
  */
 #include "autoconf.h"
 
@@ -23,6 +24,7 @@
 #include "app.h"
 #include "db.h"
 #include "log.h"
+#include "queue.h"
 #include "task.h"
 #include "tickets.h"
 #include "util.h"
@@ -45,10 +47,11 @@ add_one(struct app *app, int64_t user, const char *event, int64_t ticket,
 	return db_exec_stmt(app->db, st) == 0 ? 0 : -1;
 }
 
-/* Writes the notifications of the task in one transaction. */
+/* Writes the notifications of the task in one transaction, and marks
+ * the task done in it when that is all there is to do (last). */
 static int
 write_all(struct app *app, const char *task_id, const struct ticket *t,
-    const char *event, int64_t actor)
+    const char *event, int64_t actor, int last)
 {
 	sqlite3_stmt *st;
 	int64_t now = util_now_ms(), staff[NOTIFY_MAX_RECIPIENTS];
@@ -78,6 +81,8 @@ write_all(struct app *app, const char *task_id, const struct ticket *t,
 		    now) == -1)
 			goto fail;
 	}
+	if (last && queue_task_done(app->queue, task_id) == -1)
+		goto fail;
 	return db_commit(app->db);
 fail:
 	db_rollback(app->db);
@@ -225,7 +230,8 @@ task_notify(struct app *app, const char *task_id, json_t *payload, char *err,
 		actor = json_integer_value(ac);
 	if ((rc = tickets_load(app, json_integer_value(tid), &t)) == 1)
 		return TASK_DONE;	/* no such ticket: nobody to tell */
-	if (rc == -1 || write_all(app, task_id, &t, event, actor) == -1) {
+	if (rc == -1 || write_all(app, task_id, &t, event, actor,
+	    *app->cfg.notify_command == '\0') == -1) {
 		snprintf(err, errsz, "database error");
 		return TASK_RETRY;
 	}

@@ -558,7 +558,8 @@ forget_batch(struct app *app, const int64_t *ids, const int64_t *users,
 }
 
 int
-tickets_close_inactive(struct app *app, int64_t cutoff, int limit)
+tickets_close_inactive(struct app *app, int64_t cutoff, int limit,
+    const char *done_task)
 {
 	sqlite3_stmt *st;
 	struct ticket old, t;
@@ -592,6 +593,9 @@ tickets_close_inactive(struct app *app, int64_t cutoff, int limit)
 		    add_notify_task(app, t.id, "status_changed", 0) == 0)
 			goto fail;
 	}
+	if (n < limit && done_task != NULL &&
+	    queue_task_done(app->queue, done_task) == -1)
+		goto fail;
 	if (db_commit(app->db) == -1)
 		return -1;
 	/* One batch: the whole outbox in one claim. */

@@ -92,8 +92,11 @@ int tickets_stats(struct app *, int64_t user, int staff, int days,
 
 /* Closes up to limit open or pending tickets inactive since cutoff, in one
  * transaction (system status_change, status_changed task each), then
- * invalidates their caches. Returns the count, or -1. */
-int tickets_close_inactive(struct app *, int64_t cutoff, int limit);
+ * invalidates their caches. A batch that finds fewer than limit is the
+ * last: if done_task is not NULL, that task is marked done in its
+ * transaction. Returns the count, or -1. */
+int tickets_close_inactive(struct app *, int64_t cutoff, int limit,
+    const char *done_task);
 
 /* Deletes stats:user:{id}:days:* (and their leases) after a change. */
 void tickets_forget_stats(struct app *, int64_t user);

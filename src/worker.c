@@ -1,14 +1,16 @@
 /*
  * chatdesk-worker: one run of the batch worker, started by cron (API.md
- * section 5). Takes worker:lock, recovers a crashed run's tasks, moves
- * due retries back, pushes the outbox, then takes tasks one by one with
- * LMOVE until the queue is empty or a limit is reached; acknowledges a
- * task only after its handler committed. Prints one summary line.
+ * section 5). Records the run, takes worker:lock, pushes every unfinished
+ * task again if the queue's Redis lost data, recovers a crashed run's
+ * tasks, moves due retries back, pushes the outbox, then takes tasks one
+ * by one with LMOVE until the queue is empty or a limit is reached; marks
+ * a task done (or dead) in its SQLite record, then acknowledges it in
+ * Redis. Prunes finished records, prints one summary line, and records
+ * the run's success (what /health's worker fields show).
  */
 #include "autoconf.h"
 
 #include <getopt.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,10 +18,12 @@
 #include <sodium.h>
 
 #include "app.h"
+#include "check.h"
 #include "config.h"
 #include "log.h"
 #include "metrics.h"
 #include "queue.h"
+#include "sig.h"
 #include "task.h"
 #include "util.h"
 
@@ -29,7 +33,8 @@
 
 struct run {
 	int64_t		lock_renewed_us;
-	long long	taken, done, retried, dead, dropped;
+	long long	taken, done, retried, dead, dropped, skipped;
+	int		failed;		/* Redis or SQLite failed: no success */
 };
 
 static struct run run;
@@ -39,6 +44,7 @@ usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: chatdesk-worker [--config FILE] [--max-tasks N] [--max-seconds S]\n"
+	    "       chatdesk-worker [--config FILE] --check-config\n"
 	    "\n"
 	    "Drains tasks:pending once and exits; run it from cron every minute\n"
 	    "(examples/crontab). A run that finds another one holding the lock\n"
@@ -46,7 +52,13 @@ usage(FILE *f)
 	    "  --config FILE     key = value settings (default: $CHATDESK_CONFIG)\n"
 	    "  --max-tasks N     take at most N tasks (1..100000000)\n"
 	    "  --max-seconds S   start no task after S seconds (1..86400)\n"
-	    "  --help, --version\n");
+	    "  --check-config    check the settings, the database and Redis,\n"
+	    "                    print what was found, exit 0 or 1\n"
+	    "  --help, --version\n"
+	    "\n"
+	    "Signals: TERM, QUIT or INT finish the task in flight and end the\n"
+	    "run (lock released, summary printed); HUP applies the live keys\n"
+	    "(the next run reads everything); USR2 and USR1 are ignored.\n");
 }
 
 /* 1 taken, 0 held by another run, -1 Redis unusable. */
@@ -74,6 +86,13 @@ lock_renew(struct app *app)
 	if (queue_lock_renew(app->queue) == -1)
 		log_warn("worker:lock could not be renewed");
 	run.lock_renewed_us = util_mono_us();
+}
+
+/* lock_renew for the queue module, which knows no struct app. */
+static void
+beat(void *arg)
+{
+	lock_renew(arg);
 }
 
 /* A cache Redis with an evicting policy would drop queue keys. */
@@ -133,7 +152,7 @@ bury(struct app *app, const struct strbuf *text, json_t *task,
     const char *error, long long attempts)
 {
 	char *dead;
-	json_t *wrap = NULL;
+	json_t *wrap = NULL, *id = json_object_get(task, "id");
 	long long dropped;
 
 	metrics_task(json_is_string(json_object_get(task, "type")) ?
@@ -149,6 +168,14 @@ bury(struct app *app, const struct strbuf *text, json_t *task,
 	dropped = queue_bury(app->queue, text->buf, text->len, dead);
 	free(dead);
 	run.dead++;
+	/* After the bury: recorded dead first, a crash in between would
+	 * leave it in tasks:processing, and the next run would skip it
+	 * instead of burying it. */
+	if (dropped >= 0 && json_is_string(id) &&
+	    queue_task_dead(app->queue, json_string_value(id)) == -1) {
+		run.failed = 1;
+		log_warn("task dead but not recorded so");
+	}
 	if (dropped > 0) {
 		run.dropped += dropped;
 		metrics_dead_dropped((uint64_t)dropped);
@@ -187,6 +214,14 @@ handle(struct app *app, const struct strbuf *text)
 		return 0;
 	}
 	attempts = att ? json_integer_value(att) : 0;
+	/* A second copy (pushed twice, or again after a loss) of a task that
+	 * has finished: acknowledged without running. */
+	if (queue_task_finished(app->queue, json_string_value(id)) == 1) {
+		run.done++;
+		run.skipped++;
+		json_decref(task);
+		return 1;
+	}
 	if ((tt = task_find(json_string_value(type))) == NULL) {
 		bury(app, text, task, "unknown task type", -1);
 		json_decref(task);
@@ -194,6 +229,14 @@ handle(struct app *app, const struct strbuf *text)
 	}
 	rc = tt->fn(app, json_string_value(id), payload, err, sizeof(err));
 	if (rc == TASK_DONE) {
+		/* Free when the handler marked it with its own writes. If
+		 * this fails the task stays unfinished in the record: at most
+		 * it runs again after a loss (handlers are idempotent). */
+		if (queue_task_done(app->queue, json_string_value(id)) == -1) {
+			run.failed = 1;
+			log_warn("task %s done but not recorded so",
+			    json_string_value(id));
+		}
 		run.done++;
 		metrics_task((int)tt->type, MTASK_DONE);
 		json_decref(task);
@@ -237,6 +280,7 @@ main(int argc, char *argv[])
 		{ "config", required_argument, NULL, 'c' },
 		{ "max-tasks", required_argument, NULL, 't' },
 		{ "max-seconds", required_argument, NULL, 's' },
+		{ "check-config", no_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
@@ -247,10 +291,10 @@ main(int argc, char *argv[])
 	char err[CONFIG_ERRLEN + 256];
 	long long max_tasks = 0, max_seconds = 0, n;
 	int64_t start = util_mono_us();
-	int ch, got, rc = EXIT_FAILURE;
+	int ch, got, check = 0, rc = EXIT_FAILURE;
 
 	opterr = 0;	/* one-line errors, printed below */
-	while ((ch = getopt_long(argc, argv, ":c:t:s:hV", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, ":c:t:s:ChV", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 			config_path = optarg;
@@ -268,6 +312,9 @@ main(int argc, char *argv[])
 				    "expected 1..86400\n");
 				return EXIT_USAGE;
 			}
+			break;
+		case 'C':
+			check = 1;
 			break;
 		case 'h':
 			usage(stdout);
@@ -287,21 +334,37 @@ main(int argc, char *argv[])
 		return EXIT_USAGE;
 	}
 	memset(&app, 0, sizeof(app));
-	if (config_load(&app.cfg, config_path, err, sizeof(err)) == -1) {
-		fprintf(stderr, "chatdesk-worker: config: %s\n", err);
+	app.config_path = config_path;
+	log_init("chatdesk-worker", LOGL_INFO);
+	if (check_config_load(&app, "chatdesk-worker", check) == -1)
 		return EXIT_FAILURE;
-	}
 	log_init("chatdesk-worker", (enum log_level)app.cfg.log_level);
-	/* A notify_command that exits without reading its input. */
-	signal(SIGPIPE, SIG_IGN);
+	/* Stop signals end the run after the task in flight; they restart
+	 * system calls, so a notify_command's pipe is not cut. SIGPIPE
+	 * ignored: a notify_command that exits without reading its input. */
+	sig_init(NULL, 0, 0);
 	strbuf_init(&text);
 	strbuf_init(&ack);
-	if (sodium_init() < 0 ||
-	    app_open(&app, DB_OPEN_APP, err, sizeof(err)) == -1) {
-		fprintf(stderr, "chatdesk-worker: %s\n", err);
+	if (sodium_init() < 0) {
+		log_startup_error(app.cfg.log_file, "libsodium failed to "
+		    "initialise");
+		goto out;
+	}
+	if (check) {
+		rc = check_run(&app, "chatdesk-worker", stdout);
+		goto out;
+	}
+	/* The worker logs to standard error (cron mails it, systemd keeps
+	 * it); log_file gets its start-up errors only. */
+	if (app_open(&app, DB_OPEN_APP, err, sizeof(err)) == -1) {
+		log_startup_error(app.cfg.log_file, "%s", err);
 		goto out;
 	}
 	app.heartbeat = lock_renew;
+	/* Every start counts as a run, even one that finds the lock held
+	 * or Redis away: the success below is what tells they worked. */
+	if (db_worker_run(app.db, util_now_ms()) == -1)
+		log_warn("the worker's run could not be recorded");
 	if ((got = lock_take(&app)) == -1) {
 		fprintf(stderr, "chatdesk-worker: the queue's Redis is "
 		    "unreachable (queue_redis_url)\n");
@@ -313,6 +376,11 @@ main(int argc, char *argv[])
 		goto out;
 	}
 	check_eviction(&app);
+	if (queue_recover_lost(app.queue) == -1) {
+		run.failed = 1;
+		log_error("could not check whether the queue's Redis lost "
+		    "data; the next run tries again");
+	}
 	if ((n = queue_recover_orphans(app.queue)) > 0)
 		log_warn("moved %lld task(s) of a crashed run back to "
 		    "tasks:pending", n);
@@ -322,6 +390,12 @@ main(int argc, char *argv[])
 	if ((n = queue_flush(app.queue, NULL, 0)) > 0)
 		log_info("pushed %lld task(s) from the outbox", n);
 	for (;;) {
+		sig_apply(&app);
+		if (sig_stopping()) {
+			log_info("stop signal: ending the run after %lld "
+			    "task(s)", run.taken);
+			break;
+		}
 		if (max_tasks > 0 && run.taken >= max_tasks)
 			break;
 		if (max_seconds > 0 &&
@@ -331,9 +405,11 @@ main(int argc, char *argv[])
 		got = queue_take(app.queue, ack.len > 0 ? &ack : NULL, &text);
 		strbuf_reset(&ack);
 		if (got != 1) {
-			if (got == -1)
+			if (got == -1) {
+				run.failed = 1;
 				log_error("redis failed while taking a task (a "
 				    "done task may run again next time)");
+			}
 			break;
 		}
 		run.taken++;
@@ -348,9 +424,20 @@ main(int argc, char *argv[])
 	if (ack.len > 0 && queue_ack(app.queue, ack.buf, ack.len) == -1)
 		log_warn("the last task done was not acknowledged: it will "
 		    "run again");
+	if (run.skipped > 0)
+		log_info("acknowledged %lld task(s) already finished without "
+		    "running them again", run.skipped);
+	if ((n = queue_prune(app.queue, app.cfg.task_done_keep_s * 1000,
+	    beat, &app)) == -1) {
+		run.failed = 1;
+		log_warn("finished tasks could not be pruned");
+	} else if (n > 0)
+		log_info("pruned %lld finished task record(s)", n);
 	if (queue_lock_release(app.queue) == -1)
 		log_warn("worker:lock was not ours any more at the end");
 	db_checkpoint(app.db);
+	if (!run.failed && db_worker_success(app.db, util_now_ms()) == -1)
+		log_warn("the worker's success could not be recorded");
 	printf("taken=%lld done=%lld retried=%lld dead=%lld seconds=%.3f\n",
 	    run.taken, run.done, run.retried, run.dead,
 	    (double)(util_mono_us() - start) / 1e6);

@@ -225,9 +225,25 @@ def lrange(stack, key):
     return [x.decode() for x in stack.redis("LRANGE", key, 0, -1)]
 
 
+def db_write(path, sql, args=()):
+    """Runs one writing statement on the SQLite file at path, beside the
+    app (which only reads what it finds there)."""
+    con = sqlite3.connect(path, timeout=10)
+    try:
+        con.execute(sql, args)
+        con.commit()
+    finally:
+        con.close()
+
+
 def clear_queue(stack):
-    """Deletes the queue's keys and the worker lock."""
+    """Deletes the queue's keys and the worker lock, and forgets the tasks
+    they held: the records of pushed tasks not yet finished (else the next
+    worker run that finds Redis lost data pushes them again, API.md 5).
+    Tasks not yet pushed (the outbox) stay."""
     stack.redis("DEL", *QUEUE_KEYS)
+    db_write(stack.db_path, "DELETE FROM tasks WHERE pushed_at IS NOT NULL "
+             "AND finished_at IS NULL")
 
 
 def describe(r):
@@ -245,6 +261,25 @@ def worker_counts(test, r):
     test.assertIsNotNone(m, "last stdout line is not the summary: " +
                          describe(r))
     return tuple(int(m.group(i)) for i in range(1, 5))
+
+
+def worker_ok(test, stack, *args, env=None):
+    """A chatdesk-worker run that must exit 0: returns ((taken, done,
+    retried, dead), the CompletedProcess)."""
+    r = stack.run_worker(*args, env=env)
+    test.assertEqual(r.returncode, 0, describe(r))
+    return worker_counts(test, r), r
+
+
+def drain(test, run, tries=5):
+    """Calls run() (a worker run returning (counts, r)) until a run takes
+    nothing; every task on the way must be done (none retried or dead)."""
+    for _ in range(tries):
+        counts, r = run()
+        test.assertEqual(counts[2:], (0, 0), describe(r))
+        if counts[0] == 0:
+            return
+    test.fail("the queue did not drain")
 
 
 # --------------------------------------------------------------------------

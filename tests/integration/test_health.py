@@ -31,7 +31,7 @@ from helpers import is_int  # noqa: E402
 import tap  # noqa: E402
 
 STACK = None
-HEALTH_KEYS = {"status", "database", "redis", "queue"}
+HEALTH_KEYS = {"status", "database", "redis", "queue", "worker"}
 QUEUE_KEYS = {"pending", "failed"}
 # Consecutive answers required once a state is reached, so that every
 # process of the pool (requests land on any) has been seen in that state.

@@ -87,7 +87,7 @@ class DatabaseDownTest(harness.ApiTestCase):
             self.assertRequestId(r)
             body = r.json
             self.assertEqual(set(body), {"status", "database", "redis",
-                                         "queue"}, r)
+                                         "queue", "worker"}, r)
             self.assertEqual(body["status"], "down", r)
             self.assertEqual(body["database"], "down", r)
             self.assertEqual(body["redis"], "ok", r)

@@ -35,7 +35,7 @@ STACK = None
 U = {}          # name -> {"token", "id", "role"}
 TICKET = None
 STATS_KEYS = {"pending", "processing", "delayed", "failed",
-              "oldest_pending_age_s"}
+              "oldest_pending_age_s", "unfinished"}
 TASK_KEYS = {"id", "type", "payload", "timestamp", "attempts"}
 
 

@@ -207,18 +207,11 @@ class TasksCase(harness.ApiTestCase):
     def worker(self, *args, env=None):
         e = dict(self.BASE_ENV)
         e.update(env or {})
-        r = STACK.run_worker(*args, env=e)
-        self.assertEqual(r.returncode, 0, describe(r))
-        return helpers.worker_counts(self, r), r
+        return helpers.worker_ok(self, STACK, *args, env=e)
 
     def drain(self):
         """Runs the worker until nothing is left; every task must be done."""
-        for _ in range(5):
-            counts, r = self.worker()
-            self.assertEqual(counts[2:], (0, 0), describe(r))
-            if counts[0] == 0:
-                return
-        self.fail("the queue did not drain")
+        helpers.drain(self, self.worker)
 
     def create_ticket(self, who, subject="subject", body="first words"):
         r = call("POST", "/api/v1/tickets", who,

@@ -37,7 +37,7 @@ static const char *const env_keys[] = {
 	"CHATDESK_TASK_MAX_ATTEMPTS", "CHATDESK_TASK_BACKOFF_S",
 	"CHATDESK_NOTIFY_COMMAND", "CHATDESK_NOTIFY_TIMEOUT_MS",
 	"CHATDESK_SQLITE_SYNCHRONOUS", "CHATDESK_LOG_LEVEL",
-	"CHATDESK_LOG_FILE",
+	"CHATDESK_LOG_FILE", "CHATDESK_SLOW_REQUEST_MS",
 };
 
 static int
@@ -396,6 +396,77 @@ test_rconn_parse(void **state)
 	assert_true(err[0] != '\0');
 }
 
+struct seen {
+	char	keys[512];
+};
+
+static void
+note_key(void *arg, const char *key, int applied)
+{
+	struct seen *s = arg;
+	size_t n = strlen(s->keys);
+
+	snprintf(s->keys + n, sizeof(s->keys) - n, "%s%s=%d", n ? " " : "",
+	    key, applied);
+}
+
+/* SIGHUP's reload: live keys are copied, others reported and kept. */
+static void
+test_reload(void **state)
+{
+	struct config cur, next;
+	struct seen seen = { "" };
+	char err[CONFIG_ERRLEN];
+
+	(void)state;
+	config_defaults(&cur);
+	config_defaults(&next);
+	assert_int_equal(cur.slow_request_ms, 1000);
+	assert_int_equal(config_reload(&cur, &next, note_key, &seen), 0);
+	assert_string_equal(seen.keys, "");
+	assert_int_equal(config_set(&next, "rate_limit_count", "5", err,
+	    sizeof(err)), 0);
+	assert_int_equal(config_set(&next, "notify_command", "true", err,
+	    sizeof(err)), 0);
+	assert_int_equal(config_set(&next, "log_level", "warn", err,
+	    sizeof(err)), 0);
+	assert_int_equal(config_set(&next, "redis_url", "redis://h:1/2", err,
+	    sizeof(err)), 0);
+	assert_int_equal(config_set(&next, "room_cache_size", "7", err,
+	    sizeof(err)), 0);
+	assert_int_equal(config_reload(&cur, &next, note_key, &seen), 3);
+	assert_string_equal(seen.keys, "log_level=1 notify_command=1 "
+	    "rate_limit_count=1 redis_url=0 room_cache_size=0");
+	assert_int_equal(cur.rate_limit_count, 5);
+	assert_string_equal(cur.notify_command, "true");
+	assert_int_equal(cur.log_level, LOGL_WARN);
+	assert_string_equal(cur.redis_url, "redis://127.0.0.1:6379/0");
+	assert_int_equal(cur.room_cache_size, 50);
+	config_free(&next);
+	assert_string_equal(cur.notify_command, "true");
+	config_free(&cur);
+}
+
+/* A configuration that does not load still tells where its log goes. */
+static void
+test_log_file_of_a_bad_config(void **state)
+{
+	char path[64], buf[256];
+
+	(void)state;
+	write_tmp(path, "room_cache_size = 0\nlog_file = /var/log/a.log\n"
+	    "nonsense\n");
+	assert_string_equal(config_log_file(path, buf, sizeof(buf)),
+	    "/var/log/a.log");
+	setenv("CHATDESK_LOG_FILE", "/tmp/b.log", 1);
+	assert_string_equal(config_log_file(path, buf, sizeof(buf)),
+	    "/tmp/b.log");
+	unsetenv("CHATDESK_LOG_FILE");
+	assert_string_equal(config_log_file("/nonexistent/c.conf", buf,
+	    sizeof(buf)), "");
+	unlink(path);
+}
+
 int
 main(void)
 {
@@ -409,6 +480,8 @@ main(void)
 		cmocka_unit_test_setup(test_set_errors, clean_env),
 		cmocka_unit_test_setup(test_redis_urls, clean_env),
 		cmocka_unit_test_setup(test_rconn_parse, clean_env),
+		cmocka_unit_test_setup(test_reload, clean_env),
+		cmocka_unit_test_setup(test_log_file_of_a_bad_config, clean_env),
 	};
 
 	/* One group per program: cmocka prints one TAP plan per group, and

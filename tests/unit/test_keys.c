@@ -125,6 +125,8 @@ test_families(void **state)
 	assert_key(&k, p, "tasks:failed", KEY_TASKS);
 	keys_worker_lock(&ks, &k);
 	assert_key(&k, p, "worker:lock", KEY_WORKER_LOCK);
+	keys_queue_state(&ks, &k);
+	assert_key(&k, p, "queue:state", KEY_QUEUE_STATE);
 	/* Every family's names start with its stem. */
 	keys_messages(&ks, &k, 1);
 	snprintf(name, sizeof(name), "%s", keys_families[k.fam].stem);
@@ -271,6 +273,59 @@ test_registry(void **state)
 	assert_string_equal(keys_families[KEY_STATS].label, "stats");
 }
 
+/* A restored database's generation goes into every cache family's
+ * names (their leases and globs too), never into the queue's, the worker
+ * lock's or the rate limits'. */
+static void
+test_generation(void **state)
+{
+	struct keyspace ks;
+	struct rkey k, l, g;
+	char err[128], gen[KEYS_GEN_MAX + 2], pre[KEYS_PREFIX_MAX + 1];
+
+	(void)state;
+	assert_int_equal(keys_init(&ks, "cd:", err, sizeof(err)), 0);
+	assert_int_equal(keys_set_generation(&ks, "0a1b2c", err, sizeof(err)), 0);
+	keys_user(&ks, &k, 7);
+	assert_key(&k, "cd:g0a1b2c:", "user:7", KEY_USER);
+	keys_lease(&k, &l);
+	assert_key(&l, "cd:g0a1b2c:", "lease:user:7", KEY_LEASE);
+	keys_messages(&ks, &k, 3);
+	assert_key(&k, "cd:g0a1b2c:", "messages:room:3", KEY_MESSAGES);
+	keys_stats_glob(&ks, &g, 5);
+	assert_key(&g, "cd:g0a1b2c:", "stats:user:5:days:*", KEY_STATS);
+	assert_int_equal(keys_named(&ks, &k, "ticket:9"), 0);
+	assert_key(&k, "cd:g0a1b2c:", "ticket:9", KEY_TICKET);
+	keys_tasks(&ks, &k, KEY_TASKS_PENDING);
+	assert_key(&k, "cd:", "tasks:pending", KEY_TASKS);
+	keys_worker_lock(&ks, &k);
+	assert_key(&k, "cd:", "worker:lock", KEY_WORKER_LOCK);
+	keys_ratelimit(&ks, &k, 1, 2);
+	assert_key(&k, "cd:", "ratelimit:1:2", KEY_RATELIMIT);
+	/* A stored key of the generation keeps it as its prefix. */
+	assert_int_equal(keys_stored(&ks, &k, "cd:g0a1b2c:user:7"), 0);
+	assert_int_equal(k.plen, strlen("cd:g0a1b2c:"));
+	/* Back to none: plain names again. */
+	assert_int_equal(keys_set_generation(&ks, "", err, sizeof(err)), 0);
+	keys_user(&ks, &k, 7);
+	assert_key(&k, "cd:", "user:7", KEY_USER);
+	/* Bounded and plain: no glob or separator characters. */
+	assert_int_equal(keys_set_generation(&ks, "a*", err, sizeof(err)), -1);
+	assert_int_equal(keys_set_generation(&ks, "a:b", err, sizeof(err)), -1);
+	memset(gen, 'a', KEYS_GEN_MAX + 1);
+	gen[KEYS_GEN_MAX + 1] = '\0';
+	assert_int_equal(keys_set_generation(&ks, gen, err, sizeof(err)), -1);
+	gen[KEYS_GEN_MAX] = '\0';
+	/* The longest prefix and generation, a glob of all glob bytes: fits. */
+	memset(pre, '*', KEYS_PREFIX_MAX);
+	pre[KEYS_PREFIX_MAX] = '\0';
+	assert_int_equal(keys_init(&ks, pre, err, sizeof(err)), 0);
+	assert_int_equal(keys_set_generation(&ks, gen, err, sizeof(err)), 0);
+	assert_int_equal(keys_glob(&ks, &g, KEY_USER, "user:*"), 0);
+	keys_lease(&g, &l);
+	assert_int_equal(l.len, strlen(l.s));
+}
+
 int
 main(void)
 {
@@ -284,6 +339,7 @@ main(void)
 		cmocka_unit_test(test_cache_names),
 		cmocka_unit_test(test_named_stored),
 		cmocka_unit_test(test_registry),
+		cmocka_unit_test(test_generation),
 	};
 
 	log_init("test_keys", LOGL__MAX);

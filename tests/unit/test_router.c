@@ -144,6 +144,30 @@ test_match(void **state)
 	    sizeof(allow)), ROUTER_BAD_METHOD);
 }
 
+/* HEAD is GET's route (RFC 9110 9.3.2); Allow still lists the table. */
+static void
+test_head(void **state)
+{
+	int64_t ids[ROUTER_MAX_IDS];
+	char allow[64];
+	long idx, gidx;
+
+	(void)state;
+	assert_int_equal(match("GET", "/api/v1/rooms/7/messages", &gidx, ids,
+	    allow, sizeof(allow)), ROUTER_OK);
+	assert_int_equal(match("HEAD", "/api/v1/rooms/7/messages", &idx, ids,
+	    allow, sizeof(allow)), ROUTER_OK);
+	assert_int_equal(idx, gidx);
+	assert_int_equal(ids[0], 7);
+	assert_int_equal(match("HEAD", "/api/v1/queue/failed", &idx, ids,
+	    allow, sizeof(allow)), ROUTER_BAD_METHOD);
+	assert_string_equal(allow, "DELETE");
+	assert_int_equal(match("head", "/api/v1/health", &idx, ids, allow,
+	    sizeof(allow)), ROUTER_BAD_METHOD);
+	assert_int_equal(match("HEAD", "/api/v1/nothing", &idx, ids, allow,
+	    sizeof(allow)), ROUTER_NOT_FOUND);
+}
+
 static void
 test_405(void **state)
 {
@@ -380,6 +404,7 @@ main(void)
 		cmocka_unit_test(test_path_match),
 		cmocka_unit_test(test_path_bad_ids),
 		cmocka_unit_test(test_match),
+		cmocka_unit_test(test_head),
 		cmocka_unit_test(test_405),
 		cmocka_unit_test(test_404),
 		cmocka_unit_test(test_parse_id),
