@@ -12,7 +12,8 @@
  * @other) stands for that user's real token.
  *
  * The oracle is the security property itself: access is granted only to
- * the header "Bearer <a live token>", as the user it belongs to, with
+ * the header "Bearer <a live token>" (the scheme in any case, one or
+ * more spaces), as the user it belongs to, with
  * that user's role, and only at the levels that role may pass; /metrics
  * only to a loopback address or an admin. A refusal is answered.
  */
@@ -23,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "api.h"
 #include "auth.h"
@@ -43,16 +45,20 @@ dupn(const char *p, size_t n)
 	return s;
 }
 
-/* The user whose live token the header carries exactly, or -1. */
+/* The user whose live token the header carries, or -1: the scheme
+ * "Bearer" in any case (RFC 7235), one or more spaces, the token and
+ * nothing else. */
 static int
 holder(const char *h)
 {
 	int i;
 
-	if (h == NULL || strncmp(h, "Bearer ", 7) != 0)
+	if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0)
 		return -1;
+	for (h += 7; *h == ' '; h++)
+		continue;
 	for (i = 0; i < FUZZ_NUSERS; i++)
-		if (strcmp(h + 7, fuzz_app.tokens[i]) == 0)
+		if (strcmp(h, fuzz_app.tokens[i]) == 0)
 			return i;
 	return -1;
 }

@@ -4,7 +4,8 @@
  * `key = value` lines, comments, line length, every key's validation
  * (integers and their ranges, paths, levels, the Redis URL forms through
  * rconn_parse_url and uriparser), then what app_open checks next (the key
- * prefix, keys_init). The input is the file, written to a memfd that
+ * prefix, keys_init), where a start-up error is logged (config_log_file)
+ * and a SIGHUP's reload over a running configuration (config_reload). The input is the file, written to a memfd that
  * config_load opens by its /proc path, so the real fopen/fgets path runs
  * without touching the disk.
  *
@@ -48,6 +49,17 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
+static int nreported;
+
+static void
+reported(void *arg, const char *key, int applied)
+{
+	(void)arg;
+	if (key == NULL || *key == '\0' || (applied != 0 && applied != 1))
+		abort();
+	nreported++;
+}
+
 static void
 must(int ok)
 {
@@ -58,19 +70,28 @@ must(int ok)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct config cfg;
+	struct config cfg, cur;
 	struct keyspace ks;
+	char lf[4096];
 	struct rconn_url u;
 	char err[CONFIG_ERRLEN + 256], kerr[128];
 
 	if (ftruncate(fd, 0) == -1 ||
 	    (size > 0 && pwrite(fd, data, size, 0) != (ssize_t)size))
 		abort();
+	/* Where a start-up error is logged, read from the same file. */
+	must(strlen(config_log_file(path, lf, sizeof(lf))) < sizeof(lf));
 	memset(err, 'x', sizeof(err));
 	if (config_load(&cfg, path, err, sizeof(err)) == -1) {
 		must(memchr(err, '\0', sizeof(err)) != NULL && err[0] != '\0');
 		return 0;
 	}
+	/* SIGHUP: the file over the defaults, as a running process does;
+	 * the live keys move, every difference is reported. */
+	config_defaults(&cur);
+	nreported = 0;
+	(void)config_reload(&cur, &cfg, reported, &nreported);
+	config_free(&cur);
 	must(cfg.db_path != NULL && *cfg.db_path != '\0');
 	must(cfg.archive_db_path != NULL && *cfg.archive_db_path != '\0');
 	must(cfg.redis_url != NULL && cfg.queue_redis_url != NULL);

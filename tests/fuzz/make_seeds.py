@@ -94,6 +94,8 @@ FCGI = {
     "wrong_type": fcgi("POST", "/api/v1/rooms", "@agent", '{"name":"x"}',
                        extra=["CONTENT_TYPE=text/plain"]),
     "bad_token": fcgi("GET", "/api/v1/users/me", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
+    "head_ticket": fcgi("HEAD", "/api/v1/tickets/1", "@customer"),
+    "head_messages": fcgi("HEAD", "/api/v1/rooms/1/messages?limit=1", "@agent"),
 }
 
 # ---- fuzz_auth: LEVEL byte, REMOTE_ADDR, LF, Authorization ---------------
@@ -251,6 +253,9 @@ CONFIGS = {
         "redis_command_timeout_ms = 250",
         "redis_retry_ms = 1000",
         "debug_fill_delay_ms = 0",
+        "slow_request_ms = 500",
+        "task_done_keep_s = 86400",
+        "worker_stale_s = 600",
         ""]),
     "bad_int": "room_cache_size = 101\n",
     "bad_url": "redis_url = http://x\n",
