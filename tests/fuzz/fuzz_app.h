@@ -37,8 +37,10 @@ struct fuzz_app {
 
 /* The one instance of a target (libFuzzer runs one input at a time). */
 extern struct fuzz_app fuzz_app;
-/* 1 (the default): a JSON answer must parse (see fuzz_request). */
+/* 1 (the default): a JSON answer must parse, and no answer is a 500
+ * (see fuzz_request). */
 extern int fuzz_check_json;
+extern int fuzz_check_500;
 
 /*
  * Sets up fuzz_app: config defaults, database and archive in a new temp

@@ -16,9 +16,12 @@
  * process's session cache dropped first so that session: is read.
  *
  * A cached value is sent as it is (by design: the cache holds JSON texts
- * the app wrote), so a forged one is not required to parse here; the
- * head of every answer is still checked, and so is everything ASan and
- * UBSan see.
+ * the app wrote), so a forged one is not required to parse here, and a
+ * forged session may name a user that does not exist (a 500); the head
+ * of every answer is still checked, and so is everything ASan and UBSan
+ * see. FUZZ_REDIS_UNTRUSTED=1 checks those too, and that forged values
+ * open nothing: what must hold once cached values are authenticated
+ * (issue 13); today it fails at once.
  */
 #include "autoconf.h"
 
@@ -123,6 +126,10 @@ fuzz_target_init(void)
 	/* Cached bodies are Redis's bytes, sent as they are. */
 	fuzz_check_json = 0;
 	untrusted = getenv("FUZZ_REDIS_UNTRUSTED") != NULL;
+	/* A forged session: value names any user id ("0 customer"), and a
+	 * post by a user that does not exist fails in SQLite: a 500, not a
+	 * crash. Refused once cached values are authenticated. */
+	fuzz_check_500 = untrusted;
 	/* What the set-up remembered while Redis was unreachable. */
 	settle();
 }
