@@ -27,27 +27,8 @@ for t in wrk redis-server redis-cli spawn-fcgi nginx sqlite3 curl python3; do
 	command -v "$t" >/dev/null || { echo "bench: $t is missing (scripts/deps.sh --test; apt-get install wrk)" >&2; exit 1; }
 done
 
-build=${BUILD:-$root/build-bench}
-state=$(mktemp -d /tmp/chatdesk-bench.XXXXXX)
-pids=()
-cleanup() {
-	for f in "$state"/*.pid; do
-		[ -f "$f" ] || continue
-		for p in $(cat "$f"); do kill "$p" 2>/dev/null || true; done
-	done
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	sleep 0.3
-	rm -rf "$state"
-}
-trap cleanup EXIT
-
-echo "== build ($build)"
-if [ ! -x "$build/chatdesk" ]; then
-	[ -x "$root/configure" ] || (cd "$root" && autoreconf -fi >/dev/null)
-	mkdir -p "$build"
-	(cd "$build" && CFLAGS="-O2 -g" "$root/configure" >/dev/null)
-fi
-make -C "$build" -j2 >/dev/null
+. "$root/bench/common.sh"
+bench_start chatdesk-bench
 cc -O2 -o "$state/ceiling" "$root/bench/ceiling.c" -lfcgi -lhiredis
 
 export CHATDESK_DB_PATH=$state/chatdesk.db
@@ -56,6 +37,9 @@ export CHATDESK_REDIS_URL="unix://$state/redis.sock?db=0"
 export CHATDESK_LOG_FILE=$state/app.log
 export CHATDESK_LOG_LEVEL=${CHATDESK_LOG_LEVEL:-info}	# the default: one line per request
 export CHATDESK_RATE_LIMIT_COUNT=1000000
+# This nginx has no Nchan publisher: no live events (bench/events.sh
+# measures them).
+export CHATDESK_EVENTS_PUBLISH_URL=
 
 redis-server --port 0 --unixsocket "$state/redis.sock" --unixsocketperm 700 \
 	--save '' --appendonly no --daemonize yes --pidfile "$state/redis.pid" \

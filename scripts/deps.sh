@@ -37,12 +37,15 @@ set -euo pipefail
 
 build_pkgs=(build-essential autoconf automake libtool pkg-config
 	libfcgi-dev libhiredis-dev libsqlite3-dev libjansson-dev libsodium-dev
-	liburiparser-dev libcmocka-dev)
+	liburiparser-dev libcmocka-dev libcurl4-openssl-dev)
 # nginx is checked separately: any flavour will do.
-run_pkgs=(redis-server spawn-fcgi multiwatch libfcgi-bin sqlite3 curl procps)
+run_pkgs=(redis-server spawn-fcgi multiwatch libfcgi-bin sqlite3 curl procps
+	libnginx-mod-nchan)
 test_pkgs=(redis-server spawn-fcgi multiwatch libfcgi-bin sqlite3 curl procps python3
-	debhelper dpkg-dev lintian systemd logrotate
-	clang libclang-rt-14-dev)
+	libnginx-mod-nchan debhelper dpkg-dev lintian systemd logrotate
+	clang libclang-rt-14-dev
+	# the web client's browser tests (tests/browser/)
+	chromium chromium-driver python3-selenium)
 
 usage() {
 	awk 'NR == 1 { next } /^#/ { sub(/^# ?/, ""); print; next } { exit }' "${BASH_SOURCE[0]}"

@@ -123,14 +123,16 @@ check "lintian: no error" test "$rc" -eq 0
 dpkg-deb -c "$deb" | awk '{ print $NF }' | sed 's|^\./|/|' >"$T/contents"
 for f in /usr/bin/chatdesk /usr/bin/chatdesk-worker /usr/bin/chatdeskctl \
 	/etc/chatdesk/chatdesk.conf /etc/logrotate.d/chatdesk \
-	/etc/nginx/snippets/chatdesk-locations.conf /etc/nginx/sites-available/chatdesk \
+	/etc/nginx/snippets/chatdesk-locations.conf /etc/nginx/snippets/chatdesk-web.conf /etc/nginx/sites-available/chatdesk \
+	/etc/nginx/snippets/chatdesk-events.conf /etc/nginx/snippets/chatdesk-events-publisher.conf \
+	/usr/lib/tmpfiles.d/chatdesk-events.conf \
 	/lib/systemd/system/chatdesk.socket /lib/systemd/system/chatdesk.service \
 	/lib/systemd/system/chatdesk-worker.service /lib/systemd/system/chatdesk-worker.timer \
 	/lib/systemd/system/chatdesk-maintenance.service /lib/systemd/system/chatdesk-maintenance.timer \
 	/usr/share/doc/chatdesk/copyright /usr/share/doc/chatdesk/README.md \
 	/usr/share/doc/chatdesk/examples/crontab /usr/share/doc/chatdesk/examples/chatdesk.conf \
 	/usr/share/man/man8/chatdesk.8.gz /usr/share/man/man8/chatdesk-worker.8.gz \
-	/usr/share/man/man8/chatdeskctl.8.gz; do
+	/usr/share/man/man8/chatdeskctl.8.gz /usr/share/chatdesk/web/index.html; do
 	check "dpkg-deb -c lists $f" grep -qx "$f" "$T/contents"
 done
 check "nothing under /usr/local" bash -c "! grep -q '^/usr/local' '$T/contents'"
@@ -139,7 +141,8 @@ mkdir -p "$T/control" "$T/root"
 dpkg-deb -e "$deb" "$T/control"
 dpkg-deb -x "$deb" "$T/root"
 for f in /etc/chatdesk/chatdesk.conf /etc/logrotate.d/chatdesk \
-	/etc/nginx/snippets/chatdesk-locations.conf /etc/nginx/sites-available/chatdesk; do
+	/etc/nginx/snippets/chatdesk-locations.conf /etc/nginx/snippets/chatdesk-web.conf /etc/nginx/sites-available/chatdesk \
+	/etc/nginx/snippets/chatdesk-events.conf /etc/nginx/snippets/chatdesk-events-publisher.conf; do
 	check "conffile $f" grep -qx "$f" "$T/control/conffiles"
 done
 check "postinst creates the chatdesk system user" \
@@ -233,15 +236,22 @@ sed -e "s|/etc/nginx/|$N/|g" -e "s|^pid .*|pid $N/nginx.pid;|" \
 	-e "s|/var/log/nginx/|$N/log/|g" /etc/nginx/nginx.conf >"$N/nginx.conf"
 # Not root: `user` would only earn a warning that is not the package's.
 [ "$(id -u)" -eq 0 ] || sed -i '/^user /d' "$N/nginx.conf"
-cp "$T/root/etc/nginx/snippets/chatdesk-locations.conf" "$N/snippets/"
-sed "s|/etc/nginx/|$N/|g" "$T/root/etc/nginx/sites-available/chatdesk" \
-	>"$N/sites-available/chatdesk"
+cp "$T"/root/etc/nginx/snippets/chatdesk-*.conf "$N/snippets/"
+# The publisher's socket too: nginx -t binds it, and /run/chatdesk-events
+# is made only on a machine the package is installed on.
+sed -e "s|/etc/nginx/|$N/|g" -e "s|unix:/run/chatdesk-events/events.sock|unix:$N/events.sock|" \
+	"$T/root/etc/nginx/sites-available/chatdesk" >"$N/sites-available/chatdesk"
 ln -s ../sites-available/default "$N/sites-enabled/default"
 ln -s ../sites-available/chatdesk "$N/sites-enabled/chatdesk"
-check "the snippet is self-contained (includes nothing)" \
-	bash -c "! grep -Eq '^[[:space:]]*include[[:space:]]' '$N/snippets/chatdesk-locations.conf'"
-check "the site includes the snippet by absolute path" \
-	grep -q "include $N/snippets/chatdesk-locations.conf;" "$N/sites-available/chatdesk"
+for snip in chatdesk-locations.conf chatdesk-web.conf chatdesk-events.conf \
+	chatdesk-events-publisher.conf; do
+	check "the snippet $snip is self-contained (includes nothing)" \
+		bash -c "! grep -Eq '^[[:space:]]*include[[:space:]]' '$N/snippets/$snip'"
+	check "the site includes $snip by absolute path" \
+		grep -q "include $N/snippets/$snip;" "$N/sites-available/chatdesk"
+done
+check "postinst creates the publisher socket's directory (dh_installtmpfiles)" \
+	grep -q 'systemd-tmpfiles.*--create' "$T/control/postinst"
 
 ngx=(nginx -p "$N/" -e "$N/log/error.log" -c "$N/nginx.conf")
 out=$("${ngx[@]}" -t 2>&1)
@@ -261,13 +271,22 @@ if command -v python3 >/dev/null && command -v curl >/dev/null; then
 	sed -i -e "s/listen 80 default_server;/listen 127.0.0.1:$p80 default_server;/" \
 		-e '/listen \[::\]:80 default_server;/d' "$N/sites-available/default"
 	sed -i -e "s/listen 8470;/listen 127.0.0.1:$p8470;/" -e '/listen \[::\]:8470;/d' \
-		-e "s|unix:/run/chatdesk/chatdesk.sock|unix:$N/none.sock|" "$N/sites-available/chatdesk"
+		-e "s|unix:/run/chatdesk/chatdesk.sock|unix:$N/none.sock|" \
+		-e "s|root /usr/share/chatdesk/web;|root $T/root/usr/share/chatdesk/web;|" \
+		"$N/sites-available/chatdesk"
+	# nginx's workers (www-data) read the web client from the unpacked
+	# package, as they would from /usr/share/chatdesk/web.
+	chmod a+x "$T" "$T/root" "$T/root/usr" "$T/root/usr/share"
+	chmod -R a+rX "$T/root/usr/share/chatdesk"
 	if "${ngx[@]}" 2>"$N/log/start.err"; then
 		for _ in $(seq 50); do [ -s "$N/nginx.pid" ] && break; sleep 0.1; done
 		nginx_pid=$(cat "$N/nginx.pid" 2>/dev/null)
 		body=$(curl -s --max-time 5 "http://127.0.0.1:$p8470/api/v1/health")
 		check "the site's port answers from chatdesk's locations ($body)" \
 			grep -q '"code":"unavailable"' <<<"$body"
+		page=$(curl -s -D - --max-time 5 "http://127.0.0.1:$p8470/")
+		check "the site serves the web client at / with its policy ($(head -n 1 <<<"$page" | tr -d '\r'))" \
+			bash -c "grep -qi '^content-security-policy: default-src .self.' <<<\"\$1\" && grep -q '<script type=\"module\"' <<<\"\$1\"" _ "$page"
 		code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://127.0.0.1:$p80/api/v1/health")
 		check "the default site still answers its own port (HTTP $code, not chatdesk)" \
 			test "$code" = 404

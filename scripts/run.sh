@@ -3,7 +3,8 @@
 #
 #   scripts/run.sh           install missing packages, build in build/, start
 #                            redis-server, the chatdesk pool and nginx, create
-#                            an admin user, print the URL and its token
+#                            an admin user, print the web address, the
+#                            admin's sign-in (email and password) and token
 #   scripts/run.sh stop      stop what a previous run started
 #   scripts/run.sh status    show what is running (creates nothing)
 #
@@ -131,8 +132,8 @@ pool_children() {
 	return 0
 }
 
-# Stops the pool: SIGTERM to multiwatch, which passes SIGTERM on to each
-# chatdesk process (--signal=TERM) and exits when they have; then, by PID,
+# Stops the pool: SIGTERM to multiwatch, which passes a graceful stop on to
+# each chatdesk process (--signal=TERM; see below) and exits when they have; then, by PID,
 # any chatdesk process that outlived it (multiwatch SIGKILLed earlier).
 stop_pool() {
 	local pid='' kids=()
@@ -308,8 +309,10 @@ done < <(env -0)
 	echo "# Set a key with an environment variable CHATDESK_<KEY> instead,"
 	echo "# e.g. CHATDESK_LOG_LEVEL=debug scripts/run.sh"
 	echo "# Every key and its default: examples/chatdesk.conf."
+	echo "# events_socket: nginx's Nchan publisher, in the state directory."
 	for kv in "db_path=$STATE/chatdesk.db" "archive_db_path=$STATE/archive.db" \
-		"redis_url=unix://$STATE/redis.sock?db=0" "log_level=info"; do
+		"redis_url=unix://$STATE/redis.sock?db=0" "log_level=info" \
+		"events_socket=$STATE/events.sock"; do
 		[ -n "${over[${kv%%=*}]+x}" ] || echo "${kv%%=*} = ${kv#*=}"
 	done
 	for key in "${!over[@]}"; do
@@ -358,7 +361,10 @@ say "starting $POOL chatdesk processes under multiwatch on $STATE/chatdesk.sock"
 # inherit the socket, replaces one that dies at once, and gives up on a
 # slot whose process died within --timeout ms of its start --retry times
 # in a row (a crash loop then costs 4 starts, not a CPU). --signal=TERM:
-# on SIGTERM multiwatch passes SIGTERM on (its default would be SIGUSR1).
+# on SIGTERM multiwatch passes a stop on (its default would be SIGUSR1)
+# (Debian 12's multiwatch 1.0.0 reads signal names one off: --signal=TERM
+# makes it send SIGQUIT, which chatdesk treats as a graceful stop too;
+# tests/faults/test_sigterm_supervised.py guards this).
 # spawn-fcgi points its child's stderr at /dev/null, so /bin/sh wrappers
 # append multiwatch's messages to pool.log and each chatdesk process's
 # stderr (start-up errors, the request log) to chatdesk.log, then exec:
@@ -402,12 +408,16 @@ conf=${conf//@STATE@/$STATE}
 conf=${conf//@LISTEN@/127.0.0.1:$PORT}
 conf=${conf//@SOCKET@/$STATE/chatdesk.sock}
 conf=${conf//@RATE@/$RATE}
+conf=${conf//@EVENTS_SOCKET@/$STATE/events.sock}
+conf=${conf//@NCHAN_STORAGE@/}
+conf=${conf//@WEBROOT@/$REPO/web}
 if grep -q '@[A-Z_]*@' <<<"$conf"; then
 	die "nginx/local.conf.in has placeholders this script does not know:" \
 		"$(grep -o '@[A-Z_]*@' <<<"$conf" | sort -u | tr '\n' ' ')"
 fi
 printf '%s\n' "$conf" >"$STATE/nginx.conf"
-cp "$REPO/nginx/chatdesk-locations.conf" "$STATE/"
+cp "$REPO/nginx/chatdesk-locations.conf" "$REPO/nginx/chatdesk-web.conf" \
+	"$REPO"/nginx/chatdesk-events*.conf "$STATE/"
 mkdir -p "$STATE/nginx-tmp"
 
 nginx_cmd=("$NGINX" -p "$STATE/" -e "$STATE/nginx-error.log" -c "$STATE/nginx.conf")
@@ -440,6 +450,8 @@ health=$(curl -s --max-time 2 "$BASE/api/v1/health" || true)
 # ---- an admin user ----------------------------------------------------------
 
 TOKFILE=$STATE/admin.token
+# The admin's sign-in for the web client: its email, then its password.
+PWFILE=$STATE/admin.password
 token=
 if [ -s "$TOKFILE" ]; then
 	token=$(<"$TOKFILE")
@@ -449,26 +461,31 @@ if [ -s "$TOKFILE" ]; then
 	if [ "$code" = 401 ]; then
 		say "the token in $TOKFILE is not valid for this database; creating a new admin"
 		token=
-		rm -f "$TOKFILE"
+		rm -f "$TOKFILE" "$PWFILE"
 	fi
 fi
 if [ -z "$token" ]; then
 	email=admin@localhost
 	err=$STATE/user-add.err
+	# A one-time password for the web client's sign-in: 20 random
+	# base64url characters, given on standard input (never an argument).
+	password=$(head -c 15 /dev/urandom | base64 | tr '+/' '-_')
 	if out=$(cd "$STATE" && "$BUILD/chatdeskctl" user add --name admin \
-		--email "$email" --role admin 2>"$err"); then
+		--email "$email" --role admin --password-stdin 2>"$err" <<<"$password"); then
 		:
 	elif grep -q 'exists' "$err"; then
 		# admin@localhost exists but its token is lost: add another admin.
 		email=admin-$(date +%Y%m%d%H%M%S)@localhost
 		out=$(cd "$STATE" && "$BUILD/chatdeskctl" user add --name admin \
-			--email "$email" --role admin 2>"$err") || out=
+			--email "$email" --role admin --password-stdin 2>"$err" \
+			<<<"$password") || out=
 	else
 		out=
 	fi
 	token=$(printf '%s\n' "$out" | tail -n 1)
 	if [ -n "$out" ] && [ -n "$token" ]; then
-		(umask 077 && printf '%s\n' "$token" >"$TOKFILE")
+		(umask 077 && printf '%s\n' "$token" >"$TOKFILE" &&
+			printf '%s\n%s\n' "$email" "$password" >"$PWFILE")
 		say "created admin user $email"
 	else
 		token=
@@ -489,9 +506,18 @@ cat <<EOF
 
 chatdesk is running.
 
+  web:     $BASE/
   URL:     $BASE/api/v1/
   health:  $health
 EOF
+if [ -s "$PWFILE" ]; then
+	{ read -r pw_email && read -r pw_pass; } <"$PWFILE" || true
+	cat <<EOF
+  sign in: $pw_email / $pw_pass
+           (kept in $PWFILE; change it with
+           CHATDESK_CONFIG=$CONF $BUILD/chatdeskctl user passwd --email $pw_email)
+EOF
+fi
 if [ -n "$token" ]; then
 	cat <<EOF
   admin token (also in $TOKFILE):

@@ -11,6 +11,12 @@
 #                                     from its seeds (tests/fuzz/corpus/) with
 #                                     its dictionary (tests/fuzz/dict/), JOBS
 #                                     targets at a time
+#   scripts/test.sh --faults          the fault suite (tests/faults/: Redis
+#                                     frozen, a pool process and the worker
+#                                     killed, disk full on a tmpfs, SIGTERM,
+#                                     all under load) instead of make check,
+#                                     in build/ (with --sanitizers too);
+#                                     root for the tmpfs (else that one skips)
 #
 # Installs missing packages first (scripts/deps.sh --test; NO_DEPS=1 skips
 # that). `make check` runs the unit tests (cmocka) and the integration tests
@@ -63,12 +69,14 @@ fail_early() {
 
 sanitizers=0
 debug=0
+faults=0
 fuzz=
 makevars=()
 while [ $# -gt 0 ]; do
 	case $1 in
 	--sanitizers) sanitizers=1 ;;
 	--debug) debug=1 ;;
+	--faults) faults=1 ;;
 	--fuzz)
 		[ $# -ge 2 ] || {
 			echo "test.sh: --fuzz needs SECONDS" >&2
@@ -91,6 +99,10 @@ while [ $# -gt 0 ]; do
 	esac
 	shift
 done
+if [ -n "$fuzz" ] && [ "$faults" = 1 ]; then
+	echo "test.sh: --fuzz and --faults are separate runs" >&2
+	exit 64
+fi
 if [ -n "$fuzz" ]; then
 	case $fuzz in '' | *[!0-9]* | 0)
 		echo "test.sh: --fuzz SECONDS must be a whole number >= 1" >&2
@@ -212,8 +224,10 @@ fi
 # ---- make check -------------------------------------------------------------
 
 rm -f "$BUILD/test-suite.log"
-echo "test.sh: make check in $dir"
-make -C "$BUILD" -j"$JOBS" check "${makevars[@]}"
+target=check
+[ "$faults" = 1 ] && target=check-faults
+echo "test.sh: make $target in $dir"
+make -C "$BUILD" -j"$JOBS" "$target" "${makevars[@]}"
 rc=$?
 
 log=$BUILD/test-suite.log

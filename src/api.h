@@ -60,6 +60,23 @@ void api_created(struct req *, json_t *body, const char *prefix, int64_t id);
  * absent). Returns 0, or -1 after answering 400. */
 int api_page_params(struct req *, int def, int *limit, int64_t *before);
 
+/* The same, and ?after= (an id, 0 if absent): after and before together
+ * are 400. Returns 0, or -1 after answering 400. */
+int api_page_params_after(struct req *, int def, int *limit, int64_t *before,
+    int64_t *after);
+
+/*
+ * Visibility (API.md section 2): staff see every room and ticket that
+ * exists; a customer the rooms it is a member of and the tickets it
+ * requested. Anything else is 404, the same answer as for one that does
+ * not exist. Return 0, or -1 after answering. api_ticket_visible loads
+ * the ticket into *t.
+ */
+int api_room_visible(struct app *, struct req *, int64_t room);
+struct ticket;
+int api_ticket_visible(struct app *, struct req *, int64_t id,
+    struct ticket *t);
+
 /* GET /api/v1/health */
 void api_health(struct app *, struct req *, const int64_t *);
 
@@ -70,6 +87,9 @@ void api_users_get(struct app *, struct req *, const int64_t *);
 void api_users_patch(struct app *, struct req *, const int64_t *);
 void api_users_token(struct app *, struct req *, const int64_t *);
 void api_tokens_revoke(struct app *, struct req *, const int64_t *);
+
+/* api_sessions.c */
+void api_sessions_create(struct app *, struct req *, const int64_t *);
 
 /* api_rooms.c */
 void api_rooms_create(struct app *, struct req *, const int64_t *);
@@ -98,5 +118,13 @@ void api_interactions_list(struct app *, struct req *, const int64_t *);
 void api_notifications_list(struct app *, struct req *, const int64_t *);
 void api_notifications_read(struct app *, struct req *, const int64_t *);
 void api_stats_user(struct app *, struct req *, const int64_t *);
+
+/* api_events.c: live events (API.md section 8) */
+void api_events_subscribe(struct app *, struct req *, const int64_t *);
+void api_events_ticket(struct app *, struct req *, const int64_t *);
+void api_events_join(struct app *, struct req *, const int64_t *);
+void api_events_leave(struct app *, struct req *, const int64_t *);
+void api_rooms_typing(struct app *, struct req *, const int64_t *);
+void api_rooms_presence(struct app *, struct req *, const int64_t *);
 
 #endif

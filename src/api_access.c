@@ -25,7 +25,13 @@ api_check_access(struct app *app, struct req *req, int access)
 {
 	switch (access) {
 	case ACCESS_PUBLIC:
+	case ACCESS_SELF:
 		return 0;
+	case ACCESS_INTERNAL:
+		if (req->internal)
+			return 0;
+		http_not_found(req);
+		return -1;
 	case ACCESS_METRICS:
 		if (is_loopback(req->remote_addr))
 			return 0;

@@ -34,6 +34,9 @@ eviction_warning(struct app *app, char *buf, size_t bufsz)
 	return buf;
 }
 
+#define DB_READ_ONLY_WARNING "the database cannot take writes (disk full " \
+	"or read-only file system): writes answer 503 until it can, reads go on"
+
 /* A time of the API, or null for 0 (never). */
 static json_t *
 time_or_null(int64_t ms)
@@ -80,47 +83,54 @@ worker_state(struct app *app, json_t **out, char *buf, size_t bufsz)
 
 /*
  * ok: SQLite and Redis answer and the worker ran lately. degraded: Redis
- * is down (everything still works from SQLite), or no worker run
- * succeeded within worker_stale_s ("warnings" says which). down (503): the
- * database file is unusable.
+ * is down (everything still works from SQLite), the database cannot take
+ * writes (read_only: reads still work), or no worker run succeeded within
+ * worker_stale_s ("warnings" says which). down (503): the database file
+ * is unreadable.
  */
 void
 api_health(struct app *app, struct req *req, const int64_t *ids)
 {
-	int db_ok, redis_ok;
+	enum db_state db;
+	int redis_ok;
 	long long pending, failed;
 	char wbuf[192], sbuf[256];
 	const char *warn, *stale = NULL;
 	json_t *body, *worker = NULL, *warnings;
 
-	db_ok = db_health(app->db) == 0;
+	db = db_health(app->db);
 	redis_ok = cache_ping(app->cache);
 	if (!app->one_redis)
 		redis_ok = queue_ping(app->queue) && redis_ok;
 	pending = queue_length(app->queue, KEY_TASKS_PENDING);
 	failed = queue_length(app->queue, KEY_TASKS_FAILED);
 	warn = redis_ok ? eviction_warning(app, wbuf, sizeof(wbuf)) : NULL;
-	if (db_ok)
+	if (db != DB_STATE_DOWN)
 		stale = worker_state(app, &worker, sbuf, sizeof(sbuf));
 	else
 		worker = json_pack("{s:n, s:n}", "last_run_at",
 		    "last_success_at");
 	body = json_pack("{s:s, s:s, s:s, s:{s:o, s:o}, s:o}",
-	    "status", !db_ok ? "down" : redis_ok && stale == NULL ? "ok" :
-	    "degraded",
-	    "database", db_ok ? "ok" : "down",
+	    "status", db == DB_STATE_DOWN ? "down" :
+	    redis_ok && db == DB_STATE_OK && stale == NULL ? "ok" : "degraded",
+	    "database", db == DB_STATE_DOWN ? "down" :
+	    db == DB_STATE_READ_ONLY ? "read_only" : "ok",
 	    "redis", redis_ok ? "ok" : "down",
 	    "queue",
 	    "pending", count_or_null(pending),
 	    "failed", count_or_null(failed),
 	    "worker", worker);
-	if (body != NULL && (warn != NULL || stale != NULL)) {
-		warnings = json_array();
-		if (warn != NULL)
-			json_array_append_new(warnings, json_string(warn));
-		if (stale != NULL)
-			json_array_append_new(warnings, json_string(stale));
+	warnings = json_array();
+	if (db == DB_STATE_READ_ONLY)
+		json_array_append_new(warnings,
+		    json_string(DB_READ_ONLY_WARNING));
+	if (warn != NULL)
+		json_array_append_new(warnings, json_string(warn));
+	if (stale != NULL)
+		json_array_append_new(warnings, json_string(stale));
+	if (body != NULL && json_array_size(warnings) > 0)
 		json_object_set_new(body, "warnings", warnings);
-	}
-	http_json(req, db_ok ? 200 : 503, body);
+	else
+		json_decref(warnings);
+	http_json(req, db == DB_STATE_DOWN ? 503 : 200, body);
 }

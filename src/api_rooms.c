@@ -18,8 +18,8 @@
  * exists, a customer only the rooms it is a member of. Anything else is
  * 404, so that existence is not leaked. Returns 0, or -1 after answering.
  */
-static int
-room_visible(struct app *app, struct req *req, int64_t room)
+int
+api_room_visible(struct app *app, struct req *req, int64_t room)
 {
 	int m;
 
@@ -56,6 +56,29 @@ api_page_params(struct req *req, int def, int *limit, int64_t *before)
 	if ((v = http_param(req, "before")) != NULL &&
 	    util_parse_id(v, strlen(v), before) == -1) {
 		http_invalid_field(req, "before", "before must be an id");
+		return -1;
+	}
+	return 0;
+}
+
+int
+api_page_params_after(struct req *req, int def, int *limit, int64_t *before,
+    int64_t *after)
+{
+	const char *v;
+
+	*after = 0;
+	if (api_page_params(req, def, limit, before) == -1)
+		return -1;
+	if ((v = http_param(req, "after")) == NULL)
+		return 0;
+	if (util_parse_id(v, strlen(v), after) == -1) {
+		http_invalid_field(req, "after", "after must be an id");
+		return -1;
+	}
+	if (*before != 0) {
+		http_invalid_field(req, "after",
+		    "after and before cannot be used together");
 		return -1;
 	}
 	return 0;
@@ -141,7 +164,7 @@ api_rooms_get(struct app *app, struct req *req, const int64_t *ids)
 	json_t *room;
 	int err;
 
-	if (room_visible(app, req, ids[0]) == -1)
+	if (api_room_visible(app, req, ids[0]) == -1)
 		return;
 	if ((room = rooms_get(app, ids[0], &err)) == NULL) {
 		if (err)
@@ -160,7 +183,7 @@ api_rooms_add_member(struct app *app, struct req *req, const int64_t *ids)
 	int64_t uid;
 	int ex;
 
-	if (room_visible(app, req, ids[0]) == -1 ||
+	if (api_room_visible(app, req, ids[0]) == -1 ||
 	    http_read_json(req, app->cfg.max_body_bytes, 0) == -1 ||
 	    api_field_id(req, "user_id", FIELD_REQUIRED, &uid) == -1)
 		return;
@@ -187,7 +210,7 @@ api_messages_post(struct app *app, struct req *req, const int64_t *ids)
 	size_t len;
 	char coll[64];
 
-	if (room_visible(app, req, ids[0]) == -1 ||
+	if (api_room_visible(app, req, ids[0]) == -1 ||
 	    http_read_json(req, app->cfg.max_body_bytes, 0) == -1 ||
 	    api_field_str(req, "body", 1, ROOMS_BODY_MAX, FIELD_REQUIRED,
 	    &body, &len) == -1 ||
@@ -203,19 +226,25 @@ api_messages_post(struct app *app, struct req *req, const int64_t *ids)
 	api_created_in_page(req, &app->io.body, coll);
 }
 
-/* GET /api/v1/rooms/{id}/messages (member or staff), newest first */
+/* GET /api/v1/rooms/{id}/messages (member or staff), newest first; with
+ * ?after=ID the messages newer than ID, oldest first. */
 void
 api_messages_list(struct app *app, struct req *req, const int64_t *ids)
 {
 	enum cache_result res;
-	int64_t before;
-	int limit;
+	int64_t before, after;
+	int limit, rc;
 
-	if (room_visible(app, req, ids[0]) == -1 ||
-	    api_page_params(req, 50, &limit, &before) == -1)
+	if (api_room_visible(app, req, ids[0]) == -1 ||
+	    api_page_params_after(req, 50, &limit, &before, &after) == -1)
 		return;
-	if (rooms_messages(app, ids[0], before, limit, &app->io.body,
-	    &res) == -1) {
+	if (after != 0)
+		rc = rooms_messages_after(app, ids[0], after, limit,
+		    &app->io.body, &res);
+	else
+		rc = rooms_messages(app, ids[0], before, limit, &app->io.body,
+		    &res);
+	if (rc == -1) {
 		http_internal(req);
 		return;
 	}

@@ -17,8 +17,9 @@
  * Loads the ticket and checks that the caller may see it: staff, or its
  * requester. Anyone else gets 404. Returns 0, or -1 after answering.
  */
-static int
-visible_ticket(struct app *app, struct req *req, int64_t id, struct ticket *t)
+int
+api_ticket_visible(struct app *app, struct req *req, int64_t id,
+    struct ticket *t)
 {
 	int rc = tickets_load(app, id, t);
 
@@ -165,7 +166,7 @@ api_tickets_patch(struct app *app, struct req *req, const int64_t *ids)
 	int64_t assignee;
 	int si, pi, has_s, has_p, has_a, has_subj, staff, rc;
 
-	if (visible_ticket(app, req, ids[0], &old) == -1 ||
+	if (api_ticket_visible(app, req, ids[0], &old) == -1 ||
 	    http_read_json(req, app->cfg.max_body_bytes, 0) == -1 ||
 	    (has_s = api_field_enum(req, "status", tickets_statuses, 0,
 	    &si)) == -1 ||
@@ -224,7 +225,7 @@ api_interactions_post(struct app *app, struct req *req, const int64_t *ids)
 	char coll[64];
 	int rc;
 
-	if (visible_ticket(app, req, ids[0], &t) == -1 ||
+	if (api_ticket_visible(app, req, ids[0], &t) == -1 ||
 	    http_read_json(req, app->cfg.max_body_bytes, 0) == -1 ||
 	    api_field_str(req, "body", 1, TICKETS_BODY_MAX, FIELD_REQUIRED,
 	    &body, &len) == -1 ||
@@ -249,50 +250,59 @@ void
 api_interactions_list(struct app *app, struct req *req, const int64_t *ids)
 {
 	struct ticket t;
-	int64_t before;
+	int64_t before, after;
 	json_t *arr;
 	int limit, n;
 
-	if (visible_ticket(app, req, ids[0], &t) == -1 ||
-	    api_page_params(req, 50, &limit, &before) == -1)
+	if (api_ticket_visible(app, req, ids[0], &t) == -1 ||
+	    api_page_params_after(req, 50, &limit, &before, &after) == -1)
 		return;
 	arr = json_array();
-	if ((n = tickets_interactions(app, ids[0], before, limit, arr)) < 0) {
+	if ((n = tickets_interactions(app, ids[0], before, after, limit,
+	    arr)) < 0) {
 		json_decref(arr);
 		http_internal(req);
 		return;
 	}
-	http_json(req, 200, json_pack("{s:o, s:o}", "interactions", arr,
-	    "next_before", n == limit ? json_incref(json_object_get(
-	    json_array_get(arr, 0), "id")) : json_null()));
+	if (after != 0)
+		http_json(req, 200, json_pack("{s:o, s:o}", "interactions", arr,
+		    "next_after", n == limit ? json_incref(json_object_get(
+		    json_array_get(arr, (size_t)n - 1), "id")) : json_null()));
+	else
+		http_json(req, 200, json_pack("{s:o, s:o}", "interactions", arr,
+		    "next_before", n == limit ? json_incref(json_object_get(
+		    json_array_get(arr, 0), "id")) : json_null()));
 }
 
-/* GET /api/v1/notifications: the caller's, newest first. */
+/* GET /api/v1/notifications: the caller's, newest first (with ?after=,
+ * the newer ones, oldest first). */
 void
 api_notifications_list(struct app *app, struct req *req, const int64_t *ids)
 {
 	const char *u = http_param(req, "unread");
-	int64_t before;
+	int64_t before, after;
 	json_t *arr;
 	int limit, n;
 
-	if (api_page_params(req, 20, &limit, &before) == -1)
+	if (api_page_params_after(req, 20, &limit, &before, &after) == -1)
 		return;
 	if (u != NULL && strcmp(u, "0") != 0 && strcmp(u, "1") != 0) {
 		http_invalid_field(req, "unread", "unread must be 0 or 1");
 		return;
 	}
 	arr = json_array();
-	n = tickets_notifications(app, req->user_id, before,
+	n = tickets_notifications(app, req->user_id, before, after,
 	    u != NULL && strcmp(u, "1") == 0, limit, arr);
 	if (n < 0) {
 		json_decref(arr);
 		http_internal(req);
 		return;
 	}
+	/* Either way the last item's id pages on: older or newer. */
 	http_json(req, 200, json_pack("{s:o, s:o}", "notifications", arr,
-	    "next_before", n == limit ? json_incref(json_object_get(
-	    json_array_get(arr, (size_t)n - 1), "id")) : json_null()));
+	    after != 0 ? "next_after" : "next_before", n == limit ?
+	    json_incref(json_object_get(json_array_get(arr, (size_t)n - 1),
+	    "id")) : json_null()));
 }
 
 #define READ_IDS_MAX	1000

@@ -1,6 +1,7 @@
 /* api_users: the user and token routes of API.md section 3. */
 #include "autoconf.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include <sodium.h>
@@ -8,8 +9,11 @@
 #include "api.h"
 #include "app.h"
 #include "auth.h"
+#include "events.h"
 #include "http.h"
 #include "log.h"
+#include "passwd.h"
+#include "ratelimit.h"
 #include "users.h"
 
 static const char *const role_choices[] = {
@@ -98,10 +102,11 @@ answer_fresh(struct app *app, struct req *req, int64_t id, int status,
 		return;
 	}
 	strbuf_free(&text);
-	if (token != NULL)
+	if (token != NULL) {
+		http_header(req, "Cache-Control", "no-store");
 		api_created(req, json_pack("{s:o, s:s}", "user", user,
 		    "token", token), "/api/v1/users/", id);
-	else
+	} else
 		http_json(req, status, user);
 }
 
@@ -126,13 +131,37 @@ answer_write(struct app *app, struct req *req, enum users_rc rc, int64_t id,
 	}
 }
 
-/* POST /api/v1/users {"name","email","role"} (admin) */
+/* Reads an optional "password" field (its value never echoed): 1 with the
+ * hash made in hash, 0 absent, -1 after answering. */
+static int
+password_field(struct req *req, const char *name, char hash[PASSWD_HASH_LEN])
+{
+	const char *pw, *why;
+	size_t len;
+	int has;
+
+	if ((has = api_field_str(req, name, 0, PASSWD_MAX + 1, 0, &pw,
+	    &len)) != 1)
+		return has;
+	if ((why = passwd_check(len)) != NULL) {
+		http_invalid_field(req, name, "%s", why);
+		return -1;
+	}
+	if (hash != NULL && passwd_hash(pw, len, hash) == -1) {
+		http_internal(req);
+		return -1;
+	}
+	return 1;
+}
+
+/* POST /api/v1/users {"name","email","role"[,"password"]} (admin) */
 void
 api_users_create(struct app *app, struct req *req, const int64_t *ids)
 {
 	const char *name, *email, *why;
 	size_t nlen, elen;
-	char tok[AUTH_TOKEN_LEN + 1];
+	char tok[AUTH_TOKEN_LEN + 1], hash[PASSWD_HASH_LEN];
+	int has_pw;
 	int64_t id = 0;
 	enum users_rc rc;
 	int ri;
@@ -148,25 +177,72 @@ api_users_create(struct app *app, struct req *req, const int64_t *ids)
 		http_invalid_field(req, "email", "%s", why);
 		return;
 	}
+	/* Hashed before the write transaction, which it would hold long. */
+	if ((has_pw = password_field(req, "password", hash)) == -1)
+		return;
 	/* Created first: id is set by users_create. */
-	rc = users_create(app, name, email, role_of(ri), &id, tok);
+	rc = users_create(app, name, email, role_of(ri),
+	    has_pw ? hash : NULL, &id, tok);
 	answer_write(app, req, rc, id, 201, tok);
 	sodium_memzero(tok, sizeof(tok));
+	sodium_memzero(hash, sizeof(hash));
 }
 
 /*
- * PATCH /api/v1/users/{id}: self may change the name; an admin the name,
- * email and role. Users are visible to all, so no right is 403.
+ * The "password" of a PATCH, checked before anything is written: an admin
+ * sets anyone's; the user its own with a good "current_password" (an
+ * admin too, for its own: a stolen token alone cannot lock the owner
+ * out). Returns 1 with the new password in pw, len; 0 absent; -1 after
+ * answering.
+ */
+static int
+patch_password(struct app *app, struct req *req, int64_t id, const char **pw,
+    size_t *len)
+{
+	const char *cur;
+	size_t clen;
+	char acct[32];
+	int has, ok;
+
+	if ((has = password_field(req, "password", NULL)) != 1)
+		return has;
+	(void)api_field_str(req, "password", 0, PASSWD_MAX, 0, pw, len);
+	if (req->user_id != id)
+		return 1;
+	if (api_field_str(req, "current_password", 1, PASSWD_MAX,
+	    FIELD_REQUIRED, &cur, &clen) == -1)
+		return -1;
+	/* Guesses count like sign-ins, per account (a name no email can
+	 * have) and per address. */
+	snprintf(acct, sizeof(acct), "#%lld", (long long)id);
+	if (ratelimit_signin(app, req, acct, strlen(acct)) == -1)
+		return -1;
+	if ((ok = users_check_password(app, id, cur, clen)) == -1) {
+		http_internal(req);
+		return -1;
+	}
+	if (!ok) {
+		http_error(req, 403, "forbidden", "current_password",
+		    "current_password is wrong");
+		return -1;
+	}
+	return 1;
+}
+
+/*
+ * PATCH /api/v1/users/{id}: self may change the name and its password; an
+ * admin the name, email, role and password. Users are visible to all, so
+ * no right is 403.
  */
 void
 api_users_patch(struct app *app, struct req *req, const int64_t *ids)
 {
-	const char *name = NULL, *email = NULL, *why;
-	size_t nlen, elen;
+	const char *name = NULL, *email = NULL, *pw = NULL, *why;
+	size_t nlen, elen, plen = 0;
 	int64_t id = ids[0];
 	enum users_rc rc;
 	enum role role = ROLE_NONE;
-	int has_name, has_email, has_role, ri, ex;
+	int has_name, has_email, has_role, has_pw, ri, ex;
 
 	if (req->user_id != id && req->role != ROLE_ADMIN) {
 		/* 404 for a user that does not exist, 403 for one that does. */
@@ -201,13 +277,20 @@ api_users_patch(struct app *app, struct req *req, const int64_t *ids)
 	}
 	if (has_role)
 		role = role_of(ri);
-	if (!has_name && !has_email && !has_role) {
-		/* Nothing to change: the user as it is. */
+	if ((has_pw = patch_password(app, req, id, &pw, &plen)) == -1)
+		return;
+	rc = USERS_OK;
+	if (has_name || has_email || has_role)
+		rc = users_update(app, id, has_name ? name : NULL,
+		    has_email ? email : NULL, role);
+	/* The password last: a 409 on the email changes nothing. */
+	if (rc == USERS_OK && has_pw)
+		rc = users_set_password(app, id, pw, plen);
+	if (rc == USERS_OK && !has_name && !has_email && !has_role) {
+		/* Nothing else changed: the user as it is. */
 		get_user(app, req, id);
 		return;
 	}
-	rc = users_update(app, id, has_name ? name : NULL,
-	    has_email ? email : NULL, role);
 	answer_write(app, req, rc, id, 200, NULL);
 }
 
@@ -238,6 +321,7 @@ api_users_token(struct app *app, struct req *req, const int64_t *ids)
 		http_internal(req);
 		return;
 	}
+	http_header(req, "Cache-Control", "no-store");
 	http_json(req, 201, json_pack("{s:s}", "token", tok));
 	sodium_memzero(tok, sizeof(tok));
 }
@@ -250,5 +334,8 @@ api_tokens_revoke(struct app *app, struct req *req, const int64_t *ids)
 		http_internal(req);
 		return;
 	}
+	/* The token's subscriptions end now; the user's other sessions
+	 * reconnect and are authorized again. */
+	events_kick_user(app->events, req->user_id);
 	http_empty(req, 204);
 }

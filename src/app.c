@@ -7,6 +7,7 @@
 #include "app.h"
 #include "auth.h"
 #include "cache.h"
+#include "events.h"
 #include "keys.h"
 #include "metrics.h"
 #include "queue.h"
@@ -48,6 +49,8 @@ app_open(struct app *app, enum db_open_mode mode, char *err, size_t errsz)
 		app->db = NULL;
 		return -1;
 	}
+	app->events = events_new(c->events_publish_url, c->events_socket,
+	    c->events_timeout_ms);
 	rc = rconn_new(c->redis_url, c->redis_connect_timeout_ms,
 	    c->redis_command_timeout_ms, c->redis_retry_ms);
 	/* One connection when both URLs name the same server. */
@@ -67,6 +70,9 @@ app_open(struct app *app, enum db_open_mode mode, char *err, size_t errsz)
 void
 app_close(struct app *app)
 {
+	events_flush(app->events);
+	events_free(app->events);
+	app->events = NULL;
 	auth_close(app->auth);
 	app->auth = NULL;
 	queue_close(app->queue);

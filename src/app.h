@@ -25,6 +25,7 @@ struct app {
 	/* 1 when both name one server: they share a connection. */
 	int		 one_redis;
 	struct http_io	 io;
+	struct events	*events;	/* publishes after the answer */
 	/* Set before app_open by the pool: without the shared metrics
 	 * file, start-up fails instead of counting per process. */
 	int		 metrics_required;

@@ -182,10 +182,23 @@ void cache_list_push(struct cache *, const struct rkey *list, int64_t id,
     int64_t prev, const struct strbuf *item);
 
 /*
- * The one page-answer builder: {"<field>":[items],"next_before":N} and a
- * newline, next_before null unless more is set.
+ * The catch-up read (API.md section 8): writes
+ * {"<field>":[...],"next_after":...}, the items newer than after, oldest
+ * first, at most limit. From the list when it reaches back to after
+ * (HIT), else from fill, called with after in place of before and
+ * answering oldest first (BYPASS). Returns 0 or -1.
+ */
+int cache_list_after(struct cache *, const struct rkey *list,
+    const char *field, int64_t after, int limit, cache_page_fn fill,
+    void *arg, struct strbuf *out, enum cache_result *res);
+
+/*
+ * The one page-answer builder: {"<field>":[items],"<next>":N} and a
+ * newline, next being "next_before" or "next_after"; N is null unless
+ * more is set.
  */
 void cache_page_answer(struct strbuf *out, const char *field,
-    const char *items, size_t len, int more, int64_t last_id);
+    const char *next, const char *items, size_t len, int more,
+    int64_t last_id);
 
 #endif

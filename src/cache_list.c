@@ -94,33 +94,49 @@ cache_page_end(struct cache_page *p)
 	p->n++;
 }
 
-void
-cache_page_answer(struct strbuf *out, const char *field, const char *items,
-    size_t len, int more, int64_t last_id)
+/* The answer's head: {"<field>":[ */
+static void
+page_head(struct strbuf *out, const char *field)
 {
 	strbuf_reset(out);
 	strbuf_adds(out, "{\"");
 	strbuf_adds(out, field);
 	strbuf_adds(out, "\":[");
-	strbuf_add(out, items, len);
+}
+
+/* The answer's tail: ],"<next>":N} or null, and a newline. */
+static void
+page_tail(struct strbuf *out, const char *next, int more, int64_t last_id)
+{
+	strbuf_adds(out, "],\"");
+	strbuf_adds(out, next);
+	strbuf_adds(out, "\":");
 	if (more) {
-		strbuf_adds(out, "],\"next_before\":");
 		strbuf_addu(out, (unsigned long long)last_id);
 		strbuf_adds(out, "}\n");
 	} else
-		strbuf_adds(out, "],\"next_before\":null}\n");
+		strbuf_adds(out, "null}\n");
+}
+
+void
+cache_page_answer(struct strbuf *out, const char *field, const char *next,
+    const char *items, size_t len, int more, int64_t last_id)
+{
+	page_head(out, field);
+	strbuf_add(out, items, len);
+	page_tail(out, next, more, last_id);
 }
 
 /* Answers the first limit items of a page. */
 static void
-page_answer_from(struct strbuf *out, const char *field,
+page_answer_from(struct strbuf *out, const char *field, const char *next,
     const struct cache_page *p, int limit)
 {
 	int n = p->n < limit ? p->n : limit;
 	size_t len = n > 0 ? p->offs[n - 1] + p->lens[n - 1] : 0;
 
-	cache_page_answer(out, field, p->text.buf ? p->text.buf : "", len,
-	    n == limit, n > 0 ? p->ids[n - 1] : 0);
+	cache_page_answer(out, field, next, p->text.buf ? p->text.buf : "",
+	    len, n == limit && n > 0, n > 0 ? p->ids[n - 1] : 0);
 }
 
 void
@@ -184,6 +200,15 @@ struct list_read {
 	struct strbuf	*out;
 };
 
+/* The id a cached item's text starts with ({"id":N,), or 0. */
+static int64_t
+text_id(const char *s, size_t len)
+{
+	if (len < 7 || strncmp(s, "{\"id\":", 6) != 0)
+		return 0;
+	return strtoll(s + 6, NULL, 10);
+}
+
 /* LRANGE of the list: 1 hit (answered into out), 0 empty, -1 down. The
  * id of the last item, for next_before, is read from its text: a cached
  * item starts {"id":N, (the push script relies on it too). */
@@ -205,10 +230,7 @@ list_read(struct cache *c, const struct rkey *list, void *ctx)
 		return 0;
 	}
 	/* The cached texts are sent as they are, joined. */
-	strbuf_reset(lr->out);
-	strbuf_adds(lr->out, "{\"");
-	strbuf_adds(lr->out, lr->field);
-	strbuf_adds(lr->out, "\":[");
+	page_head(lr->out, lr->field);
 	for (i = 0; i < r->elements; i++) {
 		e = r->element[i];
 		if (e->type != REDIS_REPLY_STRING)
@@ -218,15 +240,9 @@ list_read(struct cache *c, const struct rkey *list, void *ctx)
 		strbuf_add(lr->out, e->str, e->len);
 	}
 	e = r->element[r->elements - 1];
-	if ((int)r->elements == lr->limit && e->type == REDIS_REPLY_STRING &&
-	    strncmp(e->str, "{\"id\":", 6) == 0)
-		last = strtoll(e->str + 6, NULL, 10);
-	if (last > 0) {
-		strbuf_adds(lr->out, "],\"next_before\":");
-		strbuf_addu(lr->out, (unsigned long long)last);
-		strbuf_adds(lr->out, "}\n");
-	} else
-		strbuf_adds(lr->out, "],\"next_before\":null}\n");
+	if ((int)r->elements == lr->limit && e->type == REDIS_REPLY_STRING)
+		last = text_id(e->str, e->len);
+	page_tail(lr->out, "next_before", last > 0, last);
 	freeReplyObject(r);
 	return 1;
 }
@@ -263,10 +279,78 @@ cache_list_get(struct cache *c, const struct rkey *list, const char *field,
 		rc = fill(arg, 0, (int)c->cfg->room_cache_size, &p);
 		if (rc == 0) {
 			rebuild_store(c, list, &lease, token, &p);
-			page_answer_from(out, field, &p, limit);
+			page_answer_from(out, field, "next_before", &p, limit);
 		}
 	} else if ((rc = fill(arg, before, limit, &p)) == 0)
-		page_answer_from(out, field, &p, limit);
+		page_answer_from(out, field, "next_before", &p, limit);
+	strbuf_free(&p.text);
+	return rc;
+}
+
+/*
+ * The catch-up read from the list. The list is the contiguous run of the
+ * newest items (the invariant above), so when its oldest entry is at or
+ * before after, every item newer than after is in it. Returns 1
+ * (answered into out), 0 (the list does not reach back that far, or is
+ * absent) or -1 (Redis down).
+ */
+static int
+list_after(struct cache *c, const struct rkey *list, const char *field,
+    int64_t after, int limit, struct strbuf *out)
+{
+	redisReply *r, *e;
+	int64_t id, last = 0;
+	size_t i;
+	int n = 0;
+
+	if ((r = rconn_cmdv(c->rc, "LRANGE", list->s, "0", "-1",
+	    NULL)) == NULL)
+		return -1;
+	if (r->type != REDIS_REPLY_ARRAY || r->elements == 0 ||
+	    (e = r->element[r->elements - 1])->type != REDIS_REPLY_STRING ||
+	    (id = text_id(e->str, e->len)) == 0 || id > after) {
+		freeReplyObject(r);
+		return 0;
+	}
+	/* Newest first in the list; the answer is oldest first. */
+	page_head(out, field);
+	for (i = r->elements; i-- > 0 && n < limit; ) {
+		e = r->element[i];
+		if (e->type != REDIS_REPLY_STRING ||
+		    (id = text_id(e->str, e->len)) <= after)
+			continue;
+		if (n++ > 0)
+			strbuf_add(out, ",", 1);
+		strbuf_add(out, e->str, e->len);
+		last = id;
+	}
+	page_tail(out, "next_after", n == limit, last);
+	freeReplyObject(r);
+	return 1;
+}
+
+int
+cache_list_after(struct cache *c, const struct rkey *list, const char *field,
+    int64_t after, int limit, cache_page_fn fill, void *arg,
+    struct strbuf *out, enum cache_result *res)
+{
+	struct cache_page p;
+	int rc;
+
+	/* Only a read the list can answer whole; it is never rebuilt here
+	 * (a client catching up far back reads SQLite). */
+	if (limit <= c->cfg->room_cache_size && cache_sync(c) == 0 &&
+	    list_after(c, list, field, after, limit, out) == 1) {
+		*res = CACHE_HIT;
+		metrics_cache(list->fam, 0);
+		return 0;
+	}
+	*res = CACHE_BYPASS;
+	metrics_cache(list->fam, 2);
+	memset(&p, 0, sizeof(p));
+	strbuf_init(&p.text);
+	if ((rc = fill(arg, after, limit, &p)) == 0)
+		page_answer_from(out, field, "next_after", &p, limit);
 	strbuf_free(&p.text);
 	return rc;
 }

@@ -29,6 +29,9 @@ struct config {
 	long long	 max_body_bytes;
 	long long	 rate_limit_count;
 	long long	 rate_limit_window;
+	long long	 signin_rate_limit_email;	/* sign-ins per email */
+	long long	 signin_rate_limit_addr;	/* per client address */
+	long long	 signin_rate_limit_window;
 	long long	 task_max_attempts;
 	long long	 task_backoff_s;
 	long long	 task_done_keep_s;	/* done task rows kept */
@@ -40,6 +43,10 @@ struct config {
 	char		*log_file;		/* empty: stderr as it is */
 	long long	 slow_request_ms;	/* 0: no slow-request lines */
 	long long	 debug_fill_delay_ms;	/* tests only: see README */
+	char		*events_publish_url;	/* empty: no live events */
+	char		*events_socket;		/* empty: TCP to the URL's host */
+	long long	 events_timeout_ms;
+	long long	 events_recheck_s;
 };
 
 #define CONFIG_ERRLEN	256

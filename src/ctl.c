@@ -19,6 +19,7 @@
 static const struct ctl_cmd *const ctl_cmds[] = {
 	&ctl_migrate_cmd,
 	&ctl_user_add_cmd,
+	&ctl_user_passwd_cmd,
 	&ctl_enqueue_cmd,
 	&ctl_queue_stats_cmd,
 	&ctl_dead_list_cmd,

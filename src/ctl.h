@@ -23,6 +23,7 @@ int ctl_open(struct app *, int migrate);
 
 extern const struct ctl_cmd ctl_migrate_cmd;
 extern const struct ctl_cmd ctl_user_add_cmd;
+extern const struct ctl_cmd ctl_user_passwd_cmd;
 extern const struct ctl_cmd ctl_enqueue_cmd;
 extern const struct ctl_cmd ctl_queue_stats_cmd;
 extern const struct ctl_cmd ctl_dead_list_cmd;

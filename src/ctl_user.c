@@ -1,4 +1,5 @@
-/* chatdeskctl user add: creates a user and prints its first token. */
+/* chatdeskctl user add: creates a user and prints its first token;
+ * chatdeskctl user passwd: sets a user's password from standard input. */
 #include "autoconf.h"
 
 #include <getopt.h>
@@ -10,7 +11,39 @@
 
 #include "app.h"
 #include "ctl.h"
+#include "passwd.h"
 #include "users.h"
+
+/*
+ * Reads a password from standard input: everything up to EOF, less one
+ * final newline (so `echo` and a terminal both work). Returns its length,
+ * or -1 after printing why (too short, too long, unreadable).
+ */
+static long
+read_password(const struct ctl_cmd *cmd, char buf[PASSWD_MAX + 2])
+{
+	size_t n = 0, r;
+	const char *why;
+
+	while (n < PASSWD_MAX + 2 &&
+	    (r = fread(buf + n, 1, PASSWD_MAX + 2 - n, stdin)) > 0)
+		n += r;
+	if (ferror(stdin)) {
+		fprintf(stderr, "chatdeskctl: cannot read the password from "
+		    "standard input\n");
+		return -1;
+	}
+	if (n > 0 && buf[n - 1] == '\n')
+		n--;
+	if (n > 0 && buf[n - 1] == '\r')
+		n--;
+	if ((why = passwd_check(n)) != NULL || memchr(buf, '\0', n) != NULL) {
+		ctl_usage_error(cmd, why != NULL ? why :
+		    "the password holds a NUL byte");
+		return -1;
+	}
+	return (long)n;
+}
 
 static int
 ctl_user_add(struct app *app, int argc, char **argv)
@@ -19,13 +52,17 @@ ctl_user_add(struct app *app, int argc, char **argv)
 		{ "name", required_argument, NULL, 'n' },
 		{ "email", required_argument, NULL, 'e' },
 		{ "role", required_argument, NULL, 'r' },
+		{ "password-stdin", no_argument, NULL, 'p' },
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *name = NULL, *email = NULL, *why;
-	char tok[AUTH_TOKEN_LEN + 1];
+	char tok[AUTH_TOKEN_LEN + 1], pw[PASSWD_MAX + 2];
+	char hash[PASSWD_HASH_LEN];
 	enum role role = ROLE_NONE;
+	enum users_rc rc;
 	int64_t id;
-	int ch;
+	long plen = -1;
+	int ch, with_pw = 0;
 
 	optind = 0;	/* GNU getopt: restart on the subcommand's argv */
 	opterr = 0;
@@ -36,6 +73,9 @@ ctl_user_add(struct app *app, int argc, char **argv)
 			break;
 		case 'e':
 			email = optarg;
+			break;
+		case 'p':
+			with_pw = 1;
 			break;
 		case 'r':
 			if ((role = auth_role_parse(optarg)) == ROLE_NONE)
@@ -52,9 +92,24 @@ ctl_user_add(struct app *app, int argc, char **argv)
 	if ((why = users_check_name(name, strlen(name))) != NULL ||
 	    (why = users_check_email(email, strlen(email))) != NULL)
 		return ctl_usage_error(&ctl_user_add_cmd, why);
+	if (with_pw) {
+		if ((plen = read_password(&ctl_user_add_cmd, pw)) == -1)
+			return CTL_EXIT_USAGE;
+		rc = passwd_hash(pw, (size_t)plen, hash) == 0 ? USERS_OK :
+		    USERS_ERROR;
+		sodium_memzero(pw, sizeof(pw));
+		if (rc != USERS_OK) {
+			fprintf(stderr, "chatdeskctl: could not hash the "
+			    "password\n");
+			return EXIT_FAILURE;
+		}
+	}
 	if (ctl_open(app, 0) == -1)
 		return EXIT_FAILURE;
-	switch (users_create(app, name, email, role, &id, tok)) {
+	rc = users_create(app, name, email, role, with_pw ? hash : NULL, &id,
+	    tok);
+	sodium_memzero(hash, sizeof(hash));
+	switch (rc) {
 	case USERS_OK:
 		break;
 	case USERS_DUPLICATE:
@@ -75,7 +130,62 @@ ctl_user_add(struct app *app, int argc, char **argv)
 
 const struct ctl_cmd ctl_user_add_cmd = {
 	.name = "user add",
-	.usage = "user add --name NAME --email EMAIL --role ROLE",
+	.usage = "user add --name NAME --email EMAIL --role ROLE "
+	    "[--password-stdin]",
 	.help = "create a user and print its token (last line)",
 	.exec = ctl_user_add,
+};
+
+static int
+ctl_user_passwd(struct app *app, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "email", required_argument, NULL, 'e' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char *email = NULL;
+	char pw[PASSWD_MAX + 2];
+	enum users_rc rc;
+	int64_t id;
+	long plen;
+	int ch;
+
+	optind = 0;
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, ":e:", opts, NULL)) != -1) {
+		if (ch != 'e')
+			return ctl_usage_error(&ctl_user_passwd_cmd,
+			    "bad option");
+		email = optarg;
+	}
+	if (optind != argc || email == NULL)
+		return ctl_usage_error(&ctl_user_passwd_cmd,
+		    "--email is required");
+	if ((plen = read_password(&ctl_user_passwd_cmd, pw)) == -1)
+		return CTL_EXIT_USAGE;
+	if (ctl_open(app, 0) == -1) {
+		sodium_memzero(pw, sizeof(pw));
+		return EXIT_FAILURE;
+	}
+	if ((id = users_id_by_email(app, email)) <= 0) {
+		sodium_memzero(pw, sizeof(pw));
+		fprintf(stderr, "chatdeskctl: %s\n", id == 0 ?
+		    "no user has this email" : "could not read the users");
+		return EXIT_FAILURE;
+	}
+	rc = users_set_password(app, id, pw, (size_t)plen);
+	sodium_memzero(pw, sizeof(pw));
+	if (rc != USERS_OK) {
+		fprintf(stderr, "chatdeskctl: could not set the password\n");
+		return EXIT_FAILURE;
+	}
+	printf("password set for user %lld (%s)\n", (long long)id, email);
+	return EXIT_SUCCESS;
+}
+
+const struct ctl_cmd ctl_user_passwd_cmd = {
+	.name = "user passwd",
+	.usage = "user passwd --email EMAIL",
+	.help = "set a user's password, read from standard input",
+	.exec = ctl_user_passwd,
 };

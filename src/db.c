@@ -2,6 +2,7 @@
 #include "autoconf.h"
 
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -20,6 +21,9 @@
 #define DB_BEGIN_TRIES		3
 #define DB_JOURNAL_LIMIT	(64 * 1024 * 1024)
 #define DB_RECHECK_US		1000000
+/* Less free space than this and the health check calls the database
+ * read-only: a commit needs a few WAL frames of a page each. */
+#define DB_MIN_FREE_BYTES	(64 * 1024)
 
 /*
  * Every statement the programs run. One place for SQL (kcaldav's sqls[]),
@@ -145,6 +149,16 @@ static const char *const sqls[SQL__MAX] = {
 	"  FROM archive.messages WHERE room_id = ?1 AND id < ?2"
 	"  ORDER BY id DESC LIMIT ?3)"
 	" ORDER BY id DESC LIMIT ?3",
+	/* SQL_MESSAGES_AFTER: (room, after, limit), oldest first, archived
+	 * rows included: the catch-up read of API.md section 8. */
+	"SELECT * FROM (SELECT id, room_id, user_id, body, created_at"
+	"  FROM main.messages WHERE room_id = ?1 AND id > ?2"
+	"  ORDER BY id LIMIT ?3)"
+	" UNION "
+	"SELECT * FROM (SELECT id, room_id, user_id, body, created_at"
+	"  FROM archive.messages WHERE room_id = ?1 AND id > ?2"
+	"  ORDER BY id LIMIT ?3)"
+	" ORDER BY id LIMIT ?3",
 	/* SQL_TICKET_INSERT */
 	"INSERT INTO tickets (subject, status, priority, requester_id, "
 	"created_at, updated_at, last_activity_at) "
@@ -177,10 +191,24 @@ static const char *const sqls[SQL__MAX] = {
 	"  FROM archive.interactions WHERE ticket_id = ?1 AND id < ?2"
 	"  ORDER BY id DESC LIMIT ?3)"
 	" ORDER BY id DESC LIMIT ?3",
+	/* SQL_INTERACTIONS_AFTER: (ticket, after, limit), oldest first,
+	 * archived rows included. */
+	"SELECT * FROM (SELECT id, ticket_id, author_id, kind, body, created_at"
+	"  FROM main.interactions WHERE ticket_id = ?1 AND id > ?2"
+	"  ORDER BY id LIMIT ?3)"
+	" UNION "
+	"SELECT * FROM (SELECT id, ticket_id, author_id, kind, body, created_at"
+	"  FROM archive.interactions WHERE ticket_id = ?1 AND id > ?2"
+	"  ORDER BY id LIMIT ?3)"
+	" ORDER BY id LIMIT ?3",
 	/* SQL_NOTIFS_PAGE: (user, before, unread only, limit) */
 	"SELECT id, user_id, event, ticket_id, created_at, read_at "
 	"FROM notifications WHERE user_id = ?1 AND id < ?2 "
 	"AND (?3 = 0 OR read_at IS NULL) ORDER BY id DESC LIMIT ?4",
+	/* SQL_NOTIFS_AFTER: (user, after, unread only, limit), oldest first */
+	"SELECT id, user_id, event, ticket_id, created_at, read_at "
+	"FROM notifications WHERE user_id = ?1 AND id > ?2 "
+	"AND (?3 = 0 OR read_at IS NULL) ORDER BY id LIMIT ?4",
 	/* SQL_NOTIF_READ_ONE: (now, id, user) */
 	"UPDATE notifications SET read_at = ? WHERE id = ? AND user_id = ? "
 	"AND read_at IS NULL",
@@ -253,6 +281,14 @@ static const char *const sqls[SQL__MAX] = {
 	/* SQL_META_SET */
 	"INSERT INTO meta (name, value) VALUES (?, ?) "
 	"ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+	/* Sign-in (issue 15). */
+	[SQL_USER_BY_EMAIL] = "SELECT id, password_hash FROM users "
+	    "WHERE email = ?",
+	[SQL_USER_PASSWORD_OF] = "SELECT id, password_hash FROM users "
+	    "WHERE id = ?",
+	/* (hash, now, id); the hash is never read back by a route. */
+	[SQL_USER_PASSWORD_SET] = "UPDATE users SET password_hash = ?, "
+	    "updated_at = ? WHERE id = ?",
 };
 
 struct db {
@@ -264,28 +300,43 @@ struct db {
 	ino_t		 ino;
 	int		 down;
 	int64_t		 checked_us;
+	/* Set when a write failed because the database cannot take writes
+	 * (ro_code the SQLite code); cleared by the next write that works. */
+	int		 ro;
+	int		 ro_code;
+	int64_t		 ro_probe_us;	/* when a write last tried */
 	sqlite3_stmt	*stmts[SQL__MAX];
 };
 
-/* Errors that mean the file itself is gone or broken, not a bad query. */
-static int
-db_fatal_code(int rc)
+/*
+ * What an error says about the store. A file that cannot be read is down
+ * (every route 503). A file that can be read but not written (a full disk,
+ * a read-only file system, an I/O error while writing) fails only the
+ * writes: reads go on, and the first write that works ends it.
+ */
+static enum db_state
+db_error_state(int rc, int is_write)
 {
 	switch (rc & 0xff) {
-	case SQLITE_IOERR:
 	case SQLITE_CORRUPT:
 	case SQLITE_NOTADB:
 	case SQLITE_CANTOPEN:
+		return DB_STATE_DOWN;
 	case SQLITE_FULL:
+		return DB_STATE_READ_ONLY;
 	case SQLITE_READONLY:
-		return 1;
+		/* The file was renamed or unlinked under us: gone, not full. */
+		return rc == SQLITE_READONLY_DBMOVED ? DB_STATE_DOWN :
+		    DB_STATE_READ_ONLY;
+	case SQLITE_IOERR:
+		return is_write ? DB_STATE_READ_ONLY : DB_STATE_DOWN;
 	default:
-		return 0;
+		return DB_STATE_OK;
 	}
 }
 
 static void
-db_note_error(struct db *db, int rc, const char *what)
+db_note_error(struct db *db, int rc, const char *what, int is_write)
 {
 	/* A constraint is the caller's to answer (409, 400): not an error
 	 * of the store. */
@@ -294,10 +345,33 @@ db_note_error(struct db *db, int rc, const char *what)
 		return;
 	}
 	log_error("sqlite %s: %s (%d)", what, sqlite3_errmsg(db->h), rc);
-	if (db_fatal_code(rc)) {
+	switch (db_error_state(rc, is_write)) {
+	case DB_STATE_DOWN:
 		db->down = 1;
 		db->checked_us = util_mono_us();
+		break;
+	case DB_STATE_READ_ONLY:
+		if (!db->ro)
+			log_warn("database cannot take writes (%s): writes answer "
+			    "503 and are retried once a second, reads go on",
+			    sqlite3_errstr(rc));
+		db->ro = 1;
+		db->ro_code = rc & 0xff;
+		db->ro_probe_us = util_mono_us();
+		break;
+	case DB_STATE_OK:
+		break;
 	}
+}
+
+/* A write committed: the database takes writes again. */
+static void
+db_note_write(struct db *db)
+{
+	if (!db->ro)
+		return;
+	db->ro = 0;
+	log_info("database takes writes again");
 }
 
 static int
@@ -501,7 +575,7 @@ db_stmt(struct db *db, enum sqlstmt s)
 	rc = sqlite3_prepare_v3(db->h, sqls[s], -1, SQLITE_PREPARE_PERSISTENT,
 	    &db->stmts[s], NULL);
 	if (rc != SQLITE_OK) {
-		db_note_error(db, rc, "prepare");
+		db_note_error(db, rc, "prepare", 0);
 		db->stmts[s] = NULL;
 		return NULL;
 	}
@@ -511,10 +585,23 @@ db_stmt(struct db *db, enum sqlstmt s)
 int
 db_step(struct db *db, sqlite3_stmt *st)
 {
-	int rc = sqlite3_step(st);
+	int rc;
+
+	/* A write of its own while the database cannot take writes: tried
+	 * once a second (db_writable), refused in between. */
+	if (db->ro && !sqlite3_stmt_readonly(st) &&
+	    sqlite3_get_autocommit(db->h) && !db_writable(db)) {
+		log_debug("sqlite step: refused, the database cannot take "
+		    "writes");
+		return SQLITE_READONLY;
+	}
+	rc = sqlite3_step(st);
 
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		db_note_error(db, rc, "step");
+		db_note_error(db, rc, "step", !sqlite3_stmt_readonly(st));
+	else if (rc == SQLITE_DONE && db->ro && !sqlite3_stmt_readonly(st) &&
+	    sqlite3_get_autocommit(db->h))
+		db_note_write(db);	/* a write of its own, not in BEGIN */
 	return rc;
 }
 
@@ -581,6 +668,11 @@ db_begin(struct db *db)
 {
 	int rc = SQLITE_BUSY, i;
 
+	if (!db_writable(db)) {
+		log_debug("sqlite begin: refused, the database cannot take "
+		    "writes");
+		return -1;
+	}
 	/* IMMEDIATE: a deferred BEGIN that later writes can fail with
 	 * SQLITE_BUSY_SNAPSHOT without calling the busy handler. */
 	for (i = 0; i < DB_BEGIN_TRIES; i++) {
@@ -591,7 +683,7 @@ db_begin(struct db *db)
 		    DB_BEGIN_TRIES);
 	}
 	if (rc != SQLITE_OK) {
-		db_note_error(db, rc, "begin");
+		db_note_error(db, rc, "begin", 1);
 		return -1;
 	}
 	return 0;
@@ -603,10 +695,11 @@ db_commit(struct db *db)
 	int rc = db_txn(db, SQL_COMMIT);
 
 	if (rc != SQLITE_OK) {
-		db_note_error(db, rc, "commit");
+		db_note_error(db, rc, "commit", 1);
 		db_rollback(db);
 		return -1;
 	}
+	db_note_write(db);
 	return 0;
 }
 
@@ -637,13 +730,32 @@ db_changes(struct db *db)
 	return sqlite3_changes(db->h);
 }
 
-int
+/*
+ * 1 if the file system holding the database has no room or is mounted
+ * read-only, through the descriptor kept since open (a path could name
+ * another file by now). Root may use the blocks reserved for it.
+ */
+static int
+db_fs_no_room(struct db *db)
+{
+	struct statvfs sv;
+	unsigned long long blocks;
+
+	if (db->fd == -1 || fstatvfs(db->fd, &sv) == -1)
+		return 0;
+	if (sv.f_flag & ST_RDONLY)
+		return 1;
+	blocks = geteuid() == 0 ? sv.f_bfree : sv.f_bavail;
+	return blocks * sv.f_frsize < DB_MIN_FREE_BYTES;
+}
+
+enum db_state
 db_health(struct db *db)
 {
 	struct stat st;
 	char magic[16];
 	sqlite3_stmt *s;
-	int fd, ok = 0;
+	int fd, ok = 0, no_room;
 	ssize_t n;
 
 	db->checked_us = util_mono_us();
@@ -673,7 +785,22 @@ db_health(struct db *db)
 	db_reset(s);
 out:
 	db->down = !ok;
-	return ok ? 0 : -1;
+	if (!ok)
+		return DB_STATE_DOWN;
+	no_room = db_fs_no_room(db);
+	/*
+	 * A write that failed for lack of room, or on a read-only file
+	 * system, is believed over once the file system shows room again
+	 * (the next write confirms it), so that a process without writes
+	 * to try does not say read_only for good. An I/O error waits for a
+	 * write that works.
+	 */
+	if (db->ro && !no_room && db->ro_code != SQLITE_IOERR &&
+	    db->checked_us - db->ro_probe_us >= DB_RECHECK_US) {
+		db->ro = 0;
+		log_info("database: the file system has room again");
+	}
+	return db->ro || no_room ? DB_STATE_READ_ONLY : DB_STATE_OK;
 }
 
 int
@@ -682,6 +809,26 @@ db_down(struct db *db)
 	if (db->down && util_mono_us() - db->checked_us > DB_RECHECK_US)
 		db_health(db);
 	return db->down;
+}
+
+int
+db_writable(struct db *db)
+{
+	int64_t now;
+
+	if (!db->ro)
+		return 1;
+	now = util_mono_us();
+	if (now - db->ro_probe_us < DB_RECHECK_US)
+		return 0;
+	db->ro_probe_us = now;	/* this write is the probe */
+	return 1;
+}
+
+int
+db_read_only(struct db *db)
+{
+	return db->ro;
 }
 
 int

@@ -58,13 +58,16 @@ enum sqlstmt {
 	SQL_ROOM_LAST_MESSAGE,
 	SQL_MESSAGE_INSERT,
 	SQL_MESSAGES_PAGE,
+	SQL_MESSAGES_AFTER,
 	SQL_TICKET_INSERT,
 	SQL_TICKET_GET,
 	SQL_TICKET_UPDATE,
 	SQL_TICKETS_PAGE,
 	SQL_INTERACTION_INSERT,
 	SQL_INTERACTIONS_PAGE,
+	SQL_INTERACTIONS_AFTER,
 	SQL_NOTIFS_PAGE,
+	SQL_NOTIFS_AFTER,
 	SQL_NOTIF_READ_ONE,
 	SQL_NOTIF_READ_ALL,
 	SQL_STATS_REQUESTER,
@@ -82,6 +85,9 @@ enum sqlstmt {
 	SQL_NOTIF_DELIVERED,
 	SQL_META_GET,
 	SQL_META_SET,
+	SQL_USER_BY_EMAIL,
+	SQL_USER_PASSWORD_OF,
+	SQL_USER_PASSWORD_SET,
 	SQL__MAX
 };
 
@@ -154,6 +160,14 @@ int64_t db_last_id(struct db *);
 int db_checkpoint(struct db *);
 int db_changes(struct db *);
 
+/* What the health check found. */
+enum db_state {
+	DB_STATE_OK,
+	DB_STATE_READ_ONLY,	/* readable, but writes fail: disk full,
+				 * read-only file system */
+	DB_STATE_DOWN		/* the file cannot be read */
+};
+
 /*
  * The database's generation (see sql/002_meta.sql): "" for a database
  * never restored. Returns 0 with it in buf, or -1 (logged).
@@ -180,11 +194,24 @@ int db_restore(struct db *, const char *path, const char *gen, char *err,
 /*
  * Checks that the database file is still there and readable: the path
  * names the file that was opened, its header is SQLite's, and a read of
- * the schema succeeds. Returns 0 (ok) or -1 (down); remembers the result.
+ * the schema succeeds (else DOWN). Then whether it can take writes: READ_ONLY
+ * while this process's last write failed for lack of space or a read-only
+ * file system, or while the file system shows no room or is mounted
+ * read-only (so a process that has not written yet tells the truth too).
+ * Remembers the result.
  */
-int db_health(struct db *);
-/* 1 if the database is known to be unusable. Re-checks at most once a
+enum db_state db_health(struct db *);
+/* 1 if the database is known to be unreadable. Re-checks at most once a
  * second, so a repaired file is noticed without a restart. */
 int db_down(struct db *);
+/*
+ * 1 if a write may be tried now: always, unless a write failed because
+ * the database cannot take writes (SQLITE_FULL, SQLITE_READONLY, an I/O
+ * error while writing). Then 0, except once a second, when one write is
+ * let through as the probe; its success ends the state.
+ */
+int db_writable(struct db *);
+/* 1 while the last write failed as above (no probe, no side effect). */
+int db_read_only(struct db *);
 
 #endif

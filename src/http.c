@@ -23,6 +23,8 @@ http_io_init(struct http_io *io)
 	strbuf_init(&io->extra);
 	strbuf_init(&io->head);
 	strbuf_init(&io->body);
+	io->refused = NULL;
+	io->refused_arg = NULL;
 }
 
 void
@@ -111,6 +113,9 @@ http_req_init(struct req *req, FCGX_Request *fr, struct http_io *io)
 	req->content_type = param_or(fr->envp, "CONTENT_TYPE", "");
 	req->remote_addr = param_or(fr->envp, "REMOTE_ADDR", "");
 	req->authorization = FCGX_GetParam("HTTP_AUTHORIZATION", fr->envp);
+	/* Set only by the presence callbacks of nginx/chatdesk-events.conf;
+	 * a client's headers arrive as HTTP_* parameters and cannot make it. */
+	req->internal = FCGX_GetParam("CHATDESK_INTERNAL", fr->envp) != NULL;
 	cl = FCGX_GetParam("CONTENT_LENGTH", fr->envp);
 	if (cl != NULL && *cl != '\0') {
 		/* A length that is not a plain number is treated as too
@@ -518,6 +523,12 @@ http_not_found(struct req *req)
 void
 http_internal(struct req *req)
 {
+	if (req->io != NULL && req->io->refused != NULL &&
+	    req->io->refused(req->io->refused_arg, req)) {
+		http_error(req, 503, "unavailable", NULL,
+		    "the database cannot take writes now; try again later");
+		return;
+	}
 	http_error(req, 500, "internal", NULL, "internal error");
 }
 

@@ -22,6 +22,8 @@
 #define HTTP_MAX_QUERY		2048	/* query string bytes; more: 400 */
 #define HTTP_REQUEST_ID_MAX	64
 
+struct req;
+
 struct http_param {
 	const char	*key;
 	const char	*val;
@@ -39,6 +41,14 @@ struct http_io {
 	struct strbuf	 extra;		/* extra response headers */
 	struct strbuf	 head;
 	struct strbuf	 body;
+	/*
+	 * Asked by http_internal before it answers 500: nonzero when the
+	 * failure was the store refusing a write it cannot take (a full
+	 * disk), which is 503 unavailable, the client's to retry. Set by the
+	 * dispatcher, which knows the store; NULL: always 500.
+	 */
+	int		(*refused)(void *arg, const struct req *);
+	void		*refused_arg;
 };
 
 void http_io_init(struct http_io *);
@@ -53,6 +63,8 @@ struct req {
 	const char	*remote_addr;
 	const char	*authorization;
 	long long	 content_length;	/* -1: absent */
+	int		 internal;	/* CHATDESK_INTERNAL: nginx's own
+					 * subrequest (the Nchan callbacks) */
 	char		 request_id[HTTP_REQUEST_ID_MAX + 1];
 	struct http_param params[HTTP_MAX_PARAMS];
 	int		 nparams;

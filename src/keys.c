@@ -20,6 +20,8 @@ const struct key_family_info keys_families[KEY__MAX] = {
 	[KEY_RATELIMIT] = { "ratelimit", "ratelimit:", 0 },
 	[KEY_TASKS] = { "tasks", "tasks:", 0 },
 	[KEY_WORKER_LOCK] = { "worker", "worker:lock", 0 },
+	[KEY_EVENT_TICKET] = { "event_ticket", "events:ticket:", 0 },
+	[KEY_PRESENCE] = { "presence", "presence:room:", 0 },
 	[KEY_QUEUE_STATE] = { "queue", "queue:state", 0 },
 };
 
@@ -131,14 +133,22 @@ keys_ticket(const struct keyspace *ks, struct rkey *k, int64_t id)
 	key_build(ks, k, KEY_TICKET, "ticket:%lld", (long long)id);
 }
 
-void
-keys_session(const struct keyspace *ks, struct rkey *k,
-    const unsigned char hash[32])
+/* stem + the hex of a SHA-256: the names that stand for a secret. */
+static void
+key_hash(const struct keyspace *ks, struct rkey *k, enum key_family fam,
+    const char *stem, const unsigned char hash[32])
 {
 	char hex[65];
 
 	util_hex(hash, 32, hex);
-	key_build(ks, k, KEY_SESSION, "session:%s", hex);
+	key_build(ks, k, fam, "%s%s", stem, hex);
+}
+
+void
+keys_session(const struct keyspace *ks, struct rkey *k,
+    const unsigned char hash[32])
+{
+	key_hash(ks, k, KEY_SESSION, "session:", hash);
 }
 
 void
@@ -154,6 +164,40 @@ keys_ratelimit(const struct keyspace *ks, struct rkey *k, int64_t user,
 {
 	key_build(ks, k, KEY_RATELIMIT, "ratelimit:%lld:%lld",
 	    (long long)user, (long long)window);
+}
+
+void
+keys_ratelimit_typing(const struct keyspace *ks, struct rkey *k,
+    int64_t user, int64_t window)
+{
+	key_build(ks, k, KEY_RATELIMIT, "ratelimit:typing:%lld:%lld",
+	    (long long)user, (long long)window);
+}
+
+void
+keys_event_ticket(const struct keyspace *ks, struct rkey *k,
+    const unsigned char hash[32])
+{
+	key_hash(ks, k, KEY_EVENT_TICKET, "events:ticket:", hash);
+}
+
+void
+keys_presence(const struct keyspace *ks, struct rkey *k, int64_t room,
+    int users)
+{
+	key_build(ks, k, KEY_PRESENCE, "presence:room:%lld%s",
+	    (long long)room, users ? ":users" : "");
+}
+
+void
+keys_signin(const struct keyspace *ks, struct rkey *k, enum keys_signin_by by,
+    const unsigned char hash[32], int64_t window)
+{
+	char hex[65];
+
+	util_hex(hash, 32, hex);
+	key_build(ks, k, KEY_RATELIMIT, "ratelimit:signin:%s:%s:%lld",
+	    by == KEYS_SIGNIN_ADDR ? "addr" : "email", hex, (long long)window);
 }
 
 void

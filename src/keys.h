@@ -34,10 +34,14 @@ enum key_family {
 	KEY_STATS,		/* stats:user:{id}:days:{days} */
 	KEY_CACHE__MAX,
 	KEY_LEASE = KEY_CACHE__MAX,	/* lease:{name of a cache key} */
-	KEY_RATELIMIT,		/* ratelimit:{user}:{window} */
+	KEY_RATELIMIT,		/* ratelimit:{user}:{window},
+				 * ratelimit:typing:{user}:{window},
+				 * ratelimit:signin:... */
 	KEY_TASKS,		/* tasks:pending|processing|delayed|failed */
 	KEY_WORKER_LOCK,	/* worker:lock */
 	KEY_QUEUE_STATE,	/* queue:state, a hash: epoch, seq */
+	KEY_EVENT_TICKET,	/* events:ticket:{sha256 hex} */
+	KEY_PRESENCE,		/* presence:room:{room}[:users] */
 	KEY__MAX
 };
 
@@ -101,6 +105,24 @@ void keys_stats(const struct keyspace *, struct rkey *, int64_t user,
     int days);
 void keys_ratelimit(const struct keyspace *, struct rkey *, int64_t user,
     int64_t window);
+/* The typing limit's counter: apart from the posts', same family. */
+void keys_ratelimit_typing(const struct keyspace *, struct rkey *,
+    int64_t user, int64_t window);
+/* A single-use event ticket, named by the hex of its SHA-256. */
+void keys_event_ticket(const struct keyspace *, struct rkey *,
+    const unsigned char hash[32]);
+/* A room's presence: the sorted set of live subscriptions (users 0) and
+ * the hash of users online (users 1), kept together. */
+void keys_presence(const struct keyspace *, struct rkey *, int64_t room,
+    int users);
+/* Sign-in attempts (issue 15), KEY_RATELIMIT too:
+ * ratelimit:signin:email|addr:{sha256 hex}:{window}. */
+enum keys_signin_by {
+	KEYS_SIGNIN_EMAIL,
+	KEYS_SIGNIN_ADDR
+};
+void keys_signin(const struct keyspace *, struct rkey *, enum keys_signin_by,
+    const unsigned char hash[32], int64_t window);
 void keys_tasks(const struct keyspace *, struct rkey *, enum key_tasks);
 void keys_worker_lock(const struct keyspace *, struct rkey *);
 void keys_queue_state(const struct keyspace *, struct rkey *);

@@ -60,6 +60,11 @@ struct metrics_shm {
 		uint32_t	pid;
 		uint32_t	busy;
 	}		slots[M_SLOTS];
+	/* Appended: an older file grows with zeros, keeping the rest. */
+	uint64_t	events_published;
+	uint64_t	events_publish_errors;
+	uint64_t	events_subscriptions;
+	uint64_t	events_refusals;
 };
 
 static struct metrics_shm local;
@@ -327,6 +332,27 @@ metrics_session_bump(void)
 }
 
 void
+metrics_event_publish(int ok)
+{
+	if (ok)
+		ADD(m->events_published, 1);
+	else
+		ADD(m->events_publish_errors, 1);
+}
+
+void
+metrics_event_subscription(void)
+{
+	ADD(m->events_subscriptions, 1);
+}
+
+void
+metrics_event_refusal(void)
+{
+	ADD(m->events_refusals, 1);
+}
+
+void
 metrics_cache_totals(uint64_t *hits, uint64_t *misses)
 {
 	int f;
@@ -500,5 +526,25 @@ metrics_render(struct strbuf *o)
 	    (unsigned long long)GET(m->ratelimit_rejections),
 	    (unsigned long long)GET(m->dead_dropped),
 	    (unsigned long long)GET(m->ratelimit_unenforced));
+	strbuf_printf(o, "# HELP chatdesk_events_published_total Events "
+	    "published to Nchan.\n"
+	    "# TYPE chatdesk_events_published_total counter\n"
+	    "chatdesk_events_published_total %llu\n"
+	    "# HELP chatdesk_events_publish_errors_total Events that could "
+	    "not be published (clients catch up with after=).\n"
+	    "# TYPE chatdesk_events_publish_errors_total counter\n"
+	    "chatdesk_events_publish_errors_total %llu\n"
+	    "# HELP chatdesk_events_subscriptions_total Subscriptions "
+	    "authorized and handed to Nchan.\n"
+	    "# TYPE chatdesk_events_subscriptions_total counter\n"
+	    "chatdesk_events_subscriptions_total %llu\n"
+	    "# HELP chatdesk_events_refusals_total Subscriptions and event "
+	    "tickets refused (401, 404).\n"
+	    "# TYPE chatdesk_events_refusals_total counter\n"
+	    "chatdesk_events_refusals_total %llu\n",
+	    (unsigned long long)GET(m->events_published),
+	    (unsigned long long)GET(m->events_publish_errors),
+	    (unsigned long long)GET(m->events_subscriptions),
+	    (unsigned long long)GET(m->events_refusals));
 	render_pool(o);
 }

@@ -75,6 +75,12 @@ void metrics_pending_bump(void);
 uint64_t metrics_session_gen(void);
 void metrics_session_bump(void);
 
+/* Live events (API.md section 8): a publish to Nchan (ok 1) or a failed
+ * one (ok 0); a subscription handed to Nchan; one refused. */
+void metrics_event_publish(int ok);
+void metrics_event_subscription(void);
+void metrics_event_refusal(void);
+
 /* The app's own cache hits and misses, summed over processes. */
 void metrics_cache_totals(uint64_t *hits, uint64_t *misses);
 

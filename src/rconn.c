@@ -1,6 +1,7 @@
 /* rconn: see rconn.h. */
 #include "autoconf.h"
 
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,8 @@
 #include "util.h"
 
 #define RCONN_MAXARGS	128
+/* A connection unused this long is checked before use (rconn_alive). */
+#define RCONN_IDLE_US	1000
 
 /* Every failed command or connection is counted here, and only here. */
 static void
@@ -31,6 +34,8 @@ struct rconn {
 	long long	 command_ms;
 	long long	 retry_ms;
 	int64_t		 down_until;	/* monotonic us; 0 = may try now */
+	int64_t		 used_us;	/* the last answer on ctx */
+	int		 restoring;	/* failed since the last answer */
 	int		 refs;
 	void		(*on_connect)(void *);
 	void		*on_connect_arg;
@@ -213,7 +218,41 @@ rconn_failed(struct rconn *rc, const char *what)
 		rc->ctx = NULL;
 	}
 	count_error();
+	rc->restoring = 1;
 	rc->down_until = util_mono_us() + rc->retry_ms * 1000;
+}
+
+/*
+ * Redis answered on the connection. The end of an outage is logged here,
+ * after a command worked, not after connect(2): a frozen Redis (SIGSTOP,
+ * a hung host) still accepts connections from the kernel's backlog.
+ */
+static void
+rconn_answered(struct rconn *rc, int ok)
+{
+	rc->used_us = util_mono_us();
+	if (ok && rc->restoring) {
+		rc->restoring = 0;
+		log_info("redis connection restored");
+	}
+}
+
+/*
+ * 1 if an idle connection is still open. Redis never speaks unasked, so
+ * anything to read (EOF included) means the server closed it: Redis
+ * restarted, or its `timeout` dropped an idle client. One poll(2), no
+ * round trip. A frozen Redis keeps the socket open and looks alive here;
+ * the command timeout handles that.
+ */
+static int
+rconn_alive(struct rconn *rc)
+{
+	struct pollfd pfd;
+
+	pfd.fd = rc->ctx->fd;
+	pfd.events = POLLIN;
+	pfd.revents = 0;
+	return poll(&pfd, 1, 0) == 0;
 }
 
 static struct timeval
@@ -263,8 +302,20 @@ rconn_get(struct rconn *rc)
 {
 	struct timeval ctv, cmd;
 
-	if (rc->ctx != NULL)
-		return rc->ctx;
+	if (rc->ctx != NULL) {
+		if (util_mono_us() - rc->used_us < RCONN_IDLE_US ||
+		    rconn_alive(rc))
+			return rc->ctx;
+		/*
+		 * Closed while this process was idle. Connect again now: a
+		 * command on the dead socket would fail and cost the whole
+		 * back-off with Redis up again.
+		 */
+		log_info("redis closed the idle connection; reconnecting");
+		redisFree(rc->ctx);
+		rc->ctx = NULL;
+		rc->down_until = 0;
+	}
 	if (!rc->configured)
 		return NULL;
 	if (rc->down_until != 0 && util_mono_us() < rc->down_until)
@@ -285,9 +336,8 @@ rconn_get(struct rconn *rc)
 		rconn_failed(rc, "connect");
 		return NULL;
 	}
-	if (rc->down_until != 0)
-		log_info("redis connection restored");
 	rc->down_until = 0;
+	rc->used_us = util_mono_us();
 	if (rc->on_connect != NULL && !rc->in_on_connect) {
 		rc->in_on_connect = 1;
 		rc->on_connect(rc->on_connect_arg);
@@ -334,6 +384,8 @@ rconn_call(struct rconn *rc, int argc, const char **argv, const size_t *lens)
 		return NULL;
 	if ((r = redisCommandArgv(c, argc, argv, lens)) == NULL)
 		rconn_failed(rc, argv[0]);
+	else
+		rconn_answered(rc, r->type != REDIS_REPLY_ERROR);
 	return r;
 }
 
@@ -372,6 +424,7 @@ rconn_pipeline(struct rconn *rc, int n, const int *argc,
 		}
 		replies[i] = r;
 	}
+	rconn_answered(rc, 1);
 	return 0;
 }
 

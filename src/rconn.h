@@ -4,6 +4,9 @@
  * timeout, applies the command timeout, AUTH and SELECT on every
  * (re)connect, and after a failure stays down for redis_retry_ms, so that
  * a dead Redis costs one timeout per back-off period, not one per request.
+ * A connection left idle is checked (one poll(2)) before it is used, so
+ * that one Redis closed meanwhile (a restart) is replaced at once instead
+ * of failing a command and arming the back-off with Redis up again.
  */
 #ifndef CHATDESK_RCONN_H
 #define CHATDESK_RCONN_H

@@ -7,6 +7,7 @@
 
 #include "app.h"
 #include "db.h"
+#include "events.h"
 #include "log.h"
 #include "metrics.h"
 #include "rooms.h"
@@ -214,6 +215,22 @@ message_text(struct strbuf *out, int64_t id, int64_t room, int64_t user,
 	json_decref(b);
 }
 
+/* message.created to the room's channel, the message text as stored. */
+static void
+publish_message(struct app *app, int64_t room, const struct strbuf *msg)
+{
+	struct events_chans ch;
+	struct strbuf ev;
+
+	events_chans_init(&ch);
+	events_chans_add(&ch, "room", room);
+	strbuf_init(&ev);
+	strbuf_printf(&ev, "{\"type\":\"message.created\",\"room_id\":%lld,"
+	    "\"message\":%s}", (long long)room, msg->buf);
+	events_emit_text(app->events, &ch, ev.buf, ev.len);
+	strbuf_free(&ev);
+}
+
 int
 rooms_post(struct app *app, int64_t room, int64_t user, const char *body,
     size_t len, struct strbuf *out)
@@ -247,6 +264,7 @@ rooms_post(struct app *app, int64_t room, int64_t user, const char *body,
 	message_text(out, id, room, user, body, len, now);
 	list_key(app, room, &list);
 	cache_list_push(app->cache, &list, id, prev, out);
+	publish_message(app, room, out);
 	return 0;
 fail:
 	db_rollback(app->db);
@@ -258,19 +276,20 @@ struct page_arg {
 	int64_t		 room;
 };
 
-/* A page of the room's messages from SQLite, newest first. */
+/* Reads a page with s: SQL_MESSAGES_PAGE (before, newest first) or
+ * SQL_MESSAGES_AFTER (bound is after, oldest first). */
 static int
-page_read(void *arg, int64_t before, int limit, struct cache_page *p)
+page_read_with(struct page_arg *a, enum sqlstmt s, int64_t bound, int limit,
+    struct cache_page *p)
 {
-	struct page_arg *a = arg;
 	struct db *db = a->app->db;
 	sqlite3_stmt *st;
 	int rc = SQLITE_DONE;
 
-	if ((st = db_stmt(db, SQL_MESSAGES_PAGE)) == NULL)
+	if ((st = db_stmt(db, s)) == NULL)
 		return -1;
 	db_bind_int(st, 1, a->room);
-	db_bind_int(st, 2, before ? before : INT64_MAX);
+	db_bind_int(st, 2, bound);
 	db_bind_int(st, 3, limit);
 	p->n = 0;
 	strbuf_reset(&p->text);
@@ -287,6 +306,21 @@ page_read(void *arg, int64_t before, int limit, struct cache_page *p)
 	return p->n == CACHE_PAGE_MAX || rc == SQLITE_DONE ? 0 : -1;
 }
 
+/* A page of the room's messages from SQLite, newest first. */
+static int
+page_read(void *arg, int64_t before, int limit, struct cache_page *p)
+{
+	return page_read_with(arg, SQL_MESSAGES_PAGE,
+	    before ? before : INT64_MAX, limit, p);
+}
+
+/* The messages newer than after, oldest first, archived rows included. */
+static int
+page_read_after(void *arg, int64_t after, int limit, struct cache_page *p)
+{
+	return page_read_with(arg, SQL_MESSAGES_AFTER, after, limit, p);
+}
+
 int
 rooms_messages(struct app *app, int64_t room, int64_t before, int limit,
     struct strbuf *out, enum cache_result *res)
@@ -297,6 +331,18 @@ rooms_messages(struct app *app, int64_t room, int64_t before, int limit,
 	list_key(app, room, &list);
 	return cache_list_get(app->cache, &list, "messages", before, limit,
 	    page_read, &a, out, res);
+}
+
+int
+rooms_messages_after(struct app *app, int64_t room, int64_t after,
+    int limit, struct strbuf *out, enum cache_result *res)
+{
+	struct page_arg a = { app, room };
+	struct rkey list;
+
+	list_key(app, room, &list);
+	return cache_list_after(app->cache, &list, "messages", after, limit,
+	    page_read_after, &a, out, res);
 }
 
 int

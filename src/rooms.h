@@ -50,6 +50,15 @@ int rooms_post(struct app *, int64_t room, int64_t user, const char *body,
 int rooms_messages(struct app *, int64_t room, int64_t before, int limit,
     struct strbuf *out, enum cache_result *res);
 
+/*
+ * Writes {"messages":[...],"next_after":...}: the messages newer than
+ * after, oldest first, at most limit (API.md section 8's catch-up read).
+ * From the list when it reaches back to after (HIT), else from SQLite,
+ * archived rows included (BYPASS). Returns 0 or -1.
+ */
+int rooms_messages_after(struct app *, int64_t room, int64_t after,
+    int limit, struct strbuf *out, enum cache_result *res);
+
 /* Rebuilds the lists of the n most recently active rooms. Returns the
  * number rebuilt, or -1 if Redis is down. */
 int rooms_warm(struct app *, int n);

@@ -20,7 +20,9 @@ enum access {
 	ACCESS_USER,		/* any valid token */
 	ACCESS_STAFF,		/* agent or admin */
 	ACCESS_ADMIN,
-	ACCESS_METRICS		/* a loopback client, or an admin token */
+	ACCESS_METRICS,		/* a loopback client, or an admin token */
+	ACCESS_INTERNAL,	/* nginx's own subrequests; anyone else 404 */
+	ACCESS_SELF		/* the handler authenticates (event tickets) */
 };
 
 typedef void (*route_fn)(struct app *, struct req *, const int64_t *ids);

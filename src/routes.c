@@ -13,6 +13,7 @@ const struct route api_routes[] = {
 	{ "PATCH", "/api/v1/users/{id}", api_users_patch, ACCESS_USER },
 	{ "POST", "/api/v1/users/{id}/tokens", api_users_token, ACCESS_USER },
 	{ "DELETE", "/api/v1/tokens/current", api_tokens_revoke, ACCESS_USER },
+	{ "POST", "/api/v1/sessions", api_sessions_create, ACCESS_PUBLIC },
 
 	{ "POST", "/api/v1/rooms", api_rooms_create, ACCESS_STAFF },
 	{ "GET", "/api/v1/rooms", api_rooms_list, ACCESS_USER },
@@ -20,6 +21,8 @@ const struct route api_routes[] = {
 	{ "POST", "/api/v1/rooms/{id}/members", api_rooms_add_member, ACCESS_STAFF },
 	{ "POST", "/api/v1/rooms/{id}/messages", api_messages_post, ACCESS_USER },
 	{ "GET", "/api/v1/rooms/{id}/messages", api_messages_list, ACCESS_USER },
+	{ "POST", "/api/v1/rooms/{id}/typing", api_rooms_typing, ACCESS_USER },
+	{ "GET", "/api/v1/rooms/{id}/presence", api_rooms_presence, ACCESS_USER },
 
 	{ "POST", "/api/v1/tickets", api_tickets_create, ACCESS_USER },
 	{ "GET", "/api/v1/tickets", api_tickets_list, ACCESS_USER },
@@ -40,6 +43,13 @@ const struct route api_routes[] = {
 	{ "GET", "/api/v1/queue", api_queue_stats, ACCESS_ADMIN },
 	{ "POST", "/api/v1/queue/failed/retry", api_queue_retry, ACCESS_ADMIN },
 	{ "DELETE", "/api/v1/queue/failed", api_queue_clear, ACCESS_ADMIN },
+
+	/* A bearer token or a single-use ?ticket=: checked by the handler. */
+	{ "GET", "/api/v1/events", api_events_subscribe, ACCESS_SELF },
+	{ "POST", "/api/v1/events/tickets", api_events_ticket, ACCESS_USER },
+	/* Nchan's subscribe/unsubscribe callbacks (nginx/chatdesk-events.conf). */
+	{ "POST", "/api/v1/events/presence/join", api_events_join, ACCESS_INTERNAL },
+	{ "POST", "/api/v1/events/presence/leave", api_events_leave, ACCESS_INTERNAL },
 
 	{ "GET", "/metrics", api_metrics, ACCESS_METRICS },
 };

@@ -7,6 +7,7 @@
 #include "api.h"
 #include "app.h"
 #include "db.h"
+#include "events.h"
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
@@ -25,6 +26,20 @@ serve_init(void)
 		labels[i].method = api_routes[i].method;
 	}
 	metrics_routes(labels, i);
+}
+
+/*
+ * Asked by http_internal: a write failed while the database cannot take
+ * writes (a full disk, a read-only file system). That is 503
+ * unavailable, not 500: reads go on, and the client may retry the write.
+ */
+static int
+serve_refused(void *arg, const struct req *req)
+{
+	struct app *app = arg;
+
+	return db_read_only(app->db) && strcmp(req->method, "GET") != 0 &&
+	    strcmp(req->method, "HEAD") != 0;
 }
 
 void
@@ -50,7 +65,11 @@ serve_dispatch(struct app *app, struct req *req)
 	}
 	req->route = rt->pattern;
 	req->route_index = (int)(rt - api_routes);
-	/* While SQLite is unusable every route but health answers 503. */
+	app->io.refused = serve_refused;
+	app->io.refused_arg = app;
+	/* While SQLite is unreadable every route but health answers 503;
+	 * while it only cannot take writes, the writes do (db.c refuses
+	 * them, serve_refused makes the answer 503). */
 	if (rt->fn != api_health && db_down(app->db)) {
 		http_unavailable(req);
 		return;
@@ -101,6 +120,13 @@ serve_handle(struct app *app, FCGX_Request *fr)
 	}
 	us = util_mono_us() - req.start_us;
 	metrics_request(req.route_index, req.status, us);
+	/* Events of what this request committed, before the answer leaves
+	 * (it waits in libfcgi's buffer until FCGX_Finish_r): a client that
+	 * posts again after its answer has its events in Nchan in the order
+	 * it made them, whichever process serves it. A publish takes a
+	 * fraction of a millisecond; a failed one at most events_timeout_ms,
+	 * and is only counted and logged. */
+	events_flush(app->events);
 	/* The answer goes to nginx before the log line is written; the
 	 * FastCGI params (the method among them) are freed with it. */
 	snprintf(method, sizeof(method), "%s", req.method);

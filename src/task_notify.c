@@ -23,6 +23,7 @@
 
 #include "app.h"
 #include "db.h"
+#include "events.h"
 #include "log.h"
 #include "queue.h"
 #include "task.h"
@@ -87,6 +88,48 @@ write_all(struct app *app, const char *task_id, const struct ticket *t,
 fail:
 	db_rollback(app->db);
 	return -1;
+}
+
+/* The notification object of API.md from a SQL_NOTIF_UNDELIVERED row
+ * (unread: delivery to notify_command is not reading). */
+static json_t *
+notif_json(sqlite3_stmt *st)
+{
+	char created[UTIL_TIME_LEN];
+
+	util_format_time(sqlite3_column_int64(st, 4), created);
+	return json_pack("{s:I, s:I, s:s, s:I, s:s, s:n}",
+	    "id", (json_int_t)sqlite3_column_int64(st, 0),
+	    "user_id", (json_int_t)sqlite3_column_int64(st, 1),
+	    "event", (const char *)sqlite3_column_text(st, 2),
+	    "ticket_id", (json_int_t)sqlite3_column_int64(st, 3),
+	    "created_at", created, "read_at");
+}
+
+/*
+ * notification.created to each recipient's own channel, for the task's
+ * notifications not yet handed to notify_command: on a retry, those of
+ * the first attempt may go again (a hint; clients drop duplicates by id).
+ */
+static void
+publish_all(struct app *app, const char *task_id)
+{
+	struct events_chans ch;
+	sqlite3_stmt *st;
+	json_t *n;
+
+	if ((st = db_stmt(app->db, SQL_NOTIF_UNDELIVERED)) == NULL)
+		return;
+	db_bind_text(st, 1, task_id, strlen(task_id));
+	while (db_step(app->db, st) == SQLITE_ROW) {
+		events_chans_init(&ch);
+		events_chans_add(&ch, "user", sqlite3_column_int64(st, 1));
+		if ((n = notif_json(st)) != NULL)
+			events_emit(app->events, &ch, json_pack("{s:s, s:o}",
+			    "type", "notification.created", "notification", n));
+	}
+	db_reset(st);
+	events_flush(app->events);
 }
 
 /* Runs notify_command with json on stdin, bounded by notify_timeout_ms.
@@ -157,7 +200,6 @@ static int
 deliver(struct app *app, const char *task_id, char *err, size_t errsz)
 {
 	sqlite3_stmt *st, *done;
-	char created[UTIL_TIME_LEN];
 	int64_t ids[NOTIFY_MAX_RECIPIENTS];
 	char *texts[NOTIFY_MAX_RECIPIENTS];
 	json_t *j;
@@ -167,14 +209,8 @@ deliver(struct app *app, const char *task_id, char *err, size_t errsz)
 		return -1;
 	db_bind_text(st, 1, task_id, strlen(task_id));
 	while (n < NOTIFY_MAX_RECIPIENTS && db_step(app->db, st) == SQLITE_ROW) {
-		util_format_time(sqlite3_column_int64(st, 4), created);
 		ids[n] = sqlite3_column_int64(st, 0);
-		j = json_pack("{s:I, s:I, s:s, s:I, s:s, s:n}",
-		    "id", (json_int_t)ids[n],
-		    "user_id", (json_int_t)sqlite3_column_int64(st, 1),
-		    "event", (const char *)sqlite3_column_text(st, 2),
-		    "ticket_id", (json_int_t)sqlite3_column_int64(st, 3),
-		    "created_at", created, "read_at");
+		j = notif_json(st);
 		texts[n] = j ? json_dumps(j, JSON_COMPACT) : NULL;
 		json_decref(j);
 		if (texts[n] != NULL)
@@ -235,6 +271,7 @@ task_notify(struct app *app, const char *task_id, json_t *payload, char *err,
 		snprintf(err, errsz, "database error");
 		return TASK_RETRY;
 	}
+	publish_all(app, task_id);
 	if (*app->cfg.notify_command != '\0' &&
 	    deliver(app, task_id, err, errsz) == -1)
 		return TASK_RETRY;

@@ -7,6 +7,7 @@
 
 #include "app.h"
 #include "db.h"
+#include "events.h"
 #include "log.h"
 #include "queue.h"
 #include "tickets.h"
@@ -178,12 +179,42 @@ add_notify_task(struct app *app, int64_t ticket, const char *event,
 	    "event", event, "actor_id", id_or_null(actor)));
 }
 
+static json_t *interaction_json(int64_t id, int64_t ticket, int64_t author,
+    const char *kind, const char *body, size_t len, int64_t created);
+
+/*
+ * After a committed change (API.md section 8): interaction.created for
+ * the new interaction (if any; its reference is stolen), then
+ * ticket.updated, to the requester's and the assignee's own channels
+ * (and a former assignee's, who learns it was unassigned) and the
+ * ticket's.
+ */
+static void
+publish_ticket(struct app *app, const struct ticket *t, int64_t old_assignee,
+    json_t *interaction)
+{
+	struct events_chans ch;
+
+	events_chans_init(&ch);
+	events_chans_add(&ch, "user", t->requester_id);
+	events_chans_add(&ch, "user", t->assignee_id);
+	events_chans_add(&ch, "user", old_assignee);
+	events_chans_add(&ch, "ticket", t->id);
+	if (interaction != NULL)
+		events_emit(app->events, &ch, json_pack("{s:s, s:I, s:o}",
+		    "type", "interaction.created", "ticket_id",
+		    (json_int_t)t->id, "interaction", interaction));
+	events_emit(app->events, &ch, json_pack("{s:s, s:o}", "type",
+	    "ticket.updated", "ticket", tickets_json(t)));
+}
+
 int64_t
 tickets_create(struct app *app, int64_t requester, const char *subject,
     const char *body, size_t blen, const char *priority)
 {
 	sqlite3_stmt *st;
-	int64_t now = util_now_ms(), id, task;
+	struct ticket t;
+	int64_t now = util_now_ms(), id, task, iid;
 
 	if (db_begin(app->db) == -1)
 		return 0;
@@ -198,13 +229,17 @@ tickets_create(struct app *app, int64_t requester, const char *subject,
 	if (db_exec_stmt(app->db, st) != 0)
 		goto fail;
 	id = db_last_id(app->db);
-	if (add_interaction(app, id, requester, "comment", body, blen, now) == 0 ||
+	if ((iid = add_interaction(app, id, requester, "comment", body, blen,
+	    now)) == 0 ||
 	    (task = add_notify_task(app, id, "ticket_created", requester)) == 0)
 		goto fail;
 	if (db_commit(app->db) == -1)
 		return 0;
 	queue_flush(app->queue, &task, 1);
 	tickets_forget_stats(app, requester);
+	if (tickets_load(app, id, &t) == 0)
+		publish_ticket(app, &t, 0, interaction_json(iid, id, requester,
+		    "comment", body, blen, now));
 	return id;
 fail:
 	db_rollback(app->db);
@@ -249,7 +284,7 @@ tickets_update(struct app *app, int64_t id, const struct ticket_change *c,
 {
 	struct ticket old;
 	char body[96];
-	int64_t now = util_now_ms(), task = 0;
+	int64_t now = util_now_ms(), task = 0, iid = 0;
 	int moved, rc;
 
 	if (db_begin(app->db) == -1)
@@ -278,8 +313,8 @@ tickets_update(struct app *app, int64_t id, const struct ticket_change *c,
 		t->closed_at = strcmp(t->status, "closed") == 0 ? now : 0;
 		snprintf(body, sizeof(body), "status changed from %s to %s",
 		    old.status, t->status);
-		if (add_interaction(app, t->id, actor, "status_change", body,
-		    strlen(body), now) == 0 ||
+		if ((iid = add_interaction(app, t->id, actor, "status_change",
+		    body, strlen(body), now)) == 0 ||
 		    (task = add_notify_task(app, t->id, "status_changed",
 		    actor)) == 0)
 			goto fail;
@@ -291,6 +326,9 @@ tickets_update(struct app *app, int64_t id, const struct ticket_change *c,
 	if (task)
 		queue_flush(app->queue, &task, 1);
 	forget_after(app, &old, t);
+	publish_ticket(app, t, old.assignee_id, iid == 0 ? NULL :
+	    interaction_json(iid, t->id, actor, "status_change", body,
+	    strlen(body), now));
 	return 0;
 fail:
 	db_rollback(app->db);
@@ -346,7 +384,7 @@ tickets_comment(struct app *app, int64_t id, int64_t author, const char *body,
 		return -1;
 	strbuf_reset(out);
 	json_dump_callback(j, dump_cb, out, JSON_COMPACT);
-	json_decref(j);
+	publish_ticket(app, &t, 0, j);
 	return 0;
 }
 
@@ -379,19 +417,22 @@ tickets_page(struct app *app, int64_t before, int64_t requester,
 
 int
 tickets_interactions(struct app *app, int64_t ticket, int64_t before,
-    int limit, json_t *arr)
+    int64_t after, int limit, json_t *arr)
 {
 	sqlite3_stmt *st;
 	int n = 0, rc;
 
-	if ((st = db_stmt(app->db, SQL_INTERACTIONS_PAGE)) == NULL)
+	st = db_stmt(app->db, after ? SQL_INTERACTIONS_AFTER :
+	    SQL_INTERACTIONS_PAGE);
+	if (st == NULL)
 		return -1;
 	db_bind_int(st, 1, ticket);
-	db_bind_int(st, 2, before ? before : INT64_MAX);
+	db_bind_int(st, 2, after ? after : before ? before : INT64_MAX);
 	db_bind_int(st, 3, limit);
-	/* Newest first from SQL; the page is shown oldest first. */
+	/* Newest first from SQL for a before page, which is shown oldest
+	 * first; an after page is oldest first already. */
 	while ((rc = db_step(app->db, st)) == SQLITE_ROW) {
-		json_array_insert_new(arr, 0, interaction_json(
+		json_array_insert_new(arr, after ? (size_t)n : 0, interaction_json(
 		    sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1),
 		    sqlite3_column_int64(st, 2),
 		    (const char *)sqlite3_column_text(st, 3),
@@ -406,15 +447,16 @@ tickets_interactions(struct app *app, int64_t ticket, int64_t before,
 
 int
 tickets_notifications(struct app *app, int64_t user, int64_t before,
-    int unread, int limit, json_t *arr)
+    int64_t after, int unread, int limit, json_t *arr)
 {
 	sqlite3_stmt *st;
 	int n = 0, rc;
 
-	if ((st = db_stmt(app->db, SQL_NOTIFS_PAGE)) == NULL)
+	if ((st = db_stmt(app->db, after ? SQL_NOTIFS_AFTER :
+	    SQL_NOTIFS_PAGE)) == NULL)
 		return -1;
 	db_bind_int(st, 1, user);
-	db_bind_int(st, 2, before ? before : INT64_MAX);
+	db_bind_int(st, 2, after ? after : before ? before : INT64_MAX);
 	db_bind_int(st, 3, unread);
 	db_bind_int(st, 4, limit);
 	while ((rc = db_step(app->db, st)) == SQLITE_ROW) {
@@ -564,6 +606,7 @@ tickets_close_inactive(struct app *app, int64_t cutoff, int limit,
 	sqlite3_stmt *st;
 	struct ticket old, t;
 	int64_t ids[TICKETS_BATCH_MAX], users[2 * TICKETS_BATCH_MAX];
+	int64_t iids[TICKETS_BATCH_MAX];
 	int64_t now = util_now_ms();
 	int n = 0, i, nusers = 0;
 
@@ -587,8 +630,8 @@ tickets_close_inactive(struct app *app, int64_t cutoff, int limit,
 		nusers = add_user_once(users, nusers, t.requester_id);
 		nusers = add_user_once(users, nusers, t.assignee_id);
 		/* By the system: author and actor are null. */
-		if (add_interaction(app, t.id, 0, "status_change",
-		    "closed for inactivity", 21, now) == 0 ||
+		if ((iids[i] = add_interaction(app, t.id, 0, "status_change",
+		    "closed for inactivity", 21, now)) == 0 ||
 		    write_ticket(app, &t) == -1 ||
 		    add_notify_task(app, t.id, "status_changed", 0) == 0)
 			goto fail;
@@ -601,6 +644,14 @@ tickets_close_inactive(struct app *app, int64_t cutoff, int limit,
 	/* One batch: the whole outbox in one claim. */
 	queue_flush(app->queue, NULL, 0);
 	forget_batch(app, ids, users, n, nusers);
+	/* The requesters learn at once (API.md section 8): the tickets as
+	 * committed, read again outside the transaction. */
+	for (i = 0; i < n; i++)
+		if (tickets_load(app, ids[i], &t) == 0)
+			publish_ticket(app, &t, 0, interaction_json(iids[i],
+			    t.id, 0, "status_change", "closed for inactivity",
+			    21, now));
+	events_flush(app->events);
 	return n;
 fail:
 	db_rollback(app->db);

@@ -73,13 +73,15 @@ int tickets_update(struct app *, int64_t id, const struct ticket_change *,
 int tickets_comment(struct app *, int64_t id, int64_t author,
     const char *body, size_t len, struct strbuf *out);
 
-/* Pages (newest first in SQL): see the routes. Return counts or -1. */
+/* Pages (newest first in SQL): see the routes. Return counts or -1.
+ * A non-zero after pages forward instead: the items newer than after,
+ * oldest first (before is then ignored). */
 int tickets_page(struct app *, int64_t before, int64_t requester,
     const char *status, int64_t assignee, int limit, json_t *arr);
 int tickets_interactions(struct app *, int64_t ticket, int64_t before,
-    int limit, json_t *arr);
+    int64_t after, int limit, json_t *arr);
 int tickets_notifications(struct app *, int64_t user, int64_t before,
-    int unread, int limit, json_t *arr);
+    int64_t after, int unread, int limit, json_t *arr);
 /* Marks the caller's notifications read (ids, or all when ids NULL). */
 int tickets_notifications_read(struct app *, int64_t user,
     const int64_t *ids, size_t n);

@@ -6,7 +6,9 @@
 
 #include "app.h"
 #include "db.h"
+#include "events.h"
 #include "log.h"
+#include "passwd.h"
 #include "users.h"
 #include "util.h"
 
@@ -115,9 +117,25 @@ users_exists(struct app *app, int64_t id)
 	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
 }
 
+/* Stores a password hash made already (never inside a write transaction:
+ * hashing takes tens of milliseconds). */
+static int
+store_hash(struct app *app, int64_t id, const char *pwhash)
+{
+	sqlite3_stmt *st;
+
+	if ((st = db_stmt(app->db, SQL_USER_PASSWORD_SET)) == NULL)
+		return -1;
+	db_bind_text(st, 1, pwhash, strlen(pwhash));
+	db_bind_int(st, 2, util_now_ms());
+	db_bind_int(st, 3, id);
+	return db_exec_stmt(app->db, st) == 0 ? 0 : -1;
+}
+
 enum users_rc
 users_create(struct app *app, const char *name, const char *email,
-    enum role role, int64_t *id, char tok[AUTH_TOKEN_LEN + 1])
+    enum role role, const char *pwhash, int64_t *id,
+    char tok[AUTH_TOKEN_LEN + 1])
 {
 	sqlite3_stmt *st;
 	int64_t now = util_now_ms();
@@ -138,6 +156,8 @@ users_create(struct app *app, const char *name, const char *email,
 		    USERS_ERROR;
 	}
 	*id = db_last_id(app->db);
+	if (pwhash != NULL && store_hash(app, *id, pwhash) == -1)
+		goto fail;
 	if (auth_token_issue(app->auth, *id, tok) == -1)
 		goto fail;
 	if (db_commit(app->db) == -1)
@@ -175,7 +195,111 @@ users_update(struct app *app, int64_t id, const char *name, const char *email,
 		return USERS_NOT_FOUND;
 	user_key(app, id, &k);
 	cache_invalidate(app->cache, &k, 1);
-	if (role != ROLE_NONE)
+	if (role != ROLE_NONE) {
 		auth_forget_sessions(app->auth, id);
+		/* What it may see changed: subscribe again, checked anew. */
+		events_kick_user(app->events, id);
+	}
 	return USERS_OK;
+}
+
+enum users_rc
+users_set_password(struct app *app, int64_t id, const char *pw, size_t len)
+{
+	char hash[PASSWD_HASH_LEN];
+	struct rkey k;
+	int rc;
+
+	if (passwd_hash(pw, len, hash) == -1)
+		return USERS_ERROR;
+	rc = store_hash(app, id, hash);
+	sodium_memzero(hash, sizeof(hash));
+	if (rc == -1)
+		return USERS_ERROR;
+	if (db_changes(app->db) == 0)
+		return USERS_NOT_FOUND;
+	/* updated_at moved. */
+	user_key(app, id, &k);
+	cache_invalidate(app->cache, &k, 1);
+	return USERS_OK;
+}
+
+/* After a good password: a hash made with older limits is made again. */
+static void
+rehash(struct app *app, int64_t id, const char *old, const char *pw,
+    size_t len)
+{
+	if (passwd_needs_rehash(old) &&
+	    users_set_password(app, id, pw, len) != USERS_OK)
+		log_warn("rehash of user %lld's password failed", (long long)id);
+}
+
+/*
+ * Steps st, bound already, whose row is (id, password_hash or NULL), and
+ * verifies pw against it: 1 and *id on a match, 0 for no row, no hash or
+ * a wrong password (each at the same cost), -1 on error. The statement is
+ * reset before hashing, so no read snapshot is held meanwhile.
+ */
+static int
+verify_stmt(struct app *app, sqlite3_stmt *st, const char *pw, size_t len,
+    int64_t *id)
+{
+	char hash[PASSWD_HASH_LEN] = "";
+	const unsigned char *h;
+	int rc, ok;
+
+	if ((rc = db_step(app->db, st)) == SQLITE_ROW) {
+		*id = sqlite3_column_int64(st, 0);
+		h = sqlite3_column_text(st, 1);
+		if (h != NULL && strlen((const char *)h) < sizeof(hash))
+			memcpy(hash, h, strlen((const char *)h) + 1);
+	}
+	db_reset(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return -1;
+	ok = passwd_verify(hash[0] ? hash : NULL, pw, len);
+	if (ok)
+		rehash(app, *id, hash, pw, len);
+	return ok;
+}
+
+int
+users_signin(struct app *app, const char *email, size_t elen, const char *pw,
+    size_t len, int64_t *id)
+{
+	sqlite3_stmt *st;
+
+	if ((st = db_stmt(app->db, SQL_USER_BY_EMAIL)) == NULL)
+		return -1;
+	db_bind_text(st, 1, email, elen);
+	return verify_stmt(app, st, pw, len, id);
+}
+
+int
+users_check_password(struct app *app, int64_t id, const char *pw, size_t len)
+{
+	sqlite3_stmt *st;
+	int64_t found;
+
+	if ((st = db_stmt(app->db, SQL_USER_PASSWORD_OF)) == NULL)
+		return -1;
+	db_bind_int(st, 1, id);
+	return verify_stmt(app, st, pw, len, &found);
+}
+
+int64_t
+users_id_by_email(struct app *app, const char *email)
+{
+	sqlite3_stmt *st;
+	int64_t id;
+	int rc;
+
+	if ((st = db_stmt(app->db, SQL_USER_BY_EMAIL)) == NULL)
+		return -1;
+	db_bind_text(st, 1, email, strlen(email));
+	rc = db_step(app->db, st);
+	id = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) :
+	    rc == SQLITE_DONE ? 0 : -1;
+	db_reset(st);
+	return id;
 }

@@ -30,9 +30,10 @@ enum users_rc {
 const char *users_check_name(const char *s, size_t len);
 const char *users_check_email(const char *s, size_t len);
 
-/* Creates a user and its first token in one transaction. */
+/* Creates a user, its password hash (made by passwd_hash beforehand; NULL:
+ * none) and its first token in one transaction. */
 enum users_rc users_create(struct app *, const char *name, const char *email,
-    enum role, int64_t *id, char tok[AUTH_TOKEN_LEN + 1]);
+    enum role, const char *pwhash, int64_t *id, char tok[AUTH_TOKEN_LEN + 1]);
 
 /*
  * Updates the fields that are not NULL (role: not ROLE_NONE), commits,
@@ -45,6 +46,26 @@ enum users_rc users_update(struct app *, int64_t id, const char *name,
  * 1 none, -1 error. */
 int users_get(struct app *, int64_t id, struct strbuf *out,
     enum cache_result *res);
+
+/* Hashes and stores user id's new password, then invalidates user:{id}. */
+enum users_rc users_set_password(struct app *, int64_t id, const char *pw,
+    size_t len);
+
+/*
+ * Sign-in: 1 and *id when the email's user has this password, 0 when the
+ * email is unknown, the user has no password or the password is wrong
+ * (each at the same cost), -1 on error. A good password stored with old
+ * limits is rehashed.
+ */
+int users_signin(struct app *, const char *email, size_t elen,
+    const char *pw, size_t len, int64_t *id);
+/* The same for a user known by id (a "current_password"). */
+int users_check_password(struct app *, int64_t id, const char *pw,
+    size_t len);
+
+/* The id of the user with this email (compared case-insensitively), 0 if
+ * none, -1 on error. */
+int64_t users_id_by_email(struct app *, const char *email);
 
 /* 1 if the user exists, 0 if not, -1 on error. */
 int users_exists(struct app *, int64_t id);

@@ -358,8 +358,12 @@ class Stack:
     START_TIMEOUT = 15.0
     STOP_TIMEOUT = 10.0
 
-    def __init__(self, pool_size=2, env=None, rate="1000r/s", name="stack"):
+    def __init__(self, pool_size=2, env=None, rate="1000r/s", name="stack",
+                 nchan_redis=None):
         self.pool_size = int(pool_size)
+        # nchan_redis: a redis:// URL for Nchan's storage (several nginx
+        # hosts sharing events), else Nchan keeps events in memory.
+        self.nchan_redis = nchan_redis
         self.extra_env = dict(env or {})
         self.rate = rate
         self.name = name
@@ -395,6 +399,10 @@ class Stack:
         return self.path("archive.db")
 
     @property
+    def events_sock(self):
+        return self.path("events.sock")
+
+    @property
     def log_path(self):
         return self.path("app.log")
 
@@ -417,6 +425,7 @@ class Stack:
             "CHATDESK_QUEUE_REDIS_URL": self.redis_url,
             "CHATDESK_LOG_LEVEL": "info",
             "CHATDESK_REDIS_RETRY_MS": "200",
+            "CHATDESK_EVENTS_SOCKET": self.events_sock,
         }
         base.update(self.extra_env)
         base.update(extra or {})
@@ -599,7 +608,15 @@ class Stack:
 
     # ---- nginx --------------------------------------------------------
 
-    def _write_nginx_conf(self, port):
+    def write_nginx_conf(self, port, name="nginx", events_sock=None,
+                         nchan_redis=None):
+        """Writes TMP/<name>.conf for nginx on port (another nginx of the
+        same stack passes its own name and publisher socket)."""
+        self._write_nginx_conf(port, name, events_sock, nchan_redis)
+        return self.path(name + ".conf")
+
+    def _write_nginx_conf(self, port, name="nginx", events_sock=None,
+                          nchan_redis=None):
         ndir = os.path.join(srcdir(), "nginx")
         try:
             with open(os.path.join(ndir, "local.conf.in")) as f:
@@ -612,18 +629,35 @@ class Stack:
             "@LISTEN@": "127.0.0.1:%d" % port,
             "@SOCKET@": self.fcgi_sock,
             "@RATE@": self.rate,
+            "@EVENTS_SOCKET@": events_sock or self.events_sock,
+            "@NCHAN_STORAGE@": ("nchan_redis_url %s; nchan_use_redis on;"
+                                % (nchan_redis or self.nchan_redis)
+                                if (nchan_redis or self.nchan_redis) else ""),
+            "@WEBROOT@": os.path.join(srcdir(), "web"),
         }
+        if name != "nginx":
+            conf = conf.replace(self.tmp + "/nginx.pid",
+                                self.path(name + ".pid"))
         for k, v in subst.items():
             conf = conf.replace(k, v)
         left = re.findall(r"@[A-Z_]+@", conf)
         if left:
             raise HarnessError("nginx/local.conf.in: unknown placeholders %s"
                                % sorted(set(left)))
-        # The snippet is self-contained: it includes nothing itself.
-        shutil.copyfile(os.path.join(ndir, "chatdesk-locations.conf"),
-                        self.path("chatdesk-locations.conf"))
+        # The snippets are self-contained: they include nothing themselves.
+        for inc in ("chatdesk-locations.conf", "chatdesk-web.conf",
+                    "chatdesk-events.conf", "chatdesk-events-publisher.conf"):
+            with open(os.path.join(ndir, inc)) as f:
+                text = f.read()
+            recheck = self.env().get("CHATDESK_EVENTS_RECHECK_S")
+            if recheck and inc == "chatdesk-events.conf":
+                # The shipped snippet says 60s, events_recheck_s' default.
+                text = re.sub(r"nchan_subscriber_timeout \d+s;",
+                              "nchan_subscriber_timeout %ss;" % recheck, text)
+            with open(self.path(inc), "w") as f:
+                f.write(text)
         os.makedirs(self.path("nginx-tmp"), exist_ok=True)
-        with open(self.path("nginx.conf"), "w") as f:
+        with open(self.path(name + ".conf"), "w") as f:
             f.write(conf)
 
     def _nginx_cmd(self, *extra):

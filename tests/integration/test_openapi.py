@@ -54,6 +54,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import jsonschema  # noqa: E402
 import yaml  # noqa: E402
 
+import events_client  # noqa: E402
 import harness  # noqa: E402
 import helpers  # noqa: E402
 from helpers import User  # noqa: E402
@@ -289,6 +290,10 @@ class RouteTableTest(harness.ApiTestCase):
             elif acc == "metrics":
                 self.assertEqual(sec, [{}, {"bearerAuth": []}],
                                  "%s %s" % (method, tmpl))
+            elif acc == "internal":
+                # nginx's own callbacks: no token, and to clients 404.
+                self.assertEqual(sec, [], "%s %s" % (method, tmpl))
+                self.assertIn("404", op["responses"], "%s %s" % (method, tmpl))
             else:
                 self.assertIn({"bearerAuth": []}, sec or [],
                               "%s %s" % (method, tmpl))
@@ -366,8 +371,12 @@ class PendingTest(harness.ApiTestCase):
     def test_pending_blocks_paste_and_validate(self):
         """the blocks of docs/openapi-pending.md, pasted into the spec, pass the validator"""
         blocks = pending_blocks()
-        self.assertGreaterEqual(len(blocks), 10, "blocks found: %d" %
-                                len(blocks))
+        # The file shrinks as routes land (their blocks move into the
+        # spec): what matters is that the parser finds every block it has.
+        with open(PENDING_PATH, encoding="utf-8") as f:
+            leads = len(re.findall(r"^# into: ", f.read(), flags=re.M))
+        self.assertEqual(len(blocks), leads, "blocks found: %d of %d" %
+                         (len(blocks), leads))
         merged = copy.deepcopy(SPEC)
         for target, block in blocks:
             self.assertIsInstance(block, dict, target)
@@ -415,7 +424,8 @@ def setUpModule():
     STACK = harness.Stack(name="test_openapi", env={
         "CHATDESK_RATE_LIMIT_COUNT": str(RATE_LIMIT)}).start()
     for name, role in (("admin", "admin"), ("agent", "agent"),
-                       ("spammer", "agent"), ("cust", "customer"),
+                       ("spammer", "agent"), ("reader", "agent"),
+                       ("cust", "customer"),
                        ("cust2", "customer")):
         uid, tok = helpers.add_user(STACK, "oa " + name,
                                     "oa-%s@example.com" % name, role)
@@ -495,6 +505,43 @@ class LiveTest(SpecCase):
         r, _ = self.call("DELETE", "/api/v1/tokens/current", fresh,
                          status=401)
         self.assertEqual(r.headers.get("WWW-Authenticate"), "Bearer")
+
+    def test_sessions(self):
+        """sign-in: a user with a password, 201, the one 401, 400, 415; password changes"""
+        a = U["admin"]
+        pw = "oa sign-in password"
+        r, body = self.call("POST", "/api/v1/users", a,
+                            {"name": "oa signer", "role": "customer",
+                             "email": "oa-signer@example.com",
+                             "password": pw}, status=201)
+        self.assertEqual(r.headers.get("Cache-Control"), "no-store")
+        self.assertNotIn(pw, r.text)
+        me = User(body["user"]["id"], body["token"], "oa signer", "customer")
+        self.call("POST", "/api/v1/users", a,
+                  {"name": "x", "role": "customer", "email": "oa-x@example.com",
+                   "password": "short"}, status=400)
+        r, s = self.call("POST", "/api/v1/sessions", None,
+                         {"email": "oa-signer@example.com", "password": pw},
+                         status=201)
+        self.assertEqual(s["user"]["id"], me.id)
+        self.call("POST", "/api/v1/sessions", None,
+                  {"email": "oa-signer@example.com", "password": "wrong one"},
+                  status=401)
+        self.call("POST", "/api/v1/sessions", None,
+                  {"email": "oa-nobody@example.com", "password": pw},
+                  status=401)
+        self.call("POST", "/api/v1/sessions", None, {"email": "x@y"},
+                  status=400)
+        self.call("POST", "/api/v1/sessions", None, body="{}",
+                  headers={"Content-Type": "text/plain"}, status=415)
+        self.call("PATCH", "/api/v1/users/%d" % me.id, me,
+                  {"password": "oa new password", "current_password": "no!"},
+                  status=403)
+        self.call("PATCH", "/api/v1/users/%d" % me.id, me,
+                  {"password": "oa new password", "current_password": pw},
+                  status=200)
+        self.call("PATCH", "/api/v1/users/%d" % me.id, a,
+                  {"password": "oa admin-set password"}, status=200)
 
     def test_rooms(self):
         """rooms: create, list, get, members, 403 and 404"""
@@ -583,6 +630,62 @@ class LiveTest(SpecCase):
         self.assertEqual(len(page["interactions"]), 2, page)
         self.call("GET", path + "?limit=1", U["cust2"], status=200)
         self.call("POST", path, U["cust"], {"body": "not mine"}, status=404)
+
+    def test_catch_up(self):
+        """after= on messages, interactions and notifications; with before, 400"""
+        # Posts by a user of its own here: the others' allowance
+        # (RATE_LIMIT a window) is spent by the tests that post.
+        a = U["reader"]
+        room = self.room([U["cust"].id])
+        path = "/api/v1/rooms/%d/messages" % room["id"]
+        _, first = self.call("POST", path, a, {"body": "one"}, status=201)
+        _, second = self.call("POST", path, a, {"body": "two"}, status=201)
+        _, page = self.call("GET", path + "?after=%d" % first["id"],
+                            U["cust"], status=200)
+        self.assertEqual([m["id"] for m in page["messages"]], [second["id"]])
+        self.assertIsNone(page["next_after"])
+        self.call("GET", path + "?after=%d&before=%d" % (first["id"],
+                  second["id"]), U["cust"], status=400)
+        t = self.ticket(a)
+        _, page = self.call("GET", "/api/v1/tickets/%d/interactions?after=1"
+                            % t["id"], a, status=200)
+        self.assertIn("next_after", page)
+        _, page = self.call("GET", "/api/v1/notifications?after=1",
+                            U["cust"], status=200)
+        self.assertIn("next_after", page)
+
+    def test_events(self):
+        """live events: a ticket, a subscription, typing, presence, 404"""
+        room = self.room([U["cust"].id])
+        _, tk = self.call("POST", "/api/v1/events/tickets", U["cust"],
+                          status=201)
+        path = "/api/v1/events?rooms=%d" % room["id"]
+        es = events_client.EventSource(STACK, path + "&ticket=" + tk["ticket"])
+        try:
+            self.check(harness.Response("GET", path, es.status, "",
+                                        list(es.headers.items()), b""))
+            self.call("POST", "/api/v1/rooms/%d/typing" % room["id"],
+                      U["agent"], status=204)
+            ev = es.wait_for(lambda e: e["data"].get("type") == "typing", 10)
+            self.assertValid({"$ref": "#/components/schemas/Event"},
+                             ev["data"], "the typing event")
+        finally:
+            es.close()
+        _, online = self.call("GET", "/api/v1/rooms/%d/presence" % room["id"],
+                              U["agent"], status=200)
+        self.assertIsInstance(online, dict)
+        self.call("GET", path, U["cust2"], status=404)
+        self.call("POST", "/api/v1/rooms/%d/typing" % room["id"], U["cust2"],
+                  status=404)
+        # The presence callbacks, as nginx makes them (straight to the
+        # pool with CHATDESK_INTERNAL), and as a client cannot.
+        for which in ("join", "leave"):
+            uri = ("/api/v1/events/presence/%s?user=%d&sub=ab12&channels="
+                   "room:%d" % (which, U["cust"].id, room["id"]))
+            params = helpers.fcgi_params("POST", uri)
+            params["CHATDESK_INTERNAL"] = "1"
+            self.check(helpers.fcgi_request(STACK.fcgi_sock, params))
+            self.call("POST", uri, U["cust"], status=404)
 
     def test_notifications(self):
         """notifications written by the worker: list, unread, mark read"""

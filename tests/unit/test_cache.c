@@ -137,14 +137,19 @@ test_page_answer(void **state)
 
 	(void)state;
 	strbuf_init(&out);
-	cache_page_answer(&out, "messages", "{\"id\":9},{\"id\":8}", 17, 1, 8);
+	cache_page_answer(&out, "messages", "next_before", "{\"id\":9},{\"id\":8}", 17, 1, 8);
 	assert_string_equal(out.buf,
 	    "{\"messages\":[{\"id\":9},{\"id\":8}],\"next_before\":8}\n");
-	cache_page_answer(&out, "messages", "{\"id\":9}", 8, 0, 9);
+	cache_page_answer(&out, "messages", "next_before", "{\"id\":9}", 8, 0, 9);
 	assert_string_equal(out.buf,
 	    "{\"messages\":[{\"id\":9}],\"next_before\":null}\n");
-	cache_page_answer(&out, "messages", "", 0, 0, 0);
+	cache_page_answer(&out, "messages", "next_before", "", 0, 0, 0);
 	assert_string_equal(out.buf, "{\"messages\":[],\"next_before\":null}\n");
+	/* The catch-up read's pages name their cursor next_after. */
+	cache_page_answer(&out, "messages", "next_after",
+	    "{\"id\":8},{\"id\":9}", 17, 1, 9);
+	assert_string_equal(out.buf,
+	    "{\"messages\":[{\"id\":8},{\"id\":9}],\"next_after\":9}\n");
 	strbuf_free(&out);
 }
 

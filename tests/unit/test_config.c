@@ -90,6 +90,9 @@ test_defaults(void **state)
 	assert_int_equal(cfg.max_body_bytes, 65536);
 	assert_int_equal(cfg.rate_limit_count, 20);
 	assert_int_equal(cfg.rate_limit_window, 10);
+	assert_int_equal(cfg.signin_rate_limit_email, 10);
+	assert_int_equal(cfg.signin_rate_limit_addr, 100);
+	assert_int_equal(cfg.signin_rate_limit_window, 300);
 	assert_int_equal(cfg.task_max_attempts, 3);
 	assert_int_equal(cfg.task_backoff_s, 30);
 	assert_string_equal(cfg.notify_command, "");

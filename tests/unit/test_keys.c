@@ -115,6 +115,24 @@ test_families(void **state)
 	keys_ratelimit(&ks, &k, INT64_MAX, INT64_MAX);
 	assert_key(&k, p, "ratelimit:9223372036854775807:9223372036854775807",
 	    KEY_RATELIMIT);
+	keys_ratelimit_typing(&ks, &k, INT64_MAX, INT64_MAX);
+	assert_key(&k, p, "ratelimit:typing:9223372036854775807:"
+	    "9223372036854775807", KEY_RATELIMIT);
+	keys_event_ticket(&ks, &k, hash);
+	assert_key(&k, p, "events:ticket:a0a1a2a3a4a5a6a7a8a9aaabacadaeaf"
+	    "b0b1b2b3b4b5b6b7b8b9babbbcbdbebf", KEY_EVENT_TICKET);
+	keys_presence(&ks, &k, INT64_MAX, 0);
+	assert_key(&k, p, "presence:room:9223372036854775807", KEY_PRESENCE);
+	keys_presence(&ks, &k, INT64_MAX, 1);
+	assert_key(&k, p, "presence:room:9223372036854775807:users",
+	    KEY_PRESENCE);
+	/* The longest names there are: a full prefix, a hash, a window. */
+	keys_signin(&ks, &k, KEYS_SIGNIN_EMAIL, hash, INT64_MAX);
+	assert_key(&k, p, "ratelimit:signin:email:a0a1a2a3a4a5a6a7a8a9aaabacadaeaf"
+	    "b0b1b2b3b4b5b6b7b8b9babbbcbdbebf:9223372036854775807", KEY_RATELIMIT);
+	keys_signin(&ks, &k, KEYS_SIGNIN_ADDR, hash, 1);
+	assert_key(&k, p, "ratelimit:signin:addr:a0a1a2a3a4a5a6a7a8a9aaabacadaeaf"
+	    "b0b1b2b3b4b5b6b7b8b9babbbcbdbebf:1", KEY_RATELIMIT);
 	keys_tasks(&ks, &k, KEY_TASKS_PENDING);
 	assert_key(&k, p, "tasks:pending", KEY_TASKS);
 	keys_tasks(&ks, &k, KEY_TASKS_PROCESSING);
