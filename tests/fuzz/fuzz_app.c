@@ -117,7 +117,7 @@ fuzz_app_init(const char *prog, const char *redis_url)
 		snprintf(email, sizeof(email), "%s@fuzz.example",
 		    placeholders[i] + 1);
 		must(users_create(&fa->app, name, email,
-		    auth_role_parse(roles[i]), &fa->ids[i],
+		    auth_role_parse(roles[i]), NULL, &fa->ids[i],
 		    fa->tokens[i]) == USERS_OK, "users_create");
 	}
 	/* Room 1 with the agent and the customer, a message; ticket 1 of

@@ -95,6 +95,22 @@ FCGI = {
                        extra=["CONTENT_TYPE=text/plain"]),
     "bad_token": fcgi("GET", "/api/v1/users/me", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
     "head_ticket": fcgi("HEAD", "/api/v1/tickets/1", "@customer"),
+    "sessions_login": fcgi("POST", "/api/v1/sessions", None,
+                           '{"email":"customer@fuzz.example","password":"not it"}'),
+    "typing": fcgi("POST", "/api/v1/rooms/1/typing", "@customer", "{}"),
+    "presence": fcgi("GET", "/api/v1/rooms/1/presence", "@agent"),
+    "events_subscribe": fcgi("GET", "/api/v1/events?rooms=1,2,1&tickets=1"
+                             "&last_event_id=1:2,[3]", "@customer"),
+    "events_ticket_param": fcgi("GET", "/api/v1/events?ticket=abc&rooms=1"),
+    "events_ticket": fcgi("POST", "/api/v1/events/tickets", "@customer", "{}"),
+    "presence_join": fcgi("POST", "/api/v1/events/presence/join?user=3"
+                          "&sub=0123abcd&channels=room:1,ticket:1", None, None,
+                          extra=["CHATDESK_INTERNAL=1"]),
+    "presence_leave": fcgi("POST", "/api/v1/events/presence/leave?user=3"
+                           "&sub=0123abcd&channels=room:1", None, None,
+                           extra=["CHATDESK_INTERNAL=1"]),
+    "presence_outside": fcgi("POST", "/api/v1/events/presence/join?user=3"
+                             "&sub=ab&channels=room:1"),
     "head_messages": fcgi("HEAD", "/api/v1/rooms/1/messages?limit=1", "@agent"),
 }
 
