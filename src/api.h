@@ -87,6 +87,10 @@ void api_users_get(struct app *, struct req *, const int64_t *);
 void api_users_patch(struct app *, struct req *, const int64_t *);
 void api_users_token(struct app *, struct req *, const int64_t *);
 void api_tokens_revoke(struct app *, struct req *, const int64_t *);
+void api_users_list(struct app *, struct req *, const int64_t *);
+void api_users_tokens_list(struct app *, struct req *, const int64_t *);
+void api_users_tokens_revoke(struct app *, struct req *, const int64_t *);
+void api_users_token_revoke(struct app *, struct req *, const int64_t *);
 
 /* api_sessions.c */
 void api_sessions_create(struct app *, struct req *, const int64_t *);

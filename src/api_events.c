@@ -28,7 +28,7 @@
 #define EVENTS_IDS_MAX		50	/* rooms= and tickets= each */
 #define EVENTS_TICKET_TTL	60	/* seconds, as the contract says */
 #define EVENTS_PRESENCE_GRACE_S	10	/* an entry outlives its subscription */
-#define EVENTS_LAST_ID_MAX	2048	/* Nchan ids of 101 channels fit */
+#define EVENTS_LAST_ID_MAX	2048	/* Nchan ids of 102 channels fit */
 #define EVENTS_SID_LEN		32	/* hex of 16 random bytes */
 #define EVENTS_ONLINE_MAX	10000
 
@@ -244,6 +244,9 @@ api_events_subscribe(struct app *app, struct req *req, const int64_t *ids)
 		}
 	events_chans_init(&ch);
 	events_chans_add(&ch, "user", req->user_id);
+	/* Agents and admins: every ticket's changes (an inbox). */
+	if (auth_is_staff(req->role))
+		events_chans_add_name(&ch, EVENTS_CHAN_STAFF);
 	for (i = 0; i < nr; i++)
 		events_chans_add(&ch, "room", rooms[i]);
 	for (i = 0; i < nt; i++)

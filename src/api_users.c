@@ -27,6 +27,32 @@ role_of(int idx)
 	return (enum role)(ROLE_CUSTOMER + idx);
 }
 
+/*
+ * Acting on user id's account (its tokens) is for the user itself and
+ * for admins. Users are visible to all, so a user that exists answers
+ * 403 to anyone else and one that does not 404. Returns 0, or -1 after
+ * answering.
+ */
+static int
+self_or_admin(struct app *app, struct req *req, int64_t id, const char *why)
+{
+	int ex;
+
+	if ((ex = users_exists(app, id)) == -1) {
+		http_internal(req);
+		return -1;
+	}
+	if (ex == 0) {
+		http_not_found(req);
+		return -1;
+	}
+	if (req->user_id != id && req->role != ROLE_ADMIN) {
+		http_error(req, 403, "forbidden", NULL, "%s", why);
+		return -1;
+	}
+	return 0;
+}
+
 /* Answers the user JSON in out: as cached for self and staff, reduced to
  * id, name and role for anyone else. */
 static void
@@ -242,17 +268,13 @@ api_users_patch(struct app *app, struct req *req, const int64_t *ids)
 	int64_t id = ids[0];
 	enum users_rc rc;
 	enum role role = ROLE_NONE;
-	int has_name, has_email, has_role, has_pw, ri, ex;
+	int has_name, has_email, has_role, has_pw, ri, disabled = -1;
+	json_t *dj;
 
 	if (req->user_id != id && req->role != ROLE_ADMIN) {
 		/* 404 for a user that does not exist, 403 for one that does. */
-		if ((ex = users_exists(app, id)) == -1)
-			http_internal(req);
-		else if (ex == 0)
-			http_not_found(req);
-		else
-			http_error(req, 403, "forbidden", NULL,
-			    "only the user or an admin may change a user");
+		(void)self_or_admin(app, req, id,
+		    "only the user or an admin may change a user");
 		return;
 	}
 	if (http_read_json(req, app->cfg.max_body_bytes, 0) == -1 ||
@@ -262,9 +284,25 @@ api_users_patch(struct app *app, struct req *req, const int64_t *ids)
 	    USERS_EMAIL_MAX, 0, &email, &elen)) == -1 ||
 	    (has_role = api_field_enum(req, "role", role_choices, 0, &ri)) == -1)
 		return;
-	if ((has_email || has_role) && req->role != ROLE_ADMIN) {
-		http_error(req, 403, "forbidden", has_email ? "email" : "role",
-		    "only an admin may change email or role");
+	if ((dj = json_object_get(req->body, "disabled")) != NULL) {
+		if (!json_is_boolean(dj)) {
+			http_invalid_field(req, "disabled",
+			    "disabled must be true or false");
+			return;
+		}
+		disabled = json_is_true(dj);
+	}
+	if ((has_email || has_role || disabled != -1) &&
+	    req->role != ROLE_ADMIN) {
+		http_error(req, 403, "forbidden", has_email ? "email" :
+		    has_role ? "role" : "disabled",
+		    "only an admin may change email, role or disabled");
+		return;
+	}
+	/* No admin locks itself out (of the last admin account, perhaps). */
+	if (disabled == 1 && req->user_id == id) {
+		http_error(req, 403, "forbidden", "disabled",
+		    "an admin may not disable itself");
 		return;
 	}
 	if (has_name && (why = users_check_name(name, nlen)) != NULL) {
@@ -280,13 +318,14 @@ api_users_patch(struct app *app, struct req *req, const int64_t *ids)
 	if ((has_pw = patch_password(app, req, id, &pw, &plen)) == -1)
 		return;
 	rc = USERS_OK;
-	if (has_name || has_email || has_role)
+	if (has_name || has_email || has_role || disabled != -1)
 		rc = users_update(app, id, has_name ? name : NULL,
-		    has_email ? email : NULL, role);
+		    has_email ? email : NULL, role, disabled);
 	/* The password last: a 409 on the email changes nothing. */
 	if (rc == USERS_OK && has_pw)
 		rc = users_set_password(app, id, pw, plen);
-	if (rc == USERS_OK && !has_name && !has_email && !has_role) {
+	if (rc == USERS_OK && !has_name && !has_email && !has_role &&
+	    disabled == -1) {
 		/* Nothing else changed: the user as it is. */
 		get_user(app, req, id);
 		return;
@@ -294,36 +333,116 @@ api_users_patch(struct app *app, struct req *req, const int64_t *ids)
 	answer_write(app, req, rc, id, 200, NULL);
 }
 
-/* POST /api/v1/users/{id}/tokens (self or admin) */
+/*
+ * POST /api/v1/users/{id}/tokens (self or admin). A token its own holder
+ * mints ends no later than the token that minted it, so a stolen token
+ * cannot be turned into a longer-lived one; none is minted for a
+ * disabled user.
+ */
 void
 api_users_token(struct app *app, struct req *req, const int64_t *ids)
 {
 	char tok[AUTH_TOKEN_LEN + 1];
-	int ex;
+	int64_t not_after;
+	int rc;
 
-	if ((ex = users_exists(app, ids[0])) == -1) {
-		http_internal(req);
+	if (self_or_admin(app, req, ids[0],
+	    "only the user or an admin may issue its tokens") == -1)
 		return;
-	}
-	if (ex == 0) {
-		http_not_found(req);
-		return;
-	}
-	if (req->user_id != ids[0] && req->role != ROLE_ADMIN) {
-		http_error(req, 403, "forbidden",
-		    NULL, "only the user or an admin may issue its tokens");
-		return;
-	}
 	/* A POST that takes no body accepts an empty body or {}. */
 	if (http_read_json(req, app->cfg.max_body_bytes, 1) == -1)
 		return;
-	if (auth_token_issue(app->auth, ids[0], tok) == -1) {
+	not_after = req->user_id == ids[0] ? req->token_expires_at : 0;
+	if ((rc = auth_token_issue(app->auth, ids[0], not_after, tok)) == -1) {
 		http_internal(req);
+		return;
+	}
+	if (rc == 1) {
+		http_error(req, 409, "conflict", NULL, "the user is disabled");
 		return;
 	}
 	http_header(req, "Cache-Control", "no-store");
 	http_json(req, 201, json_pack("{s:s}", "token", tok));
 	sodium_memzero(tok, sizeof(tok));
+}
+
+/* GET /api/v1/users/{id}/tokens (self or admin): never a token itself. */
+void
+api_users_tokens_list(struct app *app, struct req *req, const int64_t *ids)
+{
+	json_t *j;
+
+	if (self_or_admin(app, req, ids[0],
+	    "only the user or an admin may list its tokens") == -1)
+		return;
+	if ((j = auth_tokens_json(app->auth, ids[0])) == NULL) {
+		http_internal(req);
+		return;
+	}
+	http_json(req, 200, j);
+}
+
+/* DELETE /api/v1/users/{id}/tokens (self or admin): every token. */
+void
+api_users_tokens_revoke(struct app *app, struct req *req, const int64_t *ids)
+{
+	if (self_or_admin(app, req, ids[0],
+	    "only the user or an admin may revoke its tokens") == -1)
+		return;
+	if (auth_revoke_all(app->auth, ids[0]) == -1) {
+		auth_forget_revoked(app->auth);
+		http_internal(req);
+		return;
+	}
+	auth_forget_revoked(app->auth);
+	/* Its live subscriptions end too (events_recheck_s is the backstop). */
+	events_kick_user(app->events, ids[0]);
+	http_empty(req, 204);
+}
+
+/* DELETE /api/v1/users/{id}/tokens/{token_id} (self or admin) */
+void
+api_users_token_revoke(struct app *app, struct req *req, const int64_t *ids)
+{
+	int rc;
+
+	if (self_or_admin(app, req, ids[0],
+	    "only the user or an admin may revoke its tokens") == -1)
+		return;
+	if ((rc = auth_revoke_one(app->auth, ids[0], ids[1])) == -1)
+		http_internal(req);
+	else if (rc == 1)
+		http_not_found(req);
+	else {
+		/* The user's subscriptions end; those held with another of its
+		 * tokens come back at the client's next (re)authorization. */
+		events_kick_user(app->events, ids[0]);
+		http_empty(req, 204);
+	}
+}
+
+/* GET /api/v1/users (staff): ?role=, ?limit=, ?before=, newest first. */
+void
+api_users_list(struct app *app, struct req *req, const int64_t *ids)
+{
+	const char *role = http_param(req, "role");
+	int64_t before, next = 0;
+	json_t *list;
+	int limit;
+
+	if (api_page_params(req, 20, &limit, &before) == -1)
+		return;
+	if (role != NULL && auth_role_parse(role) == ROLE_NONE) {
+		http_invalid_field(req, "role",
+		    "role must be customer, agent or admin");
+		return;
+	}
+	if ((list = users_list(app, role, before, limit, &next)) == NULL) {
+		http_internal(req);
+		return;
+	}
+	http_json(req, 200, json_pack("{s:o, s:o}", "users", list,
+	    "next_before", next ? json_integer(next) : json_null()));
 }
 
 /* DELETE /api/v1/tokens/current */

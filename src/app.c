@@ -63,7 +63,7 @@ app_open(struct app *app, enum db_open_mode mode, char *err, size_t errsz)
 		    c->redis_retry_ms);
 	app->cache = cache_open(c, app->db, rc, &ks);
 	app->queue = queue_open(c, app->db, qrc, &ks);
-	app->auth = auth_open(app->db, app->cache, c->record_ttl);
+	app->auth = auth_open(app->db, app->cache, c);
 	return 0;
 }
 

@@ -10,20 +10,35 @@
 
 #include "auth.h"
 #include "cache.h"
+#include "config.h"
 #include "db.h"
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
+#include "util.h"
+
+/*
+ * last_used_at is written when a request finds it a minute old or more
+ * (AUTH_TOUCH_MS): at most about once a minute per token for the whole
+ * pool (the UPDATE is conditional, so two processes that race write it
+ * once), never once per request. After a failed write (a database that
+ * takes no writes) this process tries again only AUTH_TOUCH_MS later.
+ */
+#define AUTH_TOUCH_MS		60000
+#define AUTH_MS_PER_DAY		86400000LL
 
 struct auth {
-	struct db	*db;
-	struct cache	*cache;
-	long long	 ttl;		/* record_ttl, for session:{hash} */
-	struct strbuf	 value;		/* a session's cached text */
+	struct db		*db;
+	struct cache		*cache;
+	const struct config	*cfg;
+	long long		 ttl;		/* record_ttl, for session:{hash} */
+	struct strbuf		 value;		/* a session's cached text */
+	struct strbuf		 revoked;	/* hashes auth_revoke_all took */
+	int64_t			 touch_failed_ms;
 };
 
 struct auth *
-auth_open(struct db *db, struct cache *cache, long long ttl)
+auth_open(struct db *db, struct cache *cache, const struct config *cfg)
 {
 	struct auth *a;
 
@@ -31,8 +46,10 @@ auth_open(struct db *db, struct cache *cache, long long ttl)
 		abort();
 	a->db = db;
 	a->cache = cache;
-	a->ttl = ttl;
+	a->cfg = cfg;
+	a->ttl = cfg->record_ttl;
 	strbuf_init(&a->value);
+	strbuf_init(&a->revoked);
 	return a;
 }
 
@@ -42,6 +59,7 @@ auth_close(struct auth *a)
 	if (a == NULL)
 		return;
 	strbuf_free(&a->value);
+	strbuf_free(&a->revoked);
 	free(a);
 }
 
@@ -88,18 +106,71 @@ auth_token_new(char tok[AUTH_TOKEN_LEN + 1], unsigned char hash[AUTH_HASH_LEN])
 }
 
 int
-auth_token_issue(struct auth *a, int64_t user_id, char tok[AUTH_TOKEN_LEN + 1])
+auth_token_issue(struct auth *a, int64_t user_id, int64_t not_after,
+    char tok[AUTH_TOKEN_LEN + 1])
 {
 	unsigned char hash[AUTH_HASH_LEN];
 	sqlite3_stmt *st;
+	int64_t now = util_now_ms(), exp = 0;
 
+	if (a->cfg->token_max_age_days > 0)
+		exp = now + a->cfg->token_max_age_days * AUTH_MS_PER_DAY;
+	if (not_after > 0 && (exp == 0 || not_after < exp))
+		exp = not_after;
 	auth_token_new(tok, hash);
 	if ((st = db_stmt(a->db, SQL_TOKEN_INSERT)) == NULL)
 		return -1;
 	db_bind_int(st, 1, user_id);
 	db_bind_blob(st, 2, hash, sizeof(hash));
-	db_bind_int(st, 3, util_now_ms());
-	return db_exec_stmt(a->db, st) == 0 ? 0 : -1;
+	db_bind_int(st, 3, now);
+	if (exp > 0)
+		db_bind_int(st, 4, exp);
+	if (db_exec_stmt(a->db, st) != 0)
+		return -1;
+	if (db_changes(a->db) == 0) {
+		sodium_memzero(tok, AUTH_TOKEN_LEN + 1);
+		return 1;
+	}
+	return 0;
+}
+
+/* A time column as RFC 3339 text, or null. */
+static json_t *
+time_or_null(sqlite3_stmt *st, int col)
+{
+	char t[UTIL_TIME_LEN];
+
+	if (sqlite3_column_type(st, col) == SQLITE_NULL)
+		return json_null();
+	util_format_time(sqlite3_column_int64(st, col), t);
+	return json_string(t);
+}
+
+json_t *
+auth_tokens_json(struct auth *a, int64_t user_id)
+{
+	sqlite3_stmt *st;
+	json_t *list;
+	int rc;
+
+	if ((st = db_stmt(a->db, SQL_TOKENS_OF_USER)) == NULL)
+		return NULL;
+	db_bind_int(st, 1, user_id);
+	db_bind_int(st, 2, util_now_ms());
+	db_bind_int(st, 3, AUTH_LIST_MAX);
+	list = json_array();
+	while ((rc = db_step(a->db, st)) == SQLITE_ROW)
+		json_array_append_new(list, json_pack("{s:I, s:o, s:o, s:o}",
+		    "id", (json_int_t)sqlite3_column_int64(st, 0),
+		    "created_at", time_or_null(st, 1),
+		    "last_used_at", time_or_null(st, 2),
+		    "expires_at", time_or_null(st, 3)));
+	db_reset(st);
+	if (rc != SQLITE_DONE) {
+		json_decref(list);
+		return NULL;
+	}
+	return json_pack("{s:o}", "tokens", list);
 }
 
 /* Accepts the scheme "Bearer" in any case (RFC 7235 2.1: scheme names
@@ -129,7 +200,11 @@ struct session_arg {
 	const unsigned char	*hash;
 };
 
-/* Fill for session:{hash}: "user_id role" of a live token. */
+/*
+ * Fill for session:{hash}: "user_id role token_id expires_at last_used_at"
+ * (Unix ms, 0 for none) of a live, unexpired token of an enabled user.
+ * The expiry travels with the value, so a cached session ends on time.
+ */
 static int
 session_fill(void *arg, struct strbuf *out)
 {
@@ -140,11 +215,15 @@ session_fill(void *arg, struct strbuf *out)
 	if ((st = db_stmt(sa->db, SQL_TOKEN_LOOKUP)) == NULL)
 		return -1;
 	db_bind_blob(st, 1, sa->hash, AUTH_HASH_LEN);
+	db_bind_int(st, 2, util_now_ms());
 	rc = db_step(sa->db, st);
 	if (rc == SQLITE_ROW) {
-		strbuf_printf(out, "%lld %s",
+		strbuf_printf(out, "%lld %s %lld %lld %lld",
 		    (long long)sqlite3_column_int64(st, 0),
-		    (const char *)sqlite3_column_text(st, 1));
+		    (const char *)sqlite3_column_text(st, 1),
+		    (long long)sqlite3_column_int64(st, 2),
+		    (long long)sqlite3_column_int64(st, 3),
+		    (long long)sqlite3_column_int64(st, 4));
 		rc = 0;
 	} else
 		rc = rc == SQLITE_DONE ? 1 : -1;
@@ -159,64 +238,56 @@ session_key(struct auth *a, const unsigned char *hash, struct rkey *k)
 }
 
 /*
- * Sessions this process used lately, so that the hot path makes no Redis
- * round trip for them. An entry is good for AUTH_LOCAL_TTL_US and only
- * while the shared session generation has not moved: a revocation or a
- * role change on this host bumps it, so it takes effect at once in every
- * process; on other hosts (sharing Redis, not this memory) within
- * AUTH_LOCAL_TTL_US.
+ * Records that the token was used, when its last_used_at (as the session
+ * read it) is AUTH_TOUCH_MS old, then drops the session so that the next
+ * read carries the new time. Failures only cost the column's freshness.
  */
-#define AUTH_LOCAL_SLOTS	1024
-#define AUTH_LOCAL_TTL_US	5000000
-
-static struct local_session {
-	char		token[AUTH_TOKEN_LEN];	/* the bearer token itself */
-	int64_t		user_id;
-	int		role;
-	uint64_t	gen;
-	int64_t		expires_us;
-} local[AUTH_LOCAL_SLOTS];
-
-static struct local_session *
-local_slot(const char *tok)
+static void
+session_touch(struct auth *a, struct req *req, int64_t last_used)
 {
-	uint32_t h;
+	sqlite3_stmt *st;
+	struct rkey k;
+	int64_t now = util_now_ms();
 
-	/* A token is 32 random bytes in base64url: its first characters
-	 * are evenly spread already. */
-	memcpy(&h, tok, sizeof(h));
-	return &local[h % AUTH_LOCAL_SLOTS];
+	if (now - last_used < AUTH_TOUCH_MS ||
+	    now - a->touch_failed_ms < AUTH_TOUCH_MS || db_in_txn(a->db))
+		return;
+	if ((st = db_stmt(a->db, SQL_TOKEN_TOUCH)) == NULL ||
+	    (db_bind_int(st, 1, now), db_bind_int(st, 2, req->token_id),
+	    db_bind_int(st, 3, now - AUTH_TOUCH_MS),
+	    db_exec_stmt(a->db, st)) != 0) {
+		a->touch_failed_ms = now;
+		return;
+	}
+	session_key(a, req->token_hash, &k);
+	cache_invalidate(a->cache, &k, 1);
 }
 
+/*
+ * No process keeps sessions in its own memory: each request reads
+ * session:{hash} (one Redis round trip, or SQLite while Redis is down).
+ * Every revocation, disabling and role change commits to SQLite and then
+ * deletes the session keys it ends (the fill's lease keeps a racing
+ * reader from storing the old row again), so it takes effect at once in
+ * every process and on every host that shares Redis, without the shared
+ * metrics file. An in-process cache checked against a generation would
+ * need that generation read from Redis on each request anyway, which is
+ * the round trip it was meant to save.
+ */
 int
 auth_identify(struct auth *a, struct req *req)
 {
 	struct session_arg sa;
-	struct local_session *ls;
 	struct rkey k;
 	struct strbuf *v = &a->value;
 	enum cache_result res;
 	const char *tok;
 	char role[16];
-	long long uid;
-	uint64_t gen;
+	long long uid, tid, exp, used;
 	int rc;
 
 	if (bearer_token(req->authorization, &tok) == -1)
 		return 1;
-	/* Read the generation before the lookup: a revocation that lands
-	 * during it leaves this entry already stale. The comparison is
-	 * constant-time: it is a secret. */
-	gen = metrics_session_gen();
-	ls = local_slot(tok);
-	if (ls->gen == gen && ls->expires_us > util_mono_us() &&
-	    sodium_memcmp(ls->token, tok, AUTH_TOKEN_LEN) == 0) {
-		/* req->token_hash stays unset: auth_revoke_current makes it. */
-		req->user_id = ls->user_id;
-		req->role = ls->role;
-		metrics_cache(KEY_SESSION, 0);	/* a hit, of the nearest tier */
-		return 0;
-	}
 	crypto_hash_sha256(req->token_hash, (const unsigned char *)tok,
 	    AUTH_TOKEN_LEN);
 	sa.db = a->db;
@@ -225,15 +296,16 @@ auth_identify(struct auth *a, struct req *req)
 	rc = cache_get(a->cache, &k, a->ttl, session_fill, &sa, v, &res);
 	if (rc != 0)
 		return rc;
-	if (sscanf(v->buf, "%lld %15s", &uid, role) != 2 ||
-	    (req->role = auth_role_parse(role)) == ROLE_NONE)
+	if (sscanf(v->buf, "%lld %15s %lld %lld %lld", &uid, role, &tid, &exp,
+	    &used) != 5 || (req->role = auth_role_parse(role)) == ROLE_NONE)
+		return 1;
+	/* A cached session outlives its token's end by no more than this. */
+	if (exp != 0 && exp <= util_now_ms())
 		return 1;
 	req->user_id = uid;
-	memcpy(ls->token, tok, AUTH_TOKEN_LEN);
-	ls->user_id = uid;
-	ls->role = req->role;
-	ls->gen = gen;
-	ls->expires_us = util_mono_us() + AUTH_LOCAL_TTL_US;
+	req->token_id = tid;
+	req->token_expires_at = exp;
+	session_touch(a, req, used);
 	return 0;
 }
 
@@ -279,6 +351,68 @@ auth_revoke_current(struct auth *a, struct req *req)
 	cache_invalidate(a->cache, &k, 1);
 	metrics_session_bump();
 	return 0;
+}
+
+/* Steps a revoking UPDATE ... RETURNING hash, bound already, to its end,
+ * keeping the hashes in a->revoked. Returns the count or -1. */
+static int
+revoke_stmt(struct auth *a, sqlite3_stmt *st)
+{
+	int rc, n = 0;
+
+	while ((rc = db_step(a->db, st)) == SQLITE_ROW)
+		if (sqlite3_column_bytes(st, 0) == AUTH_HASH_LEN) {
+			strbuf_add(&a->revoked, sqlite3_column_blob(st, 0),
+			    AUTH_HASH_LEN);
+			n++;
+		}
+	db_reset(st);
+	return rc == SQLITE_DONE ? n : -1;
+}
+
+int
+auth_revoke_all(struct auth *a, int64_t user_id)
+{
+	sqlite3_stmt *st;
+
+	if ((st = db_stmt(a->db, SQL_TOKENS_REVOKE_USER)) == NULL)
+		return -1;
+	db_bind_int(st, 1, util_now_ms());
+	db_bind_int(st, 2, user_id);
+	return revoke_stmt(a, st);
+}
+
+void
+auth_forget_revoked(struct auth *a)
+{
+	struct rkey k;
+	size_t i;
+
+	for (i = 0; i + AUTH_HASH_LEN <= a->revoked.len; i += AUTH_HASH_LEN) {
+		session_key(a, (const unsigned char *)a->revoked.buf + i, &k);
+		cache_invalidate(a->cache, &k, 1);
+	}
+	strbuf_reset(&a->revoked);
+	metrics_session_bump();
+}
+
+int
+auth_revoke_one(struct auth *a, int64_t user_id, int64_t token_id)
+{
+	sqlite3_stmt *st;
+	int n;
+
+	if ((st = db_stmt(a->db, SQL_TOKEN_REVOKE_ID)) == NULL)
+		return -1;
+	db_bind_int(st, 1, util_now_ms());
+	db_bind_int(st, 2, token_id);
+	db_bind_int(st, 3, user_id);
+	if ((n = revoke_stmt(a, st)) == -1) {
+		strbuf_reset(&a->revoked);
+		return -1;
+	}
+	auth_forget_revoked(a);
+	return n == 0 ? 1 : 0;
 }
 
 void

@@ -77,6 +77,7 @@ static const struct ckey ckeys[] = {
 	{ "task_backoff_s", CK_INT, S(task_backoff_s), "30", 0, 86400, 1 },
 	{ "task_done_keep_s", CK_INT, S(task_done_keep_s), "600", 0, 86400 * 30, 1 },
 	{ "task_max_attempts", CK_INT, S(task_max_attempts), "3", 1, 100, 1 },
+	{ "token_max_age_days", CK_INT, S(token_max_age_days), "0", 0, 36500, 1 },
 	{ "worker_stale_s", CK_INT, S(worker_stale_s), "300", 1, 86400 * 30, 1 },
 };
 

@@ -36,6 +36,7 @@ struct config {
 	long long	 task_backoff_s;
 	long long	 task_done_keep_s;	/* done task rows kept */
 	long long	 worker_stale_s;	/* /health: no success since */
+	long long	 token_max_age_days;	/* 0: tokens never expire */
 	char		*notify_command;
 	long long	 notify_timeout_ms;
 	int		 sqlite_synchronous;	/* enum sync_mode */

@@ -11,6 +11,7 @@
 
 #include "app.h"
 #include "ctl.h"
+#include "events.h"
 #include "passwd.h"
 #include "users.h"
 
@@ -136,41 +137,65 @@ const struct ctl_cmd ctl_user_add_cmd = {
 	.exec = ctl_user_add,
 };
 
+/* The --email EMAIL of a user command: 0 with *email set, or the exit
+ * code of the usage error. */
 static int
-ctl_user_passwd(struct app *app, int argc, char **argv)
+email_option(const struct ctl_cmd *cmd, int argc, char **argv,
+    const char **email)
 {
 	static const struct option opts[] = {
 		{ "email", required_argument, NULL, 'e' },
 		{ NULL, 0, NULL, 0 }
 	};
-	const char *email = NULL;
-	char pw[PASSWD_MAX + 2];
-	enum users_rc rc;
-	int64_t id;
-	long plen;
 	int ch;
 
+	*email = NULL;
 	optind = 0;
 	opterr = 0;
 	while ((ch = getopt_long(argc, argv, ":e:", opts, NULL)) != -1) {
 		if (ch != 'e')
-			return ctl_usage_error(&ctl_user_passwd_cmd,
-			    "bad option");
-		email = optarg;
+			return ctl_usage_error(cmd, "bad option");
+		*email = optarg;
 	}
-	if (optind != argc || email == NULL)
-		return ctl_usage_error(&ctl_user_passwd_cmd,
-		    "--email is required");
+	if (optind != argc || *email == NULL)
+		return ctl_usage_error(cmd, "--email is required");
+	return 0;
+}
+
+/* The id of the user with this email, or 0 after saying why not. */
+static int64_t
+user_by_email(struct app *app, const char *email)
+{
+	int64_t id;
+
+	if ((id = users_id_by_email(app, email)) <= 0) {
+		fprintf(stderr, "chatdeskctl: %s\n", id == 0 ?
+		    "no user has this email" : "could not read the users");
+		return 0;
+	}
+	return id;
+}
+
+static int
+ctl_user_passwd(struct app *app, int argc, char **argv)
+{
+	const char *email;
+	char pw[PASSWD_MAX + 2];
+	enum users_rc rc;
+	int64_t id;
+	long plen;
+	int ex;
+
+	if ((ex = email_option(&ctl_user_passwd_cmd, argc, argv, &email)) != 0)
+		return ex;
 	if ((plen = read_password(&ctl_user_passwd_cmd, pw)) == -1)
 		return CTL_EXIT_USAGE;
 	if (ctl_open(app, 0) == -1) {
 		sodium_memzero(pw, sizeof(pw));
 		return EXIT_FAILURE;
 	}
-	if ((id = users_id_by_email(app, email)) <= 0) {
+	if ((id = user_by_email(app, email)) == 0) {
 		sodium_memzero(pw, sizeof(pw));
-		fprintf(stderr, "chatdeskctl: %s\n", id == 0 ?
-		    "no user has this email" : "could not read the users");
 		return EXIT_FAILURE;
 	}
 	rc = users_set_password(app, id, pw, (size_t)plen);
@@ -188,4 +213,82 @@ const struct ctl_cmd ctl_user_passwd_cmd = {
 	.usage = "user passwd --email EMAIL",
 	.help = "set a user's password, read from standard input",
 	.exec = ctl_user_passwd,
+};
+
+/*
+ * user disable / user enable / user revoke-tokens: what an admin does
+ * through the API, for an operator (a locked-out or compromised admin
+ * account). Disabling revokes every token, as PATCH does.
+ */
+static int
+user_lock(const struct ctl_cmd *cmd, struct app *app, int argc, char **argv,
+    int disabled)
+{
+	const char *email;
+	int64_t id;
+	int ex, n = 0;
+
+	if ((ex = email_option(cmd, argc, argv, &email)) != 0)
+		return ex;
+	if (ctl_open(app, 0) == -1 || (id = user_by_email(app, email)) == 0)
+		return EXIT_FAILURE;
+	if (disabled == -1) {
+		if ((n = auth_revoke_all(app->auth, id)) >= 0) {
+			auth_forget_revoked(app->auth);
+			/* Its live subscriptions end (users_update kicks too). */
+			events_kick_user(app->events, id);
+		}
+	} else if (users_update(app, id, NULL, NULL, ROLE_NONE, disabled) !=
+	    USERS_OK)
+		n = -1;
+	if (n == -1) {
+		fprintf(stderr, "chatdeskctl: could not change the user\n");
+		return EXIT_FAILURE;
+	}
+	if (disabled == -1)
+		printf("revoked %d tokens of user %lld (%s)\n", n, (long long)id,
+		    email);
+	else
+		printf("user %lld (%s) %s\n", (long long)id, email,
+		    disabled ? "disabled, its tokens revoked" : "enabled");
+	return EXIT_SUCCESS;
+}
+
+static int
+ctl_user_disable(struct app *app, int argc, char **argv)
+{
+	return user_lock(&ctl_user_disable_cmd, app, argc, argv, 1);
+}
+
+static int
+ctl_user_enable(struct app *app, int argc, char **argv)
+{
+	return user_lock(&ctl_user_enable_cmd, app, argc, argv, 0);
+}
+
+static int
+ctl_user_revoke(struct app *app, int argc, char **argv)
+{
+	return user_lock(&ctl_user_revoke_cmd, app, argc, argv, -1);
+}
+
+const struct ctl_cmd ctl_user_disable_cmd = {
+	.name = "user disable",
+	.usage = "user disable --email EMAIL",
+	.help = "disable a user and revoke all its tokens",
+	.exec = ctl_user_disable,
+};
+
+const struct ctl_cmd ctl_user_enable_cmd = {
+	.name = "user enable",
+	.usage = "user enable --email EMAIL",
+	.help = "enable a disabled user (no old token comes back)",
+	.exec = ctl_user_enable,
+};
+
+const struct ctl_cmd ctl_user_revoke_cmd = {
+	.name = "user revoke-tokens",
+	.usage = "user revoke-tokens --email EMAIL",
+	.help = "revoke every token of a user",
+	.exec = ctl_user_revoke,
 };

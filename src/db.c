@@ -90,24 +90,54 @@ static const char *const sqls[SQL__MAX] = {
 	/* SQL_CACHE_PENDING_CLEAR */
 	"DELETE FROM cache_pending WHERE created_at < ?",
 	/* SQL_USER_GET */
-	"SELECT id, name, email, role, created_at, updated_at FROM users "
-	"WHERE id = ?",
+	"SELECT id, name, email, role, created_at, updated_at, "
+	"disabled_at IS NOT NULL FROM users WHERE id = ?",
+	/* SQL_USERS_PAGE: (before, role or NULL, limit), newest first, the
+	 * columns of SQL_USER_GET */
+	"SELECT id, name, email, role, created_at, updated_at, "
+	"disabled_at IS NOT NULL FROM users WHERE id < ?1 "
+	"AND (?2 IS NULL OR role = ?2) ORDER BY id DESC LIMIT ?3",
 	/* SQL_USER_INSERT */
 	"INSERT INTO users (name, email, role, created_at, updated_at) "
 	"VALUES (?, ?, ?, ?, ?)",
-	/* SQL_USER_UPDATE: NULL leaves a column as it is. */
-	"UPDATE users SET name = coalesce(?, name), "
-	"email = coalesce(?, email), role = coalesce(?, role), "
-	"updated_at = ? WHERE id = ?",
-	/* SQL_TOKEN_INSERT */
-	"INSERT INTO tokens (user_id, hash, created_at) VALUES (?, ?, ?)",
-	/* SQL_TOKEN_LOOKUP */
-	"SELECT t.user_id, u.role FROM tokens t JOIN users u "
-	"ON u.id = t.user_id WHERE t.hash = ? AND t.revoked_at IS NULL",
+	/* SQL_USER_UPDATE: (name, email, role, now, id, disabled) NULL
+	 * leaves a column as it is; disabled 1 keeps the first disabling
+	 * time, 0 clears it. */
+	"UPDATE users SET name = coalesce(?1, name), "
+	"email = coalesce(?2, email), role = coalesce(?3, role), "
+	"disabled_at = CASE ?6 WHEN 1 THEN coalesce(disabled_at, ?4) "
+	"WHEN 0 THEN NULL ELSE disabled_at END, "
+	"updated_at = ?4 WHERE id = ?5",
+	/* SQL_TOKEN_INSERT: (user, hash, now, expires_at or NULL); inserts
+	 * nothing for a user that is disabled (or missing), in the same
+	 * statement, so that no disabling can slip between check and insert */
+	"INSERT INTO tokens (user_id, hash, created_at, expires_at) "
+	"SELECT ?1, ?2, ?3, ?4 WHERE EXISTS (SELECT 1 FROM users "
+	"WHERE id = ?1 AND disabled_at IS NULL)",
+	/* SQL_TOKEN_LOOKUP: (hash, now) a live token of an enabled user */
+	"SELECT t.user_id, u.role, t.id, coalesce(t.expires_at, 0), "
+	"coalesce(t.last_used_at, 0) FROM tokens t JOIN users u "
+	"ON u.id = t.user_id WHERE t.hash = ?1 AND t.revoked_at IS NULL "
+	"AND u.disabled_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > ?2)",
 	/* SQL_TOKEN_REVOKE */
 	"UPDATE tokens SET revoked_at = ? WHERE hash = ? AND revoked_at IS NULL",
 	/* SQL_TOKEN_HASHES_OF_USER */
 	"SELECT hash FROM tokens WHERE user_id = ? AND revoked_at IS NULL",
+	/* SQL_TOKENS_OF_USER: (user, now, limit) the live ones, newest first */
+	"SELECT id, created_at, last_used_at, expires_at FROM tokens "
+	"WHERE user_id = ?1 AND revoked_at IS NULL "
+	"AND (expires_at IS NULL OR expires_at > ?2) ORDER BY id DESC LIMIT ?3",
+	/* SQL_TOKENS_REVOKE_USER: (now, user) every token, in one statement:
+	 * none minted meanwhile escapes; the hashes name the session keys */
+	"UPDATE tokens SET revoked_at = ?1 WHERE user_id = ?2 "
+	"AND revoked_at IS NULL RETURNING hash",
+	/* SQL_TOKEN_REVOKE_ID: (now, token id, user) */
+	"UPDATE tokens SET revoked_at = ?1 WHERE id = ?2 AND user_id = ?3 "
+	"AND revoked_at IS NULL RETURNING hash",
+	/* SQL_TOKEN_TOUCH: (now, token id, not since) last_used_at, at most
+	 * once per interval whichever process asks */
+	"UPDATE tokens SET last_used_at = ?1 WHERE id = ?2 "
+	"AND (last_used_at IS NULL OR last_used_at < ?3)",
 	/* SQL_ROOM_INSERT */
 	"INSERT INTO rooms (name, created_by, created_at) VALUES (?, ?, ?)",
 	/* SQL_ROOM_GET */
@@ -282,8 +312,10 @@ static const char *const sqls[SQL__MAX] = {
 	"INSERT INTO meta (name, value) VALUES (?, ?) "
 	"ON CONFLICT (name) DO UPDATE SET value = excluded.value",
 	/* Sign-in (issue 15). */
-	[SQL_USER_BY_EMAIL] = "SELECT id, password_hash FROM users "
-	    "WHERE email = ?",
+	/* A disabled user's hash reads as none: its sign-in fails like a
+	 * wrong password, at the same cost. */
+	[SQL_USER_BY_EMAIL] = "SELECT id, CASE WHEN disabled_at IS NULL "
+	    "THEN password_hash END FROM users WHERE email = ?",
 	[SQL_USER_PASSWORD_OF] = "SELECT id, password_hash FROM users "
 	    "WHERE id = ?",
 	/* (hash, now, id); the hash is never read back by a route. */

@@ -47,20 +47,12 @@ events_chans_init(struct events_chans *c)
 	c->n = 0;
 }
 
-void
-events_chans_add(struct events_chans *c, const char *kind, int64_t id)
+/* Appends one channel id of n bytes unless it is in the set already. */
+static void
+chans_append(struct events_chans *c, const char *one, size_t ol)
 {
-	char one[48];
 	const char *p;
-	int n;
-	size_t ol;
 
-	if (id <= 0)
-		return;
-	n = snprintf(one, sizeof(one), "%s:%lld", kind, (long long)id);
-	if (n < 0 || (size_t)n >= sizeof(one))
-		return;
-	ol = (size_t)n;
 	/* Already there: as a whole item, between commas or the ends. */
 	for (p = c->s; (p = strstr(p, one)) != NULL; p += ol)
 		if ((p == c->s || p[-1] == ',') &&
@@ -73,6 +65,26 @@ events_chans_add(struct events_chans *c, const char *kind, int64_t id)
 	memcpy(c->s + c->len, one, ol + 1);
 	c->len += ol;
 	c->n++;
+}
+
+void
+events_chans_add(struct events_chans *c, const char *kind, int64_t id)
+{
+	char one[48];
+	int n;
+
+	if (id <= 0)
+		return;
+	n = snprintf(one, sizeof(one), "%s:%lld", kind, (long long)id);
+	if (n < 0 || (size_t)n >= sizeof(one))
+		return;
+	chans_append(c, one, (size_t)n);
+}
+
+void
+events_chans_add_name(struct events_chans *c, const char *name)
+{
+	chans_append(c, name, strlen(name));
 }
 
 /* Sockets libcurl opens are close-on-exec: a child the worker starts

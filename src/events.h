@@ -38,6 +38,14 @@ void events_chans_init(struct events_chans *);
 /* Adds kind:id (kind "room", "ticket" or "user") unless id is 0 or it is
  * in the set already. */
 void events_chans_add(struct events_chans *, const char *kind, int64_t id);
+/* Adds a channel without an id (EVENTS_CHAN_STAFF) unless it is there. */
+void events_chans_add_name(struct events_chans *, const char *name);
+
+/* Every agent's and admin's subscription includes this channel, and every
+ * ticket.updated and interaction.created goes to it too: an inbox learns
+ * of a ticket nobody is assigned to (README, "Where the code differs
+ * from the contract"). A customer's subscription never includes it. */
+#define EVENTS_CHAN_STAFF	"staff"
 
 struct events;
 

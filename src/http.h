@@ -80,6 +80,8 @@ struct req {
 	int		 role;		/* enum role, once authenticated */
 	unsigned char	 token_hash[32];	/* SHA-256 of the token, set when
 					 * auth had to look it up */
+	int64_t		 token_id;	/* the bearer token's row */
+	int64_t		 token_expires_at;	/* Unix ms; 0: never */
 	int64_t		 start_us;
 };
 

@@ -8,10 +8,14 @@ const struct route api_routes[] = {
 	{ "GET", "/api/v1/health", api_health, ACCESS_PUBLIC },
 
 	{ "POST", "/api/v1/users", api_users_create, ACCESS_ADMIN },
+	{ "GET", "/api/v1/users", api_users_list, ACCESS_STAFF },
 	{ "GET", "/api/v1/users/me", api_users_me, ACCESS_USER },
 	{ "GET", "/api/v1/users/{id}", api_users_get, ACCESS_USER },
 	{ "PATCH", "/api/v1/users/{id}", api_users_patch, ACCESS_USER },
 	{ "POST", "/api/v1/users/{id}/tokens", api_users_token, ACCESS_USER },
+	{ "GET", "/api/v1/users/{id}/tokens", api_users_tokens_list, ACCESS_USER },
+	{ "DELETE", "/api/v1/users/{id}/tokens", api_users_tokens_revoke, ACCESS_USER },
+	{ "DELETE", "/api/v1/users/{id}/tokens/{id}", api_users_token_revoke, ACCESS_USER },
 	{ "DELETE", "/api/v1/tokens/current", api_tokens_revoke, ACCESS_USER },
 	{ "POST", "/api/v1/sessions", api_sessions_create, ACCESS_PUBLIC },
 

@@ -187,7 +187,8 @@ static json_t *interaction_json(int64_t id, int64_t ticket, int64_t author,
  * the new interaction (if any; its reference is stolen), then
  * ticket.updated, to the requester's and the assignee's own channels
  * (and a former assignee's, who learns it was unassigned) and the
- * ticket's.
+ * ticket's, and to every agent's and admin's (the staff channel: an
+ * inbox shows a new or changed ticket nobody is assigned to).
  */
 static void
 publish_ticket(struct app *app, const struct ticket *t, int64_t old_assignee,
@@ -200,6 +201,7 @@ publish_ticket(struct app *app, const struct ticket *t, int64_t old_assignee,
 	events_chans_add(&ch, "user", t->assignee_id);
 	events_chans_add(&ch, "user", old_assignee);
 	events_chans_add(&ch, "ticket", t->id);
+	events_chans_add_name(&ch, EVENTS_CHAN_STAFF);
 	if (interaction != NULL)
 		events_emit(app->events, &ch, json_pack("{s:s, s:I, s:o}",
 		    "type", "interaction.created", "ticket_id",

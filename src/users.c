@@ -47,13 +47,46 @@ user_json(sqlite3_stmt *st)
 
 	util_format_time(sqlite3_column_int64(st, 4), created);
 	util_format_time(sqlite3_column_int64(st, 5), updated);
-	return json_pack("{s:I, s:s, s:s, s:s, s:s, s:s}",
+	return json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:b}",
 	    "id", (json_int_t)sqlite3_column_int64(st, 0),
 	    "name", (const char *)sqlite3_column_text(st, 1),
 	    "email", (const char *)sqlite3_column_text(st, 2),
 	    "role", (const char *)sqlite3_column_text(st, 3),
 	    "created_at", created,
-	    "updated_at", updated);
+	    "updated_at", updated,
+	    "disabled", sqlite3_column_int(st, 6));
+}
+
+json_t *
+users_list(struct app *app, const char *role, int64_t before, int limit,
+    int64_t *next_before)
+{
+	sqlite3_stmt *st;
+	json_t *list, *u;
+	int64_t last = 0;
+	int rc, n = 0;
+
+	if ((st = db_stmt(app->db, SQL_USERS_PAGE)) == NULL)
+		return NULL;
+	db_bind_int(st, 1, before > 0 ? before : INT64_MAX);
+	if (role != NULL)
+		db_bind_text(st, 2, role, strlen(role));
+	db_bind_int(st, 3, limit);
+	list = json_array();
+	while ((rc = db_step(app->db, st)) == SQLITE_ROW) {
+		last = sqlite3_column_int64(st, 0);
+		if ((u = user_json(st)) == NULL)
+			break;
+		json_array_append_new(list, u);
+		n++;
+	}
+	db_reset(st);
+	if (rc != SQLITE_DONE) {
+		json_decref(list);
+		return NULL;
+	}
+	*next_before = n == limit ? last : 0;
+	return list;
 }
 
 static int
@@ -158,7 +191,7 @@ users_create(struct app *app, const char *name, const char *email,
 	*id = db_last_id(app->db);
 	if (pwhash != NULL && store_hash(app, *id, pwhash) == -1)
 		goto fail;
-	if (auth_token_issue(app->auth, *id, tok) == -1)
+	if (auth_token_issue(app->auth, *id, 0, tok) != 0)
 		goto fail;
 	if (db_commit(app->db) == -1)
 		return USERS_ERROR;
@@ -170,14 +203,18 @@ fail:
 
 enum users_rc
 users_update(struct app *app, int64_t id, const char *name, const char *email,
-    enum role role)
+    enum role role, int disabled)
 {
 	sqlite3_stmt *st;
 	struct rkey k;
 	int rc;
 
-	if ((st = db_stmt(app->db, SQL_USER_UPDATE)) == NULL)
+	/* Disabling revokes every token in the same transaction: enabling
+	 * the user again later brings none of them back. */
+	if (disabled == 1 && db_begin(app->db) == -1)
 		return USERS_ERROR;
+	if ((st = db_stmt(app->db, SQL_USER_UPDATE)) == NULL)
+		goto fail;
 	if (name != NULL)
 		db_bind_text(st, 1, name, strlen(name));
 	if (email != NULL)
@@ -187,20 +224,38 @@ users_update(struct app *app, int64_t id, const char *name, const char *email,
 		    strlen(auth_role_name(role)));
 	db_bind_int(st, 4, util_now_ms());
 	db_bind_int(st, 5, id);
-	/* One statement: its own transaction, committed when it returns. */
-	if ((rc = db_exec_stmt(app->db, st)) != 0)
+	if (disabled != -1)
+		db_bind_int(st, 6, disabled);
+	/* Alone, one statement is its own transaction, committed when it
+	 * returns. */
+	if ((rc = db_exec_stmt(app->db, st)) != 0) {
+		db_rollback(app->db);
 		return (rc & 0xff) == SQLITE_CONSTRAINT ? USERS_DUPLICATE :
 		    USERS_ERROR;
-	if (db_changes(app->db) == 0)
+	}
+	if (db_changes(app->db) == 0) {
+		db_rollback(app->db);
 		return USERS_NOT_FOUND;
+	}
+	if (disabled == 1 && (auth_revoke_all(app->auth, id) == -1 ||
+	    db_commit(app->db) == -1)) {
+		auth_forget_revoked(app->auth);	/* nothing committed: harmless */
+		goto fail;
+	}
 	user_key(app, id, &k);
 	cache_invalidate(app->cache, &k, 1);
-	if (role != ROLE_NONE) {
+	if (disabled == 1)
+		auth_forget_revoked(app->auth);
+	if (role != ROLE_NONE)
 		auth_forget_sessions(app->auth, id);
-		/* What it may see changed: subscribe again, checked anew. */
+	/* What it may see changed (a new role) or nothing at all (disabled):
+	 * its live subscriptions end, and a new one is checked anew. */
+	if (role != ROLE_NONE || disabled == 1)
 		events_kick_user(app->events, id);
-	}
 	return USERS_OK;
+fail:
+	db_rollback(app->db);
+	return USERS_ERROR;
 }
 
 enum users_rc

@@ -36,11 +36,19 @@ enum users_rc users_create(struct app *, const char *name, const char *email,
     enum role, const char *pwhash, int64_t *id, char tok[AUTH_TOKEN_LEN + 1]);
 
 /*
- * Updates the fields that are not NULL (role: not ROLE_NONE), commits,
- * then invalidates user:{id} (and the user's sessions if the role moved).
+ * Updates the fields that are not NULL (role: not ROLE_NONE; disabled:
+ * 1 disables, 0 enables, -1 leaves it), commits, then invalidates
+ * user:{id} (and the user's sessions if the role moved). Disabling
+ * revokes every token of the user in the same transaction.
  */
 enum users_rc users_update(struct app *, int64_t id, const char *name,
-    const char *email, enum role role);
+    const char *email, enum role role, int disabled);
+
+/* GET /users: a page of user objects, newest first, ids below before
+ * (0: from the newest), of one role (NULL: any). *next_before is the
+ * last id when the page is full, else 0. NULL on error. */
+json_t *users_list(struct app *, const char *role, int64_t before, int limit,
+    int64_t *next_before);
 
 /* Cache-aside read of user:{id} as JSON text into out. Returns 0 found,
  * 1 none, -1 error. */

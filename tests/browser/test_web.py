@@ -23,33 +23,20 @@ import harness  # noqa: E402
 import helpers  # noqa: E402
 import tap  # noqa: E402
 import browser as br  # noqa: E402
+import stack_users  # noqa: E402
+from stack_users import out_dir  # noqa: E402
 
 STACK = None
 USERS = {}              # role -> dict(id, email, password, token)
 BROWSERS = {}           # name -> Browser
 SHOTS = None
+NORA = {"email": "nora@example.com", "name": "Nora New"}   # + "password"
 XSS = '<img src=x onerror=alert(1)>'
 XSS_FLAG = '<img src=x onerror="window.__xss=1">'
 
 
-def out_dir():
-    d = os.environ.get("CHATDESK_BROWSER_OUT") or os.path.join(
-        harness.builddir(), "tests", "browser-out")
-    os.makedirs(d, exist_ok=True)
-    return d
-
-
 def add(role, name):
-    email = "%s@example.com" % name.lower()
-    pw = "%s-password-1" % name.lower()
-    r = STACK.run_ctl("user", "add", "--name", name, "--email", email,
-                      "--role", role, "--password-stdin", input=pw + "\n")
-    if r.returncode != 0:
-        raise harness.HarnessError("user add %s: %r" % (name, r))
-    tok = r.stdout.strip().splitlines()[-1]
-    me = helpers.request(STACK, "GET", "/api/v1/users/me", tok).json
-    return {"id": me["id"], "email": email, "password": pw, "token": tok,
-            "name": name}
+    return stack_users.add(STACK, role, name)
 
 
 def setUpModule():
@@ -79,13 +66,7 @@ def setUpModule():
 
 
 def tearDownModule():
-    for b in BROWSERS.values():
-        try:
-            b.quit()
-        except Exception:  # noqa: BLE001
-            pass
-    if STACK is not None:
-        STACK.stop()
+    stack_users.tear_down(STACK, BROWSERS)
 
 
 def base():
@@ -187,6 +168,10 @@ class FlowTest(harness.ApiTestCase):
         c, a = browser("customer"), browser("agent")
         a.open("/#/inbox")
         a.wait_text("main h1", "Inbox")
+        # Through the real events server (Nchan), not polling: the inbox
+        # learns of the ticket from the staff channel.
+        a.wait(lambda b: b.find("#live-state").get_attribute("data-state")
+               == "live", what="the agent's events live")
         before = len(a.finds("table.inbox tbody tr"))
         unread = int(a.wait_css(".bell-button").get_attribute("data-unread"))
         c.open("/#/tickets")
@@ -315,10 +300,10 @@ class FlowTest(harness.ApiTestCase):
         d.find("form.card button[type=submit]").click()
         secret = d.wait_css(".once .secret").text
         self.assertGreaterEqual(len(secret), 10)
+        NORA["password"] = secret
         shot(d, "users")
         n = browser("new")
-        sign_in(n, {"email": "nora@example.com", "password": secret,
-                    "name": "Nora New"})
+        sign_in(n, NORA)
         n.wait_text("main h1", "My tickets")
         # Shown once: gone when the admin comes back.
         d.open("/#/inbox")
@@ -338,6 +323,42 @@ class FlowTest(harness.ApiTestCase):
         n.wait_css("form.signin", timeout=20)
         n.wait_text("#toast", "session ended")
         self.assertIsNone(n.js("return sessionStorage.getItem('chatdesk.session')"))
+
+    def test_06c_admin_disables_a_user_who_is_signed_out(self):
+        n = browser("new")
+        sign_in(n, NORA)
+        n.wait_text("main h1", "My tickets")
+        tok = n.js("return JSON.parse(sessionStorage.getItem('chatdesk.session')).token")
+        me = helpers.request(STACK, "GET", "/api/v1/users/me", tok).json
+        d = browser("admin")
+        d.open("/#/inbox")
+        d.open("/#/users")
+        row = 'tr[data-id="%d"]' % me["id"]
+        d.wait_text(row, "Nora New")
+        button = [b for b in d.finds(row + " td.actions button")
+                  if b.text == "Disable"]
+        self.assertEqual(len(button), 1, "a Disable button in Nora's row")
+        button[0].click()
+        d.wait_text("#toast", "is disabled and signed out")
+        d.wait_css(row + ".disabled")
+        self.assertIn("Enable", [b.text for b in d.finds(row + " td.actions button")])
+        shot(d, "users-disabled")
+        # Her tab: the next poll's 401 ends the session; she cannot sign
+        # in again, with the answer of a wrong password.
+        n.wait_css("form.signin", timeout=20)
+        self.assertError(helpers.request(STACK, "GET", "/api/v1/users/me",
+                                         tok), 401, "unauthorized")
+        n.type("form.signin input[name=email]", NORA["email"])
+        n.type("form.signin input[name=password]", NORA["password"])
+        n.find("form.signin button[type=submit]").click()
+        n.wait_text("form.signin", "Wrong email or password.")
+        # Enabled again: she signs in (her old token stays revoked).
+        [b for b in d.finds(row + " td.actions button")
+         if b.text == "Enable"][0].click()
+        d.wait_text("#toast", "is enabled")
+        sign_in(n, NORA)
+        self.assertError(helpers.request(STACK, "GET", "/api/v1/users/me",
+                                         tok), 401, "unauthorized")
 
     def test_07_sign_out_revokes_the_token(self):
         c = browser("customer")

@@ -173,6 +173,51 @@ class DeliveryTest(EventsCase):
         self.assertEqual(ev["data"]["interaction"], r.json)
 
 
+class StaffChannelTest(EventsCase):
+    """The staff channel (an extension of section 8, README "Where the
+    code differs from the contract"): every agent's and admin's
+    subscription includes it, and every ticket.updated (creation
+    included) and interaction.created goes to it, so that an inbox
+    learns of a ticket nobody is assigned to; a customer never gets it."""
+
+    def test_staff_hear_every_ticket_customers_do_not(self):
+        agent, admin = self.sse("agent"), self.sse("admin")
+        other = self.sse("cust2")
+        own = self.sse("cust1")
+        for s in (agent, admin, other, own):
+            self.assertEqual(s.status, 200, s.body)
+        r = call("POST", "/api/v1/tickets", "cust1",
+                 {"subject": "nobody's yet", "body": "first"})
+        self.assertEqual(r.status, 201, r)
+        created = r.json
+        self.assertIsNone(created["assignee_id"])
+        r = call("POST", "/api/v1/tickets/%d/interactions" % created["id"],
+                 "cust1", {"body": "more"})
+        self.assertEqual(r.status, 201, r)
+        comment = r.json
+        for s in (agent, admin):
+            ev = s.wait_for(lambda e: e["data"].get("type") ==
+                            "ticket.updated" and e["data"]["ticket"]["id"] ==
+                            created["id"], 5)
+            self.assertIsNotNone(ev, "no ticket.updated; got %r" % s.seen)
+            ev = s.wait_for(of_type("interaction.created",
+                                    ticket_id=created["id"]), 5)
+            self.assertIsNotNone(ev, s.seen)
+            self.assertEqual(ev["data"]["interaction"], comment)
+        # The requester hears of its own ticket (its own channel) ...
+        self.assertIsNotNone(own.wait_for(
+            of_type("interaction.created", ticket_id=created["id"]), 5),
+            own.seen)
+        # ... another customer of nothing at all: the staff channel is
+        # not in its subscription, and a customer cannot ask for it.
+        self.assertEqual([e for e in other.drain(1.0)
+                          if e["data"].get("type") in
+                          ("ticket.updated", "interaction.created")], [])
+        for q in ("?rooms=staff", "?tickets=staff"):
+            sub = self.sse("cust2", q)
+            self.assertNotEqual(sub.status, 200, (q, sub.body))
+
+
 class AccessTest(EventsCase):
 
     def answer(self, who, query):

@@ -506,6 +506,43 @@ class LiveTest(SpecCase):
                          status=401)
         self.assertEqual(r.headers.get("WWW-Authenticate"), "Bearer")
 
+    def test_accounts(self):
+        """accounts (section 9): list users, list and revoke tokens, disable"""
+        a, ag, c = U["admin"], U["agent"], U["cust"]
+        _, page = self.call("GET", "/api/v1/users?limit=2", ag, status=200)
+        self.assertEqual(len(page["users"]), 2)
+        self.call("GET", "/api/v1/users?role=agent", a, status=200)
+        self.call("GET", "/api/v1/users?role=boss", a, status=400)
+        self.call("GET", "/api/v1/users", c, status=403)
+        _, made = self.call("POST", "/api/v1/users", a,
+                            {"name": "oa lock", "email": "oa-lock@example.com",
+                             "role": "customer"}, status=201)
+        u = User(made["user"]["id"], made["token"], "oa lock", "customer")
+        _, body = self.call("POST", "/api/v1/users/%d/tokens" % u.id, u,
+                            status=201)
+        _, toks = self.call("GET", "/api/v1/users/%d/tokens" % u.id, u,
+                            status=200)
+        self.assertEqual(len(toks["tokens"]), 2)
+        self.call("GET", "/api/v1/users/%d/tokens" % u.id, c, status=403)
+        self.call("GET", "/api/v1/users/999999/tokens", a, status=404)
+        self.call("DELETE", "/api/v1/users/%d/tokens/%d" % (
+            u.id, toks["tokens"][0]["id"]), u, status=204)
+        self.call("DELETE", "/api/v1/users/%d/tokens/%d" % (
+            u.id, toks["tokens"][0]["id"]), u, status=404)
+        self.call("DELETE", "/api/v1/users/%d/tokens" % u.id, c, status=403)
+        self.call("DELETE", "/api/v1/users/%d/tokens" % u.id, a, status=204)
+        self.call("GET", "/api/v1/users/me", u, status=401)
+        _, off = self.call("PATCH", "/api/v1/users/%d" % u.id, a,
+                           {"disabled": True}, status=200)
+        self.assertIs(off["disabled"], True)
+        self.call("POST", "/api/v1/users/%d/tokens" % u.id, a, status=409)
+        self.call("PATCH", "/api/v1/users/%d" % u.id, c, {"disabled": False},
+                  status=403)
+        self.call("PATCH", "/api/v1/users/%d" % u.id, a, {"disabled": 1},
+                  status=400)
+        self.call("PATCH", "/api/v1/users/%d" % u.id, a, {"disabled": False},
+                  status=200)
+
     def test_sessions(self):
         """sign-in: a user with a password, 201, the one 401, 400, 415; password changes"""
         a = U["admin"]

@@ -34,7 +34,8 @@ import tap  # noqa: E402
 STACK = None
 ADMIN = AGENT = CUST = CUST2 = None     # User
 
-USER_KEYS = {"id", "name", "email", "role", "created_at", "updated_at"}
+USER_KEYS = {"id", "name", "email", "role", "created_at", "updated_at",
+             "disabled"}
 PUBLIC_KEYS = {"id", "name", "role"}
 TIME_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{43}$")

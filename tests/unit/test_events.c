@@ -52,6 +52,23 @@ test_chans_dedupe(void **state)
 	assert_int_equal(c.n, 4);
 }
 
+/* The staff channel has no id; it is one item, added once. */
+static void
+test_chans_named(void **state)
+{
+	struct events_chans c;
+
+	(void)state;
+	events_chans_init(&c);
+	events_chans_add(&c, "user", 3);
+	events_chans_add_name(&c, EVENTS_CHAN_STAFF);
+	events_chans_add(&c, "ticket", 9);
+	events_chans_add_name(&c, EVENTS_CHAN_STAFF);
+	assert_string_equal(c.s, "user:3,staff,ticket:9");
+	assert_int_equal(c.n, 3);
+	assert_int_equal(c.len, strlen(c.s));
+}
+
 static void
 test_chans_many(void **state)
 {
@@ -98,6 +115,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_chans_join),
 		cmocka_unit_test(test_chans_dedupe),
+		cmocka_unit_test(test_chans_named),
 		cmocka_unit_test(test_chans_many),
 		cmocka_unit_test(test_disabled_publisher),
 	};

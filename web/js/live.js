@@ -18,6 +18,11 @@ const POLL_MS = 3000;
 const SAFETY_MS = 30000;
 const BACKOFF_MS = [500, 1000, 2000, 5000, 10000, 15000];
 const MAX_TOPICS = 50;
+// Nchan keeps a channel's events 1 h (nchan_message_timeout). A resume
+// from an id of a channel that is gone since (expired, deleted) can leave
+// Nchan 1.3.6's subscription silent; an id older than this is not used
+// (the catch-up alone fills the gap).
+const RESUME_MAX_MS = 30 * 60 * 1000;
 
 export class Live {
   constructor() {
@@ -33,7 +38,11 @@ export class Live {
     this.timer = null;
     this.safety = null;
     this.attempt = 0;
-    this.lastEventId = null;
+    // Nchan's last event id names one position per channel of the
+    // subscription (time:tag,tag,...): it is valid only for the same set
+    // of channels, so one is kept per set ('rooms|tickets'), with when
+    // it came: {id, at}.
+    this.lastEventIds = new Map();
     this.gen = 0;                // bumps on stop and on every reconnect
     this.catching = null;
     this.catchAgain = false;
@@ -178,11 +187,16 @@ export class Live {
     if (this.tickets.length) q.set('tickets', this.tickets.join(','));
     // Nchan resumes from here (its buffer); the catch-up below is what
     // makes it exact.
-    if (this.lastEventId) q.set('last_event_id', this.lastEventId);
+    const set = this.rooms.join() + '|' + this.tickets.join();
+    const resume = this.lastEventIds.get(set);
+    if (resume && Date.now() - resume.at < RESUME_MAX_MS)
+      q.set('last_event_id', resume.id);
     const es = new EventSource('/api/v1/events?' + q.toString());
     this.es = es;
+    let opened = false;
     es.onopen = () => {
       if (gen !== this.gen) return;
+      opened = true;
       this.attempt = 0;
       this.setState('live');
       // Always: what was posted between the view's first read (or the
@@ -191,7 +205,8 @@ export class Live {
     };
     es.onmessage = (m) => {
       if (gen !== this.gen) return;
-      if (m.lastEventId) this.lastEventId = m.lastEventId;
+      if (m.lastEventId)
+        this.lastEventIds.set(set, { id: m.lastEventId, at: Date.now() });
       let ev;
       try {
         ev = JSON.parse(m.data);
@@ -206,6 +221,10 @@ export class Live {
       // it, so close and reconnect with a fresh one.
       es.close();
       if (this.es === es) this.es = null;
+      // Refused before it opened (EventSource does not say why; a 400
+      // for an id Nchan no longer takes is one cause): the next try
+      // goes without the id, and its catch-up (after=) fills the gap.
+      if (!opened) this.lastEventIds.delete(set);
       this.scheduleReconnect(gen);
     };
   }

@@ -160,7 +160,9 @@ async function staffUsers(ctx) {
     ]);
     const all = [...agents, ...admins];
     all.forEach((u) => ctx.names.put(u));
-    return all.sort((a, b) => a.name.localeCompare(b.name));
+    // A disabled user cannot act on a ticket: not offered as assignee.
+    return all.filter((u) => !u.disabled)
+      .sort((a, b) => a.name.localeCompare(b.name));
   } catch (e) {
     if (e instanceof ApiError && e.missing) return null;
     throw e;
