@@ -164,8 +164,11 @@ void
 fuzz_app_repair(void)
 {
 	static const char sql[] =
-	    "UPDATE tokens SET revoked_at = NULL"
-	    " WHERE user_id <= 4 AND revoked_at IS NOT NULL;"
+	    "UPDATE tokens SET revoked_at = NULL, expires_at = NULL"
+	    " WHERE id <= 4 AND (revoked_at IS NOT NULL OR"
+	    " expires_at IS NOT NULL);"
+	    "UPDATE users SET disabled_at = NULL"
+	    " WHERE id <= 4 AND disabled_at IS NOT NULL;"
 	    "UPDATE users SET role = CASE id WHEN 1 THEN 'admin'"
 	    " WHEN 2 THEN 'agent' ELSE 'customer' END"
 	    " WHERE id <= 4 AND role <> CASE id WHEN 1 THEN 'admin'"

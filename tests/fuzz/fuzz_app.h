@@ -67,7 +67,8 @@ const char *fuzz_token(const char *placeholder);
 
 /*
  * Undoes what a request may have done to the fixture that every later
- * input relies on: revoked tokens, changed roles. Cheap when nothing
+ * input relies on: revoked or expiring tokens, disabled users, changed
+ * roles (the users' first tokens, ids 1..4). Cheap when nothing
  * changed; call it after a request that may have.
  */
 void fuzz_app_repair(void);

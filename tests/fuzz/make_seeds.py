@@ -95,6 +95,13 @@ FCGI = {
                        extra=["CONTENT_TYPE=text/plain"]),
     "bad_token": fcgi("GET", "/api/v1/users/me", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
     "head_ticket": fcgi("HEAD", "/api/v1/tickets/1", "@customer"),
+    "users_list": fcgi("GET", "/api/v1/users?limit=2&role=agent", "@agent"),
+    "tokens_list": fcgi("GET", "/api/v1/users/3/tokens", "@customer"),
+    "tokens_revoke_all": fcgi("DELETE", "/api/v1/users/4/tokens", "@admin"),
+    "tokens_revoke_one": fcgi("DELETE", "/api/v1/users/3/tokens/3", "@customer"),
+    "users_disable": fcgi("PATCH", "/api/v1/users/4", "@admin", '{"disabled":true}'),
+    "token_with_lifetime": fcgi("POST", "/api/v1/users/3/tokens", "@customer",
+                                '{"expires_in":3600}'),
     "sessions_login": fcgi("POST", "/api/v1/sessions", None,
                            '{"email":"customer@fuzz.example","password":"not it"}'),
     "typing": fcgi("POST", "/api/v1/rooms/1/typing", "@customer", "{}"),
@@ -167,15 +174,16 @@ DEAD = TASK[:-1] + ',"error":"boom","failed_at":"2026-01-01T00:00:00.000Z"}'
 INFO = ("# Stats\r\nkeyspace_hits:10\r\nkeyspace_misses:2\r\n"
         "evicted_keys:0\r\n# Memory\r\nused_memory:123456\r\n")
 
-SESSION3 = bulk("3 customer")
-SESSION1 = bulk("1 admin")
-SESSION2 = bulk("2 agent")
+# session:{hash} holds "user_id role token_id expires_at last_used" (auth.c).
+SESSION3 = bulk("3 customer 3 0 0")
+SESSION1 = bulk("1 admin 1 0 0")
+SESSION2 = bulk("2 agent 2 0 0")
 
 # Index = the operation in fuzz_resp.c's table.
 RESP = {
     "users_me_hit": (0, SESSION3 + bulk(USER3)),
     "users_me_miss": (0, NIL + SHA + intr(1) + OK + NIL + intr(1) + intr(1)),
-    "users_me_forged": (0, bulk("1 admin") + bulk("{\"id\":1")),
+    "users_me_forged": (0, SESSION1 + bulk("{\"id\":1")),
     "users_get": (1, SESSION1 + bulk(USER3)),
     "users_patch": (2, SESSION1 + intr(2) + intr(1)),
     "rooms_list": (3, SESSION3 + NIL + intr(1) + NIL),
@@ -187,7 +195,7 @@ RESP = {
     "messages_post": (7, SESSION3 + SHA + intr(1) + SHA + intr(1) + intr(1)),
     "messages_post_limited": (7, SESSION3 + SHA + intr(999999999)),
     "ticket_hit": (8, SESSION3 + bulk(TICKET)),
-    "ticket_other": (9, bulk("4 customer") + bulk(TICKET)),
+    "ticket_other": (9, bulk("4 customer 4 0 0") + bulk(TICKET)),
     "ticket_patch": (10, SESSION2 + NIL + intr(2) + intr(1)),
     "interactions": (11, SESSION3 + bulk(TICKET)),
     "interaction_post": (12, SESSION3 + bulk(TICKET) + SHA + intr(1) + intr(2)),
@@ -215,7 +223,7 @@ RESP = {
     # Forged values (issue 13): with FUZZ_REDIS_UNTRUSTED set these must
     # still be refused.
     "forged_admin_session": (29, SESSION1),
-    "forged_ticket_owner": (30, bulk("4 customer") + bulk(TICKET.replace(
+    "forged_ticket_owner": (30, bulk("4 customer 4 0 0") + bulk(TICKET.replace(
         '"requester_id":3', '"requester_id":4'))),
 }
 
