@@ -12,12 +12,18 @@
 #include "http.h"
 #include "util.h"
 
-/* 127.0.0.0/8 and ::1, as nginx passes REMOTE_ADDR. */
+/*
+ * A loopback client of the shipped nginx: exactly 127.0.0.1 or ::1 as
+ * REMOTE_ADDR, and only over a unix socket, which only local processes
+ * allowed on it (nginx) can reach. Over TCP anyone who reaches the port
+ * can write REMOTE_ADDR; behind another proxy the proxy's own address is
+ * loopback for every client. There only an admin token opens /metrics.
+ */
 static int
-is_loopback(const char *addr)
+is_loopback(const struct app *app, const char *addr)
 {
-	return strncmp(addr, "127.", 4) == 0 || strcmp(addr, "::1") == 0 ||
-	    strncmp(addr, "::ffff:127.", 11) == 0;
+	return app->fcgi_unix &&
+	    (strcmp(addr, "127.0.0.1") == 0 || strcmp(addr, "::1") == 0);
 }
 
 int
@@ -33,7 +39,7 @@ api_check_access(struct app *app, struct req *req, int access)
 		http_not_found(req);
 		return -1;
 	case ACCESS_METRICS:
-		if (is_loopback(req->remote_addr))
+		if (is_loopback(app, req->remote_addr))
 			return 0;
 		/* Anyone else needs an admin token; others are told that
 		 * nothing is here. */

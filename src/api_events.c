@@ -98,7 +98,7 @@ api_events_ticket(struct app *app, struct req *req, const int64_t *ids)
 		return;
 	}
 	sodium_memzero(val, sizeof(val));
-	http_header(req, "Cache-Control", "no-store");
+	http_no_store(req);
 	http_json(req, 201, json_pack("{s:s, s:i}", "ticket", ticket,
 	    "expires_in", EVENTS_TICKET_TTL));
 }

@@ -176,15 +176,25 @@ api_rooms_get(struct app *app, struct req *req, const int64_t *ids)
 	http_json(req, 200, room);
 }
 
-/* POST /api/v1/rooms/{id}/members {"user_id"} (staff), idempotent */
+/*
+ * POST /api/v1/rooms/{id}/members {"user_id"} (staff), idempotent. The
+ * route is open to every caller so that a customer is told what the rule
+ * of visibility says: 404 for a room it may not see (as for one that does
+ * not exist), 403 for one it is a member of.
+ */
 void
 api_rooms_add_member(struct app *app, struct req *req, const int64_t *ids)
 {
 	int64_t uid;
 	int ex;
 
-	if (api_room_visible(app, req, ids[0]) == -1 ||
-	    http_read_json(req, app->cfg.max_body_bytes, 0) == -1 ||
+	if (api_room_visible(app, req, ids[0]) == -1)
+		return;
+	if (!auth_is_staff(req->role)) {
+		http_error(req, 403, "forbidden", NULL, "staff only");
+		return;
+	}
+	if (http_read_json(req, app->cfg.max_body_bytes, 0) == -1 ||
 	    api_field_id(req, "user_id", FIELD_REQUIRED, &uid) == -1)
 		return;
 	if ((ex = users_exists(app, uid)) != 1) {

@@ -68,7 +68,7 @@ api_sessions_create(struct app *app, struct req *req, const int64_t *ids)
 		return;
 	}
 	strbuf_free(&text);
-	http_header(req, "Cache-Control", "no-store");
+	http_no_store(req);
 	http_header(req, "Location", "/api/v1/tokens/current");
 	http_json(req, 201, json_pack("{s:s, s:o}", "token", tok, "user", user));
 	sodium_memzero(tok, sizeof(tok));

@@ -129,7 +129,7 @@ answer_fresh(struct app *app, struct req *req, int64_t id, int status,
 	}
 	strbuf_free(&text);
 	if (token != NULL) {
-		http_header(req, "Cache-Control", "no-store");
+		http_no_store(req);
 		api_created(req, json_pack("{s:o, s:s}", "user", user,
 		    "token", token), "/api/v1/users/", id);
 	} else
@@ -199,6 +199,10 @@ api_users_create(struct app *app, struct req *req, const int64_t *ids)
 	    FIELD_REQUIRED, &email, &elen) == -1 ||
 	    api_field_enum(req, "role", role_choices, FIELD_REQUIRED, &ri) == -1)
 		return;
+	if ((why = users_check_name(name, nlen)) != NULL) {
+		http_invalid_field(req, "name", "%s", why);
+		return;
+	}
 	if ((why = users_check_email(email, elen)) != NULL) {
 		http_invalid_field(req, "email", "%s", why);
 		return;
@@ -361,7 +365,7 @@ api_users_token(struct app *app, struct req *req, const int64_t *ids)
 		http_error(req, 409, "conflict", NULL, "the user is disabled");
 		return;
 	}
-	http_header(req, "Cache-Control", "no-store");
+	http_no_store(req);
 	http_json(req, 201, json_pack("{s:s}", "token", tok));
 	sodium_memzero(tok, sizeof(tok));
 }

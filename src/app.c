@@ -17,11 +17,14 @@ int
 app_open(struct app *app, enum db_open_mode mode, char *err, size_t errsz)
 {
 	const struct config *c = &app->cfg;
+	unsigned char mac_key[DB_SECRET_LEN];
 	struct rconn *rc, *qrc;
 	struct keyspace ks;
 	char gen[DB_GENERATION_MAX + 1];
+	int keyed;
 
 	http_io_init(&app->io);
+	app->io.body_timeout_ms = c->body_timeout_ms;
 	/* config_load checked the prefix already; this is the one place
 	 * keys are set up for the cache and the queue. */
 	if (keys_init(&ks, c->key_prefix, err, errsz) == -1)
@@ -40,11 +43,24 @@ app_open(struct app *app, enum db_open_mode mode, char *err, size_t errsz)
 		app->db = NULL;
 		return -1;
 	}
+	/* The cache's secret lives in the database, never in Redis: a
+	 * database being migrated may not have it yet, and its cache then
+	 * reads nothing from Redis. */
+	keyed = mode != DB_OPEN_APP ? 1 : db_secret(app->db,
+	    DB_SECRET_CACHE_MAC, mac_key, sizeof(mac_key));
+	if (keyed != 0 && mode == DB_OPEN_APP) {
+		snprintf(err, errsz, "db_path: %.200s holds no cache secret: "
+		    "run chatdeskctl migrate", c->db_path);
+		db_close(app->db);
+		app->db = NULL;
+		return -1;
+	}
 	if (metrics_open(c->db_path) == -1 && app->metrics_required) {
 		snprintf(err, errsz, "metrics: cannot open %.200s-metrics (see "
 		    "the line above; it must belong to the database's owner, "
 		    "mode 0660; running chatdeskctl as root mends it)",
 		    c->db_path);
+		util_wipe(mac_key, sizeof(mac_key));
 		db_close(app->db);
 		app->db = NULL;
 		return -1;
@@ -61,7 +77,9 @@ app_open(struct app *app, enum db_open_mode mode, char *err, size_t errsz)
 		qrc = rconn_new(c->queue_redis_url,
 		    c->redis_connect_timeout_ms, c->redis_command_timeout_ms,
 		    c->redis_retry_ms);
-	app->cache = cache_open(c, app->db, rc, &ks);
+	app->cache = cache_open(c, app->db, rc, &ks,
+	    keyed == 0 ? mac_key : NULL);
+	util_wipe(mac_key, sizeof(mac_key));
 	app->queue = queue_open(c, app->db, qrc, &ks);
 	app->auth = auth_open(app->db, app->cache, c);
 	return 0;

@@ -15,6 +15,14 @@ struct auth;
 struct cache;
 struct queue;
 
+/*
+ * The umask every program sets first (API.md section 7, Files): what they
+ * create (databases, WAL and shared-memory files, the metrics file, logs)
+ * is at most 0640, never readable by other local users. Sockets that
+ * nginx's group must connect to are made 0660 on purpose.
+ */
+#define APP_UMASK	027
+
 struct app {
 	struct config	 cfg;
 	const char	*config_path;	/* --config as given, or NULL */
@@ -24,6 +32,11 @@ struct app {
 	struct auth	*auth;		/* tokens and sessions */
 	/* 1 when both name one server: they share a connection. */
 	int		 one_redis;
+	/* 1 when requests come over a unix socket (spawn-fcgi's, or
+	 * --listen PATH): only local processes allowed on the socket, our
+	 * nginx, can talk to us, so REMOTE_ADDR is what nginx saw. Over TCP
+	 * anyone who reaches the port writes REMOTE_ADDR (/metrics). */
+	int		 fcgi_unix;
 	struct http_io	 io;
 	struct events	*events;	/* publishes after the answer */
 	/* Set before app_open by the pool: without the shared metrics

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include <hiredis/hiredis.h>
+#include <sodium.h>
 
 #include "cache_int.h"
 #include "config.h"
@@ -55,7 +56,7 @@ static struct rscript count_script = { .src =
 
 struct cache *
 cache_open(const struct config *cfg, struct db *db, struct rconn *rc,
-    const struct keyspace *ks)
+    const struct keyspace *ks, const unsigned char *mac_key)
 {
 	struct cache *c;
 
@@ -65,6 +66,11 @@ cache_open(const struct config *cfg, struct db *db, struct rconn *rc,
 	c->cfg = cfg;
 	c->db = db;
 	c->ks = *ks;
+	if (mac_key != NULL) {
+		cache_mac_init(&c->mac, mac_key);
+		c->keyed = 1;
+	}
+	strbuf_init(&c->sealed);
 	/* Invalidations that failed while Redis was away go first. */
 	rconn_on_connect(rc, cache_replay, c);
 	return c;
@@ -77,6 +83,8 @@ cache_close(struct cache *c)
 		return;
 	rconn_on_connect(c->rc, NULL, NULL);
 	rconn_free(c->rc);
+	util_wipe(&c->mac, sizeof(c->mac));
+	strbuf_free(&c->sealed);
 	free(c);
 }
 
@@ -206,22 +214,163 @@ cache_lease_read(struct cache *c, const struct rkey *key,
 	}
 }
 
-/* GET: 1 hit (out filled), 0 miss, -1 Redis unusable. */
+#define SEAL_MAC_HEX	64
+#define SEAL_NUM_HEX	16
+
+void
+cache_mac_init(struct cache_mac *m, const unsigned char *mac_key)
+{
+	crypto_auth_hmacsha512256_init(&m->st, mac_key, CACHE_MAC_KEY_LEN);
+}
+
+/* The MAC of a seal: over the key name, a NUL, and the seal after the
+ * mac (gen, exp, '|', value). */
+static void
+seal_mac(const struct cache_mac *m, const struct rkey *key,
+    const char *tail, size_t len, unsigned char mac[crypto_auth_BYTES])
+{
+	crypto_auth_hmacsha512256_state st = m->st;
+
+	/* crypto_auth is HMAC-SHA-512-256; its streaming form, from a
+	 * state keyed once, spares keying and a copy of key and value into
+	 * one buffer. */
+	crypto_auth_hmacsha512256_update(&st, (const unsigned char *)key->s,
+	    key->len + 1);
+	crypto_auth_hmacsha512256_update(&st, (const unsigned char *)tail, len);
+	crypto_auth_hmacsha512256_final(&st, mac);
+	sodium_memzero(&st, sizeof(st));
+}
+
+static void
+hex_u64(uint64_t v, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+	int i;
+
+	for (i = SEAL_NUM_HEX - 1; i >= 0; i--, v >>= 4)
+		out[i] = digits[v & 0xf];
+}
+
+/* Reads SEAL_NUM_HEX lower-case hex digits. Returns 0 or -1. */
+static int
+parse_u64(const char *s, uint64_t *v)
+{
+	int i;
+
+	*v = 0;
+	for (i = 0; i < SEAL_NUM_HEX; i++) {
+		if (s[i] >= '0' && s[i] <= '9')
+			*v = *v << 4 | (uint64_t)(s[i] - '0');
+		else if (s[i] >= 'a' && s[i] <= 'f')
+			*v = *v << 4 | (uint64_t)(s[i] - 'a' + 10);
+		else
+			return -1;
+	}
+	return 0;
+}
+
+void
+cache_seal(const struct cache_mac *m, const struct rkey *key,
+    uint64_t gen, int64_t exp, const char *val, size_t len, struct strbuf *out)
+{
+	unsigned char mac[crypto_auth_BYTES];
+	char *p;
+
+	strbuf_reset(out);
+	strbuf_reserve(out, CACHE_SEAL_LEN + len);
+	p = out->buf;
+	hex_u64(gen, p + SEAL_MAC_HEX);
+	hex_u64((uint64_t)exp, p + SEAL_MAC_HEX + SEAL_NUM_HEX);
+	p[CACHE_SEAL_LEN - 1] = '|';
+	memcpy(p + CACHE_SEAL_LEN, val, len);
+	out->len = CACHE_SEAL_LEN + len;
+	p[out->len] = '\0';
+	seal_mac(m, key, p + SEAL_MAC_HEX, out->len - SEAL_MAC_HEX, mac);
+	/* sodium_bin2hex writes a NUL after the digits: over the gen's
+	 * first digit, so it goes first and the gen is written again. */
+	sodium_bin2hex(p, SEAL_MAC_HEX + 1, mac, sizeof(mac));
+	hex_u64(gen, p + SEAL_MAC_HEX);
+}
+
+enum cache_seal
+cache_unseal(const struct cache_mac *m, const struct rkey *key,
+    uint64_t gen, int64_t now, const char *sealed, size_t len,
+    const char **val, size_t *vlen)
+{
+	unsigned char mac[crypto_auth_BYTES], got[crypto_auth_BYTES];
+	uint64_t g, exp;
+	size_t n;
+
+	if (len < CACHE_SEAL_LEN || sealed[CACHE_SEAL_LEN - 1] != '|' ||
+	    sodium_hex2bin(got, sizeof(got), sealed, SEAL_MAC_HEX, NULL, &n,
+	    NULL) != 0 || n != sizeof(got) ||
+	    parse_u64(sealed + SEAL_MAC_HEX, &g) == -1 ||
+	    parse_u64(sealed + SEAL_MAC_HEX + SEAL_NUM_HEX, &exp) == -1)
+		return CACHE_SEAL_FORGED;
+	seal_mac(m, key, sealed + SEAL_MAC_HEX, len - SEAL_MAC_HEX, mac);
+	if (crypto_verify_32(mac, got) != 0)
+		return CACHE_SEAL_FORGED;
+	if (g != gen || now < 0 || (uint64_t)now >= exp)
+		return CACHE_SEAL_STALE;
+	*val = sealed + CACHE_SEAL_LEN;
+	*vlen = len - CACHE_SEAL_LEN;
+	return CACHE_SEAL_OK;
+}
+
+/* What a sealed value is checked against. */
+struct plain_ctx {
+	struct strbuf	*out;
+	uint64_t	 gen;
+};
+
+/* A value that fails its seal: counted, logged at most once a minute per
+ * process (an attacker must not be able to flood the log). */
+static void
+cache_forged(struct cache *c, const struct rkey *key)
+{
+	int64_t now = util_mono_us();
+
+	metrics_cache_forged(key->fam);
+	if (c->forged_logged_us != 0 &&
+	    now - c->forged_logged_us < 60 * 1000000LL)
+		return;
+	c->forged_logged_us = now;
+	log_error("cache: a %s value in Redis fails its MAC (written by "
+	    "something other than chatdesk): treated as a miss; see "
+	    "chatdesk_cache_forged_total", keys_families[key->fam].label);
+}
+
+/* GET: 1 hit (out filled), 0 miss, -1 Redis unusable. A value whose seal
+ * fails is deleted and is a miss: the reader refills it from SQLite. */
 static int
 plain_get(struct cache *c, const struct rkey *key, void *ctx)
 {
-	struct strbuf *out = ctx;
+	struct plain_ctx *pc = ctx;
 	const char *argv[2] = { "GET", key->s };
 	size_t lens[2] = { 3, key->len };
+	const char *val;
+	size_t vlen;
 	redisReply *r;
 	int rc = 0;
 
 	if ((r = rconn_cmd(c->rc, 2, argv, lens)) == NULL)
 		return -1;
 	if (r->type == REDIS_REPLY_STRING) {
-		strbuf_reset(out);
-		strbuf_add(out, r->str, r->len);
-		rc = 1;
+		switch (cache_unseal(&c->mac, key, pc->gen,
+		    util_now_ms() / 1000, r->str, r->len, &val, &vlen)) {
+		case CACHE_SEAL_OK:
+			strbuf_reset(pc->out);
+			strbuf_add(pc->out, val, vlen);
+			rc = 1;
+			break;
+		case CACHE_SEAL_FORGED:
+			cache_forged(c, key);
+			/* FALLTHROUGH */
+		case CACHE_SEAL_STALE:
+			if (cache_unlink(c, key) == -1)
+				rc = -1;
+			break;
+		}
 	}
 	freeReplyObject(r);
 	return rc;
@@ -229,15 +378,18 @@ plain_get(struct cache *c, const struct rkey *key, void *ctx)
 
 static void
 cache_store(struct cache *c, const struct rkey *key, const struct rkey *lease,
-    const char *token, const struct strbuf *val, long long ttl)
+    const char *token, const struct strbuf *val, long long ttl, uint64_t gen)
 {
+	long long t = cache_jitter(ttl);
 	char ttls[24];
 	redisReply *r;
 
-	snprintf(ttls, sizeof(ttls), "%lld", cache_jitter(ttl));
+	snprintf(ttls, sizeof(ttls), "%lld", t);
+	cache_seal(&c->mac, key, gen, util_now_ms() / 1000 + t, val->buf,
+	    val->len, &c->sealed);
 	/* Cached values are JSON or "id role" text: never a NUL byte. */
 	if ((r = rconn_evalv(c->rc, &fill_store, 2, key->s, lease->s,
-	    token, val->buf, ttls, NULL)) != NULL)
+	    token, c->sealed.buf, ttls, NULL)) != NULL)
 		freeReplyObject(r);
 }
 
@@ -245,14 +397,26 @@ int
 cache_get(struct cache *c, const struct rkey *key, long long ttl,
     cache_fill_fn fill, void *arg, struct strbuf *out, enum cache_result *res)
 {
+	struct plain_ctx pc = { out, 0 };
 	struct rkey lease;
 	char token[CACHE_TOKEN_LEN + 1];
 	redisReply *r;
 	int got, rc;
 
+	if (!c->keyed) {
+		/* No secret to check a value with: Redis is not read. */
+		*res = CACHE_BYPASS;
+		metrics_cache(key->fam, 2);
+		strbuf_reset(out);
+		return fill(arg, out);
+	}
+	/* Read before SQLite is: a revocation during the fill leaves the
+	 * value stored already stale. */
+	if (key->fam == KEY_SESSION)
+		pc.gen = metrics_session_gen();
 	keys_lease(key, &lease);
 	/* The hit path is a plain GET: one round trip, no script. */
-	got = cache_lease_read(c, key, &lease, token, plain_get, out);
+	got = cache_lease_read(c, key, &lease, token, plain_get, &pc);
 	if (got == 1) {
 		*res = CACHE_HIT;
 		metrics_cache(key->fam, 0);
@@ -266,7 +430,7 @@ cache_get(struct cache *c, const struct rkey *key, long long ttl,
 		return rc;
 	if (rc == 0) {
 		cache_fill_delay(c);
-		cache_store(c, key, &lease, token, out, ttl);
+		cache_store(c, key, &lease, token, out, ttl, pc.gen);
 	} else if ((r = rconn_evalv(c->rc, &lease_release, 1, lease.s, token,
 	    NULL)) != NULL)
 		/* Nothing to store: let the next reader fill at once. */

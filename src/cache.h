@@ -19,6 +19,8 @@
 
 #include <stdint.h>
 
+#include <sodium.h>
+
 #include "keys.h"
 #include "util.h"
 
@@ -33,11 +35,16 @@ struct rconn;
 
 struct cache;
 
+#define CACHE_MAC_KEY_LEN	32	/* crypto_auth_KEYBYTES */
+
 /* A cache over rc (whose reference it takes), its keys under ks (copied);
  * db keeps invalidations that could not be sent. cfg and db outlive the
- * cache. */
+ * cache. mac_key (copied) authenticates every value cache_get stores and
+ * reads; without one (NULL: a database not yet migrated) cache_get never
+ * reads or stores: every read is a BYPASS. */
 struct cache *cache_open(const struct config *cfg, struct db *db,
-    struct rconn *rc, const struct keyspace *ks);
+    struct rconn *rc, const struct keyspace *ks,
+    const unsigned char *mac_key);
 void cache_close(struct cache *);
 
 /* The prefix keys are built under (keys.h). */
@@ -67,6 +74,44 @@ typedef int (*cache_fill_fn)(void *arg, struct strbuf *out);
 int cache_get(struct cache *, const struct rkey *key, long long ttl,
     cache_fill_fn fill, void *arg, struct strbuf *out,
     enum cache_result *res);
+
+/*
+ * The seal on every value cache_get keeps (API.md section 4: Redis is not
+ * trusted with identity). In Redis a value is
+ *
+ *	<mac: 64 hex><gen: 16 hex><exp: 16 hex>|<value>
+ *
+ * mac is HMAC-SHA-512-256 (libsodium's crypto_auth) under the app's
+ * secret over the full key name, a NUL byte, and everything after the mac:
+ * a value moved to another key, edited, or made up fails. exp (Unix
+ * seconds) is when the value stops being good even if Redis still holds
+ * it, so a value copied earlier cannot be put back later than its TTL.
+ * gen is the shared session generation the value was read under (sessions
+ * only, else 0): a revocation or a role change moves it, so a session
+ * value saved before it and put back is stale at once.
+ */
+#define CACHE_SEAL_LEN		97
+/* The secret, keyed into HMAC's state once: each seal then costs the
+ * hashing of its own bytes only (a third less than keying every time). */
+struct cache_mac {
+	crypto_auth_hmacsha512256_state	 st;
+};
+void cache_mac_init(struct cache_mac *, const unsigned char *mac_key);
+enum cache_seal {
+	CACHE_SEAL_OK,
+	CACHE_SEAL_STALE,	/* genuine, but expired or of an older gen */
+	CACHE_SEAL_FORGED	/* not made with our secret for this key */
+};
+/* Writes the sealed value into out (reset first). */
+void cache_seal(const struct cache_mac *, const struct rkey *key,
+    uint64_t gen, int64_t exp, const char *val, size_t len,
+    struct strbuf *out);
+/* Checks a sealed value read from key at time now (Unix seconds) against
+ * the generation expected; on CACHE_SEAL_OK *val, *vlen are the value
+ * inside sealed. */
+enum cache_seal cache_unseal(const struct cache_mac *,
+    const struct rkey *key, uint64_t gen, int64_t now, const char *sealed,
+    size_t len, const char **val, size_t *vlen);
 
 /*
  * Deletes the keys (and their leases) after a committed write. If Redis

@@ -13,6 +13,11 @@ struct cache {
 	struct keyspace		 ks;
 	/* The pending-invalidation generation this process has replayed. */
 	uint64_t		 pending_gen;
+	/* The secret of the seals (cache.h); keyed 0: none, never read. */
+	struct cache_mac	 mac;
+	int			 keyed;
+	struct strbuf		 sealed;	/* a value being stored */
+	int64_t			 forged_logged_us;	/* last log line of one */
 };
 
 /* Reads key into the reader's state: 1 hit, 0 miss, -1 Redis unusable. */

@@ -5,6 +5,9 @@
  */
 #include "autoconf.h"
 
+#include <sys/socket.h>
+#include <sys/stat.h>
+
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -55,6 +58,17 @@ on_stop(void)
 	FCGX_ShutdownPending();
 }
 
+/* 1 if fd is a unix-domain socket. */
+static int
+socket_is_unix(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	return getsockname(fd, (struct sockaddr *)&ss, &len) == 0 &&
+	    ss.ss_family == AF_UNIX;
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -72,6 +86,7 @@ main(int argc, char *argv[])
 	char err[CONFIG_ERRLEN + 256];
 	int ch, sock = 0, check = 0, rc = EXIT_FAILURE;
 
+	umask(APP_UMASK);
 	opterr = 0;	/* one-line errors, printed below */
 	while ((ch = getopt_long(argc, argv, ":c:l:thV", opts, NULL)) != -1) {
 		switch (ch) {
@@ -135,8 +150,13 @@ main(int argc, char *argv[])
 		log_startup_error(app.cfg.log_file, "FCGX_Init failed");
 		goto out;
 	}
-	if (listen_addr != NULL &&
-	    (sock = FCGX_OpenSocket(listen_addr, 128)) < 0) {
+	/* A unix socket of our own is 0660, for nginx's group, as
+	 * spawn-fcgi -M 0660 makes it (libfcgi leaves it to the umask). */
+	umask(0117);
+	if (listen_addr != NULL)
+		sock = FCGX_OpenSocket(listen_addr, 128);
+	umask(APP_UMASK);
+	if (sock < 0) {
 		log_startup_error(app.cfg.log_file, "--listen %s: cannot open: "
 		    "%s", listen_addr, strerror(errno));
 		goto out;
@@ -147,6 +167,7 @@ main(int argc, char *argv[])
 		rc = EXIT_USAGE;
 		goto out;
 	}
+	app.fcgi_unix = socket_is_unix(sock);
 	if (FCGX_InitRequest(&fr, sock, 0) != 0) {
 		log_startup_error(app.cfg.log_file, "FCGX_InitRequest failed");
 		goto out;

@@ -46,6 +46,7 @@ struct ckey {
 
 static const struct ckey ckeys[] = {
 	{ "archive_db_path", CK_PATH, S(archive_db_path), "var/archive.db", 0, 0, 0 },
+	{ "body_timeout_ms", CK_INT, S(body_timeout_ms), "10000", 1, 600000, 0 },
 	{ "db_path", CK_PATH, S(db_path), "var/chatdesk.db", 0, 0, 0 },
 	{ "dead_max", CK_INT, S(dead_max), "10000", 1, 100000000, 1 },
 	{ "debug_fill_delay_ms", CK_INT, S(debug_fill_delay_ms), "0", 0, 10000, 1 },
@@ -213,7 +214,7 @@ config_file(struct config *cfg, const char *path, char *err, size_t errsz)
 	char line[4096], kerr[CONFIG_ERRLEN], *eq, *key, *val;
 	int lineno = 0, rc = 0;
 
-	if ((f = fopen(path, "r")) == NULL) {
+	if ((f = fopen(path, "re")) == NULL) {
 		snprintf(err, errsz, "%.200s: %s", path, strerror(errno));
 		return -1;
 	}

@@ -27,6 +27,7 @@ struct config {
 	long long	 room_cache_ttl;
 	long long	 record_ttl;
 	long long	 max_body_bytes;
+	long long	 body_timeout_ms;	/* a stalled body read gives up */
 	long long	 rate_limit_count;
 	long long	 rate_limit_window;
 	long long	 signin_rate_limit_email;	/* sign-ins per email */

@@ -4,6 +4,8 @@
  */
 #include "autoconf.h"
 
+#include <sys/stat.h>
+
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,6 +83,7 @@ main(int argc, char *argv[])
 	int ch, used = 0, rc;
 	size_t i;
 
+	umask(APP_UMASK);
 	/* "+": stop at the first non-option, the subcommand's own. ":" and
 	 * opterr 0: we print the one-line error ourselves. */
 	opterr = 0;

@@ -321,6 +321,9 @@ static const char *const sqls[SQL__MAX] = {
 	/* (hash, now, id); the hash is never read back by a route. */
 	[SQL_USER_PASSWORD_SET] = "UPDATE users SET password_hash = ?, "
 	    "updated_at = ? WHERE id = ?",
+	/* Only if the name is not there yet (secrets: the first one made
+	 * stays). */
+	[SQL_META_ADD] = "INSERT OR IGNORE INTO meta (name, value) VALUES (?, ?)",
 };
 
 struct db {
@@ -565,6 +568,51 @@ db_close(struct db *db)
 	free(db);
 }
 
+/* Adds the secret name to meta if it is not there yet: len random bytes
+ * from the OS, as hex. Returns 0 or -1 (logged). */
+static int
+secret_make(struct db *db, const char *name, size_t len)
+{
+	unsigned char key[DB_SECRET_MAX];
+	char hex[2 * DB_SECRET_MAX + 1];
+	sqlite3_stmt *st;
+	int rc;
+
+	if (len > sizeof(key) || (st = db_stmt(db, SQL_META_ADD)) == NULL)
+		return -1;
+	util_random(key, len);
+	util_hex(key, len, hex);
+	db_bind_text(st, 1, name, strlen(name));
+	db_bind_text(st, 2, hex, 2 * len);
+	rc = db_exec_stmt(db, st);
+	util_wipe(key, sizeof(key));
+	util_wipe(hex, sizeof(hex));
+	if (rc != 0)
+		log_error("cannot store the secret %s", name);
+	return rc == 0 ? 0 : -1;
+}
+
+int
+db_secret(struct db *db, const char *name, unsigned char *out, size_t len)
+{
+	sqlite3_stmt *st;
+	const char *v;
+	int rc;
+
+	if ((st = db_stmt(db, SQL_META_GET)) == NULL)
+		return -1;
+	db_bind_text(st, 1, name, strlen(name));
+	rc = db_step(db, st);
+	if (rc == SQLITE_ROW && (v = (const char *)sqlite3_column_text(st,
+	    0)) != NULL && strlen(v) == 2 * len &&
+	    util_unhex(v, out, len) == 0)
+		rc = 0;
+	else
+		rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? 1 : -1;
+	db_reset(st);
+	return rc;
+}
+
 int
 db_migrate(struct db *db, int *from, int *to)
 {
@@ -594,7 +642,7 @@ db_migrate(struct db *db, int *from, int *to)
 	}
 	if (db_execf(db, sql_archive_schema) == -1)
 		return -1;
-	return 0;
+	return secret_make(db, DB_SECRET_CACHE_MAC, DB_SECRET_LEN);
 }
 
 sqlite3_stmt *

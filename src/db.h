@@ -93,6 +93,7 @@ enum sqlstmt {
 	SQL_USER_BY_EMAIL,
 	SQL_USER_PASSWORD_OF,
 	SQL_USER_PASSWORD_SET,
+	SQL_META_ADD,
 	SQL__MAX
 };
 
@@ -138,6 +139,22 @@ int db_bind_blob(sqlite3_stmt *, int idx, const void *p, size_t len);
 int db_cache_pending_add(struct db *, const char *key, int pattern);
 int db_cache_pending_replay(struct db *,
     int (*fn)(void *arg, const char *key, int pattern), void *arg);
+
+/*
+ * The cache's MAC key (cache.h, API.md section 4: a secret only the app
+ * knows, never in Redis): 32 random bytes made by db_migrate when missing,
+ * kept in meta (sql/002_meta.sql) as hex under "cache_mac". A backup
+ * carries it, as it carries every row it protects.
+ */
+#define DB_SECRET_CACHE_MAC	"cache_mac"
+#define DB_SECRET_LEN		32
+#define DB_SECRET_MAX		64
+
+/*
+ * A secret of meta: copies exactly len bytes into out and returns 0; 1 if
+ * there is none (or not len bytes of hex); -1 on error (logged).
+ */
+int db_secret(struct db *, const char *name, unsigned char *out, size_t len);
 
 /*
  * The worker's liveness (API.md section 3, /health): when a run last

@@ -37,6 +37,7 @@ struct events {
 	int64_t		 logged_us;
 	uint64_t	 unlogged;	/* failures since the last log line */
 	int64_t		 retry_us;	/* publisher failed: not before this */
+	int		 fds_marked;	/* curl's own descriptors close-on-exec */
 };
 
 void
@@ -228,7 +229,17 @@ send_one(struct events *ev, const char *chans, const char *text, size_t len)
 	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, text ? NULL : "DELETE");
 	curl_easy_setopt(c, CURLOPT_POSTFIELDS, text ? text : "");
 	curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)len);
-	if ((rc = curl_easy_perform(c)) != CURLE_OK) {
+	rc = curl_easy_perform(c);
+	/* The first perform makes the handle's multi and its wakeup
+	 * socketpair, which libcurl 7.88 opens without close-on-exec (its
+	 * connection sockets go through open_cloexec): marked once, as
+	 * every descriptor the app holds (issue 13: a notify_command child
+	 * must inherit none). */
+	if (!ev->fds_marked) {
+		util_cloexec_all();
+		ev->fds_marked = 1;
+	}
+	if (rc != CURLE_OK) {
 		failed(ev, chans, curl_easy_strerror(rc),
 		    rc == CURLE_OPERATION_TIMEDOUT);
 		return;

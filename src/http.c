@@ -1,6 +1,9 @@
 /* http: see http.h. */
 #include "autoconf.h"
 
+#include <sys/socket.h>
+#include <sys/time.h>
+
 #include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -285,6 +288,34 @@ http_parse_json(const char *buf, size_t len, const char **code, char *msg,
 	return j;
 }
 
+static void
+set_rcvtimeo(int fd, long long ms)
+{
+	struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
+
+	(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+}
+
+/*
+ * Reads len bytes of body. libfcgi reads blocking: a web server (or
+ * anything else on the socket) that stalls mid-body would hold this
+ * process for ever, so each read of the connection is bounded by
+ * body_timeout_ms; a read that times out fails the stream (libfcgi then
+ * closes the connection after the answer). Returns the bytes read.
+ */
+static int
+read_body(struct req *req, char *buf, int len)
+{
+	int fd = req->fcgi->ipcFd, got;
+
+	if (req->io->body_timeout_ms > 0)
+		set_rcvtimeo(fd, req->io->body_timeout_ms);
+	got = FCGX_GetStr(buf, len, req->fcgi->in);
+	if (req->io->body_timeout_ms > 0)
+		set_rcvtimeo(fd, 0);
+	return got;
+}
+
 int
 http_read_json(struct req *req, long long max, int allow_empty)
 {
@@ -316,10 +347,11 @@ http_read_json(struct req *req, long long max, int allow_empty)
 	}
 	strbuf_reset(in);
 	strbuf_reserve(in, (size_t)len);
-	got = req->fcgi ? FCGX_GetStr(in->buf, (int)len, req->fcgi->in) : 0;
+	got = req->fcgi ? read_body(req, in->buf, (int)len) : 0;
 	if (got != len) {
 		http_error(req, 400, "invalid_json", NULL,
-		    "body shorter than its Content-Length");
+		    "body shorter than its Content-Length, or not sent within "
+		    "%lld ms", req->io->body_timeout_ms);
 		return -1;
 	}
 	in->len = (size_t)len;
@@ -339,6 +371,12 @@ http_header(struct req *req, const char *name, const char *value)
 	strbuf_add(&req->io->extra, ": ", 2);
 	strbuf_adds(&req->io->extra, value);
 	strbuf_add(&req->io->extra, "\r\n", 2);
+}
+
+void
+http_no_store(struct req *req)
+{
+	http_header(req, "Cache-Control", "no-store");
 }
 
 static const char *
@@ -517,6 +555,9 @@ http_invalid_field(struct req *req, const char *field, const char *fmt, ...)
 void
 http_not_found(struct req *req)
 {
+	/* A 404 says nothing about what a cache held: a caller who may not
+	 * see an object gets the answer of one that does not exist. */
+	req->cache = NULL;
 	http_error(req, 404, "not_found", NULL, "not found");
 }
 

@@ -41,6 +41,9 @@ struct http_io {
 	struct strbuf	 extra;		/* extra response headers */
 	struct strbuf	 head;
 	struct strbuf	 body;
+	/* A body read waits at most this long for each chunk from the web
+	 * server (body_timeout_ms; 0: no bound). */
+	long long	 body_timeout_ms;
 	/*
 	 * Asked by http_internal before it answers 500: nonzero when the
 	 * failure was the store refusing a write it cannot take (a full
@@ -121,6 +124,9 @@ int http_is_json_type(const char *ct);
 
 /* Adds a response header line (name and value must hold no CR/LF). */
 void http_header(struct req *, const char *name, const char *value);
+/* Adds Cache-Control: no-store, for every answer that carries a token
+ * (API.md section 9): no proxy or browser cache may keep it. */
+void http_no_store(struct req *);
 /* Answers status with the JSON value (its reference is stolen). */
 void http_json(struct req *, int status, json_t *body);
 /* Answers status with a JSON text already serialised (sent as it is). */
@@ -137,6 +143,8 @@ void http_error(struct req *, int status, const char *code,
 /* Shorthands for the common errors. */
 void http_invalid_field(struct req *, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* 404 not_found, without X-Cache whatever the handler read: byte for byte
+ * the answer of an object that does not exist (API.md section 4). */
 void http_not_found(struct req *);
 void http_internal(struct req *);
 void http_unavailable(struct req *);

@@ -17,7 +17,7 @@
 #include "task.h"
 
 #define M_MAGIC		0x63646d6574726963ULL	/* "cdmetric" */
-#define M_VERSION	2
+#define M_VERSION	3
 #define M_SLOTS		128	/* pool processes tracked for the gauges */
 #define M_ROUTES	(METRICS_ROUTES_MAX + 1)	/* + the unmatched */
 #define M_NBUCKETS	12
@@ -44,6 +44,7 @@ struct metrics_shm {
 	uint64_t	hist_count[M_ROUTES];
 	uint64_t	hist_sum_us[M_ROUTES];
 	uint64_t	cache[KEY_CACHE__MAX][3];
+	uint64_t	cache_forged[KEY_CACHE__MAX];
 	uint64_t	redis_errors;
 	uint64_t	ratelimit_rejections;
 	uint64_t	ratelimit_unenforced;
@@ -275,6 +276,13 @@ metrics_cache(enum key_family f, int result)
 }
 
 void
+metrics_cache_forged(enum key_family f)
+{
+	if (f < KEY_CACHE__MAX)
+		ADD(m->cache_forged[f], 1);
+}
+
+void
 metrics_redis_error(void)
 {
 	ADD(m->redis_errors, 1);
@@ -497,6 +505,14 @@ metrics_render(struct strbuf *o)
 			strbuf_printf(o, "chatdesk_cache_requests_total{family="
 			    "\"%s\",result=\"%s\"} %llu\n", keys_families[f].label,
 			    results[s], (unsigned long long)GET(m->cache[f][s]));
+	strbuf_adds(o, "# HELP chatdesk_cache_forged_total Cached values "
+	    "that failed their MAC (not written by chatdesk), by key family; "
+	    "each was read as a miss.\n"
+	    "# TYPE chatdesk_cache_forged_total counter\n");
+	for (f = 0; f < KEY_CACHE__MAX; f++)
+		strbuf_printf(o, "chatdesk_cache_forged_total{family=\"%s\"} "
+		    "%llu\n", keys_families[f].label,
+		    (unsigned long long)GET(m->cache_forged[f]));
 	strbuf_printf(o, "# HELP chatdesk_redis_errors_total Failed Redis "
 	    "commands and connections.\n"
 	    "# TYPE chatdesk_redis_errors_total counter\n"

@@ -49,6 +49,8 @@ void metrics_request(int route, int status, int64_t micros);
 /* A cache read of the key family (one of the first KEY_CACHE__MAX)
  * with result 0 hit, 1 miss, 2 bypass. */
 void metrics_cache(enum key_family, int result);
+/* A cached value of the family that failed its MAC (cache.h, seals). */
+void metrics_cache_forged(enum key_family);
 void metrics_redis_error(void);
 void metrics_ratelimit_rejection(void);
 /* A post let through because Redis could not count it. */

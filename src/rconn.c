@@ -3,6 +3,7 @@
 
 #include <poll.h>
 #include <stdarg.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -330,8 +331,11 @@ rconn_get(struct rconn *rc)
 		rconn_failed(rc, "connect");
 		return NULL;
 	}
-	/* hiredis 0.14 bounds only the connect: set the command timeout. */
-	if (rc->ctx->err || redisSetTimeout(rc->ctx, cmd) != REDIS_OK ||
+	/* hiredis 0.14 bounds only the connect: set the command timeout.
+	 * Its socket is made without close-on-exec: a notify_command child
+	 * must not inherit an authenticated connection (issue 13). */
+	if (rc->ctx->err || fcntl(rc->ctx->fd, F_SETFD, FD_CLOEXEC) == -1 ||
+	    redisSetTimeout(rc->ctx, cmd) != REDIS_OK ||
 	    rconn_setup(rc) == -1) {
 		rconn_failed(rc, "connect");
 		return NULL;

@@ -22,7 +22,7 @@ const struct route api_routes[] = {
 	{ "POST", "/api/v1/rooms", api_rooms_create, ACCESS_STAFF },
 	{ "GET", "/api/v1/rooms", api_rooms_list, ACCESS_USER },
 	{ "GET", "/api/v1/rooms/{id}", api_rooms_get, ACCESS_USER },
-	{ "POST", "/api/v1/rooms/{id}/members", api_rooms_add_member, ACCESS_STAFF },
+	{ "POST", "/api/v1/rooms/{id}/members", api_rooms_add_member, ACCESS_USER },
 	{ "POST", "/api/v1/rooms/{id}/messages", api_messages_post, ACCESS_USER },
 	{ "GET", "/api/v1/rooms/{id}/messages", api_messages_list, ACCESS_USER },
 	{ "POST", "/api/v1/rooms/{id}/typing", api_rooms_typing, ACCESS_USER },

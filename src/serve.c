@@ -1,6 +1,7 @@
 /* serve: see serve.h. */
 #include "autoconf.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -111,6 +112,9 @@ serve_handle(struct app *app, FCGX_Request *fr)
 	int64_t us;
 	char method[300];	/* more than a log value keeps (256) */
 
+	/* libfcgi accepts without close-on-exec; nothing here execs, but no
+	 * descriptor of ours is left for a child to inherit. */
+	(void)fcntl(fr->ipcFd, F_SETFD, FD_CLOEXEC);
 	metrics_busy(1);
 	if (http_req_init(&req, fr, &app->io) == 0)
 		serve_dispatch(app, &req);

@@ -9,6 +9,7 @@
  */
 #include "autoconf.h"
 
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 
@@ -90,6 +91,23 @@ fail:
 	return -1;
 }
 
+/* Closes every descriptor from lo up, in a child before exec. */
+static void
+close_from(int lo)
+{
+	long max;
+	int fd;
+
+#ifdef SYS_close_range
+	if (syscall(SYS_close_range, (unsigned)lo, ~0U, 0) == 0)
+		return;
+#endif
+	if ((max = sysconf(_SC_OPEN_MAX)) < 0 || max > 65536)
+		max = 65536;
+	for (fd = lo; fd < max; fd++)
+		close(fd);
+}
+
 /* The notification object of API.md from a SQL_NOTIF_UNDELIVERED row
  * (unread: delivery to notify_command is not reading). */
 static json_t *
@@ -144,7 +162,8 @@ run_command(struct app *app, const char *json, char *err, size_t errsz)
 	int64_t deadline = util_mono_us() + app->cfg.notify_timeout_ms * 1000;
 	struct timespec ts = { 0, 10 * 1000 * 1000 };
 
-	if (pipe(fds) == -1) {
+	/* Close-on-exec: the child gets the read end as its stdin only. */
+	if (pipe2(fds, O_CLOEXEC) == -1) {
 		snprintf(err, errsz, "pipe: %s", strerror(errno));
 		return -1;
 	}
@@ -157,9 +176,13 @@ run_command(struct app *app, const char *json, char *err, size_t errsz)
 	if (pid == 0) {
 		/* Its own process group, so a timeout kills the whole pipeline. */
 		setpgid(0, 0);
-		dup2(fds[0], STDIN_FILENO);
-		close(fds[0]);
-		close(fds[1]);
+		/* dup2 clears close-on-exec on the copy. */
+		if (dup2(fds[0], STDIN_FILENO) == -1)
+			_exit(127);
+		/* Every descriptor of ours is close-on-exec already; this
+		 * also covers one a library opened without it: the command
+		 * sees 0, 1 and 2 and nothing else. */
+		close_from(STDERR_FILENO + 1);
 		execl("/bin/sh", "sh", "-c", app->cfg.notify_command, (char *)NULL);
 		_exit(127);
 	}

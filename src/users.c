@@ -17,6 +17,9 @@ users_check_name(const char *s, size_t len)
 {
 	if (len < 1 || len > USERS_NAME_MAX || util_blank(s, len))
 		return "name must be 1..100 bytes, not only white space";
+	/* A name is one line of text: it goes into mails and logs. */
+	if (util_has_control(s, len))
+		return "name must hold no control characters";
 	return NULL;
 }
 
@@ -30,6 +33,9 @@ users_check_email(const char *s, size_t len)
 	    memchr(at + 1, '@', len - (size_t)(at - s) - 1) != NULL ||
 	    util_blank(s, len))
 		return "email must be 3..254 bytes with one @";
+	/* CR and LF would let an address add mail headers. */
+	if (util_has_control(s, len))
+		return "email must hold no control characters";
 	return NULL;
 }
 

@@ -2,7 +2,9 @@
 #include "autoconf.h"
 
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -207,11 +209,50 @@ util_hex(const unsigned char *in, size_t len, char *out)
 	sodium_bin2hex(out, len * 2 + 1, in, len);
 }
 
+int
+util_unhex(const char *in, unsigned char *out, size_t len)
+{
+	size_t n;
+
+	if (sodium_hex2bin(out, len, in, 2 * len, NULL, &n, NULL) != 0 ||
+	    n != len)
+		return -1;
+	return 0;
+}
+
 void
 util_random(void *buf, size_t n)
 {
 	/* libsodium reads getrandom(2); sodium_init() is called at start-up. */
 	randombytes_buf(buf, n);
+}
+
+void
+util_cloexec_all(void)
+{
+	struct dirent *e;
+	DIR *d;
+	long fd;
+	char *end;
+	int flags;
+
+	if ((d = opendir("/proc/self/fd")) == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		fd = strtol(e->d_name, &end, 10);
+		if (*end != '\0' || end == e->d_name || fd <= 2 || fd == dirfd(d))
+			continue;
+		if ((flags = fcntl((int)fd, F_GETFD)) != -1 &&
+		    !(flags & FD_CLOEXEC))
+			(void)fcntl((int)fd, F_SETFD, flags | FD_CLOEXEC);
+	}
+	closedir(d);
+}
+
+void
+util_wipe(void *buf, size_t n)
+{
+	sodium_memzero(buf, n);
 }
 
 int
@@ -265,4 +306,15 @@ util_blank(const char *s, size_t len)
 		if (!isspace((unsigned char)s[i]))
 			return 0;
 	return 1;
+}
+
+int
+util_has_control(const char *s, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return 1;
+	return 0;
 }

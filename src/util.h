@@ -52,11 +52,22 @@ size_t util_utoa(unsigned long long v, char *buf);
 
 /* Lower-case hex of len bytes into out (2*len+1 bytes). */
 void util_hex(const unsigned char *in, size_t len, char *out);
+/* Reads 2 * len hex digits of in into out. Returns 0, or -1 if they are
+ * not exactly that. */
+int util_unhex(const char *in, unsigned char *out, size_t len);
 /* Fills buf with n random bytes from the OS. Aborts on failure. */
 void util_random(void *buf, size_t n);
+/* Sets close-on-exec on every open descriptor above 2 (for those a
+ * library opened without it). */
+void util_cloexec_all(void);
+/* Zeroes n bytes in a way the compiler keeps (secrets). */
+void util_wipe(void *, size_t n);
 /* Returns 1 if s[0..len) is valid UTF-8 without NUL bytes, else 0. */
 int util_utf8_ok(const char *s, size_t len);
 /* Returns 1 if s[0..len) is empty or only ASCII white space. */
 int util_blank(const char *s, size_t len);
+/* 1 if s[0..len) holds a control byte (below 0x20, or 0x7f: CR, LF, tab,
+ * escape...), else 0. */
+int util_has_control(const char *s, size_t len);
 
 #endif

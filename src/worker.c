@@ -10,6 +10,8 @@
  */
 #include "autoconf.h"
 
+#include <sys/stat.h>
+
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -293,6 +295,7 @@ main(int argc, char *argv[])
 	int64_t start = util_mono_us();
 	int ch, got, check = 0, rc = EXIT_FAILURE;
 
+	umask(APP_UMASK);
 	opterr = 0;	/* one-line errors, printed below */
 	while ((ch = getopt_long(argc, argv, ":c:t:s:ChV", opts, NULL)) != -1) {
 		switch (ch) {

@@ -35,7 +35,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import harness  # noqa: E402
 import helpers  # noqa: E402
-from helpers import User, is_int  # noqa: E402
+from helpers import User, is_int, unseal  # noqa: E402
 import tap  # noqa: E402
 
 STACK = None
@@ -146,7 +146,7 @@ class CacheCase(harness.ApiTestCase):
         self.assertRegex(s["calculated_at"], TIME_RE, s)
 
     def cached(self, key):
-        v = STACK.redis("GET", key)
+        v = unseal(STACK.redis("GET", key))
         return None if v is None else json.loads(v.decode("utf-8"))
 
     def assertTtl(self, key):

@@ -35,7 +35,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import harness  # noqa: E402
 import helpers  # noqa: E402
-from helpers import User, session_key  # noqa: E402
+from helpers import User, session_key, unseal  # noqa: E402
 import tap  # noqa: E402
 
 STACK = None
@@ -97,7 +97,7 @@ class CacheCase(harness.ApiTestCase):
 
     def cached(self, uid):
         """The JSON object held in user:{id}, or None."""
-        v = STACK.redis("GET", user_key(uid))
+        v = unseal(STACK.redis("GET", user_key(uid)))
         return None if v is None else json.loads(v.decode("utf-8"))
 
     def assertCachedNotOld(self, uid, new_name, old_name):

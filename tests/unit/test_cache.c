@@ -185,6 +185,72 @@ test_result_names(void **state)
 	assert_string_equal(cache_result_name(CACHE_BYPASS), "BYPASS");
 }
 
+/* Seals (API.md section 4): a value comes back only from the key it was
+ * sealed for, under the same secret, unedited, before its expiry and in
+ * its generation. */
+static void
+test_seal(void **state)
+{
+	unsigned char kb[CACHE_MAC_KEY_LEN];
+	struct cache_mac key, other;
+	struct keyspace ks;
+	struct rkey k5, k6;
+	struct strbuf b, t;
+	const char *v, *val = "{\"id\":5,\"requester_id\":7}";
+	size_t vlen, i;
+	char err[128];
+
+	(void)state;
+	randombytes_buf(kb, sizeof(kb));
+	cache_mac_init(&key, kb);
+	kb[0] ^= 1;
+	cache_mac_init(&other, kb);
+	assert_int_equal(keys_init(&ks, "", err, sizeof(err)), 0);
+	keys_ticket(&ks, &k5, 5);
+	keys_ticket(&ks, &k6, 6);
+	strbuf_init(&b);
+	strbuf_init(&t);
+	cache_seal(&key, &k5, 3, 1000, val, strlen(val), &b);
+	assert_int_equal(b.len, CACHE_SEAL_LEN + strlen(val));
+	assert_int_equal(b.buf[CACHE_SEAL_LEN - 1], '|');
+	assert_int_equal(strlen(b.buf), b.len);
+	assert_int_equal(cache_unseal(&key, &k5, 3, 999, b.buf, b.len, &v,
+	    &vlen), CACHE_SEAL_OK);
+	assert_int_equal(vlen, strlen(val));
+	assert_memory_equal(v, val, vlen);
+	/* Expired, or of another generation: genuine but stale. */
+	assert_int_equal(cache_unseal(&key, &k5, 3, 1000, b.buf, b.len, &v,
+	    &vlen), CACHE_SEAL_STALE);
+	assert_int_equal(cache_unseal(&key, &k5, 4, 999, b.buf, b.len, &v,
+	    &vlen), CACHE_SEAL_STALE);
+	/* Another key, another secret: forged. */
+	assert_int_equal(cache_unseal(&key, &k6, 3, 999, b.buf, b.len, &v,
+	    &vlen), CACHE_SEAL_FORGED);
+	assert_int_equal(cache_unseal(&other, &k5, 3, 999, b.buf, b.len, &v,
+	    &vlen), CACHE_SEAL_FORGED);
+	/* Any byte changed, the value cut or grown, or no seal at all. */
+	for (i = 0; i < b.len; i++) {
+		strbuf_reset(&t);
+		strbuf_add(&t, b.buf, b.len);
+		t.buf[i] = t.buf[i] == '7' ? '8' : '7';
+		assert_int_equal(cache_unseal(&key, &k5, 3, 999, t.buf, t.len,
+		    &v, &vlen), CACHE_SEAL_FORGED);
+	}
+	assert_int_equal(cache_unseal(&key, &k5, 3, 999, b.buf, b.len - 1, &v,
+	    &vlen), CACHE_SEAL_FORGED);
+	strbuf_reset(&t);
+	strbuf_add(&t, b.buf, b.len);
+	strbuf_add(&t, " ", 1);
+	assert_int_equal(cache_unseal(&key, &k5, 3, 999, t.buf, t.len, &v,
+	    &vlen), CACHE_SEAL_FORGED);
+	assert_int_equal(cache_unseal(&key, &k5, 0, 0, val, strlen(val), &v,
+	    &vlen), CACHE_SEAL_FORGED);
+	assert_int_equal(cache_unseal(&key, &k5, 0, 0, "", 0, &v, &vlen),
+	    CACHE_SEAL_FORGED);
+	strbuf_free(&b);
+	strbuf_free(&t);
+}
+
 int
 main(void)
 {
@@ -196,6 +262,7 @@ main(void)
 		cmocka_unit_test(test_page_answer),
 		cmocka_unit_test(test_page_items),
 		cmocka_unit_test(test_result_names),
+		cmocka_unit_test(test_seal),
 	};
 
 	if (sodium_init() < 0)

@@ -88,6 +88,7 @@ test_defaults(void **state)
 	assert_int_equal(cfg.room_cache_ttl, 3600);
 	assert_int_equal(cfg.record_ttl, 300);
 	assert_int_equal(cfg.max_body_bytes, 65536);
+	assert_int_equal(cfg.body_timeout_ms, 10000);
 	assert_int_equal(cfg.rate_limit_count, 20);
 	assert_int_equal(cfg.rate_limit_window, 10);
 	assert_int_equal(cfg.signin_rate_limit_email, 10);

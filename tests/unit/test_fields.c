@@ -21,6 +21,7 @@
 #include "api.h"
 #include "http.h"
 #include "log.h"
+#include "users.h"
 
 static struct http_io io;
 
@@ -211,6 +212,31 @@ test_enum(void **state)
 	done(&req);
 }
 
+/* Names and emails are one line each: no control byte anywhere. */
+static void
+test_user_checks(void **state)
+{
+	static const char *const bad[] = {
+		"a\r\nb", "a\nb", "a\rb", "a\tb", "a\033b", "a\177b", "a\001b",
+	};
+	char email[32];
+	size_t i;
+
+	(void)state;
+	assert_null(users_check_name("Ann O'Neil", 10));
+	assert_null(users_check_name("Zoë", strlen("Zoë")));
+	assert_null(users_check_email("ann@example.com", 15));
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_non_null(users_check_name(bad[i], strlen(bad[i])));
+		snprintf(email, sizeof(email), "%s@example.com", bad[i]);
+		assert_non_null(users_check_email(email, strlen(email)));
+		snprintf(email, sizeof(email), "ann@exa%smple.com", bad[i]);
+		assert_non_null(users_check_email(email, strlen(email)));
+	}
+	assert_non_null(users_check_email("ann@example.com\r\nBcc: x@y.z",
+	    strlen("ann@example.com\r\nBcc: x@y.z")));
+}
+
 int
 main(void)
 {
@@ -218,6 +244,7 @@ main(void)
 		cmocka_unit_test(test_str),
 		cmocka_unit_test(test_id),
 		cmocka_unit_test(test_enum),
+		cmocka_unit_test(test_user_checks),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
