@@ -15,13 +15,14 @@
  * dead tasks and scripts) and the worker's queue moves, each with the
  * process's session cache dropped first so that session: is read.
  *
- * A cached value is sent as it is (by design: the cache holds JSON texts
- * the app wrote), so a forged one is not required to parse here, and a
- * forged session may name a user that does not exist (a 500); the head
- * of every answer is still checked, and so is everything ASan and UBSan
- * see. FUZZ_REDIS_UNTRUSTED=1 checks those too, and that forged values
- * open nothing: what must hold once cached values are authenticated
- * (issue 13); today it fails at once.
+ * Cached values that feed a decision are authenticated (issue 13): a
+ * forged one is a miss, so besides the head of every answer and what ASan
+ * and UBSan see, the target checks the property itself: a forged
+ * session: or ticket: value opens nothing (a customer on an admin route,
+ * another customer's ticket) and no answer is a 500. A room list's items
+ * decide nothing and are sent as they are, so a JSON answer need not
+ * parse here. FUZZ_REDIS_TRUSTED=1 drops the two checks, to fuzz a tree
+ * where Redis is still trusted.
  */
 #include "autoconf.h"
 
@@ -87,8 +88,7 @@ static const struct op ops[] = {
 	{ NULL, "dead", NULL, NULL, 0 },
 	{ NULL, "delay", NULL, NULL, 0 },
 	/* A caller Redis must not promote: a forged session: or ticket:
-	 * value grants nothing (issue 13; checked with FUZZ_REDIS_UNTRUSTED
-	 * set, until cached values are authenticated). */
+	 * value grants nothing (issue 13). */
 	{ "GET", "/api/v1/cache/stats", "@customer", NULL, 403 },
 	{ "GET", "/api/v1/tickets/1", "@other", NULL, 404 },
 };
@@ -123,13 +123,13 @@ fuzz_target_init(void)
 	if (!fuzz_app.app.one_redis)
 		abort();
 	rc = fuzz_app.app.cache->rc;
-	/* Cached bodies are Redis's bytes, sent as they are. */
-	fuzz_check_json = 0;
-	untrusted = getenv("FUZZ_REDIS_UNTRUSTED") != NULL;
-	/* A forged session: value names any user id ("0 customer"), and a
-	 * post by a user that does not exist fails in SQLite: a 500, not a
-	 * crash. Refused once cached values are authenticated. */
+	/* Where Redis is trusted, a forged session: value names any user
+	 * ("0 customer": a post then fails in SQLite, a 500) and a forged
+	 * record is sent as it is. */
+	untrusted = getenv("FUZZ_REDIS_TRUSTED") == NULL;
 	fuzz_check_500 = untrusted;
+	/* A room list's items are Redis's bytes, sent as they are. */
+	fuzz_check_json = 0;
 	/* What the set-up remembered while Redis was unreachable. */
 	settle();
 }
