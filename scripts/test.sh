@@ -8,6 +8,9 @@
 #                                     --sanitizers)
 #   scripts/test.sh --fuzz SECONDS    build the libFuzzer targets with clang in
 #                                     build-fuzz/ and run each for SECONDS
+#                                     from its seeds (tests/fuzz/corpus/) with
+#                                     its dictionary (tests/fuzz/dict/), JOBS
+#                                     targets at a time
 #   scripts/test.sh --faults          the fault suite (tests/faults/: Redis
 #                                     frozen, a pool process and the worker
 #                                     killed, disk full on a tmpfs, SIGTERM,
@@ -158,33 +161,62 @@ make -C "$BUILD" -j"$JOBS" || fail_early "the build failed"
 
 # ---- fuzz ------------------------------------------------------------------
 
-if [ -n "$fuzz" ]; then
-	mapfile -t targets < <(find "$BUILD" -maxdepth 1 -type f -name 'fuzz_*' -perm -u+x | sort)
-	[ ${#targets[@]} -gt 0 ] || fail_early "no fuzz_* targets were built in $dir"
-	passed=0
-	failed=0
-	for t in "${targets[@]}"; do
-		name=$(basename "$t")
-		work=$BUILD/fuzz-work/$name
-		mkdir -p "$work/corpus" "$work/artifacts"
-		# libFuzzer adds new inputs to the first corpus directory: a
-		# scratch one, so that the seeds in the source tree stay as
-		# they are.
-		corpora=("$work/corpus")
-		seeds=$REPO/tests/fuzz/corpus/$name
-		[ -d "$seeds" ] && corpora+=("$seeds")
-		echo "test.sh: fuzzing $name for $fuzz s"
-		if (cd "$work" && "$t" -max_total_time="$fuzz" -print_final_stats=1 \
-			-artifact_prefix="$work/artifacts/" "${corpora[@]}") >"$work/fuzz.log" 2>&1; then
-			echo "ok: $name ($(grep -m1 -o 'stat::number_of_executed_units: *[0-9]*' "$work/fuzz.log" | grep -o '[0-9]*$' || echo '?') runs)"
-			passed=$((passed + 1))
-		else
+# Runs one target for $fuzz seconds; its verdict goes to $work/verdict,
+# so that targets can run side by side and report in order.
+fuzz_one() {
+	local t=$1 name work seeds corpora dict
+	name=$(basename "$t")
+	work=$BUILD/fuzz-work/$name
+	mkdir -p "$work/corpus" "$work/artifacts"
+	rm -f "$work/verdict"
+	# libFuzzer adds new inputs to the first corpus directory: a scratch
+	# one, so that the seeds in the source tree stay as they are.
+	corpora=("$work/corpus")
+	seeds=$REPO/tests/fuzz/corpus/$name
+	[ -d "$seeds" ] && corpora+=("$seeds")
+	dict=()
+	[ -f "$REPO/tests/fuzz/dict/$name.dict" ] &&
+		dict=(-dict="$REPO/tests/fuzz/dict/$name.dict")
+	if (cd "$work" && "$t" -max_total_time="$fuzz" -print_final_stats=1 \
+		"${dict[@]}" -artifact_prefix="$work/artifacts/" \
+		"${corpora[@]}") >"$work/fuzz.log" 2>&1; then
+		echo "ok: $name ($(grep -m1 -o 'stat::number_of_executed_units: *[0-9]*' "$work/fuzz.log" | grep -o '[0-9]*$' || echo '?') runs, $(grep -o 'cov: [0-9]*' "$work/fuzz.log" | tail -n 1 | grep -o '[0-9]*' || echo '?') edges)" >"$work/verdict"
+	else
+		{
 			echo "FAIL: $name; the end of $work/fuzz.log:"
 			tail -n 60 "$work/fuzz.log"
 			echo "artifacts (reproduce with: $t FILE):"
 			find "$work/artifacts" -type f -printf "  %p\n" 2>/dev/null
+		} >"$work/verdict"
+	fi
+}
+
+if [ -n "$fuzz" ]; then
+	mapfile -t targets < <(find "$BUILD" -maxdepth 1 -type f -name 'fuzz_*' -perm -u+x | sort)
+	[ ${#targets[@]} -gt 0 ] || fail_early "no fuzz_* targets were built in $dir"
+	# JOBS targets at a time (each libFuzzer process uses one core).
+	echo "test.sh: fuzzing ${#targets[@]} targets for $fuzz s each, $JOBS at a time"
+	running=0
+	for t in "${targets[@]}"; do
+		if [ "$running" -ge "$JOBS" ]; then
+			wait -n
+			running=$((running - 1))
+		fi
+		echo "test.sh: fuzzing $(basename "$t") for $fuzz s"
+		fuzz_one "$t" &
+		running=$((running + 1))
+	done
+	wait
+	passed=0
+	failed=0
+	for t in "${targets[@]}"; do
+		v=$BUILD/fuzz-work/$(basename "$t")/verdict
+		if [ -f "$v" ] && head -n 1 "$v" | grep -q '^ok: '; then
+			passed=$((passed + 1))
+		else
 			failed=$((failed + 1))
 		fi
+		cat "$v" 2>/dev/null || echo "FAIL: $(basename "$t") gave no verdict"
 	done
 	finish "$passed" "$failed"
 fi

@@ -41,6 +41,7 @@ struct rconn {
 	void		(*on_connect)(void *);
 	void		*on_connect_arg;
 	int		 in_on_connect;
+	redisReader	*reader;	/* rconn_set_reader: tests only */
 };
 
 static int
@@ -356,12 +357,33 @@ rconn_on_connect(struct rconn *rc, void (*fn)(void *), void *arg)
 	rc->on_connect_arg = arg;
 }
 
+void
+rconn_set_reader(struct rconn *rc, redisReader *reader)
+{
+	rc->reader = reader;
+}
+
+/* The next reply of the test's reader, or NULL after a failure. */
+static void *
+reader_reply(struct rconn *rc, const char *what)
+{
+	void *r = NULL;
+
+	if (redisReaderGetReply(rc->reader, &r) != REDIS_OK || r == NULL) {
+		rconn_failed(rc, what);
+		return NULL;
+	}
+	return r;
+}
+
 redisReply *
 rconn_call(struct rconn *rc, int argc, const char **argv, const size_t *lens)
 {
 	redisContext *c;
 	redisReply *r;
 
+	if (rc->reader != NULL)
+		return reader_reply(rc, argv[0]);
 	if ((c = rconn_get(rc)) == NULL)
 		return NULL;
 	if ((r = redisCommandArgv(c, argc, argv, lens)) == NULL)
@@ -380,6 +402,15 @@ rconn_pipeline(struct rconn *rc, int n, const int *argc,
 	void *r;
 	int i, j;
 
+	if (rc->reader != NULL) {
+		for (i = 0; i < n; i++)
+			if ((replies[i] = reader_reply(rc, "pipeline")) == NULL) {
+				for (j = 0; j < i; j++)
+					freeReplyObject(replies[j]);
+				return -1;
+			}
+		return 0;
+	}
 	if ((c = rconn_get(rc)) == NULL)
 		return -1;
 	for (i = 0; i < n; i++)

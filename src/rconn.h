@@ -17,6 +17,7 @@
 /* hiredis's types stay opaque here: only cache*, queue* and rconn.c
  * include hiredis.h and read replies. */
 struct redisContext;
+struct redisReader;
 struct redisReply;
 
 struct rconn_url {
@@ -101,6 +102,14 @@ void rconn_on_connect(struct rconn *, void (*fn)(void *), void *arg);
 /* The integer of a reply, which it frees; -1 if r is NULL or not an
  * integer (every caller's counts and flags are >= 0). */
 long long rconn_int(struct redisReply *r);
+
+/*
+ * Tests and fuzzing only: while a reader is set, no command is sent and
+ * each reply is the next one the reader parses from what its owner fed
+ * it; none left, or a protocol error, is a transport failure. So every
+ * consumer of replies runs on bytes a test chose. NULL: the server again.
+ */
+void rconn_set_reader(struct rconn *, struct redisReader *);
 
 /* PING: 1 if Redis answers, else 0. */
 int rconn_ping(struct rconn *);

@@ -125,6 +125,30 @@ task_with(json_t *task, const char *error, long long attempts)
 	return json_dumps(task, JSON_COMPACT);
 }
 
+/* {"task": the text}, or {"task_base64": ...} for bytes that are not
+ * UTF-8 and so cannot be a JSON string: either way the task reaches
+ * tasks:failed, rather than staying in tasks:processing to fail again
+ * on every run. */
+static json_t *
+wrap_text(const struct strbuf *text)
+{
+	json_t *w;
+	char *b64;
+	size_t n;
+
+	if ((w = json_pack("{s:s%}", "task", text->buf, text->len)) != NULL)
+		return w;
+	n = sodium_base64_encoded_len(text->len,
+	    sodium_base64_VARIANT_ORIGINAL);
+	if ((b64 = malloc(n)) == NULL)
+		abort();
+	sodium_bin2base64(b64, n, (const unsigned char *)text->buf, text->len,
+	    sodium_base64_VARIANT_ORIGINAL);
+	w = json_pack("{s:s}", "task_base64", b64);
+	free(b64);
+	return w;
+}
+
 static void
 bury(struct app *app, const struct strbuf *text, json_t *task,
     const char *error, long long attempts)
@@ -138,7 +162,7 @@ bury(struct app *app, const struct strbuf *text, json_t *task,
 	    -1, MTASK_DEAD);
 	/* A task that is not even JSON is kept as text inside a wrapper. */
 	if (task == NULL)
-		task = wrap = json_pack("{s:s%}", "task", text->buf, text->len);
+		task = wrap = wrap_text(text);
 	dead = task_with(task, error, attempts);
 	json_decref(wrap);
 	if (dead == NULL)

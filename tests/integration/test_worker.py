@@ -22,6 +22,7 @@ crashed run's tasks:processing, the dead_max bound.
 The task handlers' effects are in test_worker_tasks.py; the admin routes
 and chatdeskctl's queue commands in test_queue_admin.py."""
 
+import base64
 import json
 import os
 import signal
@@ -436,6 +437,26 @@ class WorkerCase(harness.ApiTestCase):
                 self.assertDeadFields(d, text)
                 counts, r = self.run_ok()
                 self.assertEqual(counts, (0, 0, 0, 0), describe(r))
+
+    def test_09b_task_not_utf8(self):
+        """a task whose bytes are not UTF-8 goes to tasks:failed too
+
+        bytes that cannot be a JSON string are kept in base64 (found by
+        fuzz_task: such a task stayed in tasks:processing and failed again
+        on every run)"""
+        raw = b"}\xf9 not json \xff"
+        clear_queue()
+        STACK.redis("RPUSH", "tasks:pending", raw)
+        counts, r = self.run_ok()
+        self.assertEqual(counts, (1, 0, 0, 1), describe(r))
+        self.assertDrained()
+        dead = lrange("tasks:failed")
+        self.assertEqual(len(dead), 1, dead)
+        d = json.loads(dead[0])
+        self.assertEqual(base64.b64decode(d["task_base64"]), raw, d)
+        self.assertDeadFields(d, repr(raw))
+        counts, r = self.run_ok()
+        self.assertEqual(counts, (0, 0, 0, 0), describe(r))
 
     def test_10_bad_day_counts(self):
         """bad day counts or payloads go to tasks:failed at once, never retried
