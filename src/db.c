@@ -12,7 +12,9 @@
 #include <unistd.h>
 
 #include "db.h"
+#include "gcommit.h"
 #include "log.h"
+#include "metrics.h"
 #include "sql_embed.h"
 #include "util.h"
 
@@ -267,6 +269,7 @@ struct db {
 	sqlite3		*h;
 	char		*path;
 	int		 fd;		/* read-only, for the health check */
+	int		 wal_fd;	/* the WAL, for group commit; or -1 */
 	int64_t		 busy_start_us;
 	dev_t		 dev;
 	ino_t		 ino;
@@ -342,6 +345,8 @@ db_busy(void *arg, int count)
 	return 1;
 }
 
+static void db_group_commit(struct db *);
+
 static int
 db_user_version(struct db *db)
 {
@@ -376,7 +381,7 @@ db_open(const struct config *cfg, enum db_open_mode mode, char *err,
 	if ((db = calloc(1, sizeof(*db))) == NULL ||
 	    (db->path = strdup(cfg->db_path)) == NULL)
 		abort();
-	db->fd = -1;
+	db->fd = db->wal_fd = -1;
 	flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
 	if (mode == DB_OPEN_MIGRATE)
 		flags |= SQLITE_OPEN_CREATE;
@@ -445,10 +450,57 @@ db_open(const struct config *cfg, enum db_open_mode mode, char *err,
 	 * 2.2), so the health check must never open and close one.
 	 */
 	db->fd = open(cfg->db_path, O_RDONLY | O_CLOEXEC);
+	if (cfg->sqlite_synchronous != SYNC_NORMAL)
+		db_group_commit(db);
 	return db;
 fail:
 	db_close(db);
 	return NULL;
+}
+
+/*
+ * synchronous=full as group commit (gcommit.h): the WAL is opened once
+ * more, and main commits at NORMAL, each db_commit then waiting for a
+ * shared fdatasync of it. If the WAL cannot be opened, SQLite's FULL
+ * stays (every commit syncs under the write lock): slower, as durable.
+ *
+ * The WAL file is not replaced while this connection is open: SQLite
+ * deletes it only when the last connection closes (it must take the
+ * database's EXCLUSIVE lock, and every open connection holds SHARED).
+ * SQLite takes no POSIX lock on the WAL file, so this descriptor's close
+ * drops none of its locks. Its directory entry may be new (a first
+ * connection creates the WAL): the directory is synced once, here.
+ */
+static void
+db_group_commit(struct db *db)
+{
+	const char *wal = sqlite3_filename_wal(sqlite3_db_filename(db->h,
+	    "main"));
+	char dir[4096], *slash;
+	int dfd;
+
+	if (wal == NULL ||
+	    (db->wal_fd = open(wal, O_RDONLY | O_CLOEXEC)) == -1) {
+		log_warn("sqlite: cannot open the WAL %s for group commit (%s):"
+		    " each commit syncs on its own", wal ? wal : "(none)",
+		    strerror(errno));
+		return;
+	}
+	snprintf(dir, sizeof(dir), "%s", wal);
+	if ((slash = strrchr(dir, '/')) != NULL)
+		*(slash == dir ? slash + 1 : slash) = '\0';
+	else
+		snprintf(dir, sizeof(dir), ".");
+	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1 ||
+	    fsync(dfd) == -1 ||
+	    db_execf(db, "PRAGMA main.synchronous = NORMAL;") == -1) {
+		log_warn("sqlite: group commit off (%s): each commit syncs on "
+		    "its own", strerror(errno));
+		close(db->wal_fd);
+		db->wal_fd = -1;
+	}
+	if (dfd != -1)
+		close(dfd);
 }
 
 void
@@ -463,6 +515,8 @@ db_close(struct db *db)
 	sqlite3_close(db->h);
 	if (db->fd != -1)
 		close(db->fd);
+	if (db->wal_fd != -1)
+		close(db->wal_fd);
 	free(db->path);
 	free(db);
 }
@@ -608,11 +662,24 @@ db_begin(struct db *db)
 int
 db_commit(struct db *db)
 {
+	struct gcommit *gc;
 	int rc = db_txn(db, SQL_COMMIT);
 
 	if (rc != SQLITE_OK) {
 		db_note_error(db, rc, "commit");
 		db_rollback(db);
+		return -1;
+	}
+	if (db->wal_fd == -1)
+		return 0;
+	/* The write lock is free again; durable once a sync covers it. */
+	gc = metrics_gcommit();
+	if (gcommit_wait(gc, gcommit_ticket(gc), db->wal_fd) == -1) {
+		log_error("sqlite commit: syncing the WAL failed (%s): writes "
+		    "fail until the pool restarts; check the disk",
+		    strerror(errno));
+		db->down = 1;
+		db->checked_us = util_mono_us();
 		return -1;
 	}
 	return 0;

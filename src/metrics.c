@@ -12,12 +12,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "gcommit.h"
 #include "log.h"
 #include "metrics.h"
 #include "task.h"
 
 #define M_MAGIC		0x63646d6574726963ULL	/* "cdmetric" */
-#define M_VERSION	2
+#define M_VERSION	3
 #define M_SLOTS		128	/* pool processes tracked for the gauges */
 #define M_ROUTES	(METRICS_ROUTES_MAX + 1)	/* + the unmatched */
 #define M_NBUCKETS	12
@@ -53,6 +54,9 @@ struct metrics_shm {
 	uint64_t	session_gen;
 	uint64_t	max_reached;
 	uint64_t	slow_requests;
+	/* Not a counter: the group commit's state (gcommit.h), here
+	 * because every process that writes the database maps this page. */
+	struct gcommit	gcommit;
 	/* One per pool process: its pid (0: free) and 1 while it handles a
 	 * request. A process killed without clean-up leaves its slot; the
 	 * slot is freed when its pid is found dead. */
@@ -216,6 +220,12 @@ void
 metrics_slow_request(void)
 {
 	ADD(m->slow_requests, 1);
+}
+
+struct gcommit *
+metrics_gcommit(void)
+{
+	return &m->gcommit;
 }
 
 int
