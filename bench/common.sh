@@ -27,7 +27,9 @@ bench_cleanup() {
 		[ -f "$f" ] || continue
 		for p in $(cat "$f"); do kill "$p" 2>/dev/null || true; done
 	done
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	# A worker held by SIGSTOP (run.sh --maintenance) acts on SIGTERM only
+	# once continued.
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null && kill -CONT "$p" 2>/dev/null || true; done
 	sleep 0.3
 	rm -rf "$state"
 }

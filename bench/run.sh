@@ -6,21 +6,47 @@
 # and the ratio to the ceiling measured in the same run, as DESIGN.md asks.
 #
 # usage: bench/run.sh [--rounds N] [--seconds S] [--conns C] [--pool P]
-#                     [--worker] [--tickets N]
-#   --worker   also: drain rate of 100,000 trivial tasks, and read p99 while
-#              close_inactive_tickets closes --tickets (default 1000000)
+#                     [--no-paths] [--mixed] [--pools [LIST]] [--worker]
+#                     [--maintenance] [--tickets N] [--slices K] [--pairs N]
+#   --no-paths     skip the standard paths (ceiling, cached reads, post, uncached)
+#   --mixed        also the mixed load (bench/mixed.lua: 8 cached reads, 2 posts
+#                  in 10) in each round
+#   --pools [LIST] also POST with the pool at each size of LIST (default 2,4,8),
+#                  interleaved in each round
+#   --worker       also: drain rate of 100,000 trivial tasks
+#   --maintenance  also: the mixed load idle, and while close_inactive_tickets
+#                  and archive_old_interactions run over --tickets seeded
+#                  tickets (default 1000000, one interaction each, closed and
+#                  archived in --slices runs, default 1), rounds alternating
+#                  with the worker running and held (SIGSTOP outside a batch),
+#                  --pairs of them per task (default 12), the rest unloaded;
+#                  prints the throughput and p99 ratios (goals >= 0.80, <= 2)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 rounds=3 seconds=10 conns=64 pool=2 worker=0 tickets=1000000
+paths=1 mixed=0 pools="" maintenance=0 slices=1 pairs=12
+usage="usage: bench/run.sh [--rounds N] [--seconds S] [--conns C] [--pool P] [--no-paths] [--mixed] [--pools [LIST]] [--worker] [--maintenance] [--tickets N] [--slices K] [--pairs N]"
 while [ $# -gt 0 ]; do
 	case $1 in
 	--rounds) rounds=$2; shift 2 ;;
 	--seconds) seconds=$2; shift 2 ;;
 	--conns) conns=$2; shift 2 ;;
 	--pool) pool=$2; shift 2 ;;
+	--no-paths) paths=0; shift ;;
+	--mixed) mixed=1; shift ;;
+	--pools)
+		pools="2 4 8"
+		shift
+		if [ $# -gt 0 ] && [[ $1 =~ ^[0-9]+(,[0-9]+)*$ ]]; then
+			pools=${1//,/ }
+			shift
+		fi ;;
 	--worker) worker=1; shift ;;
+	--maintenance) maintenance=1; shift ;;
 	--tickets) tickets=$2; shift 2 ;;
-	*) echo "usage: bench/run.sh [--rounds N] [--seconds S] [--conns C] [--pool P] [--worker] [--tickets N]" >&2; exit 64 ;;
+	--slices) slices=$2; shift 2 ;;
+	--pairs) pairs=$2; shift 2 ;;
+	*) echo "$usage" >&2; exit 64 ;;
 	esac
 done
 for t in wrk redis-server redis-cli spawn-fcgi nginx sqlite3 curl python3; do
@@ -48,7 +74,19 @@ for _ in $(seq 50); do [ -S "$state/redis.sock" ] && break; sleep 0.1; done
 "$build/chatdeskctl" migrate >/dev/null
 token=$("$build/chatdeskctl" user add --name Bench --email bench@example.com --role admin | tail -n 1)
 
-spawn-fcgi -s "$state/chatdesk.sock" -M 0660 -F "$pool" -P "$state/chatdesk.pid" -- "$build/chatdesk" >/dev/null
+# The pool, started again at another size for --pools.
+start_pool() {
+	spawn-fcgi -s "$state/chatdesk.sock" -M 0660 -F "$1" -P "$state/chatdesk.pid" -- "$build/chatdesk" >/dev/null
+}
+stop_pool() {
+	local p
+	for p in $(cat "$state/chatdesk.pid"); do kill "$p" 2>/dev/null || true; done
+	for p in $(cat "$state/chatdesk.pid"); do
+		while kill -0 "$p" 2>/dev/null; do sleep 0.05; done
+	done
+	rm -f "$state/chatdesk.sock" "$state/chatdesk.pid"
+}
+start_pool "$pool"
 CEILING_REDIS=$state/redis.sock CEILING_KEY=messages:room:1 \
 	spawn-fcgi -s "$state/ceiling.sock" -M 0660 -F "$pool" -P "$state/ceiling.pid" -- "$state/ceiling" >/dev/null
 
@@ -107,20 +145,41 @@ rss() {
 	done
 	echo
 }
+resize_pool() {
+	stop_pool
+	start_pool "$1"
+	for _ in $(seq 100); do curl -sf "$base/health" >/dev/null && break; sleep 0.05; done
+}
+mixed_wrk() {	# mixed_wrk NAME: one round of the mixed load
+	run_wrk "$1" "$base/rooms/1/messages" -s "$root/bench/mixed.lua"
+}
+
+: > "$results"
 echo "== pool RSS before: $(rss)"
+[ "$paths$mixed" = 00 ] && [ -z "$pools" ] && rounds=0
 echo "== $rounds rounds of ${seconds}s, $conns connections, pool of $pool"
 for r in $(seq "$rounds"); do
-	run_wrk ceiling "http://127.0.0.1:$port_ceil/"
-	run_wrk cached_messages "$base/rooms/1/messages"
-	run_wrk cached_ticket "$base/tickets/1"
-	run_wrk post_message "$base/rooms/1/messages" -s "$root/bench/post.lua"
-	# A read the cache cannot serve (before=): SQLite, as after a miss.
-	run_wrk uncached_messages "$base/rooms/1/messages?before=999999999999"
+	if [ "$paths" = 1 ]; then
+		run_wrk ceiling "http://127.0.0.1:$port_ceil/"
+		run_wrk cached_messages "$base/rooms/1/messages"
+		run_wrk cached_ticket "$base/tickets/1"
+		run_wrk post_message "$base/rooms/1/messages" -s "$root/bench/post.lua"
+		# A read the cache cannot serve (before=): SQLite, as after a miss.
+		run_wrk uncached_messages "$base/rooms/1/messages?before=999999999999"
+	fi
+	[ "$mixed" = 0 ] || mixed_wrk mixed
+	if [ -n "$pools" ]; then
+		for p in $pools; do
+			resize_pool "$p"
+			run_wrk "post_pool_$p" "$base/rooms/1/messages" -s "$root/bench/post.lua"
+		done
+		resize_pool "$pool"
+	fi
 	echo "   round $r done"
 done
 
 echo "== pool RSS after: $(rss)"
-python3 - "$results" <<'PY'
+[ -s "$results" ] && python3 - "$results" "$pools" <<'PY'
 import statistics, sys
 rows = {}
 for line in open(sys.argv[1]):
@@ -128,7 +187,7 @@ for line in open(sys.argv[1]):
     rows.setdefault(n, []).append((float(rps), float(p50), float(p99), int(bad)))
 def med(n, i):
     return statistics.median(r[i] for r in rows[n])
-ceil_rps, ceil_p99 = med("ceiling", 0), med("ceiling", 2)
+ceil_rps, ceil_p99 = (med("ceiling", 0), med("ceiling", 2)) if "ceiling" in rows else (0, 0)
 goals = {
     "cached_messages": ("rps >= 0.80 x ceiling; p99 <= 1.5 x ceiling", lambda: med("cached_messages", 0) / ceil_rps >= 0.8 and med("cached_messages", 2) <= 1.5 * ceil_p99),
     "cached_ticket": ("rps >= 0.80 x ceiling", lambda: med("cached_ticket", 0) / ceil_rps >= 0.8),
@@ -137,11 +196,24 @@ goals = {
 }
 print()
 print("%-18s %10s %9s %9s %8s %8s %6s  %s" % ("path", "req/s", "p50 ms", "p99 ms", "rps/ceil", "p99/ceil", "non2xx", "goal"))
-for n in ["ceiling", "cached_messages", "cached_ticket", "post_message", "uncached_messages"]:
-    g = goals.get(n)
+names = ["ceiling", "cached_messages", "cached_ticket", "post_message", "uncached_messages", "mixed"]
+names += ["post_pool_%s" % p for p in sys.argv[2].split()]
+for n in names:
+    if n not in rows:
+        continue
+    g = goals.get(n) if ceil_rps else None
     verdict = "" if g is None else ("%s: %s" % (g[0], "met" if g[1]() else "MISSED"))
-    print("%-18s %10.0f %9.2f %9.2f %8.2f %8.2f %6d  %s" % (n, med(n, 0), med(n, 1), med(n, 2),
-          med(n, 0) / ceil_rps, med(n, 2) / ceil_p99, sum(r[3] for r in rows[n]), verdict))
+    print("%-18s %10.0f %9.2f %9.2f %8s %8s %6d  %s" % (n, med(n, 0), med(n, 1), med(n, 2),
+          "%.2f" % (med(n, 0) / ceil_rps) if ceil_rps else "-",
+          "%.2f" % (med(n, 2) / ceil_p99) if ceil_rps else "-", sum(r[3] for r in rows[n]), verdict))
+pools = sys.argv[2].split()
+if pools:
+    first = med("post_pool_" + pools[0], 0)
+    print()
+    print("POST by pool size (goal of issue 17: throughput does not fall from 2 to 8):")
+    for p in pools:
+        n = "post_pool_" + p
+        print("   pool %-3s %8.0f req/s  p99 %7.2f ms  %.2f x pool %s" % (p, med(n, 0), med(n, 2), med(n, 0) / first, pools[0]))
 PY
 
 if [ "$worker" = 1 ]; then
@@ -162,24 +234,133 @@ PY
 	echo "   $summary"
 	python3 -c "import sys,re; d=dict(kv.split('=') for kv in sys.argv[1].split()); print('   drain rate: %.0f tasks/s (goal >= 10000)' % (int(d['taken'])/float(d['seconds'])))" "$summary"
 
-	echo "== worker: close_inactive_tickets over $tickets tickets while wrk reads"
-	sqlite3 "$CHATDESK_DB_PATH" "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i < $tickets)
-		INSERT INTO tickets (subject, status, priority, requester_id, created_at, updated_at, last_activity_at)
-		SELECT 'old ticket ' || i, 'open', 'normal', 1, 0, 0, 0 FROM n;"
-	: > "$results.w"
-	results=$results.w
-	run_wrk idle_ticket_read "$base/tickets/1"
-	"$build/chatdeskctl" enqueue close_inactive_tickets '{"inactive_days":1}' >/dev/null
-	( "$build/chatdesk-worker" --max-tasks 1 > "$state/worker.out" 2>&1 ) &
-	wpid=$!
-	run_wrk busy_ticket_read "$base/tickets/1"
-	wait "$wpid" || true
-	echo "   worker: $(tail -n 1 "$state/worker.out")"
+fi
+
+if [ "$maintenance" = 1 ]; then
+	echo
+	echo "== maintenance: seeding $tickets tickets, one interaction each, by SQL into the bench's database"
+	# Inactive for slices+0.5 .. 1.5 days, oldest first, so that
+	# close_inactive_tickets with inactive_days = slices .. 1 closes one
+	# slice per run.
+	# The tasks already queued (the setup's ticket_created) run first.
+	"$build/chatdesk-worker" >/dev/null
+	now=$(date +%s%3N)
+	sqlite3 "$CHATDESK_DB_PATH" >/dev/null <<SQL
+PRAGMA busy_timeout = 10000;
+BEGIN;
+WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < $tickets - 1)
+INSERT INTO tickets (subject, status, priority, requester_id, created_at, updated_at, last_activity_at)
+SELECT 'old ticket ' || i, 'open', 'normal', 1, 0, 0,
+	$now - CAST(($slices - i * $slices / $tickets + 0.5) * 86400000 AS INTEGER) FROM n;
+INSERT INTO interactions (ticket_id, author_id, kind, body, created_at)
+SELECT id, 1, 'comment', 'the first message of an old ticket, with a little text', 0
+FROM tickets WHERE id > 1;
+COMMIT;
+PRAGMA wal_checkpoint(TRUNCATE);
+SQL
+	# All the tasks first, in order: each close pushes a send_notifications
+	# per ticket behind them, which this run leaves in the queue.
+	# Each slice is closed, then its interactions (and the room's messages
+	# but the newest 50) archived.
+	for d in $(seq "$slices" -1 1); do
+		"$build/chatdeskctl" enqueue close_inactive_tickets "{\"inactive_days\":$d}" >/dev/null
+		"$build/chatdeskctl" enqueue archive_old_interactions '{"older_than_days":0}' >/dev/null
+	done
+	results=$state/results.m
+	: > "$results"
+	# hold_worker PID: SIGSTOP, kept only once the stopped worker is seen
+	# to hold no write lock (a worker stopped inside a batch would stall
+	# the app, as issue 12 saw); returns 1 if that was never seen.
+	hold_worker() {
+		local i
+		for i in $(seq 200); do
+			kill -STOP "$1" 2>/dev/null || return 1
+			sqlite3 -bail "$CHATDESK_DB_PATH" ".timeout 50" "BEGIN IMMEDIATE;" "ROLLBACK;" >/dev/null 2>&1 && return 0
+			kill -CONT "$1"
+			sleep 0.01
+		done
+		return 1
+	}
+	# busy_rounds LABEL: one worker task, --pairs mixed rounds alternating
+	# with it running (busy_LABEL) and held (idle), so that each busy round
+	# has an idle one next to it on this noisy machine; then the task runs
+	# to its end without load (it yields to the app, so under load a
+	# million rows take most of an hour). The round the worker ends in is
+	# partly idle: kept apart (partial_LABEL), not counted.
+	busy_rounds() {
+		local wpid t0 n=0
+		t0=$(date +%s)
+		# At debug level the worker logs each batch's rows and lock time.
+		CHATDESK_LOG_LEVEL=debug "$build/chatdesk-worker" --max-tasks 1 \
+			> "$state/worker.out" 2> "$state/worker.log" &
+		wpid=$!
+		pids+=("$wpid")
+		while [ "$n" -lt "$pairs" ] && kill -0 "$wpid" 2>/dev/null; do
+			n=$((n + 1))
+			mixed_wrk "busy_$1"
+			if ! kill -0 "$wpid" 2>/dev/null; then
+				sed -i '$ s/^busy_/partial_/' "$results"
+				break
+			fi
+			if hold_worker "$wpid"; then
+				mixed_wrk idle
+				kill -CONT "$wpid"
+			fi
+		done
+		wait "$wpid" || true
+		echo "   $1: $(tail -n 1 "$state/worker.out") (wall $(( $(date +%s) - t0 )) s)"
+		python3 - "$state/worker.log" <<'PY'
+import re, statistics, sys
+b = [(int(n), int(us)) for n, us in re.findall(r"maintenance batch: (\d+) rows, write lock held (\d+) us", open(sys.argv[1]).read())]
+if b:
+    held = sorted(us for _, us in b)
+    print("      %d batches: rows median %d; write lock held median %.1f ms, p99 %.1f ms, max %.1f ms"
+          % (len(b), statistics.median(n for n, _ in b), statistics.median(held) / 1000,
+             held[int(len(held) * 0.99)] / 1000, held[-1] / 1000))
+PY
+	}
+	echo "== maintenance: mixed load rounds of ${seconds}s, alternately with the worker running and held"
+	mixed_wrk idle
+	for d in $(seq "$slices" -1 1); do
+		busy_rounds close
+		busy_rounds archive
+	done
+	echo "   hot interactions $(sqlite3 "$CHATDESK_DB_PATH" 'SELECT count(*) FROM interactions'), archived $(sqlite3 "$CHATDESK_ARCHIVE_DB_PATH" 'SELECT count(*) FROM interactions'); open tickets $(sqlite3 "$CHATDESK_DB_PATH" "SELECT count(*) FROM tickets WHERE status <> 'closed'")"
 	python3 - "$results" <<'PY'
-import sys
-rows = {l.split()[0]: l.split() for l in open(sys.argv[1])}
-idle, busy = float(rows["idle_ticket_read"][3]), float(rows["busy_ticket_read"][3])
-print("   read p99 idle %.2f ms, while closing %.2f ms: ratio %.2f (goal <= 2)" % (idle, busy, busy / idle if idle else 0))
+import statistics, sys
+rows = {}
+for line in open(sys.argv[1]):
+    n, rps, p50, p99, bad = line.split()
+    rows.setdefault(n, []).append((float(rps), float(p99), int(bad)))
+def med(names, i):
+    v = [r[i] for n in names for r in rows.get(n, [])]
+    return statistics.median(v) if v else 0
+idle_rps, idle_p99 = med(["idle"], 0), med(["idle"], 1)
+print()
+print("%-22s %6s %10s %9s %8s %8s %6s" % ("mixed load", "rounds", "req/s", "p99 ms", "rps/idle", "p99/idle", "non2xx"))
+for label, names in (("idle", ["idle"]), ("while closing", ["busy_close"]),
+                     ("while archiving", ["busy_archive"]),
+                     ("during maintenance", ["busy_close", "busy_archive"])):
+    n = sum(len(rows.get(x, [])) for x in names)
+    if n == 0:
+        continue
+    print("%-22s %6d %10.0f %9.2f %8.2f %8.2f %6d" % (label, n, med(names, 0), med(names, 1),
+          med(names, 0) / idle_rps, med(names, 1) / idle_p99, sum(r[2] for x in names for r in rows.get(x, []))))
+print("(partly idle rounds, not counted: %d)" % sum(len(v) for k, v in rows.items() if k.startswith("partial_")))
+# Each busy round against the idle round right after it, which drifts
+# less with the machine's other load than the medians of all rounds.
+seq = [l.split() for l in open(sys.argv[1])]
+for label in ("busy_close", "busy_archive"):
+    pr = [(float(a[1]) / float(b[1]), float(a[3]) / float(b[3])) for a, b in zip(seq, seq[1:])
+          if a[0] == label and b[0] == "idle" and float(b[1]) > 0 and float(b[3]) > 0]
+    if pr:
+        print("%s against the next idle round, median of %d pairs: req/s %.2f x, p99 %.2f x"
+              % (label, len(pr), statistics.median(x for x, _ in pr), statistics.median(y for _, y in pr)))
+busy = ["busy_close", "busy_archive"]
+if any(rows.get(x) for x in busy):
+    t, p = med(busy, 0) / idle_rps, med(busy, 1) / idle_p99
+    print("maintenance: throughput %.2f x idle (goal >= 0.80: %s), p99 %.2f x idle (goal <= 2.0: %s)"
+          % (t, "met" if t >= 0.8 else "MISSED", p, "met" if p <= 2.0 else "MISSED"))
 PY
 fi
 echo

@@ -57,6 +57,7 @@ static const struct ckey ckeys[] = {
 	{ "key_prefix", CK_STR, S(key_prefix), "", 0, KEYS_PREFIX_MAX, 0 },
 	{ "log_file", CK_STR, S(log_file), "", 0, 0, 1 },
 	{ "log_level", CK_LEVEL, S(log_level), "info", 0, 0, 1 },
+	{ "maintenance_batch_ms", CK_INT, S(maintenance_batch_ms), "5", 1, 10000, 1 },
 	{ "max_body_bytes", CK_INT, S(max_body_bytes), "65536", 1024, 16777216, 1 },
 	{ "notify_command", CK_STR, S(notify_command), "", 0, 0, 1 },
 	{ "notify_timeout_ms", CK_INT, S(notify_timeout_ms), "5000", 1, 600000, 1 },

@@ -40,6 +40,7 @@ struct config {
 	long long	 token_max_age_days;	/* 0: tokens never expire */
 	char		*notify_command;
 	long long	 notify_timeout_ms;
+	long long	 maintenance_batch_ms;
 	int		 sqlite_synchronous;	/* enum sync_mode */
 	int		 log_level;		/* enum log_level */
 	char		*log_file;		/* empty: stderr as it is */

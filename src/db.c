@@ -257,33 +257,46 @@ static const char *const sqls[SQL__MAX] = {
 	"total(status = 'closed'), avg(CASE WHEN closed_at IS NOT NULL "
 	"THEN (closed_at - created_at) / 3600000.0 END) "
 	"FROM tickets WHERE assignee_id = ? AND created_at >= ?",
-	/* SQL_TICKETS_INACTIVE: (cutoff, limit) */
-	"SELECT id FROM tickets WHERE status IN ('open', 'pending') "
+	/* SQL_TICKETS_INACTIVE: (cutoff, limit). Run inside the close's
+	 * write transaction, so it must cost the batch, not the table: left
+	 * to itself the planner takes tickets_status and sorts every open
+	 * ticket, which held the lock for most of a second at 1,000,000. */
+	"SELECT id FROM tickets INDEXED BY tickets_activity "
+	"WHERE status IN ('open', 'pending') "
 	"AND last_activity_at < ? ORDER BY last_activity_at LIMIT ?",
 	/* SQL_ARCH_INTER_IDS: (cutoff, after id, limit) the next batch of
-	 * interactions of tickets closed before cutoff */
-	"SELECT i.id FROM main.interactions i JOIN main.tickets t "
-	"ON t.id = i.ticket_id WHERE t.status = 'closed' AND t.closed_at < ?1 "
-	"AND i.id > ?2 ORDER BY i.id LIMIT ?3",
-	/* SQL_ARCH_INTER_COPY: (cutoff, lo, hi) */
+	 * hot interactions to move: those of tickets closed before cutoff,
+	 * and those the archive already holds (copied by a run that died
+	 * before its delete, the ticket reopened since). Walked by id with a
+	 * primary-key probe per row, so a batch costs its rows, not every
+	 * closed ticket as a join driven by tickets_status would. */
+	"SELECT i.id FROM main.interactions i WHERE i.id > ?2 AND ("
+	"EXISTS (SELECT 1 FROM main.tickets t WHERE t.id = i.ticket_id "
+	"AND t.status = 'closed' AND t.closed_at < ?1) OR "
+	"EXISTS (SELECT 1 FROM archive.interactions a WHERE a.id = i.id)) "
+	"ORDER BY i.id LIMIT ?3",
+	/* SQL_ARCH_INTER_COPY: (cutoff, lo, hi), driven by the id range */
 	"INSERT OR IGNORE INTO archive.interactions "
 	"SELECT i.id, i.ticket_id, i.author_id, i.kind, i.body, i.created_at "
-	"FROM main.interactions i JOIN main.tickets t ON t.id = i.ticket_id "
-	"WHERE t.status = 'closed' AND t.closed_at < ?1 "
-	"AND i.id BETWEEN ?2 AND ?3",
-	/* SQL_ARCH_INTER_DELETE: (cutoff, lo, hi) only what the archive
-	 * holds, after the copy committed */
+	"FROM main.interactions i WHERE i.id BETWEEN ?2 AND ?3 "
+	"AND EXISTS (SELECT 1 FROM main.tickets t WHERE t.id = i.ticket_id "
+	"AND t.status = 'closed' AND t.closed_at < ?1)",
+	/* SQL_ARCH_INTER_DELETE: (cutoff unused, lo, hi) after the copy
+	 * committed, every row of the range the archive holds: rows are
+	 * never edited and ids never reused, so a row in the archive is
+	 * archived, whatever its ticket has done since. */
 	"DELETE FROM main.interactions WHERE id BETWEEN ?2 AND ?3 "
 	"AND id IN (SELECT id FROM archive.interactions "
-	"WHERE id BETWEEN ?2 AND ?3) "
-	"AND ticket_id IN (SELECT id FROM main.tickets "
-	"WHERE status = 'closed' AND closed_at < ?1)",
+	"WHERE id BETWEEN ?2 AND ?3)",
 	/* SQL_ARCH_MSG_IDS: (cutoff, after id, limit) messages older than
-	 * cutoff that are not among their room's newest 50 */
-	"SELECT m.id FROM main.messages m WHERE m.created_at < ?1 "
-	"AND m.id > ?2 AND m.id < (SELECT min(id) FROM (SELECT id "
+	 * cutoff that are not among their room's newest 50, and those the
+	 * archive already holds */
+	"SELECT m.id FROM main.messages m WHERE m.id > ?2 AND ("
+	"(m.created_at < ?1 AND m.id < (SELECT min(id) FROM (SELECT id "
 	"FROM main.messages WHERE room_id = m.room_id ORDER BY id DESC "
-	"LIMIT 50)) ORDER BY m.id LIMIT ?3",
+	"LIMIT 50))) OR "
+	"EXISTS (SELECT 1 FROM archive.messages a WHERE a.id = m.id)) "
+	"ORDER BY m.id LIMIT ?3",
 	/* SQL_ARCH_MSG_COPY: (cutoff, lo, hi) */
 	"INSERT OR IGNORE INTO archive.messages "
 	"SELECT m.id, m.room_id, m.user_id, m.body, m.created_at "
@@ -291,12 +304,9 @@ static const char *const sqls[SQL__MAX] = {
 	"AND m.created_at < ?1 AND m.id < (SELECT min(id) FROM (SELECT id "
 	"FROM main.messages WHERE room_id = m.room_id ORDER BY id DESC "
 	"LIMIT 50))",
-	/* SQL_ARCH_MSG_DELETE: (cutoff, lo, hi) */
+	/* SQL_ARCH_MSG_DELETE: (cutoff unused, lo, hi) as for interactions */
 	"DELETE FROM main.messages WHERE id BETWEEN ?2 AND ?3 "
-	"AND id IN (SELECT id FROM archive.messages WHERE id BETWEEN ?2 AND ?3) "
-	"AND created_at < ?1 AND id < (SELECT min(id) FROM (SELECT id "
-	"FROM main.messages m2 WHERE m2.room_id = messages.room_id "
-	"ORDER BY id DESC LIMIT 50))",
+	"AND id IN (SELECT id FROM archive.messages WHERE id BETWEEN ?2 AND ?3)",
 	/* SQL_STAFF_IDS */
 	"SELECT id FROM users WHERE role IN ('agent', 'admin') ORDER BY id",
 	/* SQL_NOTIF_INSERT: at most once per task and user */
@@ -334,6 +344,8 @@ struct db {
 	int		 fd;		/* read-only, for the health check */
 	int		 wal_fd;	/* the WAL, for group commit; or -1 */
 	int64_t		 busy_start_us;
+	int64_t		 txn_start_us;	/* the write lock taken */
+	int64_t		 held_us;	/* see db_held_us */
 	dev_t		 dev;
 	ino_t		 ino;
 	int		 down;
@@ -851,7 +863,17 @@ db_begin(struct db *db)
 		db_note_error(db, rc, "begin", 1);
 		return -1;
 	}
+	db->txn_start_us = util_mono_us();
 	return 0;
+}
+
+/* The write lock released (or about to be): adds its time to held_us. */
+static void
+db_released(struct db *db)
+{
+	if (db->txn_start_us != 0)
+		db->held_us += util_mono_us() - db->txn_start_us;
+	db->txn_start_us = 0;
 }
 
 int
@@ -865,6 +887,8 @@ db_commit(struct db *db)
 		db_rollback(db);
 		return -1;
 	}
+	/* The lock is released at COMMIT: the sync below is not lock time. */
+	db_released(db);
 	if (db->wal_fd != -1) {
 		/* The write lock is free again; durable once a sync covers
 		 * it. */
@@ -883,6 +907,13 @@ db_rollback(struct db *db)
 {
 	if (!sqlite3_get_autocommit(db->h))
 		db_txn(db, SQL_ROLLBACK);
+	db_released(db);
+}
+
+int64_t
+db_held_us(struct db *db)
+{
+	return db->held_us;
 }
 
 int
@@ -891,6 +922,19 @@ db_checkpoint(struct db *db)
 	/* TRUNCATE: the WAL file shrinks back to nothing. */
 	return db_execf(db, "PRAGMA main.wal_checkpoint(TRUNCATE);"
 	    "PRAGMA archive.wal_checkpoint(TRUNCATE);");
+}
+
+void
+db_checkpoint_passive(struct db *db)
+{
+	int rc;
+
+	if ((rc = sqlite3_wal_checkpoint_v2(db->h, "main",
+	    SQLITE_CHECKPOINT_PASSIVE, NULL, NULL)) == SQLITE_OK)
+		rc = sqlite3_wal_checkpoint_v2(db->h, "archive",
+		    SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+	if (rc != SQLITE_OK && (rc & 0xff) != SQLITE_BUSY)
+		db_note_error(db, rc, "checkpoint", 1);
 }
 
 int64_t

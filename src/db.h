@@ -180,7 +180,14 @@ void db_rollback(struct db *);
 int64_t db_last_id(struct db *);
 /* wal_checkpoint(TRUNCATE) of both files. Returns 0 or -1. */
 int db_checkpoint(struct db *);
+/* A PASSIVE checkpoint of both files: copies what it can of the WAL into
+ * the database without waiting for, or holding up, any reader or writer. */
+void db_checkpoint_passive(struct db *);
 int db_changes(struct db *);
+/* Microseconds this connection has held the write lock in all, from each
+ * BEGIN IMMEDIATE's return to its COMMIT's or ROLLBACK's: what the
+ * maintenance tasks pace themselves by (task_pace.c). */
+int64_t db_held_us(struct db *);
 
 /* What the health check found. */
 enum db_state {

@@ -7,6 +7,7 @@
 #define CHATDESK_TASK_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
@@ -46,6 +47,27 @@ const struct task_handler *task_find(const char *name);
  * or -1 with err set. */
 int task_days(json_t *payload, const char *key, long long *days, char *err,
     size_t errsz);
+
+/*
+ * Pacing of the maintenance handlers' batches (task_pace.c): each batch
+ * is sized to hold SQLite's write lock about maintenance_batch_ms, and
+ * followed by a pause that lets the app's writers in.
+ */
+struct task_pace {
+	struct app	*app;
+	int64_t		 budget_us;
+	int64_t		 held_us;	/* db_held_us at the batch's start */
+	int		 limit;		/* rows in the next batch */
+	int		 max;
+	int		 batches;
+};
+
+void task_pace_init(struct task_pace *, struct app *, int max);
+/* Before a batch: returns the rows it may take. */
+int task_pace_start(struct task_pace *);
+/* After a batch of n rows (committed): sizes the next one, pauses, and
+ * calls the worker's heartbeat. */
+void task_pace_end(struct task_pace *, int n);
 
 enum task_rc task_close_inactive(struct app *, const char *, json_t *, char *,
     size_t);

@@ -5,8 +5,16 @@
  * A transaction over ATTACHed WAL databases is not atomic across files,
  * so each batch is copied (INSERT OR IGNORE by id) and committed, then the
  * rows the archive now holds are deleted from the hot file. A crash at any
- * point leaves every row in at least one file; a rerun finishes the move.
- * The delete of the last batch of messages marks the task done.
+ * point leaves every row in at least one file; a rerun finishes the move,
+ * even when the ticket was reopened in between: a hot row that the archive
+ * already holds is deleted whatever its ticket's state (db.c, the
+ * SQL_ARCH_* statements). The delete of the last batch of messages marks
+ * the task done.
+ *
+ * Each batch (its copy and its delete) is sized and spaced by task_pace:
+ * rows are cheap to count but not to move (a message's "newest 50 of its
+ * room" test, the indexes of both files), so the row count adapts to the
+ * time the two transactions hold the write lock.
  */
 #include "autoconf.h"
 
@@ -18,7 +26,7 @@
 #include "task.h"
 #include "util.h"
 
-#define ARCHIVE_BATCH	500
+#define ARCHIVE_BATCH	500	/* rows at most, whatever the pace */
 
 /* Runs one of the (cutoff, lo, hi) statements in its own transaction,
  * and marks done_task (if not NULL) done in it. */
@@ -46,21 +54,26 @@ run_range(struct app *app, enum sqlstmt s, int64_t cutoff, int64_t lo,
 }
 
 /* Moves every row that ids_stmt finds, batch by batch; the delete of a
- * batch smaller than the others (the last) marks done_task done. */
+ * batch smaller than asked for (the last) marks done_task done. */
 static int
 move_all(struct app *app, enum sqlstmt ids_stmt, enum sqlstmt copy,
     enum sqlstmt del, int64_t cutoff, const char *done_task)
 {
+	struct task_pace pace;
 	sqlite3_stmt *st;
 	int64_t after = 0, lo, hi;
-	int n;
+	int n, limit;
 
+	task_pace_init(&pace, app, ARCHIVE_BATCH);
 	for (;;) {
+		limit = task_pace_start(&pace);
+		/* The ids are read outside the write transactions: a read
+		 * never waits for the app's writers nor holds them up. */
 		if ((st = db_stmt(app->db, ids_stmt)) == NULL)
 			return -1;
 		db_bind_int(st, 1, cutoff);
 		db_bind_int(st, 2, after);
-		db_bind_int(st, 3, ARCHIVE_BATCH);
+		db_bind_int(st, 3, limit);
 		n = 0;
 		lo = hi = 0;
 		while (db_step(app->db, st) == SQLITE_ROW) {
@@ -72,12 +85,13 @@ move_all(struct app *app, enum sqlstmt ids_stmt, enum sqlstmt copy,
 		if (n == 0)
 			return 0;
 		if (run_range(app, copy, cutoff, lo, hi, NULL) == -1 ||
-		    run_range(app, del, cutoff, lo, hi, n < ARCHIVE_BATCH ?
+		    run_range(app, del, cutoff, lo, hi, n < limit ?
 		    done_task : NULL) == -1)
 			return -1;
+		if (n < limit)
+			return 0;
 		after = hi;
-		if (app->heartbeat != NULL)
-			app->heartbeat(app);
+		task_pace_end(&pace, n);
 	}
 }
 

@@ -21,10 +21,13 @@ library only.
 import contextlib
 import hashlib
 import json
+import os
 import re
+import signal
 import socket
 import sqlite3
 import struct
+import subprocess
 import time
 import urllib.parse
 import uuid
@@ -264,6 +267,37 @@ def clear_queue(stack):
     stack.redis("DEL", *QUEUE_KEYS)
     db_write(stack.db_path, "DELETE FROM tasks WHERE pushed_at IS NOT NULL "
              "AND finished_at IS NULL")
+
+
+def kill_worker_when(stack, started, what):
+    """Starts chatdesk-worker on stack in its own session and SIGKILLs it
+    (its whole group) once started() is true; a started() that raises
+    sqlite3.OperationalError (a file not there yet) counts as false. Raises
+    HarnessError if the worker finished before it could be killed: the
+    test's data must be larger."""
+    p = subprocess.Popen([harness.binary("chatdesk-worker")],
+                         cwd=stack.tmp, env=stack.env(),
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        def ready():
+            if p.poll() is not None:
+                raise harness.HarnessError(
+                    "the worker finished before it could be killed; "
+                    "make the data larger")
+            try:
+                return started()
+            except sqlite3.OperationalError:
+                return False
+        harness.wait_until(ready, 60, interval=0.005, what=what)
+        os.killpg(p.pid, signal.SIGKILL)
+    finally:
+        if p.poll() is None:
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        p.wait(10)
 
 
 def describe(r):

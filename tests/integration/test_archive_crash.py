@@ -21,9 +21,7 @@ the move with every row in exactly one file, none lost, each room's newest
 routes."""
 
 import os
-import signal
 import sqlite3
-import subprocess
 import sys
 
 sys.dont_write_bytecode = True
@@ -91,36 +89,12 @@ class ArchiveCrashTest(harness.ApiTestCase):
         r = STACK.run_ctl("enqueue", "archive_old_interactions",
                           '{"older_than_days":0}')
         self.assertEqual(r.returncode, 0, r.stderr)
-        env = STACK.env()
-        p = subprocess.Popen([harness.binary("chatdesk-worker")],
-                             cwd=STACK.tmp, env=env,
-                             stdin=subprocess.DEVNULL,
-                             stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL,
-                             start_new_session=True)
-        try:
-            # Kill it once the archive holds some rows but the move is
-            # far from done.
-            def started():
-                if p.poll() is not None:
-                    raise harness.HarnessError(
-                        "the worker finished before it could be killed; "
-                        "make the data larger")
-                try:
-                    return len(ids(STACK.archive_db_path, "messages")) + \
-                        len(ids(STACK.archive_db_path, "interactions")) > 0
-                except sqlite3.OperationalError:
-                    return False
-            harness.wait_until(started, 60, interval=0.005,
-                               what="the archive run to copy a batch")
-            os.killpg(p.pid, signal.SIGKILL)
-        finally:
-            if p.poll() is None:
-                try:
-                    os.killpg(p.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-            p.wait(10)
+        # Kill it once the archive holds some rows but the move is far
+        # from done.
+        helpers.kill_worker_when(
+            STACK, lambda: len(ids(STACK.archive_db_path, "messages")) +
+            len(ids(STACK.archive_db_path, "interactions")) > 0,
+            "the archive run to copy a batch")
         # After the crash: nothing lost, every row in at least one file.
         hot_m, arch_m = ids(STACK.db_path, "messages"), \
             ids(STACK.archive_db_path, "messages")

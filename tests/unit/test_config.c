@@ -98,6 +98,7 @@ test_defaults(void **state)
 	assert_int_equal(cfg.task_backoff_s, 30);
 	assert_string_equal(cfg.notify_command, "");
 	assert_int_equal(cfg.notify_timeout_ms, 5000);
+	assert_int_equal(cfg.maintenance_batch_ms, 5);
 	assert_int_equal(cfg.sqlite_synchronous, SYNC_FULL);
 	assert_int_equal(cfg.log_level, LOGL_INFO);
 	config_free(&cfg);
