@@ -42,6 +42,8 @@ build_pkgs=(build-essential autoconf automake libtool pkg-config
 run_pkgs=(redis-server spawn-fcgi multiwatch libfcgi-bin sqlite3 curl procps
 	libnginx-mod-nchan)
 test_pkgs=(redis-server spawn-fcgi multiwatch libfcgi-bin sqlite3 curl procps python3
+	# test_durable_posts.py traces the pool's syncs
+	strace
 	libnginx-mod-nchan debhelper dpkg-dev lintian systemd logrotate
 	clang libclang-rt-14-dev
 	# the web client's browser tests (tests/browser/)

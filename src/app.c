@@ -8,6 +8,7 @@
 #include "auth.h"
 #include "cache.h"
 #include "events.h"
+#include "gcommit.h"
 #include "keys.h"
 #include "metrics.h"
 #include "queue.h"
@@ -67,6 +68,10 @@ app_open(struct app *app, enum db_open_mode mode, char *err, size_t errsz)
 	}
 	app->events = events_new(c->events_publish_url, c->events_socket,
 	    c->events_timeout_ms);
+	/* A failed WAL sync stops every writer (gcommit.h) until a pool
+	 * process starts again: the operator's restart. */
+	if (mode == DB_OPEN_APP)
+		gcommit_reset(metrics_gcommit());
 	rc = rconn_new(c->redis_url, c->redis_connect_timeout_ms,
 	    c->redis_command_timeout_ms, c->redis_retry_ms);
 	/* One connection when both URLs name the same server. */

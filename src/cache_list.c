@@ -209,26 +209,60 @@ text_id(const char *s, size_t len)
 	return strtoll(s + 6, NULL, 10);
 }
 
-/* LRANGE of the list: 1 hit (answered into out), 0 empty, -1 down. The
- * id of the last item, for next_before, is read from its text: a cached
- * item starts {"id":N, (the push script relies on it too). */
-static int
-list_read(struct cache *c, const struct rkey *list, void *ctx)
+/*
+ * The last answer this process gave from each list (for one limit), with
+ * the id of the list's head then. Messages never change and ids only
+ * grow, and the list is always the newest contiguous run SQLite holds:
+ * so while the head is the same message the list holds the same
+ * messages, and the answer is the same. A read asks for the head only
+ * (LINDEX 0: one small item in place of 50) and for the range only when
+ * the head changed, a second round trip once per post and process. (A
+ * script doing both in one round trip costs Redis 2.5 us a call against
+ * 0.1 us for LINDEX, measured with redis-benchmark here.) The answer
+ * stays what an LRANGE would give at that moment: the list invariant
+ * needs nothing more. Direct-mapped; a page is at most
+ * room_cache_size items (about 16 KiB at 100 items of the usual size).
+ */
+#define COPY_SLOTS	64
+
+static struct list_copy {
+	char		 key[sizeof(((struct rkey *)0)->s)];
+	int		 limit;
+	char		 head[24];	/* "" : empty slot */
+	struct strbuf	 text;
+} copies[COPY_SLOTS];
+
+static struct list_copy *
+copy_slot(const struct rkey *list, int limit)
 {
-	struct list_read *lr = ctx;
-	char stop[16];
-	redisReply *r, *e;
+	uint64_t h = 1469598103934665603ULL;	/* FNV-1a */
+	size_t i;
+
+	for (i = 0; i < list->len; i++)
+		h = (h ^ (unsigned char)list->s[i]) * 1099511628211ULL;
+	h = (h ^ (unsigned)limit) * 1099511628211ULL;
+	return &copies[h % COPY_SLOTS];
+}
+
+/* 1 if the item e starts {"id":ID, */
+static int
+head_is(const redisReply *e, const char *id)
+{
+	size_t n = strlen(id);
+
+	return e->type == REDIS_REPLY_STRING && e->len > 6 + n &&
+	    strncmp(e->str, "{\"id\":", 6) == 0 &&
+	    strncmp(e->str + 6, id, n) == 0 && e->str[6 + n] == ',';
+}
+
+/* The answer from the items of r (an array, newest first). */
+static void
+list_answer(struct list_read *lr, const redisReply *r)
+{
+	const redisReply *e;
 	size_t i;
 	long long last = 0;
 
-	snprintf(stop, sizeof(stop), "%d", lr->limit - 1);
-	if ((r = rconn_cmdv(c->rc, "LRANGE", list->s, "0", stop,
-	    NULL)) == NULL)
-		return -1;
-	if (r->type != REDIS_REPLY_ARRAY || r->elements == 0) {
-		freeReplyObject(r);
-		return 0;
-	}
 	/* The cached texts are sent as they are, joined. */
 	page_head(lr->out, lr->field);
 	for (i = 0; i < r->elements; i++) {
@@ -243,6 +277,72 @@ list_read(struct cache *c, const struct rkey *list, void *ctx)
 	if ((int)r->elements == lr->limit && e->type == REDIS_REPLY_STRING)
 		last = text_id(e->str, e->len);
 	page_tail(lr->out, "next_before", last > 0, last);
+}
+
+/* Keeps the answer just made from r as the list's copy. */
+static void
+copy_keep(struct list_copy *cp, const struct rkey *list, int limit,
+    const redisReply *r, const struct strbuf *answer)
+{
+	const redisReply *e = r->element[0];
+	size_t n;
+
+	cp->head[0] = '\0';
+	if (e->type != REDIS_REPLY_STRING || e->len < 7 ||
+	    strncmp(e->str, "{\"id\":", 6) != 0)
+		return;
+	n = strspn(e->str + 6, "0123456789");
+	if (n == 0 || n >= sizeof(cp->head) || list->len >= sizeof(cp->key))
+		return;
+	memcpy(cp->key, list->s, list->len + 1);
+	cp->limit = limit;
+	strbuf_reset(&cp->text);
+	strbuf_add(&cp->text, answer->buf, answer->len);
+	memcpy(cp->head, e->str + 6, n);
+	cp->head[n] = '\0';
+}
+
+/* The first limit items of the list: 1 hit (answered into out), 0 no
+ * list, -1 down. The id of the last item, for next_before, is read from
+ * its text: a cached item starts {"id":N, (the push script relies on it
+ * too). */
+static int
+list_read(struct cache *c, const struct rkey *list, void *ctx)
+{
+	struct list_read *lr = ctx;
+	struct list_copy *cp = copy_slot(list, lr->limit);
+	const char *known;
+	char stop[16];
+	redisReply *r;
+
+	known = cp->head[0] != '\0' && cp->limit == lr->limit &&
+	    strcmp(cp->key, list->s) == 0 ? cp->head : NULL;
+	if (known != NULL) {
+		if ((r = rconn_cmdv(c->rc, "LINDEX", list->s, "0",
+		    NULL)) == NULL)
+			return -1;
+		if (r->type != REDIS_REPLY_STRING) {
+			freeReplyObject(r);
+			return 0;
+		}
+		if (head_is(r, known)) {
+			strbuf_reset(lr->out);
+			strbuf_add(lr->out, cp->text.buf, cp->text.len);
+			freeReplyObject(r);
+			return 1;
+		}
+		freeReplyObject(r);
+	}
+	snprintf(stop, sizeof(stop), "%d", lr->limit - 1);
+	if ((r = rconn_cmdv(c->rc, "LRANGE", list->s, "0", stop,
+	    NULL)) == NULL)
+		return -1;
+	if (r->type != REDIS_REPLY_ARRAY || r->elements == 0) {
+		freeReplyObject(r);
+		return 0;
+	}
+	list_answer(lr, r);
+	copy_keep(cp, list, lr->limit, r, lr->out);
 	freeReplyObject(r);
 	return 1;
 }

@@ -13,7 +13,9 @@
 #include <unistd.h>
 
 #include "db.h"
+#include "gcommit.h"
 #include "log.h"
+#include "metrics.h"
 #include "sql_embed.h"
 #include "util.h"
 
@@ -340,6 +342,7 @@ struct db {
 	sqlite3		*h;
 	char		*path;
 	int		 fd;		/* read-only, for the health check */
+	int		 wal_fd;	/* the WAL, for group commit; or -1 */
 	int64_t		 busy_start_us;
 	int64_t		 txn_start_us;	/* the write lock taken */
 	int64_t		 held_us;	/* see db_held_us */
@@ -421,6 +424,37 @@ db_note_write(struct db *db)
 	log_info("database takes writes again");
 }
 
+/*
+ * A WAL sync failed (here or in another process of the pool: the failure
+ * is kept in the shared page, gcommit.h): read-only like a full disk, but
+ * with no probe. After a failed fdatasync Linux may drop the dirty pages
+ * and report a later sync as successful over the hole, so no write may be
+ * believed again until the pool restarts (app_open clears the failure).
+ * Reads go on: what SQLite serves is what it holds (invariant 7).
+ */
+static void
+db_sync_failed(struct db *db, int err)
+{
+	if (db->ro && db->ro_code == SQLITE_IOERR_FSYNC)
+		return;
+	log_error("sqlite: syncing the WAL failed (%s): writes answer 503 "
+	    "until the pool restarts, reads go on; check the disk",
+	    err ? strerror(err) : "in another pool process");
+	db->ro = 1;
+	db->ro_code = SQLITE_IOERR_FSYNC;
+	db->ro_probe_us = util_mono_us();
+}
+
+/* 1 if a group-commit sync failed since the pool started. */
+static int
+db_sync_lost(struct db *db)
+{
+	if (!gcommit_failed(metrics_gcommit()))
+		return 0;
+	db_sync_failed(db, 0);
+	return 1;
+}
+
 static int
 db_execf(struct db *db, const char *sql)
 {
@@ -454,6 +488,8 @@ db_busy(void *arg, int count)
 	nanosleep(&ts, NULL);
 	return 1;
 }
+
+static void db_group_commit(struct db *);
 
 static int
 db_user_version(struct db *db)
@@ -489,7 +525,7 @@ db_open(const struct config *cfg, enum db_open_mode mode, char *err,
 	if ((db = calloc(1, sizeof(*db))) == NULL ||
 	    (db->path = strdup(cfg->db_path)) == NULL)
 		abort();
-	db->fd = -1;
+	db->fd = db->wal_fd = -1;
 	flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
 	if (mode == DB_OPEN_MIGRATE)
 		flags |= SQLITE_OPEN_CREATE;
@@ -558,10 +594,57 @@ db_open(const struct config *cfg, enum db_open_mode mode, char *err,
 	 * 2.2), so the health check must never open and close one.
 	 */
 	db->fd = open(cfg->db_path, O_RDONLY | O_CLOEXEC);
+	if (cfg->sqlite_synchronous != SYNC_NORMAL)
+		db_group_commit(db);
 	return db;
 fail:
 	db_close(db);
 	return NULL;
+}
+
+/*
+ * synchronous=full as group commit (gcommit.h): the WAL is opened once
+ * more, and main commits at NORMAL, each db_commit then waiting for a
+ * shared fdatasync of it. If the WAL cannot be opened, SQLite's FULL
+ * stays (every commit syncs under the write lock): slower, as durable.
+ *
+ * The WAL file is not replaced while this connection is open: SQLite
+ * deletes it only when the last connection closes (it must take the
+ * database's EXCLUSIVE lock, and every open connection holds SHARED).
+ * SQLite takes no POSIX lock on the WAL file, so this descriptor's close
+ * drops none of its locks. Its directory entry may be new (a first
+ * connection creates the WAL): the directory is synced once, here.
+ */
+static void
+db_group_commit(struct db *db)
+{
+	const char *wal = sqlite3_filename_wal(sqlite3_db_filename(db->h,
+	    "main"));
+	char dir[4096], *slash;
+	int dfd;
+
+	if (wal == NULL ||
+	    (db->wal_fd = open(wal, O_RDONLY | O_CLOEXEC)) == -1) {
+		log_warn("sqlite: cannot open the WAL %s for group commit (%s):"
+		    " each commit syncs on its own", wal ? wal : "(none)",
+		    strerror(errno));
+		return;
+	}
+	snprintf(dir, sizeof(dir), "%s", wal);
+	if ((slash = strrchr(dir, '/')) != NULL)
+		*(slash == dir ? slash + 1 : slash) = '\0';
+	else
+		snprintf(dir, sizeof(dir), ".");
+	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1 ||
+	    fsync(dfd) == -1 ||
+	    db_execf(db, "PRAGMA main.synchronous = NORMAL;") == -1) {
+		log_warn("sqlite: group commit off (%s): each commit syncs on "
+		    "its own", strerror(errno));
+		close(db->wal_fd);
+		db->wal_fd = -1;
+	}
+	if (dfd != -1)
+		close(dfd);
 }
 
 void
@@ -576,6 +659,8 @@ db_close(struct db *db)
 	sqlite3_close(db->h);
 	if (db->fd != -1)
 		close(db->fd);
+	if (db->wal_fd != -1)
+		close(db->wal_fd);
 	free(db->path);
 	free(db);
 }
@@ -681,8 +766,8 @@ db_step(struct db *db, sqlite3_stmt *st)
 
 	/* A write of its own while the database cannot take writes: tried
 	 * once a second (db_writable), refused in between. */
-	if (db->ro && !sqlite3_stmt_readonly(st) &&
-	    sqlite3_get_autocommit(db->h) && !db_writable(db)) {
+	if (!sqlite3_stmt_readonly(st) && sqlite3_get_autocommit(db->h) &&
+	    !db_writable(db)) {
 		log_debug("sqlite step: refused, the database cannot take "
 		    "writes");
 		return SQLITE_READONLY;
@@ -794,6 +879,7 @@ db_released(struct db *db)
 int
 db_commit(struct db *db)
 {
+	struct gcommit *gc;
 	int rc = db_txn(db, SQL_COMMIT);
 
 	if (rc != SQLITE_OK) {
@@ -801,7 +887,17 @@ db_commit(struct db *db)
 		db_rollback(db);
 		return -1;
 	}
+	/* The lock is released at COMMIT: the sync below is not lock time. */
 	db_released(db);
+	if (db->wal_fd != -1) {
+		/* The write lock is free again; durable once a sync covers
+		 * it. */
+		gc = metrics_gcommit();
+		if (gcommit_wait(gc, gcommit_ticket(gc), db->wal_fd) == -1) {
+			db_sync_failed(db, errno);
+			return -1;
+		}
+	}
 	db_note_write(db);
 	return 0;
 }
@@ -918,7 +1014,9 @@ out:
 	 * to try does not say read_only for good. An I/O error waits for a
 	 * write that works.
 	 */
-	if (db->ro && !no_room && db->ro_code != SQLITE_IOERR &&
+	if (db_sync_lost(db))
+		return DB_STATE_READ_ONLY;
+	if (db->ro && !no_room && (db->ro_code & 0xff) != SQLITE_IOERR &&
 	    db->checked_us - db->ro_probe_us >= DB_RECHECK_US) {
 		db->ro = 0;
 		log_info("database: the file system has room again");
@@ -939,6 +1037,8 @@ db_writable(struct db *db)
 {
 	int64_t now;
 
+	if (db_sync_lost(db))
+		return 0;	/* no probe: see db_sync_failed */
 	if (!db->ro)
 		return 1;
 	now = util_mono_us();
@@ -951,7 +1051,7 @@ db_writable(struct db *db)
 int
 db_read_only(struct db *db)
 {
-	return db->ro;
+	return db_sync_lost(db) || db->ro;
 }
 
 int

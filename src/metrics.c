@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "gcommit.h"
 #include "log.h"
 #include "metrics.h"
 #include "task.h"
@@ -54,6 +55,9 @@ struct metrics_shm {
 	uint64_t	session_gen;
 	uint64_t	max_reached;
 	uint64_t	slow_requests;
+	/* Not a counter: the group commit's state (gcommit.h), here
+	 * because every process that writes the database maps this page. */
+	struct gcommit	gcommit;
 	/* One per pool process: its pid (0: free) and 1 while it handles a
 	 * request. A process killed without clean-up leaves its slot; the
 	 * slot is freed when its pid is found dead. */
@@ -222,6 +226,12 @@ void
 metrics_slow_request(void)
 {
 	ADD(m->slow_requests, 1);
+}
+
+struct gcommit *
+metrics_gcommit(void)
+{
+	return &m->gcommit;
 }
 
 int

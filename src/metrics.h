@@ -13,6 +13,8 @@
 #include "keys.h"
 #include "util.h"
 
+struct gcommit;
+
 #define METRICS_ROUTES_MAX	63	/* routes counted apart */
 
 enum metrics_task_result {
@@ -32,6 +34,9 @@ int metrics_open(const char *db_path);
 void metrics_close(void);
 /* 1 if the counters are the shared file's, 0 if process memory. */
 int metrics_shared(void);
+/* The group commit's state in the shared page (process memory until
+ * metrics_open succeeds). */
+struct gcommit *metrics_gcommit(void);
 
 /* A pool process takes a slot at start-up and leaves it at exit;
  * metrics_busy(1) and (0) frame each request. They feed the busy/idle
