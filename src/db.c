@@ -29,300 +29,332 @@
 
 /*
  * Every statement the programs run. One place for SQL (kcaldav's sqls[]),
- * indexed by enum sqlstmt; each prepared on first use and kept.
+ * indexed by enum sqlstmt with designated initialisers (so the order of
+ * the enum does not matter here); each prepared on first use and kept.
  */
 static const char *const sqls[SQL__MAX] = {
-	/* SQL_BEGIN: IMMEDIATE, see db_begin() */
-	"BEGIN IMMEDIATE",
-	/* SQL_COMMIT */
-	"COMMIT",
-	/* SQL_ROLLBACK */
-	"ROLLBACK",
-	/* SQL_HEALTH_SCHEMA */
-	"SELECT count(*) FROM sqlite_schema",
-	/* SQL_OUTBOX_COUNT: tasks not yet pushed */
-	"SELECT count(*) FROM tasks WHERE pushed_at IS NULL",
-	/* SQL_TASK_ADD: (task id, task, now) */
-	"INSERT INTO tasks (task_id, task, created_at) VALUES (?, ?, ?)",
-	/* SQL_TASKS_UNPUSHED: (limit) the oldest not yet pushed */
-	"SELECT id, task FROM tasks WHERE pushed_at IS NULL ORDER BY id LIMIT ?",
-	/* SQL_TASK_UNPUSHED_ONE: (row) */
-	"SELECT id, task FROM tasks WHERE id = ? AND pushed_at IS NULL",
-	/* SQL_TASK_PUSHED: (now, row) */
-	"UPDATE tasks SET pushed_at = ? WHERE id = ?",
-	/* SQL_TASKS_UNFINISHED: (after row, limit) pushed and not finished:
+	/* IMMEDIATE, see db_begin() */
+	[SQL_BEGIN] = "BEGIN IMMEDIATE",
+	[SQL_COMMIT] = "COMMIT",
+	[SQL_ROLLBACK] = "ROLLBACK",
+	[SQL_HEALTH_SCHEMA] = "SELECT count(*) FROM sqlite_schema",
+	/* tasks not yet pushed */
+	[SQL_OUTBOX_COUNT] =
+	    "SELECT count(*) FROM tasks WHERE pushed_at IS NULL",
+	/* (task id, task, now) */
+	[SQL_TASK_ADD] =
+	    "INSERT INTO tasks (task_id, task, created_at) VALUES (?, ?, ?)",
+	/* (limit) the oldest not yet pushed */
+	[SQL_TASKS_UNPUSHED] =
+	    "SELECT id, task FROM tasks WHERE pushed_at IS NULL ORDER BY id LIMIT ?",
+	/* (row) */
+	[SQL_TASK_UNPUSHED_ONE] =
+	    "SELECT id, task FROM tasks WHERE id = ? AND pushed_at IS NULL",
+	/* (now, row) */
+	[SQL_TASK_PUSHED] = "UPDATE tasks SET pushed_at = ? WHERE id = ?",
+	/* (after row, limit) pushed and not finished:
 	 * what a Redis that lost data may have lost */
-	"SELECT id, task FROM tasks WHERE finished_at IS NULL "
-	"AND pushed_at IS NOT NULL AND id > ? ORDER BY id LIMIT ?",
-	/* SQL_TASKS_UNFINISHED_COUNT */
-	"SELECT count(*) FROM tasks WHERE finished_at IS NULL",
-	/* SQL_TASK_FINISH: (now, result, task id) once */
-	"UPDATE tasks SET finished_at = ?, result = ? WHERE task_id = ? "
-	"AND finished_at IS NULL",
-	/* SQL_TASK_REOPEN: (task id) a dead task retried by an operator */
-	"UPDATE tasks SET finished_at = NULL, result = NULL WHERE task_id = ?",
-	/* SQL_TASK_FINISHED: (task id) */
-	"SELECT finished_at IS NOT NULL FROM tasks WHERE task_id = ?",
-	/* SQL_TASKS_PRUNE: (result, finished before, keep newest, limit) the
+	[SQL_TASKS_UNFINISHED] =
+	    "SELECT id, task FROM tasks WHERE finished_at IS NULL "
+	    "AND pushed_at IS NOT NULL AND id > ? ORDER BY id LIMIT ?",
+	[SQL_TASKS_UNFINISHED_COUNT] =
+	    "SELECT count(*) FROM tasks WHERE finished_at IS NULL",
+	/* (now, result, task id) once */
+	[SQL_TASK_FINISH] =
+	    "UPDATE tasks SET finished_at = ?, result = ? WHERE task_id = ? "
+	    "AND finished_at IS NULL",
+	/* (task id) a dead task retried by an operator */
+	[SQL_TASK_REOPEN] =
+	    "UPDATE tasks SET finished_at = NULL, result = NULL WHERE task_id = ?",
+	/* (task id) */
+	[SQL_TASK_FINISHED] =
+	    "SELECT finished_at IS NOT NULL FROM tasks WHERE task_id = ?",
+	/* (result, finished before, keep newest, limit) the
 	 * oldest finished rows of a result that are older than the cutoff
 	 * or beyond the newest N */
-	"DELETE FROM tasks WHERE id IN (SELECT id FROM tasks "
-	"WHERE finished_at IS NOT NULL AND result = ?1 AND (finished_at < ?2 "
-	"OR id <= coalesce((SELECT id FROM tasks WHERE finished_at IS NOT NULL "
-	"AND result = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?3), 0)) "
-	"ORDER BY id LIMIT ?4)",
-	/* SQL_QUEUE_STATE_GET */
-	"SELECT epoch, epoch_written, pushed_seq FROM queue_state WHERE id = 1",
-	/* SQL_QUEUE_SEQ_SET: (seq) */
-	"UPDATE queue_state SET pushed_seq = max(pushed_seq, ?) WHERE id = 1",
-	/* SQL_QUEUE_EPOCH_WRITTEN */
-	"UPDATE queue_state SET epoch_written = 1 WHERE id = 1",
-	/* SQL_WORKER_GET */
-	"SELECT created_at, coalesce(worker_last_run_at, 0), "
-	"coalesce(worker_last_success_at, 0) FROM queue_state WHERE id = 1",
-	/* SQL_WORKER_RUN: (now) */
-	"UPDATE queue_state SET worker_last_run_at = ? WHERE id = 1",
-	/* SQL_WORKER_SUCCESS: (now) */
-	"UPDATE queue_state SET worker_last_success_at = ? WHERE id = 1",
-	/* SQL_CACHE_PENDING_ADD */
-	"INSERT INTO cache_pending (key, pattern, created_at) VALUES (?, ?, ?) "
-	"ON CONFLICT (key) DO UPDATE SET created_at = excluded.created_at",
-	/* SQL_CACHE_PENDING_LIST */
-	"SELECT key, pattern FROM cache_pending ORDER BY created_at LIMIT 10000",
-	/* SQL_CACHE_PENDING_CLEAR */
-	"DELETE FROM cache_pending WHERE created_at < ?",
-	/* SQL_USER_GET */
-	"SELECT id, name, email, role, created_at, updated_at, "
-	"disabled_at IS NOT NULL FROM users WHERE id = ?",
-	/* SQL_USERS_PAGE: (before, role or NULL, limit), newest first, the
+	[SQL_TASKS_PRUNE] =
+	    "DELETE FROM tasks WHERE id IN (SELECT id FROM tasks "
+	    "WHERE finished_at IS NOT NULL AND result = ?1 AND (finished_at < ?2 "
+	    "OR id <= coalesce((SELECT id FROM tasks WHERE finished_at IS NOT NULL "
+	    "AND result = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?3), 0)) "
+	    "ORDER BY id LIMIT ?4)",
+	[SQL_QUEUE_STATE_GET] =
+	    "SELECT epoch, epoch_written, pushed_seq FROM queue_state WHERE id = 1",
+	/* (seq) */
+	[SQL_QUEUE_SEQ_SET] =
+	    "UPDATE queue_state SET pushed_seq = max(pushed_seq, ?) WHERE id = 1",
+	[SQL_QUEUE_EPOCH_WRITTEN] =
+	    "UPDATE queue_state SET epoch_written = 1 WHERE id = 1",
+	[SQL_WORKER_GET] =
+	    "SELECT created_at, coalesce(worker_last_run_at, 0), "
+	    "coalesce(worker_last_success_at, 0) FROM queue_state WHERE id = 1",
+	/* (now) */
+	[SQL_WORKER_RUN] =
+	    "UPDATE queue_state SET worker_last_run_at = ? WHERE id = 1",
+	/* (now) */
+	[SQL_WORKER_SUCCESS] =
+	    "UPDATE queue_state SET worker_last_success_at = ? WHERE id = 1",
+	[SQL_CACHE_PENDING_ADD] =
+	    "INSERT INTO cache_pending (key, pattern, created_at) VALUES (?, ?, ?) "
+	    "ON CONFLICT (key) DO UPDATE SET created_at = excluded.created_at",
+	[SQL_CACHE_PENDING_LIST] =
+	    "SELECT key, pattern FROM cache_pending ORDER BY created_at LIMIT 10000",
+	[SQL_CACHE_PENDING_CLEAR] =
+	    "DELETE FROM cache_pending WHERE created_at < ?",
+	[SQL_USER_GET] =
+	    "SELECT id, name, email, role, created_at, updated_at, "
+	    "disabled_at IS NOT NULL FROM users WHERE id = ?",
+	/* (before, role or NULL, limit), newest first, the
 	 * columns of SQL_USER_GET */
-	"SELECT id, name, email, role, created_at, updated_at, "
-	"disabled_at IS NOT NULL FROM users WHERE id < ?1 "
-	"AND (?2 IS NULL OR role = ?2) ORDER BY id DESC LIMIT ?3",
-	/* SQL_USER_INSERT */
-	"INSERT INTO users (name, email, role, created_at, updated_at) "
-	"VALUES (?, ?, ?, ?, ?)",
-	/* SQL_USER_UPDATE: (name, email, role, now, id, disabled) NULL
+	[SQL_USERS_PAGE] =
+	    "SELECT id, name, email, role, created_at, updated_at, "
+	    "disabled_at IS NOT NULL FROM users WHERE id < ?1 "
+	    "AND (?2 IS NULL OR role = ?2) ORDER BY id DESC LIMIT ?3",
+	[SQL_USER_INSERT] =
+	    "INSERT INTO users (name, email, role, created_at, updated_at) "
+	    "VALUES (?, ?, ?, ?, ?)",
+	/* (name, email, role, now, id, disabled) NULL
 	 * leaves a column as it is; disabled 1 keeps the first disabling
 	 * time, 0 clears it. */
-	"UPDATE users SET name = coalesce(?1, name), "
-	"email = coalesce(?2, email), role = coalesce(?3, role), "
-	"disabled_at = CASE ?6 WHEN 1 THEN coalesce(disabled_at, ?4) "
-	"WHEN 0 THEN NULL ELSE disabled_at END, "
-	"updated_at = ?4 WHERE id = ?5",
-	/* SQL_TOKEN_INSERT: (user, hash, now, expires_at or NULL); inserts
+	[SQL_USER_UPDATE] = "UPDATE users SET name = coalesce(?1, name), "
+	    "email = coalesce(?2, email), role = coalesce(?3, role), "
+	    "disabled_at = CASE ?6 WHEN 1 THEN coalesce(disabled_at, ?4) "
+	    "WHEN 0 THEN NULL ELSE disabled_at END, "
+	    "updated_at = ?4 WHERE id = ?5",
+	/* (user, hash, now, expires_at or NULL); inserts
 	 * nothing for a user that is disabled (or missing), in the same
 	 * statement, so that no disabling can slip between check and insert */
-	"INSERT INTO tokens (user_id, hash, created_at, expires_at) "
-	"SELECT ?1, ?2, ?3, ?4 WHERE EXISTS (SELECT 1 FROM users "
-	"WHERE id = ?1 AND disabled_at IS NULL)",
-	/* SQL_TOKEN_LOOKUP: (hash, now) a live token of an enabled user */
-	"SELECT t.user_id, u.role, t.id, coalesce(t.expires_at, 0), "
-	"coalesce(t.last_used_at, 0) FROM tokens t JOIN users u "
-	"ON u.id = t.user_id WHERE t.hash = ?1 AND t.revoked_at IS NULL "
-	"AND u.disabled_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > ?2)",
-	/* SQL_TOKEN_REVOKE */
-	"UPDATE tokens SET revoked_at = ? WHERE hash = ? AND revoked_at IS NULL",
-	/* SQL_TOKEN_HASHES_OF_USER */
-	"SELECT hash FROM tokens WHERE user_id = ? AND revoked_at IS NULL",
-	/* SQL_TOKENS_OF_USER: (user, now, limit) the live ones, newest first */
-	"SELECT id, created_at, last_used_at, expires_at FROM tokens "
-	"WHERE user_id = ?1 AND revoked_at IS NULL "
-	"AND (expires_at IS NULL OR expires_at > ?2) ORDER BY id DESC LIMIT ?3",
-	/* SQL_TOKENS_REVOKE_USER: (now, user) every token, in one statement:
+	[SQL_TOKEN_INSERT] =
+	    "INSERT INTO tokens (user_id, hash, created_at, expires_at) "
+	    "SELECT ?1, ?2, ?3, ?4 WHERE EXISTS (SELECT 1 FROM users "
+	    "WHERE id = ?1 AND disabled_at IS NULL)",
+	/* (hash, now) a live token of an enabled user */
+	[SQL_TOKEN_LOOKUP] =
+	    "SELECT t.user_id, u.role, t.id, coalesce(t.expires_at, 0), "
+	    "coalesce(t.last_used_at, 0) FROM tokens t JOIN users u "
+	    "ON u.id = t.user_id WHERE t.hash = ?1 AND t.revoked_at IS NULL "
+	    "AND u.disabled_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > ?2)",
+	[SQL_TOKEN_REVOKE] =
+	    "UPDATE tokens SET revoked_at = ? WHERE hash = ? AND revoked_at IS NULL",
+	[SQL_TOKEN_HASHES_OF_USER] =
+	    "SELECT hash FROM tokens WHERE user_id = ? AND revoked_at IS NULL",
+	/* (user, now, limit) the live ones, newest first */
+	[SQL_TOKENS_OF_USER] =
+	    "SELECT id, created_at, last_used_at, expires_at FROM tokens "
+	    "WHERE user_id = ?1 AND revoked_at IS NULL "
+	    "AND (expires_at IS NULL OR expires_at > ?2) ORDER BY id DESC LIMIT ?3",
+	/* (now, user) every token, in one statement:
 	 * none minted meanwhile escapes; the hashes name the session keys */
-	"UPDATE tokens SET revoked_at = ?1 WHERE user_id = ?2 "
-	"AND revoked_at IS NULL RETURNING hash",
-	/* SQL_TOKEN_REVOKE_ID: (now, token id, user) */
-	"UPDATE tokens SET revoked_at = ?1 WHERE id = ?2 AND user_id = ?3 "
-	"AND revoked_at IS NULL RETURNING hash",
-	/* SQL_TOKEN_TOUCH: (now, token id, not since) last_used_at, at most
+	[SQL_TOKENS_REVOKE_USER] =
+	    "UPDATE tokens SET revoked_at = ?1 WHERE user_id = ?2 "
+	    "AND revoked_at IS NULL RETURNING hash",
+	/* (now, token id, user) */
+	[SQL_TOKEN_REVOKE_ID] =
+	    "UPDATE tokens SET revoked_at = ?1 WHERE id = ?2 AND user_id = ?3 "
+	    "AND revoked_at IS NULL RETURNING hash",
+	/* (now, token id, not since) last_used_at, at most
 	 * once per interval whichever process asks */
-	"UPDATE tokens SET last_used_at = ?1 WHERE id = ?2 "
-	"AND (last_used_at IS NULL OR last_used_at < ?3)",
-	/* SQL_ROOM_INSERT */
-	"INSERT INTO rooms (name, created_by, created_at) VALUES (?, ?, ?)",
-	/* SQL_ROOM_GET */
-	"SELECT id, name, created_at FROM rooms WHERE id = ?",
-	/* SQL_ROOM_EXISTS */
-	"SELECT 1 FROM rooms WHERE id = ?",
-	/* SQL_ROOM_MEMBER_ADD: idempotent */
-	"INSERT OR IGNORE INTO room_members (room_id, user_id, added_at) "
-	"VALUES (?, ?, ?)",
-	/* SQL_ROOM_MEMBERS */
-	"SELECT user_id FROM room_members WHERE room_id = ? ORDER BY user_id",
-	/* SQL_ROOM_IS_MEMBER */
-	"SELECT 1 FROM room_members WHERE room_id = ? AND user_id = ?",
-	/* SQL_ROOMS_ALL: (before, limit) */
-	"SELECT id, name, created_at FROM rooms WHERE id < ? "
-	"ORDER BY id DESC LIMIT ?",
-	/* SQL_ROOMS_OF_USER: (user, before, limit) */
-	"SELECT r.id, r.name, r.created_at FROM rooms r "
-	"JOIN room_members m ON m.room_id = r.id "
-	"WHERE m.user_id = ? AND r.id < ? ORDER BY r.id DESC LIMIT ?",
-	/* SQL_ROOMS_RECENT: the rooms with the newest messages (limit) */
-	"SELECT room_id FROM messages GROUP BY room_id "
-	"ORDER BY max(id) DESC LIMIT ?",
-	/* SQL_ROOM_LAST_MESSAGE: the newest message (the archive keeps each
+	[SQL_TOKEN_TOUCH] = "UPDATE tokens SET last_used_at = ?1 WHERE id = ?2 "
+	    "AND (last_used_at IS NULL OR last_used_at < ?3)",
+	[SQL_ROOM_INSERT] =
+	    "INSERT INTO rooms (name, created_by, created_at) VALUES (?, ?, ?)",
+	[SQL_ROOM_GET] = "SELECT id, name, created_at FROM rooms WHERE id = ?",
+	[SQL_ROOM_EXISTS] = "SELECT 1 FROM rooms WHERE id = ?",
+	/* idempotent */
+	[SQL_ROOM_MEMBER_ADD] =
+	    "INSERT OR IGNORE INTO room_members (room_id, user_id, added_at) "
+	    "VALUES (?, ?, ?)",
+	[SQL_ROOM_MEMBERS] =
+	    "SELECT user_id FROM room_members WHERE room_id = ? ORDER BY user_id",
+	[SQL_ROOM_IS_MEMBER] =
+	    "SELECT 1 FROM room_members WHERE room_id = ? AND user_id = ?",
+	/* (before, limit) */
+	[SQL_ROOMS_ALL] = "SELECT id, name, created_at FROM rooms WHERE id < ? "
+	    "ORDER BY id DESC LIMIT ?",
+	/* (user, before, limit) */
+	[SQL_ROOMS_OF_USER] = "SELECT r.id, r.name, r.created_at FROM rooms r "
+	    "JOIN room_members m ON m.room_id = r.id "
+	    "WHERE m.user_id = ? AND r.id < ? ORDER BY r.id DESC LIMIT ?",
+	/* the rooms with the newest messages (limit) */
+	[SQL_ROOMS_RECENT] = "SELECT room_id FROM messages GROUP BY room_id "
+	    "ORDER BY max(id) DESC LIMIT ?",
+	/* the newest message (the archive keeps each
 	 * room's newest 50 here) */
-	"SELECT coalesce(max(id), 0) FROM main.messages WHERE room_id = ?",
-	/* SQL_MESSAGE_INSERT */
-	"INSERT INTO messages (room_id, user_id, body, created_at) "
-	"VALUES (?, ?, ?, ?)",
-	/* SQL_MESSAGES_PAGE: (room, before, limit), newest first, archived
+	[SQL_ROOM_LAST_MESSAGE] =
+	    "SELECT coalesce(max(id), 0) FROM main.messages WHERE room_id = ?",
+	[SQL_MESSAGE_INSERT] =
+	    "INSERT INTO messages (room_id, user_id, body, created_at) "
+	    "VALUES (?, ?, ?, ?)",
+	/* (room, before, limit), newest first, archived
 	 * rows included. Each file is cut to the limit before the merge, so
 	 * a long history costs no more than a short one; UNION drops a row
 	 * caught in both files in the middle of a move. */
-	"SELECT * FROM (SELECT id, room_id, user_id, body, created_at"
-	"  FROM main.messages WHERE room_id = ?1 AND id < ?2"
-	"  ORDER BY id DESC LIMIT ?3)"
-	" UNION "
-	"SELECT * FROM (SELECT id, room_id, user_id, body, created_at"
-	"  FROM archive.messages WHERE room_id = ?1 AND id < ?2"
-	"  ORDER BY id DESC LIMIT ?3)"
-	" ORDER BY id DESC LIMIT ?3",
-	/* SQL_MESSAGES_AFTER: (room, after, limit), oldest first, archived
+	[SQL_MESSAGES_PAGE] =
+	    "SELECT * FROM (SELECT id, room_id, user_id, body, created_at"
+	    "  FROM main.messages WHERE room_id = ?1 AND id < ?2"
+	    "  ORDER BY id DESC LIMIT ?3)"
+	    " UNION "
+	    "SELECT * FROM (SELECT id, room_id, user_id, body, created_at"
+	    "  FROM archive.messages WHERE room_id = ?1 AND id < ?2"
+	    "  ORDER BY id DESC LIMIT ?3)"
+	    " ORDER BY id DESC LIMIT ?3",
+	/* (room, after, limit), oldest first, archived
 	 * rows included: the catch-up read of API.md section 8. */
-	"SELECT * FROM (SELECT id, room_id, user_id, body, created_at"
-	"  FROM main.messages WHERE room_id = ?1 AND id > ?2"
-	"  ORDER BY id LIMIT ?3)"
-	" UNION "
-	"SELECT * FROM (SELECT id, room_id, user_id, body, created_at"
-	"  FROM archive.messages WHERE room_id = ?1 AND id > ?2"
-	"  ORDER BY id LIMIT ?3)"
-	" ORDER BY id LIMIT ?3",
-	/* SQL_TICKET_INSERT */
-	"INSERT INTO tickets (subject, status, priority, requester_id, "
-	"created_at, updated_at, last_activity_at) "
-	"VALUES (?, 'open', ?, ?, ?, ?, ?)",
-	/* SQL_TICKET_GET */
-	"SELECT id, subject, status, priority, requester_id, assignee_id, "
-	"created_at, updated_at, last_activity_at, closed_at FROM tickets "
-	"WHERE id = ?",
-	/* SQL_TICKET_UPDATE */
-	"UPDATE tickets SET subject = ?, status = ?, priority = ?, "
-	"assignee_id = ?, updated_at = ?, last_activity_at = ?, closed_at = ? "
-	"WHERE id = ?",
-	/* SQL_TICKETS_PAGE: (before, requester or NULL, status or NULL,
+	[SQL_MESSAGES_AFTER] =
+	    "SELECT * FROM (SELECT id, room_id, user_id, body, created_at"
+	    "  FROM main.messages WHERE room_id = ?1 AND id > ?2"
+	    "  ORDER BY id LIMIT ?3)"
+	    " UNION "
+	    "SELECT * FROM (SELECT id, room_id, user_id, body, created_at"
+	    "  FROM archive.messages WHERE room_id = ?1 AND id > ?2"
+	    "  ORDER BY id LIMIT ?3)"
+	    " ORDER BY id LIMIT ?3",
+	[SQL_TICKET_INSERT] =
+	    "INSERT INTO tickets (subject, status, priority, requester_id, "
+	    "created_at, updated_at, last_activity_at) "
+	    "VALUES (?, 'open', ?, ?, ?, ?, ?)",
+	[SQL_TICKET_GET] =
+	    "SELECT id, subject, status, priority, requester_id, assignee_id, "
+	    "created_at, updated_at, last_activity_at, closed_at FROM tickets "
+	    "WHERE id = ?",
+	[SQL_TICKET_UPDATE] =
+	    "UPDATE tickets SET subject = ?, status = ?, priority = ?, "
+	    "assignee_id = ?, updated_at = ?, last_activity_at = ?, closed_at = ? "
+	    "WHERE id = ?",
+	/* (before, requester or NULL, status or NULL,
 	 * assignee or NULL, limit), newest first */
-	"SELECT id, subject, status, priority, requester_id, assignee_id, "
-	"created_at, updated_at, last_activity_at, closed_at FROM tickets "
-	"WHERE id < ?1 AND (?2 IS NULL OR requester_id = ?2) "
-	"AND (?3 IS NULL OR status = ?3) AND (?4 IS NULL OR assignee_id = ?4) "
-	"ORDER BY id DESC LIMIT ?5",
-	/* SQL_INTERACTION_INSERT */
-	"INSERT INTO interactions (ticket_id, author_id, kind, body, created_at) "
-	"VALUES (?, ?, ?, ?, ?)",
-	/* SQL_INTERACTIONS_PAGE: (ticket, before, limit), newest first here
+	[SQL_TICKETS_PAGE] =
+	    "SELECT id, subject, status, priority, requester_id, assignee_id, "
+	    "created_at, updated_at, last_activity_at, closed_at FROM tickets "
+	    "WHERE id < ?1 AND (?2 IS NULL OR requester_id = ?2) "
+	    "AND (?3 IS NULL OR status = ?3) AND (?4 IS NULL OR assignee_id = ?4) "
+	    "ORDER BY id DESC LIMIT ?5",
+	[SQL_INTERACTION_INSERT] =
+	    "INSERT INTO interactions (ticket_id, author_id, kind, body, created_at) "
+	    "VALUES (?, ?, ?, ?, ?)",
+	/* (ticket, before, limit), newest first here
 	 * (the route reverses each page), archived rows included. */
-	"SELECT * FROM (SELECT id, ticket_id, author_id, kind, body, created_at"
-	"  FROM main.interactions WHERE ticket_id = ?1 AND id < ?2"
-	"  ORDER BY id DESC LIMIT ?3)"
-	" UNION "
-	"SELECT * FROM (SELECT id, ticket_id, author_id, kind, body, created_at"
-	"  FROM archive.interactions WHERE ticket_id = ?1 AND id < ?2"
-	"  ORDER BY id DESC LIMIT ?3)"
-	" ORDER BY id DESC LIMIT ?3",
-	/* SQL_INTERACTIONS_AFTER: (ticket, after, limit), oldest first,
+	[SQL_INTERACTIONS_PAGE] =
+	    "SELECT * FROM (SELECT id, ticket_id, author_id, kind, body, created_at"
+	    "  FROM main.interactions WHERE ticket_id = ?1 AND id < ?2"
+	    "  ORDER BY id DESC LIMIT ?3)"
+	    " UNION "
+	    "SELECT * FROM (SELECT id, ticket_id, author_id, kind, body, created_at"
+	    "  FROM archive.interactions WHERE ticket_id = ?1 AND id < ?2"
+	    "  ORDER BY id DESC LIMIT ?3)"
+	    " ORDER BY id DESC LIMIT ?3",
+	/* (ticket, after, limit), oldest first,
 	 * archived rows included. */
-	"SELECT * FROM (SELECT id, ticket_id, author_id, kind, body, created_at"
-	"  FROM main.interactions WHERE ticket_id = ?1 AND id > ?2"
-	"  ORDER BY id LIMIT ?3)"
-	" UNION "
-	"SELECT * FROM (SELECT id, ticket_id, author_id, kind, body, created_at"
-	"  FROM archive.interactions WHERE ticket_id = ?1 AND id > ?2"
-	"  ORDER BY id LIMIT ?3)"
-	" ORDER BY id LIMIT ?3",
-	/* SQL_NOTIFS_PAGE: (user, before, unread only, limit) */
-	"SELECT id, user_id, event, ticket_id, created_at, read_at "
-	"FROM notifications WHERE user_id = ?1 AND id < ?2 "
-	"AND (?3 = 0 OR read_at IS NULL) ORDER BY id DESC LIMIT ?4",
-	/* SQL_NOTIFS_AFTER: (user, after, unread only, limit), oldest first */
-	"SELECT id, user_id, event, ticket_id, created_at, read_at "
-	"FROM notifications WHERE user_id = ?1 AND id > ?2 "
-	"AND (?3 = 0 OR read_at IS NULL) ORDER BY id LIMIT ?4",
-	/* SQL_NOTIF_READ_ONE: (now, id, user) */
-	"UPDATE notifications SET read_at = ? WHERE id = ? AND user_id = ? "
-	"AND read_at IS NULL",
-	/* SQL_NOTIF_READ_ALL: (now, user) */
-	"UPDATE notifications SET read_at = ? WHERE user_id = ? "
-	"AND read_at IS NULL",
-	/* SQL_STATS_REQUESTER: (user, since) */
-	"SELECT count(*), total(status = 'open'), total(status = 'pending'), "
-	"total(status = 'closed'), avg(CASE WHEN closed_at IS NOT NULL "
-	"THEN (closed_at - created_at) / 3600000.0 END) "
-	"FROM tickets WHERE requester_id = ? AND created_at >= ?",
-	/* SQL_STATS_ASSIGNEE: (user, since) */
-	"SELECT count(*), total(status = 'open'), total(status = 'pending'), "
-	"total(status = 'closed'), avg(CASE WHEN closed_at IS NOT NULL "
-	"THEN (closed_at - created_at) / 3600000.0 END) "
-	"FROM tickets WHERE assignee_id = ? AND created_at >= ?",
-	/* SQL_TICKETS_INACTIVE: (cutoff, limit). Run inside the close's
+	[SQL_INTERACTIONS_AFTER] =
+	    "SELECT * FROM (SELECT id, ticket_id, author_id, kind, body, created_at"
+	    "  FROM main.interactions WHERE ticket_id = ?1 AND id > ?2"
+	    "  ORDER BY id LIMIT ?3)"
+	    " UNION "
+	    "SELECT * FROM (SELECT id, ticket_id, author_id, kind, body, created_at"
+	    "  FROM archive.interactions WHERE ticket_id = ?1 AND id > ?2"
+	    "  ORDER BY id LIMIT ?3)"
+	    " ORDER BY id LIMIT ?3",
+	/* (user, before, unread only, limit) */
+	[SQL_NOTIFS_PAGE] =
+	    "SELECT id, user_id, event, ticket_id, created_at, read_at "
+	    "FROM notifications WHERE user_id = ?1 AND id < ?2 "
+	    "AND (?3 = 0 OR read_at IS NULL) ORDER BY id DESC LIMIT ?4",
+	/* (user, after, unread only, limit), oldest first */
+	[SQL_NOTIFS_AFTER] =
+	    "SELECT id, user_id, event, ticket_id, created_at, read_at "
+	    "FROM notifications WHERE user_id = ?1 AND id > ?2 "
+	    "AND (?3 = 0 OR read_at IS NULL) ORDER BY id LIMIT ?4",
+	/* (now, id, user) */
+	[SQL_NOTIF_READ_ONE] =
+	    "UPDATE notifications SET read_at = ? WHERE id = ? AND user_id = ? "
+	    "AND read_at IS NULL",
+	/* (now, user) */
+	[SQL_NOTIF_READ_ALL] =
+	    "UPDATE notifications SET read_at = ? WHERE user_id = ? "
+	    "AND read_at IS NULL",
+	/* (user, since) */
+	[SQL_STATS_REQUESTER] =
+	    "SELECT count(*), total(status = 'open'), total(status = 'pending'), "
+	    "total(status = 'closed'), avg(CASE WHEN closed_at IS NOT NULL "
+	    "THEN (closed_at - created_at) / 3600000.0 END) "
+	    "FROM tickets WHERE requester_id = ? AND created_at >= ?",
+	/* (user, since) */
+	[SQL_STATS_ASSIGNEE] =
+	    "SELECT count(*), total(status = 'open'), total(status = 'pending'), "
+	    "total(status = 'closed'), avg(CASE WHEN closed_at IS NOT NULL "
+	    "THEN (closed_at - created_at) / 3600000.0 END) "
+	    "FROM tickets WHERE assignee_id = ? AND created_at >= ?",
+	/* (cutoff, limit). Run inside the close's
 	 * write transaction, so it must cost the batch, not the table: left
 	 * to itself the planner takes tickets_status and sorts every open
 	 * ticket, which held the lock for most of a second at 1,000,000. */
-	"SELECT id FROM tickets INDEXED BY tickets_activity "
-	"WHERE status IN ('open', 'pending') "
-	"AND last_activity_at < ? ORDER BY last_activity_at LIMIT ?",
-	/* SQL_ARCH_INTER_IDS: (cutoff, after id, limit) the next batch of
+	[SQL_TICKETS_INACTIVE] =
+	    "SELECT id FROM tickets INDEXED BY tickets_activity "
+	    "WHERE status IN ('open', 'pending') "
+	    "AND last_activity_at < ? ORDER BY last_activity_at LIMIT ?",
+	/* (cutoff, after id, limit) the next batch of
 	 * hot interactions to move: those of tickets closed before cutoff,
 	 * and those the archive already holds (copied by a run that died
 	 * before its delete, the ticket reopened since). Walked by id with a
 	 * primary-key probe per row, so a batch costs its rows, not every
 	 * closed ticket as a join driven by tickets_status would. */
-	"SELECT i.id FROM main.interactions i WHERE i.id > ?2 AND ("
-	"EXISTS (SELECT 1 FROM main.tickets t WHERE t.id = i.ticket_id "
-	"AND t.status = 'closed' AND t.closed_at < ?1) OR "
-	"EXISTS (SELECT 1 FROM archive.interactions a WHERE a.id = i.id)) "
-	"ORDER BY i.id LIMIT ?3",
-	/* SQL_ARCH_INTER_COPY: (cutoff, lo, hi), driven by the id range */
-	"INSERT OR IGNORE INTO archive.interactions "
-	"SELECT i.id, i.ticket_id, i.author_id, i.kind, i.body, i.created_at "
-	"FROM main.interactions i WHERE i.id BETWEEN ?2 AND ?3 "
-	"AND EXISTS (SELECT 1 FROM main.tickets t WHERE t.id = i.ticket_id "
-	"AND t.status = 'closed' AND t.closed_at < ?1)",
-	/* SQL_ARCH_INTER_DELETE: (cutoff unused, lo, hi) after the copy
+	[SQL_ARCH_INTER_IDS] =
+	    "SELECT i.id FROM main.interactions i WHERE i.id > ?2 AND ("
+	    "EXISTS (SELECT 1 FROM main.tickets t WHERE t.id = i.ticket_id "
+	    "AND t.status = 'closed' AND t.closed_at < ?1) OR "
+	    "EXISTS (SELECT 1 FROM archive.interactions a WHERE a.id = i.id)) "
+	    "ORDER BY i.id LIMIT ?3",
+	/* (cutoff, lo, hi), driven by the id range */
+	[SQL_ARCH_INTER_COPY] = "INSERT OR IGNORE INTO archive.interactions "
+	    "SELECT i.id, i.ticket_id, i.author_id, i.kind, i.body, i.created_at "
+	    "FROM main.interactions i WHERE i.id BETWEEN ?2 AND ?3 "
+	    "AND EXISTS (SELECT 1 FROM main.tickets t WHERE t.id = i.ticket_id "
+	    "AND t.status = 'closed' AND t.closed_at < ?1)",
+	/* (cutoff unused, lo, hi) after the copy
 	 * committed, every row of the range the archive holds: rows are
 	 * never edited and ids never reused, so a row in the archive is
 	 * archived, whatever its ticket has done since. */
-	"DELETE FROM main.interactions WHERE id BETWEEN ?2 AND ?3 "
-	"AND id IN (SELECT id FROM archive.interactions "
-	"WHERE id BETWEEN ?2 AND ?3)",
-	/* SQL_ARCH_MSG_IDS: (cutoff, after id, limit) messages older than
+	[SQL_ARCH_INTER_DELETE] =
+	    "DELETE FROM main.interactions WHERE id BETWEEN ?2 AND ?3 "
+	    "AND id IN (SELECT id FROM archive.interactions "
+	    "WHERE id BETWEEN ?2 AND ?3)",
+	/* (cutoff, after id, limit) messages older than
 	 * cutoff that are not among their room's newest 50, and those the
 	 * archive already holds */
-	"SELECT m.id FROM main.messages m WHERE m.id > ?2 AND ("
-	"(m.created_at < ?1 AND m.id < (SELECT min(id) FROM (SELECT id "
-	"FROM main.messages WHERE room_id = m.room_id ORDER BY id DESC "
-	"LIMIT 50))) OR "
-	"EXISTS (SELECT 1 FROM archive.messages a WHERE a.id = m.id)) "
-	"ORDER BY m.id LIMIT ?3",
-	/* SQL_ARCH_MSG_COPY: (cutoff, lo, hi) */
-	"INSERT OR IGNORE INTO archive.messages "
-	"SELECT m.id, m.room_id, m.user_id, m.body, m.created_at "
-	"FROM main.messages m WHERE m.id BETWEEN ?2 AND ?3 "
-	"AND m.created_at < ?1 AND m.id < (SELECT min(id) FROM (SELECT id "
-	"FROM main.messages WHERE room_id = m.room_id ORDER BY id DESC "
-	"LIMIT 50))",
-	/* SQL_ARCH_MSG_DELETE: (cutoff unused, lo, hi) as for interactions */
-	"DELETE FROM main.messages WHERE id BETWEEN ?2 AND ?3 "
-	"AND id IN (SELECT id FROM archive.messages WHERE id BETWEEN ?2 AND ?3)",
-	/* SQL_STAFF_IDS */
-	"SELECT id FROM users WHERE role IN ('agent', 'admin') ORDER BY id",
-	/* SQL_NOTIF_INSERT: at most once per task and user */
-	"INSERT OR IGNORE INTO notifications "
-	"(user_id, event, ticket_id, task_id, created_at) VALUES (?, ?, ?, ?, ?)",
-	/* SQL_NOTIF_UNDELIVERED: (task id) */
-	"SELECT id, user_id, event, ticket_id, created_at, read_at "
-	"FROM notifications WHERE task_id = ? AND delivered_at IS NULL "
-	"ORDER BY id",
-	/* SQL_NOTIF_DELIVERED: (now, id) */
-	"UPDATE notifications SET delivered_at = ? WHERE id = ?",
-	/* SQL_META_GET */
-	"SELECT value FROM meta WHERE name = ?",
-	/* SQL_META_SET */
-	"INSERT INTO meta (name, value) VALUES (?, ?) "
-	"ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+	[SQL_ARCH_MSG_IDS] =
+	    "SELECT m.id FROM main.messages m WHERE m.id > ?2 AND ("
+	    "(m.created_at < ?1 AND m.id < (SELECT min(id) FROM (SELECT id "
+	    "FROM main.messages WHERE room_id = m.room_id ORDER BY id DESC "
+	    "LIMIT 50))) OR "
+	    "EXISTS (SELECT 1 FROM archive.messages a WHERE a.id = m.id)) "
+	    "ORDER BY m.id LIMIT ?3",
+	/* (cutoff, lo, hi) */
+	[SQL_ARCH_MSG_COPY] = "INSERT OR IGNORE INTO archive.messages "
+	    "SELECT m.id, m.room_id, m.user_id, m.body, m.created_at "
+	    "FROM main.messages m WHERE m.id BETWEEN ?2 AND ?3 "
+	    "AND m.created_at < ?1 AND m.id < (SELECT min(id) FROM (SELECT id "
+	    "FROM main.messages WHERE room_id = m.room_id ORDER BY id DESC "
+	    "LIMIT 50))",
+	/* (cutoff unused, lo, hi) as for interactions */
+	[SQL_ARCH_MSG_DELETE] =
+	    "DELETE FROM main.messages WHERE id BETWEEN ?2 AND ?3 "
+	    "AND id IN (SELECT id FROM archive.messages WHERE id BETWEEN ?2 AND ?3)",
+	[SQL_STAFF_IDS] =
+	    "SELECT id FROM users WHERE role IN ('agent', 'admin') ORDER BY id",
+	/* at most once per task and user */
+	[SQL_NOTIF_INSERT] = "INSERT OR IGNORE INTO notifications "
+	    "(user_id, event, ticket_id, task_id, created_at) VALUES (?, ?, ?, ?, ?)",
+	/* (task id) */
+	[SQL_NOTIF_UNDELIVERED] =
+	    "SELECT id, user_id, event, ticket_id, created_at, read_at "
+	    "FROM notifications WHERE task_id = ? AND delivered_at IS NULL "
+	    "ORDER BY id",
+	/* (now, id) */
+	[SQL_NOTIF_DELIVERED] =
+	    "UPDATE notifications SET delivered_at = ? WHERE id = ?",
+	[SQL_META_GET] = "SELECT value FROM meta WHERE name = ?",
+	[SQL_META_SET] = "INSERT INTO meta (name, value) VALUES (?, ?) "
+	    "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
 	/* Sign-in (issue 15). */
 	/* A disabled user's hash reads as none: its sign-in fails like a
 	 * wrong password, at the same cost. */
@@ -335,7 +367,8 @@ static const char *const sqls[SQL__MAX] = {
 	    "updated_at = ? WHERE id = ?",
 	/* Only if the name is not there yet (secrets: the first one made
 	 * stays). */
-	[SQL_META_ADD] = "INSERT OR IGNORE INTO meta (name, value) VALUES (?, ?)",
+	[SQL_META_ADD] =
+	    "INSERT OR IGNORE INTO meta (name, value) VALUES (?, ?)",
 };
 
 struct db {
@@ -749,6 +782,12 @@ db_stmt(struct db *db, enum sqlstmt s)
 
 	if (db->stmts[s] != NULL)
 		return db->stmts[s];
+	/* sqls[] is designated: an enum entry without its text is a
+	 * programming error, found on the statement's first use. */
+	if (sqls[s] == NULL) {
+		log_error("sqlite: statement %d has no SQL text in db.c", (int)s);
+		abort();
+	}
 	rc = sqlite3_prepare_v3(db->h, sqls[s], -1, SQLITE_PREPARE_PERSISTENT,
 	    &db->stmts[s], NULL);
 	if (rc != SQLITE_OK) {
