@@ -535,6 +535,7 @@ class Stack:
                "-F", str(size), "-P", self.pidfile, "--",
                "/bin/sh", "-c", script, self.chatdesk]
         with open(self.path("spawn-fcgi.log"), "ab") as out:
+            start = out.tell()
             try:
                 r = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=out,
                                    stderr=subprocess.STDOUT, cwd=self.tmp,
@@ -542,6 +543,15 @@ class Stack:
             except subprocess.TimeoutExpired:
                 raise HarnessError("spawn-fcgi did not return in 30s")
         pids = self._read_pidfile()
+        # When one child fails, spawn-fcgi gives up without writing the
+        # pid file, yet a slower sibling may have passed its check and
+        # go on serving: every child it reported spawned is ours to stop.
+        with open(self.path("spawn-fcgi.log"), "rb") as f:
+            f.seek(start)
+            for m in re.finditer(rb"spawned successfully: PID: (\d+)",
+                                 f.read()):
+                if int(m.group(1)) not in pids:
+                    pids.append(int(m.group(1)))
         self.pool = pids
         try:
             self._check_pool(r, pids, size)
