@@ -1302,3 +1302,271 @@ db_restore(struct db *db, const char *path, const char *gen, char *err,
 	}
 	return 0;
 }
+
+/*
+ * Rows: the loaders of db.h. The helpers below bind, step and reset, so
+ * that each loader says only which statement, which arguments and which
+ * columns.
+ */
+
+/* Column col as text (NULL for NULL). */
+static const char *
+col_text(sqlite3_stmt *st, int col)
+{
+	return (const char *)sqlite3_column_text(st, col);
+}
+
+/* Binds s, or leaves NULL bound when s is NULL. */
+static void
+bind_text_or_null(sqlite3_stmt *st, int idx, const char *s)
+{
+	if (s != NULL)
+		db_bind_text(st, idx, s, strlen(s));
+}
+
+/* Statement s with v[0..n) bound to ?1..?n, or NULL (logged). */
+static sqlite3_stmt *
+stmt_ints(struct db *db, enum sqlstmt s, const int64_t *v, int n)
+{
+	sqlite3_stmt *st;
+	int i;
+
+	if ((st = db_stmt(db, s)) == NULL)
+		return NULL;
+	for (i = 0; i < n; i++)
+		db_bind_int(st, i + 1, v[i]);
+	return st;
+}
+
+/* Runs s, without rows, with the integers v[0..n). 0 or -1. */
+static int
+exec_ints(struct db *db, enum sqlstmt s, const int64_t *v, int n)
+{
+	sqlite3_stmt *st;
+
+	if ((st = stmt_ints(db, s, v, n)) == NULL)
+		return -1;
+	return db_exec_stmt(db, st) == 0 ? 0 : -1;
+}
+
+/* A write's code for db.h: 0, DB_DUPLICATE for a unique constraint, -1. */
+static int
+write_rc(int rc)
+{
+	if (rc == 0)
+		return 0;
+	return (rc & 0xff) == SQLITE_CONSTRAINT ? DB_DUPLICATE : -1;
+}
+
+/*
+ * A loader's callback and its argument, for the row readers (*_each)
+ * that step_rows and step_one call: one member of fn per row type.
+ */
+struct rowcb {
+	union {
+		db_id_fn	*id;
+		db_user_fn	*user;
+	} fn;
+	void	*arg;
+};
+
+/* Calls each(st, cb) for every row of st, bound already, until it returns
+ * non-zero; resets. The count of rows, or -1 (see db.h). */
+static int
+step_rows(struct db *db, sqlite3_stmt *st,
+    int (*each)(sqlite3_stmt *, const struct rowcb *), const struct rowcb *cb)
+{
+	int rc = SQLITE_DONE, n = 0, stop = 0;
+
+	while (!stop && (rc = db_step(db, st)) == SQLITE_ROW) {
+		n++;
+		stop = each(st, cb);
+	}
+	db_reset(st);
+	return stop == -1 || (!stop && rc != SQLITE_DONE) ? -1 : n;
+}
+
+/* The first row of st, bound already, to each (none if each is NULL);
+ * resets. 0, 1 for no row, or -1. */
+static int
+step_one(struct db *db, sqlite3_stmt *st,
+    int (*each)(sqlite3_stmt *, const struct rowcb *), const struct rowcb *cb)
+{
+	int rc;
+
+	if ((rc = db_step(db, st)) == SQLITE_ROW)
+		rc = each == NULL || each(st, cb) != -1 ? 0 : -1;
+	else
+		rc = rc == SQLITE_DONE ? 1 : -1;
+	db_reset(st);
+	return rc;
+}
+
+static int
+id_each(sqlite3_stmt *st, const struct rowcb *cb)
+{
+	return cb->fn.id(cb->arg, sqlite3_column_int64(st, 0));
+}
+
+/* The ids in column 0 of st's rows, bound already, to fn. */
+static int
+id_rows(struct db *db, sqlite3_stmt *st, db_id_fn *fn, void *arg)
+{
+	struct rowcb cb = { .fn.id = fn, .arg = arg };
+
+	return st == NULL ? -1 : step_rows(db, st, id_each, &cb);
+}
+
+int
+db_ids_keep(void *arg, int64_t id)
+{
+	struct db_ids *a = arg;
+
+	if (a->n >= a->max)
+		return 1;
+	a->ids[a->n++] = id;
+	return a->n >= a->max;
+}
+
+/* A row of SQL_USER_GET or SQL_USERS_PAGE. */
+static int
+user_each(sqlite3_stmt *st, const struct rowcb *cb)
+{
+	struct db_user u;
+
+	u.id = sqlite3_column_int64(st, 0);
+	u.name = col_text(st, 1);
+	u.email = col_text(st, 2);
+	u.role = col_text(st, 3);
+	u.created_at = sqlite3_column_int64(st, 4);
+	u.updated_at = sqlite3_column_int64(st, 5);
+	u.disabled = sqlite3_column_int(st, 6);
+	return cb->fn.user(cb->arg, &u);
+}
+
+int
+db_user_get(struct db *db, int64_t id, db_user_fn *fn, void *arg)
+{
+	struct rowcb cb = { .fn.user = fn, .arg = arg };
+	sqlite3_stmt *st;
+
+	if ((st = stmt_ints(db, SQL_USER_GET, &id, 1)) == NULL)
+		return -1;
+	return step_one(db, st, fn != NULL ? user_each : NULL, &cb);
+}
+
+int
+db_users_page(struct db *db, int64_t before, const char *role, int limit,
+    db_user_fn *fn, void *arg)
+{
+	struct rowcb cb = { .fn.user = fn, .arg = arg };
+	sqlite3_stmt *st;
+
+	if ((st = db_stmt(db, SQL_USERS_PAGE)) == NULL)
+		return -1;
+	db_bind_int(st, 1, before);
+	bind_text_or_null(st, 2, role);
+	db_bind_int(st, 3, limit);
+	return step_rows(db, st, user_each, &cb);
+}
+
+int
+db_user_insert(struct db *db, const char *name, const char *email,
+    const char *role, int64_t now, int64_t *id)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if ((st = db_stmt(db, SQL_USER_INSERT)) == NULL)
+		return -1;
+	db_bind_text(st, 1, name, strlen(name));
+	db_bind_text(st, 2, email, strlen(email));
+	db_bind_text(st, 3, role, strlen(role));
+	db_bind_int(st, 4, now);
+	db_bind_int(st, 5, now);
+	if ((rc = write_rc(db_exec_stmt(db, st))) == 0)
+		*id = db_last_id(db);
+	return rc;
+}
+
+int
+db_user_update(struct db *db, int64_t id, const char *name,
+    const char *email, const char *role, int disabled, int64_t now)
+{
+	sqlite3_stmt *st;
+
+	if ((st = db_stmt(db, SQL_USER_UPDATE)) == NULL)
+		return -1;
+	bind_text_or_null(st, 1, name);
+	bind_text_or_null(st, 2, email);
+	bind_text_or_null(st, 3, role);
+	db_bind_int(st, 4, now);
+	db_bind_int(st, 5, id);
+	if (disabled != -1)
+		db_bind_int(st, 6, disabled);
+	return write_rc(db_exec_stmt(db, st));
+}
+
+int
+db_user_password_set(struct db *db, int64_t id, const char *hash,
+    int64_t now)
+{
+	sqlite3_stmt *st;
+
+	if ((st = db_stmt(db, SQL_USER_PASSWORD_SET)) == NULL)
+		return -1;
+	db_bind_text(st, 1, hash, strlen(hash));
+	db_bind_int(st, 2, now);
+	db_bind_int(st, 3, id);
+	return db_exec_stmt(db, st) == 0 ? 0 : -1;
+}
+
+/* Steps st, bound already, whose row is (id, password hash or NULL), into
+ * *id and hash as db_user_by_email says; resets. */
+static int
+password_row(struct db *db, sqlite3_stmt *st, int64_t *id, char *hash,
+    size_t hashsz)
+{
+	const char *h;
+	int rc;
+
+	if (hash != NULL && hashsz > 0)
+		hash[0] = '\0';
+	if ((rc = db_step(db, st)) == SQLITE_ROW) {
+		*id = sqlite3_column_int64(st, 0);
+		h = col_text(st, 1);
+		if (hash != NULL && h != NULL && strlen(h) < hashsz)
+			memcpy(hash, h, strlen(h) + 1);
+	}
+	db_reset(st);
+	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? 1 : -1;
+}
+
+int
+db_user_by_email(struct db *db, const char *email, size_t len, int64_t *id,
+    char *hash, size_t hashsz)
+{
+	sqlite3_stmt *st;
+
+	if ((st = db_stmt(db, SQL_USER_BY_EMAIL)) == NULL)
+		return -1;
+	db_bind_text(st, 1, email, len);
+	return password_row(db, st, id, hash, hashsz);
+}
+
+int
+db_user_password_of(struct db *db, int64_t id, char *hash, size_t hashsz)
+{
+	sqlite3_stmt *st;
+	int64_t found;
+
+	if ((st = stmt_ints(db, SQL_USER_PASSWORD_OF, &id, 1)) == NULL)
+		return -1;
+	return password_row(db, st, &found, hash, hashsz);
+}
+
+int
+db_staff_ids(struct db *db, db_id_fn *fn, void *arg)
+{
+	return id_rows(db, db_stmt(db, SQL_STAFF_IDS), fn, arg);
+}

@@ -243,4 +243,74 @@ int db_writable(struct db *);
 /* 1 while the last write failed as above (no probe, no side effect). */
 int db_read_only(struct db *);
 
+/*
+ * Rows (kcaldav's db_*_load). Each function below binds its arguments,
+ * steps and resets its statement itself: no caller sees SQL, a statement
+ * or a column position. A row with text is handed to a callback, with
+ * pointers into the statement's own memory (no copy, no allocation per
+ * row) that are valid only during the call. A callback returns 0 to go
+ * on, 1 to stop there, -1 to stop with an error.
+ *
+ * Unless said otherwise: a get returns 0 (the row handed to fn, when fn
+ * is not NULL), 1 if there is none, -1 on error; a list returns the
+ * number of rows handed to fn, or -1 (a step failed or fn returned -1),
+ * and its callback keeps what it was handed before an error; a write
+ * returns 0 or -1. Errors are logged here. An id or a time that is NULL
+ * in SQL reads 0.
+ */
+typedef int db_id_fn(void *arg, int64_t id);
+
+/* A db_id_fn that keeps the ids in ids[0..max), stopping when full. */
+struct db_ids {
+	int64_t		*ids;
+	int		 n;
+	int		 max;
+};
+int db_ids_keep(void *arg, int64_t id);
+
+/* A write that a unique constraint refused (a user's email). */
+#define DB_DUPLICATE	1
+
+/* users (sql/001): the user object's columns. */
+struct db_user {
+	int64_t		 id;
+	const char	*name;
+	const char	*email;
+	const char	*role;
+	int64_t		 created_at;
+	int64_t		 updated_at;
+	int		 disabled;
+};
+typedef int db_user_fn(void *arg, const struct db_user *);
+
+int db_user_get(struct db *, int64_t id, db_user_fn *, void *);
+/* Newest first: the users with ids below before and the role given (NULL:
+ * any), at most limit. */
+int db_users_page(struct db *, int64_t before, const char *role, int limit,
+    db_user_fn *, void *);
+/* Returns 0 with the new id in *id, DB_DUPLICATE, or -1. */
+int db_user_insert(struct db *, const char *name, const char *email,
+    const char *role, int64_t now, int64_t *id);
+/*
+ * NULL leaves a column as it is; disabled 1 disables (keeping the first
+ * disabling time), 0 enables, -1 leaves it. Returns 0, DB_DUPLICATE or
+ * -1; db_changes() then says whether there was such a user.
+ */
+int db_user_update(struct db *, int64_t id, const char *name,
+    const char *email, const char *role, int disabled, int64_t now);
+/* The hash is never read back by a route; db_changes() as above. */
+int db_user_password_set(struct db *, int64_t id, const char *hash,
+    int64_t now);
+/*
+ * The user whose email is the len bytes given: 0 with its id in *id and
+ * its password hash in hash (hashsz bytes, hash may be NULL): "" when it
+ * has none, is disabled, or the hash does not fit. 1 if there is none.
+ */
+int db_user_by_email(struct db *, const char *email, size_t len,
+    int64_t *id, char *hash, size_t hashsz);
+/* The password hash of user id, as db_user_by_email (disabled or not). */
+int db_user_password_of(struct db *, int64_t id, char *hash, size_t hashsz);
+/* The agents and admins, by id. */
+int db_staff_ids(struct db *, db_id_fn *, void *);
+
 #endif

@@ -45,54 +45,58 @@ user_key(struct app *app, int64_t id, struct rkey *k)
 	keys_user(cache_keys(app->cache), k, id);
 }
 
-/* The user object of API.md from a SQL_USER_GET row. */
+/* The user object of API.md. */
 static json_t *
-user_json(sqlite3_stmt *st)
+user_json(const struct db_user *u)
 {
 	char created[UTIL_TIME_LEN], updated[UTIL_TIME_LEN];
 
-	util_format_time(sqlite3_column_int64(st, 4), created);
-	util_format_time(sqlite3_column_int64(st, 5), updated);
+	util_format_time(u->created_at, created);
+	util_format_time(u->updated_at, updated);
 	return json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:b}",
-	    "id", (json_int_t)sqlite3_column_int64(st, 0),
-	    "name", (const char *)sqlite3_column_text(st, 1),
-	    "email", (const char *)sqlite3_column_text(st, 2),
-	    "role", (const char *)sqlite3_column_text(st, 3),
+	    "id", (json_int_t)u->id,
+	    "name", u->name,
+	    "email", u->email,
+	    "role", u->role,
 	    "created_at", created,
 	    "updated_at", updated,
-	    "disabled", sqlite3_column_int(st, 6));
+	    "disabled", u->disabled);
+}
+
+struct list_arg {
+	json_t		*list;
+	int64_t		 last;
+	int		 n;
+};
+
+/* A db_user_fn: appends the user to a list_arg's list. */
+static int
+list_add(void *arg, const struct db_user *row)
+{
+	struct list_arg *a = arg;
+	json_t *u;
+
+	a->last = row->id;
+	if ((u = user_json(row)) == NULL)
+		return -1;
+	json_array_append_new(a->list, u);
+	a->n++;
+	return 0;
 }
 
 json_t *
 users_list(struct app *app, const char *role, int64_t before, int limit,
     int64_t *next_before)
 {
-	sqlite3_stmt *st;
-	json_t *list, *u;
-	int64_t last = 0;
-	int rc, n = 0;
+	struct list_arg a = { json_array(), 0, 0 };
 
-	if ((st = db_stmt(app->db, SQL_USERS_PAGE)) == NULL)
-		return NULL;
-	db_bind_int(st, 1, before > 0 ? before : INT64_MAX);
-	if (role != NULL)
-		db_bind_text(st, 2, role, strlen(role));
-	db_bind_int(st, 3, limit);
-	list = json_array();
-	while ((rc = db_step(app->db, st)) == SQLITE_ROW) {
-		last = sqlite3_column_int64(st, 0);
-		if ((u = user_json(st)) == NULL)
-			break;
-		json_array_append_new(list, u);
-		n++;
-	}
-	db_reset(st);
-	if (rc != SQLITE_DONE) {
-		json_decref(list);
+	if (db_users_page(app->db, before > 0 ? before : INT64_MAX, role,
+	    limit, list_add, &a) == -1) {
+		json_decref(a.list);
 		return NULL;
 	}
-	*next_before = n == limit ? last : 0;
-	return list;
+	*next_before = a.n == limit ? a.last : 0;
+	return a.list;
 }
 
 static int
@@ -107,27 +111,26 @@ struct user_arg {
 	int64_t		 id;
 };
 
+/* A db_user_fn: the user's JSON text into the strbuf arg. */
+static int
+user_dump(void *arg, const struct db_user *u)
+{
+	json_t *j;
+	int rc;
+
+	j = user_json(u);
+	rc = j != NULL &&
+	    json_dump_callback(j, dump_cb, arg, JSON_COMPACT) == 0 ? 0 : -1;
+	json_decref(j);
+	return rc;
+}
+
 static int
 user_fill(void *arg, struct strbuf *out)
 {
 	const struct user_arg *a = arg;
-	sqlite3_stmt *st;
-	json_t *j;
-	int rc;
 
-	if ((st = db_stmt(a->db, SQL_USER_GET)) == NULL)
-		return -1;
-	db_bind_int(st, 1, a->id);
-	rc = db_step(a->db, st);
-	if (rc == SQLITE_ROW) {
-		j = user_json(st);
-		rc = j != NULL &&
-		    json_dump_callback(j, dump_cb, out, JSON_COMPACT) == 0 ? 0 : -1;
-		json_decref(j);
-	} else
-		rc = rc == SQLITE_DONE ? 1 : -1;
-	db_reset(st);
-	return rc;
+	return db_user_get(a->db, a->id, user_dump, out);
 }
 
 int
@@ -145,15 +148,14 @@ users_get(struct app *app, int64_t id, struct strbuf *out,
 int
 users_exists(struct app *app, int64_t id)
 {
-	sqlite3_stmt *st;
-	int rc;
-
-	if ((st = db_stmt(app->db, SQL_USER_GET)) == NULL)
+	switch (db_user_get(app->db, id, NULL, NULL)) {
+	case 0:
+		return 1;
+	case 1:
+		return 0;
+	default:
 		return -1;
-	db_bind_int(st, 1, id);
-	rc = db_step(app->db, st);
-	db_reset(st);
-	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+	}
 }
 
 /* Stores a password hash made already (never inside a write transaction:
@@ -161,14 +163,7 @@ users_exists(struct app *app, int64_t id)
 static int
 store_hash(struct app *app, int64_t id, const char *pwhash)
 {
-	sqlite3_stmt *st;
-
-	if ((st = db_stmt(app->db, SQL_USER_PASSWORD_SET)) == NULL)
-		return -1;
-	db_bind_text(st, 1, pwhash, strlen(pwhash));
-	db_bind_int(st, 2, util_now_ms());
-	db_bind_int(st, 3, id);
-	return db_exec_stmt(app->db, st) == 0 ? 0 : -1;
+	return db_user_password_set(app->db, id, pwhash, util_now_ms());
 }
 
 enum users_rc
@@ -176,25 +171,15 @@ users_create(struct app *app, const char *name, const char *email,
     enum role role, const char *pwhash, int64_t *id,
     char tok[AUTH_TOKEN_LEN + 1])
 {
-	sqlite3_stmt *st;
-	int64_t now = util_now_ms();
 	int rc;
 
 	if (db_begin(app->db) == -1)
 		return USERS_ERROR;
-	if ((st = db_stmt(app->db, SQL_USER_INSERT)) == NULL)
-		goto fail;
-	db_bind_text(st, 1, name, strlen(name));
-	db_bind_text(st, 2, email, strlen(email));
-	db_bind_text(st, 3, auth_role_name(role), strlen(auth_role_name(role)));
-	db_bind_int(st, 4, now);
-	db_bind_int(st, 5, now);
-	if ((rc = db_exec_stmt(app->db, st)) != 0) {
+	if ((rc = db_user_insert(app->db, name, email, auth_role_name(role),
+	    util_now_ms(), id)) != 0) {
 		db_rollback(app->db);
-		return (rc & 0xff) == SQLITE_CONSTRAINT ? USERS_DUPLICATE :
-		    USERS_ERROR;
+		return rc == DB_DUPLICATE ? USERS_DUPLICATE : USERS_ERROR;
 	}
-	*id = db_last_id(app->db);
 	if (pwhash != NULL && store_hash(app, *id, pwhash) == -1)
 		goto fail;
 	if (auth_token_issue(app->auth, *id, 0, tok) != 0)
@@ -211,7 +196,6 @@ enum users_rc
 users_update(struct app *app, int64_t id, const char *name, const char *email,
     enum role role, int disabled)
 {
-	sqlite3_stmt *st;
 	struct rkey k;
 	int rc;
 
@@ -219,25 +203,12 @@ users_update(struct app *app, int64_t id, const char *name, const char *email,
 	 * the user again later brings none of them back. */
 	if (disabled == 1 && db_begin(app->db) == -1)
 		return USERS_ERROR;
-	if ((st = db_stmt(app->db, SQL_USER_UPDATE)) == NULL)
-		goto fail;
-	if (name != NULL)
-		db_bind_text(st, 1, name, strlen(name));
-	if (email != NULL)
-		db_bind_text(st, 2, email, strlen(email));
-	if (role != ROLE_NONE)
-		db_bind_text(st, 3, auth_role_name(role),
-		    strlen(auth_role_name(role)));
-	db_bind_int(st, 4, util_now_ms());
-	db_bind_int(st, 5, id);
-	if (disabled != -1)
-		db_bind_int(st, 6, disabled);
 	/* Alone, one statement is its own transaction, committed when it
 	 * returns. */
-	if ((rc = db_exec_stmt(app->db, st)) != 0) {
+	if ((rc = db_user_update(app->db, id, name, email, role != ROLE_NONE ?
+	    auth_role_name(role) : NULL, disabled, util_now_ms())) != 0) {
 		db_rollback(app->db);
-		return (rc & 0xff) == SQLITE_CONSTRAINT ? USERS_DUPLICATE :
-		    USERS_ERROR;
+		return rc == DB_DUPLICATE ? USERS_DUPLICATE : USERS_ERROR;
 	}
 	if (db_changes(app->db) == 0) {
 		db_rollback(app->db);
@@ -296,31 +267,22 @@ rehash(struct app *app, int64_t id, const char *old, const char *pw,
 }
 
 /*
- * Steps st, bound already, whose row is (id, password_hash or NULL), and
- * verifies pw against it: 1 and *id on a match, 0 for no row, no hash or
- * a wrong password (each at the same cost), -1 on error. The statement is
- * reset before hashing, so no read snapshot is held meanwhile.
+ * Verifies pw against the hash of user id that a db_user_* read found (rc
+ * its answer): 1 on a match, 0 for no user, no hash or a wrong password
+ * (each at the same cost), -1 on error. The read is over before hashing,
+ * so no read snapshot is held meanwhile.
  */
 static int
-verify_stmt(struct app *app, sqlite3_stmt *st, const char *pw, size_t len,
-    int64_t *id)
+verify(struct app *app, int rc, int64_t id, const char *hash, const char *pw,
+    size_t len)
 {
-	char hash[PASSWD_HASH_LEN] = "";
-	const unsigned char *h;
-	int rc, ok;
+	int ok;
 
-	if ((rc = db_step(app->db, st)) == SQLITE_ROW) {
-		*id = sqlite3_column_int64(st, 0);
-		h = sqlite3_column_text(st, 1);
-		if (h != NULL && strlen((const char *)h) < sizeof(hash))
-			memcpy(hash, h, strlen((const char *)h) + 1);
-	}
-	db_reset(st);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+	if (rc == -1)
 		return -1;
 	ok = passwd_verify(hash[0] ? hash : NULL, pw, len);
 	if (ok)
-		rehash(app, *id, hash, pw, len);
+		rehash(app, id, hash, pw, len);
 	return ok;
 }
 
@@ -328,39 +290,37 @@ int
 users_signin(struct app *app, const char *email, size_t elen, const char *pw,
     size_t len, int64_t *id)
 {
-	sqlite3_stmt *st;
+	char hash[PASSWD_HASH_LEN];
+	int64_t found = 0;
+	int rc;
 
-	if ((st = db_stmt(app->db, SQL_USER_BY_EMAIL)) == NULL)
-		return -1;
-	db_bind_text(st, 1, email, elen);
-	return verify_stmt(app, st, pw, len, id);
+	rc = db_user_by_email(app->db, email, elen, &found, hash, sizeof(hash));
+	if (rc == 0)
+		*id = found;
+	return verify(app, rc, found, hash, pw, len);
 }
 
 int
 users_check_password(struct app *app, int64_t id, const char *pw, size_t len)
 {
-	sqlite3_stmt *st;
-	int64_t found;
+	char hash[PASSWD_HASH_LEN];
+	int rc;
 
-	if ((st = db_stmt(app->db, SQL_USER_PASSWORD_OF)) == NULL)
-		return -1;
-	db_bind_int(st, 1, id);
-	return verify_stmt(app, st, pw, len, &found);
+	rc = db_user_password_of(app->db, id, hash, sizeof(hash));
+	return verify(app, rc, id, hash, pw, len);
 }
 
 int64_t
 users_id_by_email(struct app *app, const char *email)
 {
-	sqlite3_stmt *st;
 	int64_t id;
-	int rc;
 
-	if ((st = db_stmt(app->db, SQL_USER_BY_EMAIL)) == NULL)
+	switch (db_user_by_email(app->db, email, strlen(email), &id, NULL, 0)) {
+	case 0:
+		return id;
+	case 1:
+		return 0;
+	default:
 		return -1;
-	db_bind_text(st, 1, email, strlen(email));
-	rc = db_step(app->db, st);
-	id = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) :
-	    rc == SQLITE_DONE ? 0 : -1;
-	db_reset(st);
-	return id;
+	}
 }
