@@ -110,7 +110,6 @@ auth_token_issue(struct auth *a, int64_t user_id, int64_t not_after,
     char tok[AUTH_TOKEN_LEN + 1])
 {
 	unsigned char hash[AUTH_HASH_LEN];
-	sqlite3_stmt *st;
 	int64_t now = util_now_ms(), exp = 0;
 
 	if (a->cfg->token_max_age_days > 0)
@@ -118,14 +117,7 @@ auth_token_issue(struct auth *a, int64_t user_id, int64_t not_after,
 	if (not_after > 0 && (exp == 0 || not_after < exp))
 		exp = not_after;
 	auth_token_new(tok, hash);
-	if ((st = db_stmt(a->db, SQL_TOKEN_INSERT)) == NULL)
-		return -1;
-	db_bind_int(st, 1, user_id);
-	db_bind_blob(st, 2, hash, sizeof(hash));
-	db_bind_int(st, 3, now);
-	if (exp > 0)
-		db_bind_int(st, 4, exp);
-	if (db_exec_stmt(a->db, st) != 0)
+	if (db_token_insert(a->db, user_id, hash, sizeof(hash), now, exp) != 0)
 		return -1;
 	if (db_changes(a->db) == 0) {
 		sodium_memzero(tok, AUTH_TOKEN_LEN + 1);
@@ -134,39 +126,37 @@ auth_token_issue(struct auth *a, int64_t user_id, int64_t not_after,
 	return 0;
 }
 
-/* A time column as RFC 3339 text, or null. */
+/* A time as RFC 3339 text, or null for 0 (NULL in SQL). */
 static json_t *
-time_or_null(sqlite3_stmt *st, int col)
+time_or_null(int64_t ms)
 {
 	char t[UTIL_TIME_LEN];
 
-	if (sqlite3_column_type(st, col) == SQLITE_NULL)
+	if (ms == 0)
 		return json_null();
-	util_format_time(sqlite3_column_int64(st, col), t);
+	util_format_time(ms, t);
 	return json_string(t);
+}
+
+/* A db_token_fn: the token's object onto the JSON array arg. */
+static int
+token_add(void *arg, const struct db_token *t)
+{
+	json_array_append_new(arg, json_pack("{s:I, s:o, s:o, s:o}",
+	    "id", (json_int_t)t->id,
+	    "created_at", time_or_null(t->created_at),
+	    "last_used_at", time_or_null(t->last_used_at),
+	    "expires_at", time_or_null(t->expires_at)));
+	return 0;
 }
 
 json_t *
 auth_tokens_json(struct auth *a, int64_t user_id)
 {
-	sqlite3_stmt *st;
-	json_t *list;
-	int rc;
+	json_t *list = json_array();
 
-	if ((st = db_stmt(a->db, SQL_TOKENS_OF_USER)) == NULL)
-		return NULL;
-	db_bind_int(st, 1, user_id);
-	db_bind_int(st, 2, util_now_ms());
-	db_bind_int(st, 3, AUTH_LIST_MAX);
-	list = json_array();
-	while ((rc = db_step(a->db, st)) == SQLITE_ROW)
-		json_array_append_new(list, json_pack("{s:I, s:o, s:o, s:o}",
-		    "id", (json_int_t)sqlite3_column_int64(st, 0),
-		    "created_at", time_or_null(st, 1),
-		    "last_used_at", time_or_null(st, 2),
-		    "expires_at", time_or_null(st, 3)));
-	db_reset(st);
-	if (rc != SQLITE_DONE) {
+	if (db_tokens_of_user(a->db, user_id, util_now_ms(), AUTH_LIST_MAX,
+	    token_add, list) == -1) {
 		json_decref(list);
 		return NULL;
 	}
@@ -200,6 +190,16 @@ struct session_arg {
 	const unsigned char	*hash;
 };
 
+/* A db_session_fn: the session's cached text into the strbuf arg. */
+static int
+session_text(void *arg, const struct db_session *s)
+{
+	strbuf_printf(arg, "%lld %s %lld %lld %lld", (long long)s->user_id,
+	    s->role, (long long)s->token_id, (long long)s->expires_at,
+	    (long long)s->last_used_at);
+	return 0;
+}
+
 /*
  * Fill for session:{hash}: "user_id role token_id expires_at last_used_at"
  * (Unix ms, 0 for none) of a live, unexpired token of an enabled user.
@@ -209,26 +209,9 @@ static int
 session_fill(void *arg, struct strbuf *out)
 {
 	struct session_arg *sa = arg;
-	sqlite3_stmt *st;
-	int rc;
 
-	if ((st = db_stmt(sa->db, SQL_TOKEN_LOOKUP)) == NULL)
-		return -1;
-	db_bind_blob(st, 1, sa->hash, AUTH_HASH_LEN);
-	db_bind_int(st, 2, util_now_ms());
-	rc = db_step(sa->db, st);
-	if (rc == SQLITE_ROW) {
-		strbuf_printf(out, "%lld %s %lld %lld %lld",
-		    (long long)sqlite3_column_int64(st, 0),
-		    (const char *)sqlite3_column_text(st, 1),
-		    (long long)sqlite3_column_int64(st, 2),
-		    (long long)sqlite3_column_int64(st, 3),
-		    (long long)sqlite3_column_int64(st, 4));
-		rc = 0;
-	} else
-		rc = rc == SQLITE_DONE ? 1 : -1;
-	db_reset(st);
-	return rc;
+	return db_session_get(sa->db, sa->hash, AUTH_HASH_LEN, util_now_ms(),
+	    session_text, out);
 }
 
 static void
@@ -245,17 +228,14 @@ session_key(struct auth *a, const unsigned char *hash, struct rkey *k)
 static void
 session_touch(struct auth *a, struct req *req, int64_t last_used)
 {
-	sqlite3_stmt *st;
 	struct rkey k;
 	int64_t now = util_now_ms();
 
 	if (now - last_used < AUTH_TOUCH_MS ||
 	    now - a->touch_failed_ms < AUTH_TOUCH_MS || db_in_txn(a->db))
 		return;
-	if ((st = db_stmt(a->db, SQL_TOKEN_TOUCH)) == NULL ||
-	    (db_bind_int(st, 1, now), db_bind_int(st, 2, req->token_id),
-	    db_bind_int(st, 3, now - AUTH_TOUCH_MS),
-	    db_exec_stmt(a->db, st)) != 0) {
+	if (db_token_touch(a->db, req->token_id, now,
+	    now - AUTH_TOUCH_MS) != 0) {
 		a->touch_failed_ms = now;
 		return;
 	}
@@ -332,7 +312,6 @@ auth_authenticate(struct auth *a, struct req *req)
 int
 auth_revoke_current(struct auth *a, struct req *req)
 {
-	sqlite3_stmt *st;
 	struct rkey k;
 	const char *tok;
 
@@ -341,11 +320,8 @@ auth_revoke_current(struct auth *a, struct req *req)
 		return -1;
 	crypto_hash_sha256(req->token_hash, (const unsigned char *)tok,
 	    AUTH_TOKEN_LEN);
-	if ((st = db_stmt(a->db, SQL_TOKEN_REVOKE)) == NULL)
-		return -1;
-	db_bind_int(st, 1, util_now_ms());
-	db_bind_blob(st, 2, req->token_hash, AUTH_HASH_LEN);
-	if (db_exec_stmt(a->db, st) != 0)
+	if (db_token_revoke(a->db, req->token_hash, AUTH_HASH_LEN,
+	    util_now_ms()) != 0)
 		return -1;
 	session_key(a, req->token_hash, &k);
 	cache_invalidate(a->cache, &k, 1);
@@ -353,33 +329,33 @@ auth_revoke_current(struct auth *a, struct req *req)
 	return 0;
 }
 
-/* Steps a revoking UPDATE ... RETURNING hash, bound already, to its end,
- * keeping the hashes in a->revoked. Returns the count or -1. */
-static int
-revoke_stmt(struct auth *a, sqlite3_stmt *st)
-{
-	int rc, n = 0;
+struct revoke_arg {
+	struct auth	*a;
+	int		 n;
+};
 
-	while ((rc = db_step(a->db, st)) == SQLITE_ROW)
-		if (sqlite3_column_bytes(st, 0) == AUTH_HASH_LEN) {
-			strbuf_add(&a->revoked, sqlite3_column_blob(st, 0),
-			    AUTH_HASH_LEN);
-			n++;
-		}
-	db_reset(st);
-	return rc == SQLITE_DONE ? n : -1;
+/* A db_blob_fn: keeps a revoked token's hash in a->revoked. */
+static int
+keep_revoked(void *arg, const void *hash, size_t len)
+{
+	struct revoke_arg *r = arg;
+
+	if (len == AUTH_HASH_LEN) {
+		strbuf_add(&r->a->revoked, hash, AUTH_HASH_LEN);
+		r->n++;
+	}
+	return 0;
 }
 
 int
 auth_revoke_all(struct auth *a, int64_t user_id)
 {
-	sqlite3_stmt *st;
+	struct revoke_arg r = { a, 0 };
 
-	if ((st = db_stmt(a->db, SQL_TOKENS_REVOKE_USER)) == NULL)
+	if (db_tokens_revoke_user(a->db, user_id, util_now_ms(), keep_revoked,
+	    &r) == -1)
 		return -1;
-	db_bind_int(st, 1, util_now_ms());
-	db_bind_int(st, 2, user_id);
-	return revoke_stmt(a, st);
+	return r.n;
 }
 
 void
@@ -399,37 +375,35 @@ auth_forget_revoked(struct auth *a)
 int
 auth_revoke_one(struct auth *a, int64_t user_id, int64_t token_id)
 {
-	sqlite3_stmt *st;
-	int n;
+	struct revoke_arg r = { a, 0 };
 
-	if ((st = db_stmt(a->db, SQL_TOKEN_REVOKE_ID)) == NULL)
-		return -1;
-	db_bind_int(st, 1, util_now_ms());
-	db_bind_int(st, 2, token_id);
-	db_bind_int(st, 3, user_id);
-	if ((n = revoke_stmt(a, st)) == -1) {
+	if (db_token_revoke_id(a->db, user_id, token_id, util_now_ms(),
+	    keep_revoked, &r) == -1) {
 		strbuf_reset(&a->revoked);
 		return -1;
 	}
 	auth_forget_revoked(a);
-	return n == 0 ? 1 : 0;
+	return r.n == 0 ? 1 : 0;
+}
+
+/* A db_blob_fn: drops the session of the token whose hash it is. */
+static int
+forget_session(void *arg, const void *hash, size_t len)
+{
+	struct auth *a = arg;
+	struct rkey k;
+
+	if (len == AUTH_HASH_LEN) {
+		session_key(a, hash, &k);
+		cache_invalidate(a->cache, &k, 1);
+	}
+	return 0;
 }
 
 void
 auth_forget_sessions(struct auth *a, int64_t user_id)
 {
-	sqlite3_stmt *st;
-	struct rkey k;
-
-	if ((st = db_stmt(a->db, SQL_TOKEN_HASHES_OF_USER)) == NULL)
-		return;
-	db_bind_int(st, 1, user_id);
-	while (db_step(a->db, st) == SQLITE_ROW) {
-		if (sqlite3_column_bytes(st, 0) != AUTH_HASH_LEN)
-			continue;
-		session_key(a, sqlite3_column_blob(st, 0), &k);
-		cache_invalidate(a->cache, &k, 1);
-	}
-	db_reset(st);
+	/* A read that fails still drops the sessions it found first. */
+	db_token_hashes(a->db, user_id, forget_session, a);
 	metrics_session_bump();
 }

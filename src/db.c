@@ -1366,6 +1366,9 @@ struct rowcb {
 	union {
 		db_id_fn	*id;
 		db_user_fn	*user;
+		db_blob_fn	*blob;
+		db_session_fn	*session;
+		db_token_fn	*token;
 	} fn;
 	void	*arg;
 };
@@ -1569,4 +1572,138 @@ int
 db_staff_ids(struct db *db, db_id_fn *fn, void *arg)
 {
 	return id_rows(db, db_stmt(db, SQL_STAFF_IDS), fn, arg);
+}
+
+int
+db_token_insert(struct db *db, int64_t user_id, const void *hash, size_t len,
+    int64_t now, int64_t expires_at)
+{
+	sqlite3_stmt *st;
+
+	if ((st = db_stmt(db, SQL_TOKEN_INSERT)) == NULL)
+		return -1;
+	db_bind_int(st, 1, user_id);
+	db_bind_blob(st, 2, hash, len);
+	db_bind_int(st, 3, now);
+	if (expires_at > 0)
+		db_bind_int(st, 4, expires_at);
+	return db_exec_stmt(db, st) == 0 ? 0 : -1;
+}
+
+/* A row of SQL_TOKEN_LOOKUP. */
+static int
+session_each(sqlite3_stmt *st, const struct rowcb *cb)
+{
+	struct db_session s;
+
+	s.user_id = sqlite3_column_int64(st, 0);
+	s.role = col_text(st, 1);
+	s.token_id = sqlite3_column_int64(st, 2);
+	s.expires_at = sqlite3_column_int64(st, 3);
+	s.last_used_at = sqlite3_column_int64(st, 4);
+	return cb->fn.session(cb->arg, &s);
+}
+
+int
+db_session_get(struct db *db, const void *hash, size_t len, int64_t now,
+    db_session_fn *fn, void *arg)
+{
+	struct rowcb cb = { .fn.session = fn, .arg = arg };
+	sqlite3_stmt *st;
+
+	if ((st = db_stmt(db, SQL_TOKEN_LOOKUP)) == NULL)
+		return -1;
+	db_bind_blob(st, 1, hash, len);
+	db_bind_int(st, 2, now);
+	return step_one(db, st, fn != NULL ? session_each : NULL, &cb);
+}
+
+/* A row of SQL_TOKENS_OF_USER. */
+static int
+token_each(sqlite3_stmt *st, const struct rowcb *cb)
+{
+	struct db_token t;
+
+	t.id = sqlite3_column_int64(st, 0);
+	t.created_at = sqlite3_column_int64(st, 1);
+	t.last_used_at = sqlite3_column_int64(st, 2);
+	t.expires_at = sqlite3_column_int64(st, 3);
+	return cb->fn.token(cb->arg, &t);
+}
+
+int
+db_tokens_of_user(struct db *db, int64_t user_id, int64_t now, int limit,
+    db_token_fn *fn, void *arg)
+{
+	struct rowcb cb = { .fn.token = fn, .arg = arg };
+	const int64_t v[] = { user_id, now, limit };
+	sqlite3_stmt *st;
+
+	if ((st = stmt_ints(db, SQL_TOKENS_OF_USER, v, 3)) == NULL)
+		return -1;
+	return step_rows(db, st, token_each, &cb);
+}
+
+int
+db_token_touch(struct db *db, int64_t token_id, int64_t now,
+    int64_t not_since)
+{
+	const int64_t v[] = { now, token_id, not_since };
+
+	return exec_ints(db, SQL_TOKEN_TOUCH, v, 3);
+}
+
+int
+db_token_revoke(struct db *db, const void *hash, size_t len, int64_t now)
+{
+	sqlite3_stmt *st;
+
+	if ((st = db_stmt(db, SQL_TOKEN_REVOKE)) == NULL)
+		return -1;
+	db_bind_int(st, 1, now);
+	db_bind_blob(st, 2, hash, len);
+	return db_exec_stmt(db, st) == 0 ? 0 : -1;
+}
+
+/* Column 0 of a row as a blob (a token's hash). */
+static int
+blob_each(sqlite3_stmt *st, const struct rowcb *cb)
+{
+	return cb->fn.blob(cb->arg, sqlite3_column_blob(st, 0),
+	    (size_t)sqlite3_column_bytes(st, 0));
+}
+
+/* The blobs in column 0 of st's rows, bound already, to fn. */
+static int
+blob_rows(struct db *db, sqlite3_stmt *st, db_blob_fn *fn, void *arg)
+{
+	struct rowcb cb = { .fn.blob = fn, .arg = arg };
+
+	return st == NULL ? -1 : step_rows(db, st, blob_each, &cb);
+}
+
+int
+db_tokens_revoke_user(struct db *db, int64_t user_id, int64_t now,
+    db_blob_fn *fn, void *arg)
+{
+	const int64_t v[] = { now, user_id };
+
+	return blob_rows(db, stmt_ints(db, SQL_TOKENS_REVOKE_USER, v, 2), fn,
+	    arg);
+}
+
+int
+db_token_revoke_id(struct db *db, int64_t user_id, int64_t token_id,
+    int64_t now, db_blob_fn *fn, void *arg)
+{
+	const int64_t v[] = { now, token_id, user_id };
+
+	return blob_rows(db, stmt_ints(db, SQL_TOKEN_REVOKE_ID, v, 3), fn, arg);
+}
+
+int
+db_token_hashes(struct db *db, int64_t user_id, db_blob_fn *fn, void *arg)
+{
+	return blob_rows(db, stmt_ints(db, SQL_TOKEN_HASHES_OF_USER, &user_id,
+	    1), fn, arg);
 }

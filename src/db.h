@@ -313,4 +313,49 @@ int db_user_password_of(struct db *, int64_t id, char *hash, size_t hashsz);
 /* The agents and admins, by id. */
 int db_staff_ids(struct db *, db_id_fn *, void *);
 
+/* tokens (sql/001): hashes are the SHA-256 of the bearer token. */
+typedef int db_blob_fn(void *arg, const void *p, size_t len);
+
+/* A live token of an enabled user, as a request's session reads it. */
+struct db_session {
+	int64_t		 user_id;
+	const char	*role;
+	int64_t		 token_id;
+	int64_t		 expires_at;
+	int64_t		 last_used_at;
+};
+typedef int db_session_fn(void *arg, const struct db_session *);
+
+/* A live token as GET /sessions lists it (0: NULL). */
+struct db_token {
+	int64_t		 id;
+	int64_t		 created_at;
+	int64_t		 last_used_at;
+	int64_t		 expires_at;
+};
+typedef int db_token_fn(void *arg, const struct db_token *);
+
+/* expires_at 0 for none. Inserts nothing for a user that is disabled or
+ * missing: db_changes() then says 0. */
+int db_token_insert(struct db *, int64_t user_id, const void *hash,
+    size_t len, int64_t now, int64_t expires_at);
+/* The session of the token whose hash is given, live at now. */
+int db_session_get(struct db *, const void *hash, size_t len, int64_t now,
+    db_session_fn *, void *);
+/* The user's live tokens at now, newest first, at most limit. */
+int db_tokens_of_user(struct db *, int64_t user_id, int64_t now, int limit,
+    db_token_fn *, void *);
+/* last_used_at = now unless it was set at not_since or later. */
+int db_token_touch(struct db *, int64_t token_id, int64_t now,
+    int64_t not_since);
+int db_token_revoke(struct db *, const void *hash, size_t len, int64_t now);
+/* Revoke every live token of the user, or the one token of the user,
+ * handing the hash of each one revoked to fn. */
+int db_tokens_revoke_user(struct db *, int64_t user_id, int64_t now,
+    db_blob_fn *, void *);
+int db_token_revoke_id(struct db *, int64_t user_id, int64_t token_id,
+    int64_t now, db_blob_fn *, void *);
+/* The hashes of the user's tokens not revoked. */
+int db_token_hashes(struct db *, int64_t user_id, db_blob_fn *, void *);
+
 #endif
