@@ -1369,6 +1369,8 @@ struct rowcb {
 		db_blob_fn	*blob;
 		db_session_fn	*session;
 		db_token_fn	*token;
+		db_room_fn	*room;
+		db_message_fn	*message;
 	} fn;
 	void	*arg;
 };
@@ -1706,4 +1708,197 @@ db_token_hashes(struct db *db, int64_t user_id, db_blob_fn *fn, void *arg)
 {
 	return blob_rows(db, stmt_ints(db, SQL_TOKEN_HASHES_OF_USER, &user_id,
 	    1), fn, arg);
+}
+
+/* Runs the INSERT s, bound already; 0 with the new row's id in *id, or
+ * -1. */
+static int
+insert_id(struct db *db, sqlite3_stmt *st, int64_t *id)
+{
+	if (db_exec_stmt(db, st) != 0)
+		return -1;
+	*id = db_last_id(db);
+	return 0;
+}
+
+int
+db_room_insert(struct db *db, const char *name, int64_t creator, int64_t now,
+    int64_t *id)
+{
+	sqlite3_stmt *st;
+
+	if ((st = db_stmt(db, SQL_ROOM_INSERT)) == NULL)
+		return -1;
+	db_bind_text(st, 1, name, strlen(name));
+	db_bind_int(st, 2, creator);
+	db_bind_int(st, 3, now);
+	return insert_id(db, st, id);
+}
+
+int
+db_room_member_add(struct db *db, int64_t room, int64_t user, int64_t now)
+{
+	const int64_t v[] = { room, user, now };
+
+	return exec_ints(db, SQL_ROOM_MEMBER_ADD, v, 3);
+}
+
+/* A row of SQL_ROOM_GET, SQL_ROOMS_ALL or SQL_ROOMS_OF_USER. */
+static int
+room_each(sqlite3_stmt *st, const struct rowcb *cb)
+{
+	struct db_room r;
+
+	r.id = sqlite3_column_int64(st, 0);
+	r.name = col_text(st, 1);
+	r.created_at = sqlite3_column_int64(st, 2);
+	return cb->fn.room(cb->arg, &r);
+}
+
+int
+db_room_get(struct db *db, int64_t id, db_room_fn *fn, void *arg)
+{
+	struct rowcb cb = { .fn.room = fn, .arg = arg };
+	sqlite3_stmt *st;
+
+	if ((st = stmt_ints(db, SQL_ROOM_GET, &id, 1)) == NULL)
+		return -1;
+	return step_one(db, st, fn != NULL ? room_each : NULL, &cb);
+}
+
+int
+db_rooms_page(struct db *db, int64_t user, int64_t before, int limit,
+    db_room_fn *fn, void *arg)
+{
+	struct rowcb cb = { .fn.room = fn, .arg = arg };
+	const int64_t v[] = { user, before, limit };
+	sqlite3_stmt *st;
+
+	/* SQL_ROOMS_ALL is SQL_ROOMS_OF_USER without the user. */
+	st = user != 0 ? stmt_ints(db, SQL_ROOMS_OF_USER, v, 3) :
+	    stmt_ints(db, SQL_ROOMS_ALL, v + 1, 2);
+	if (st == NULL)
+		return -1;
+	return step_rows(db, st, room_each, &cb);
+}
+
+int
+db_room_members(struct db *db, int64_t room, db_id_fn *fn, void *arg)
+{
+	return id_rows(db, stmt_ints(db, SQL_ROOM_MEMBERS, &room, 1), fn, arg);
+}
+
+/* 1 if s with v[0..n) bound has a row, 0 if not, -1. */
+static int
+has_row(struct db *db, enum sqlstmt s, const int64_t *v, int n)
+{
+	sqlite3_stmt *st;
+
+	if ((st = stmt_ints(db, s, v, n)) == NULL)
+		return -1;
+	switch (step_one(db, st, NULL, NULL)) {
+	case 0:
+		return 1;
+	case 1:
+		return 0;
+	default:
+		return -1;
+	}
+}
+
+int
+db_room_exists(struct db *db, int64_t room)
+{
+	return has_row(db, SQL_ROOM_EXISTS, &room, 1);
+}
+
+int
+db_room_is_member(struct db *db, int64_t room, int64_t user)
+{
+	const int64_t v[] = { room, user };
+
+	return has_row(db, SQL_ROOM_IS_MEMBER, v, 2);
+}
+
+int
+db_rooms_recent(struct db *db, int limit, db_id_fn *fn, void *arg)
+{
+	const int64_t v = limit;
+
+	return id_rows(db, stmt_ints(db, SQL_ROOMS_RECENT, &v, 1), fn, arg);
+}
+
+/* A db_id_fn: the first id into the int64_t arg. */
+static int
+id_first(void *arg, int64_t id)
+{
+	*(int64_t *)arg = id;
+	return 1;
+}
+
+int
+db_room_last_message(struct db *db, int64_t room, int64_t *id)
+{
+	return id_rows(db, stmt_ints(db, SQL_ROOM_LAST_MESSAGE, &room, 1),
+	    id_first, id) == -1 ? -1 : 0;
+}
+
+int
+db_message_insert(struct db *db, int64_t room, int64_t user,
+    const char *body, size_t len, int64_t now, int64_t *id)
+{
+	sqlite3_stmt *st;
+
+	if ((st = db_stmt(db, SQL_MESSAGE_INSERT)) == NULL)
+		return -1;
+	db_bind_int(st, 1, room);
+	db_bind_int(st, 2, user);
+	db_bind_text(st, 3, body, len);
+	db_bind_int(st, 4, now);
+	return insert_id(db, st, id);
+}
+
+/* A row of SQL_MESSAGES_PAGE or SQL_MESSAGES_AFTER. */
+static int
+message_each(sqlite3_stmt *st, const struct rowcb *cb)
+{
+	struct db_message m;
+
+	m.id = sqlite3_column_int64(st, 0);
+	m.room_id = sqlite3_column_int64(st, 1);
+	m.user_id = sqlite3_column_int64(st, 2);
+	m.body = col_text(st, 3);
+	m.len = (size_t)sqlite3_column_bytes(st, 3);
+	m.created_at = sqlite3_column_int64(st, 4);
+	return cb->fn.message(cb->arg, &m);
+}
+
+/* The (room, bound, limit) statements of messages. */
+static int
+messages_rows(struct db *db, enum sqlstmt s, int64_t room, int64_t bound,
+    int limit, db_message_fn *fn, void *arg)
+{
+	struct rowcb cb = { .fn.message = fn, .arg = arg };
+	const int64_t v[] = { room, bound, limit };
+	sqlite3_stmt *st;
+
+	if ((st = stmt_ints(db, s, v, 3)) == NULL)
+		return -1;
+	return step_rows(db, st, message_each, &cb);
+}
+
+int
+db_messages_page(struct db *db, int64_t room, int64_t before, int limit,
+    db_message_fn *fn, void *arg)
+{
+	return messages_rows(db, SQL_MESSAGES_PAGE, room, before, limit, fn,
+	    arg);
+}
+
+int
+db_messages_after(struct db *db, int64_t room, int64_t after, int limit,
+    db_message_fn *fn, void *arg)
+{
+	return messages_rows(db, SQL_MESSAGES_AFTER, room, after, limit, fn,
+	    arg);
 }

@@ -358,4 +358,53 @@ int db_token_revoke_id(struct db *, int64_t user_id, int64_t token_id,
 /* The hashes of the user's tokens not revoked. */
 int db_token_hashes(struct db *, int64_t user_id, db_blob_fn *, void *);
 
+/* rooms, room_members, messages (sql/001). */
+struct db_room {
+	int64_t		 id;
+	const char	*name;
+	int64_t		 created_at;
+};
+typedef int db_room_fn(void *arg, const struct db_room *);
+
+/* A message, archived or not; body is len bytes. */
+struct db_message {
+	int64_t		 id;
+	int64_t		 room_id;
+	int64_t		 user_id;
+	const char	*body;
+	size_t		 len;
+	int64_t		 created_at;
+};
+typedef int db_message_fn(void *arg, const struct db_message *);
+
+/* Returns 0 with the new id in *id, or -1. */
+int db_room_insert(struct db *, const char *name, int64_t creator,
+    int64_t now, int64_t *id);
+/* Idempotent. */
+int db_room_member_add(struct db *, int64_t room, int64_t user, int64_t now);
+int db_room_get(struct db *, int64_t id, db_room_fn *, void *);
+/* Newest first: the rooms below before (of user, or all for 0), at most
+ * limit. */
+int db_rooms_page(struct db *, int64_t user, int64_t before, int limit,
+    db_room_fn *, void *);
+/* The members' ids, ascending. */
+int db_room_members(struct db *, int64_t room, db_id_fn *, void *);
+/* 1 if the room exists (the user is its member), 0 if not, -1. */
+int db_room_exists(struct db *, int64_t room);
+int db_room_is_member(struct db *, int64_t room, int64_t user);
+/* The ids of the rooms with the newest messages, at most limit. */
+int db_rooms_recent(struct db *, int limit, db_id_fn *, void *);
+/* The id of the room's newest message in the hot file (0: none) into
+ * *id; 0 or -1 (*id left as it is). */
+int db_room_last_message(struct db *, int64_t room, int64_t *id);
+/* Returns 0 with the new id in *id, or -1. */
+int db_message_insert(struct db *, int64_t room, int64_t user,
+    const char *body, size_t len, int64_t now, int64_t *id);
+/* The room's messages with ids below before, newest first, or above
+ * after, oldest first; at most limit; archived ones included. */
+int db_messages_page(struct db *, int64_t room, int64_t before, int limit,
+    db_message_fn *, void *);
+int db_messages_after(struct db *, int64_t room, int64_t after, int limit,
+    db_message_fn *, void *);
+
 #endif

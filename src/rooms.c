@@ -19,27 +19,29 @@ list_key(struct app *app, int64_t room, struct rkey *list)
 	keys_messages(cache_keys(app->cache), list, room);
 }
 
+/* A db_id_fn: the id onto the JSON array arg. */
+static int
+id_add(void *arg, int64_t id)
+{
+	json_array_append_new(arg, json_integer(id));
+	return 0;
+}
+
 static json_t *
-room_json(struct app *app, sqlite3_stmt *row, int *err)
+room_json(struct app *app, const struct db_room *r, int *err)
 {
 	char created[UTIL_TIME_LEN];
-	sqlite3_stmt *m;
 	json_t *ids, *room;
-	int64_t id = sqlite3_column_int64(row, 0);
 
-	if ((m = db_stmt(app->db, SQL_ROOM_MEMBERS)) == NULL) {
+	ids = json_array();
+	if (db_room_members(app->db, r->id, id_add, ids) == -1) {
+		json_decref(ids);
 		*err = 1;
 		return NULL;
 	}
-	ids = json_array();
-	db_bind_int(m, 1, id);
-	while (db_step(app->db, m) == SQLITE_ROW)
-		json_array_append_new(ids, json_integer(sqlite3_column_int64(m, 0)));
-	db_reset(m);
-	util_format_time(sqlite3_column_int64(row, 2), created);
-	room = json_pack("{s:I, s:s, s:s, s:o}", "id", (json_int_t)id,
-	    "name", (const char *)sqlite3_column_text(row, 1),
-	    "created_at", created, "member_ids", ids);
+	util_format_time(r->created_at, created);
+	room = json_pack("{s:I, s:s, s:s, s:o}", "id", (json_int_t)r->id,
+	    "name", r->name, "created_at", created, "member_ids", ids);
 	if (room == NULL)
 		*err = 1;
 	return room;
@@ -49,20 +51,13 @@ int64_t
 rooms_create(struct app *app, const char *name, int64_t creator,
     const int64_t *members, size_t nmembers)
 {
-	sqlite3_stmt *st;
-	int64_t id, now = util_now_ms();
+	int64_t id;
 	size_t i;
 
 	if (db_begin(app->db) == -1)
 		return 0;
-	if ((st = db_stmt(app->db, SQL_ROOM_INSERT)) == NULL)
+	if (db_room_insert(app->db, name, creator, util_now_ms(), &id) == -1)
 		goto fail;
-	db_bind_text(st, 1, name, strlen(name));
-	db_bind_int(st, 2, creator);
-	db_bind_int(st, 3, now);
-	if (db_exec_stmt(app->db, st) != 0)
-		goto fail;
-	id = db_last_id(app->db);
 	if (rooms_add_member(app, id, creator) == -1)
 		goto fail;
 	for (i = 0; i < nmembers; i++)
@@ -79,36 +74,44 @@ fail:
 int
 rooms_add_member(struct app *app, int64_t room, int64_t user)
 {
-	sqlite3_stmt *st;
+	return db_room_member_add(app->db, room, user, util_now_ms());
+}
 
-	if ((st = db_stmt(app->db, SQL_ROOM_MEMBER_ADD)) == NULL)
-		return -1;
-	db_bind_int(st, 1, room);
-	db_bind_int(st, 2, user);
-	db_bind_int(st, 3, util_now_ms());
-	return db_exec_stmt(app->db, st) == 0 ? 0 : -1;
+struct room_arg {
+	struct app	*app;
+	json_t		*room;		/* rooms_get's */
+	json_t		*arr;		/* rooms_list's */
+	int		 n;
+	int		 err;
+};
+
+/* A db_room_fn: the room's object into a room_arg, or onto its array. */
+static int
+room_add(void *arg, const struct db_room *r)
+{
+	struct room_arg *a = arg;
+	json_t *room;
+
+	if ((room = room_json(a->app, r, &a->err)) == NULL)
+		return a->err ? -1 : 0;
+	if (a->arr == NULL) {
+		a->room = room;
+		return 0;
+	}
+	json_array_append_new(a->arr, room);
+	a->n++;
+	return 0;
 }
 
 json_t *
 rooms_get(struct app *app, int64_t id, int *err)
 {
-	sqlite3_stmt *st;
-	json_t *room = NULL;
-	int rc;
+	struct room_arg a = { app, NULL, NULL, 0, 0 };
 
-	*err = 0;
-	if ((st = db_stmt(app->db, SQL_ROOM_GET)) == NULL) {
-		*err = 1;
-		return NULL;
-	}
-	db_bind_int(st, 1, id);
-	rc = db_step(app->db, st);
-	if (rc == SQLITE_ROW)
-		room = room_json(app, st, err);
-	else if (rc != SQLITE_DONE)
-		*err = 1;
-	db_reset(st);
-	return room;
+	if (db_room_get(app->db, id, room_add, &a) == -1)
+		a.err = 1;
+	*err = a.err;
+	return a.room;
 }
 
 /*
@@ -133,68 +136,49 @@ seen_slot(int64_t room, int64_t user)
 	return (size_t)(h >> 52) % SEEN_SLOTS;
 }
 
-/* 1 if the fact is known, else -1 after asking SQLite with s. */
+/* 1 if the fact (the room exists for user 0) is known, else SQLite's
+ * answer: 1, 0 or -1. */
 static int
-seen_check(struct app *app, enum sqlstmt s, int64_t room, int64_t user)
+seen_check(struct app *app, int64_t room, int64_t user)
 {
 	size_t slot = seen_slot(room, user);
-	sqlite3_stmt *st;
 	int rc;
 
 	if (seen[slot].room == room && seen[slot].user == user)
 		return 1;
-	if ((st = db_stmt(app->db, s)) == NULL)
-		return -1;
-	db_bind_int(st, 1, room);
-	if (user != 0)
-		db_bind_int(st, 2, user);
-	rc = db_step(app->db, st);
-	db_reset(st);
-	if (rc == SQLITE_ROW) {
+	rc = user == 0 ? db_room_exists(app->db, room) :
+	    db_room_is_member(app->db, room, user);
+	if (rc == 1) {
 		seen[slot].room = room;
 		seen[slot].user = user;
-		return 1;
 	}
-	return rc == SQLITE_DONE ? 0 : -1;
+	return rc;
 }
 
 int
 rooms_exists(struct app *app, int64_t room)
 {
-	return seen_check(app, SQL_ROOM_EXISTS, room, 0);
+	return seen_check(app, room, 0);
 }
 
 int
 rooms_is_member(struct app *app, int64_t room, int64_t user)
 {
-	return seen_check(app, SQL_ROOM_IS_MEMBER, room, user);
+	return seen_check(app, room, user);
 }
 
 int
 rooms_list(struct app *app, int64_t user, int64_t before, int limit,
     json_t *arr)
 {
-	sqlite3_stmt *st;
-	json_t *room;
-	int n = 0, err = 0, i = 1;
+	struct room_arg a = { app, NULL, arr, 0, 0 };
 
-	st = db_stmt(app->db, user ? SQL_ROOMS_OF_USER : SQL_ROOMS_ALL);
-	if (st == NULL)
+	/* room_json reads the members with another statement: collecting
+	 * the ids first would be tidier, but SQLite allows one statement to
+	 * step inside another. */
+	if (db_rooms_page(app->db, user, before, limit, room_add, &a) == -1)
 		return -1;
-	if (user)
-		db_bind_int(st, i++, user);
-	db_bind_int(st, i++, before);
-	db_bind_int(st, i, limit);
-	/* room_json uses another statement: collect ids first would be
-	 * tidier, but SQLite allows one statement to step inside another. */
-	while (!err && db_step(app->db, st) == SQLITE_ROW) {
-		if ((room = room_json(app, st, &err)) != NULL) {
-			json_array_append_new(arr, room);
-			n++;
-		}
-	}
-	db_reset(st);
-	return err ? -1 : n;
+	return a.n;
 }
 
 /* The message object, "id" first: the list scripts read it from there. */
@@ -235,7 +219,6 @@ int
 rooms_post(struct app *app, int64_t room, int64_t user, const char *body,
     size_t len, struct strbuf *out)
 {
-	sqlite3_stmt *st;
 	struct rkey list;
 	int64_t now = util_now_ms(), id, prev = 0;
 
@@ -243,21 +226,9 @@ rooms_post(struct app *app, int64_t room, int64_t user, const char *body,
 	 * transaction, tells the push script whether the list is whole. */
 	if (db_begin(app->db) == -1)
 		return -1;
-	if ((st = db_stmt(app->db, SQL_ROOM_LAST_MESSAGE)) == NULL)
+	if (db_room_last_message(app->db, room, &prev) == -1 ||
+	    db_message_insert(app->db, room, user, body, len, now, &id) == -1)
 		goto fail;
-	db_bind_int(st, 1, room);
-	if (db_step(app->db, st) == SQLITE_ROW)
-		prev = sqlite3_column_int64(st, 0);
-	db_reset(st);
-	if ((st = db_stmt(app->db, SQL_MESSAGE_INSERT)) == NULL)
-		goto fail;
-	db_bind_int(st, 1, room);
-	db_bind_int(st, 2, user);
-	db_bind_text(st, 3, body, len);
-	db_bind_int(st, 4, now);
-	if (db_exec_stmt(app->db, st) != 0)
-		goto fail;
-	id = db_last_id(app->db);
 	if (db_commit(app->db) == -1)
 		return -1;
 	strbuf_reset(out);
@@ -276,41 +247,43 @@ struct page_arg {
 	int64_t		 room;
 };
 
-/* Reads a page with s: SQL_MESSAGES_PAGE (before, newest first) or
- * SQL_MESSAGES_AFTER (bound is after, oldest first). */
+/* A db_message_fn: the message's text onto the cache_page arg, which
+ * takes CACHE_PAGE_MAX at most. */
 static int
-page_read_with(struct page_arg *a, enum sqlstmt s, int64_t bound, int limit,
+page_add(void *arg, const struct db_message *m)
+{
+	struct cache_page *p = arg;
+
+	if (p->n >= CACHE_PAGE_MAX)
+		return 1;
+	cache_page_begin(p, m->id);
+	message_text(&p->text, m->id, m->room_id, m->user_id, m->body, m->len,
+	    m->created_at);
+	cache_page_end(p);
+	return p->n >= CACHE_PAGE_MAX;
+}
+
+/* Reads a page with read: db_messages_page (before, newest first) or
+ * db_messages_after (bound is after, oldest first). A full page is a
+ * page, whatever the read did after it. */
+static int
+page_read_with(struct page_arg *a, int (*read)(struct db *, int64_t,
+    int64_t, int, db_message_fn *, void *), int64_t bound, int limit,
     struct cache_page *p)
 {
-	struct db *db = a->app->db;
-	sqlite3_stmt *st;
-	int rc = SQLITE_DONE;
+	int rc;
 
-	if ((st = db_stmt(db, s)) == NULL)
-		return -1;
-	db_bind_int(st, 1, a->room);
-	db_bind_int(st, 2, bound);
-	db_bind_int(st, 3, limit);
 	p->n = 0;
 	strbuf_reset(&p->text);
-	while (p->n < CACHE_PAGE_MAX && (rc = db_step(db, st)) == SQLITE_ROW) {
-		cache_page_begin(p, sqlite3_column_int64(st, 0));
-		message_text(&p->text, sqlite3_column_int64(st, 0),
-		    sqlite3_column_int64(st, 1), sqlite3_column_int64(st, 2),
-		    (const char *)sqlite3_column_text(st, 3),
-		    (size_t)sqlite3_column_bytes(st, 3),
-		    sqlite3_column_int64(st, 4));
-		cache_page_end(p);
-	}
-	db_reset(st);
-	return p->n == CACHE_PAGE_MAX || rc == SQLITE_DONE ? 0 : -1;
+	rc = read(a->app->db, a->room, bound, limit, page_add, p);
+	return p->n == CACHE_PAGE_MAX || rc != -1 ? 0 : -1;
 }
 
 /* A page of the room's messages from SQLite, newest first. */
 static int
 page_read(void *arg, int64_t before, int limit, struct cache_page *p)
 {
-	return page_read_with(arg, SQL_MESSAGES_PAGE,
+	return page_read_with(arg, db_messages_page,
 	    before ? before : INT64_MAX, limit, p);
 }
 
@@ -318,7 +291,7 @@ page_read(void *arg, int64_t before, int limit, struct cache_page *p)
 static int
 page_read_after(void *arg, int64_t after, int limit, struct cache_page *p)
 {
-	return page_read_with(arg, SQL_MESSAGES_AFTER, after, limit, p);
+	return page_read_with(arg, db_messages_after, after, limit, p);
 }
 
 int
@@ -348,20 +321,19 @@ rooms_messages_after(struct app *app, int64_t room, int64_t after,
 int
 rooms_warm(struct app *app, int n)
 {
-	sqlite3_stmt *st;
 	int64_t rooms[1000];
+	struct db_ids r = { rooms, 0, 0 };
 	struct strbuf out;
 	enum cache_result res;
-	int count = 0, i, done = 0;
+	int count, i, done = 0;
 
 	if (n > 1000)
 		n = 1000;
-	if ((st = db_stmt(app->db, SQL_ROOMS_RECENT)) == NULL)
+	r.max = n;
+	/* A read that fails warms the rooms it found first. */
+	if (db_rooms_recent(app->db, n, db_ids_keep, &r) == -1 && r.n == 0)
 		return -1;
-	db_bind_int(st, 1, n);
-	while (count < n && db_step(app->db, st) == SQLITE_ROW)
-		rooms[count++] = sqlite3_column_int64(st, 0);
-	db_reset(st);
+	count = r.n;
 	strbuf_init(&out);
 	for (i = 0; i < count; i++) {
 		if (rooms_messages(app, rooms[i], 0,
