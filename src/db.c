@@ -1371,6 +1371,9 @@ struct rowcb {
 		db_token_fn	*token;
 		db_room_fn	*room;
 		db_message_fn	*message;
+		db_ticket_fn	*ticket;
+		db_interaction_fn *interaction;
+		db_notification_fn *notification;
 	} fn;
 	void	*arg;
 };
@@ -1901,4 +1904,288 @@ db_messages_after(struct db *db, int64_t room, int64_t after, int limit,
 {
 	return messages_rows(db, SQL_MESSAGES_AFTER, room, after, limit, fn,
 	    arg);
+}
+
+/* A row of SQL_TICKET_GET or SQL_TICKETS_PAGE. */
+static int
+ticket_each(sqlite3_stmt *st, const struct rowcb *cb)
+{
+	struct db_ticket t;
+
+	t.id = sqlite3_column_int64(st, 0);
+	t.subject = col_text(st, 1);
+	t.status = col_text(st, 2);
+	t.priority = col_text(st, 3);
+	t.requester_id = sqlite3_column_int64(st, 4);
+	t.assignee_id = sqlite3_column_int64(st, 5);
+	t.created_at = sqlite3_column_int64(st, 6);
+	t.updated_at = sqlite3_column_int64(st, 7);
+	t.last_activity_at = sqlite3_column_int64(st, 8);
+	t.closed_at = sqlite3_column_int64(st, 9);
+	return cb->fn.ticket(cb->arg, &t);
+}
+
+int
+db_ticket_get(struct db *db, int64_t id, db_ticket_fn *fn, void *arg)
+{
+	struct rowcb cb = { .fn.ticket = fn, .arg = arg };
+	sqlite3_stmt *st;
+
+	if ((st = stmt_ints(db, SQL_TICKET_GET, &id, 1)) == NULL)
+		return -1;
+	return step_one(db, st, fn != NULL ? ticket_each : NULL, &cb);
+}
+
+/* Binds v unless it is 0 (NULL then). */
+static void
+bind_int_or_null(sqlite3_stmt *st, int idx, int64_t v)
+{
+	if (v != 0)
+		db_bind_int(st, idx, v);
+}
+
+int
+db_tickets_page(struct db *db, int64_t before, int64_t requester,
+    const char *status, int64_t assignee, int limit, db_ticket_fn *fn,
+    void *arg)
+{
+	struct rowcb cb = { .fn.ticket = fn, .arg = arg };
+	sqlite3_stmt *st;
+
+	if ((st = db_stmt(db, SQL_TICKETS_PAGE)) == NULL)
+		return -1;
+	db_bind_int(st, 1, before);
+	bind_int_or_null(st, 2, requester);
+	bind_text_or_null(st, 3, status);
+	bind_int_or_null(st, 4, assignee);
+	db_bind_int(st, 5, limit);
+	return step_rows(db, st, ticket_each, &cb);
+}
+
+int
+db_ticket_insert(struct db *db, const char *subject, const char *priority,
+    int64_t requester, int64_t now, int64_t *id)
+{
+	sqlite3_stmt *st;
+
+	if ((st = db_stmt(db, SQL_TICKET_INSERT)) == NULL)
+		return -1;
+	db_bind_text(st, 1, subject, strlen(subject));
+	db_bind_text(st, 2, priority, strlen(priority));
+	db_bind_int(st, 3, requester);
+	db_bind_int(st, 4, now);
+	db_bind_int(st, 5, now);
+	db_bind_int(st, 6, now);
+	return insert_id(db, st, id);
+}
+
+int
+db_ticket_update(struct db *db, const struct db_ticket *t)
+{
+	sqlite3_stmt *st;
+
+	if ((st = db_stmt(db, SQL_TICKET_UPDATE)) == NULL)
+		return -1;
+	db_bind_text(st, 1, t->subject, strlen(t->subject));
+	db_bind_text(st, 2, t->status, strlen(t->status));
+	db_bind_text(st, 3, t->priority, strlen(t->priority));
+	bind_int_or_null(st, 4, t->assignee_id);
+	db_bind_int(st, 5, t->updated_at);
+	db_bind_int(st, 6, t->last_activity_at);
+	bind_int_or_null(st, 7, t->closed_at);
+	db_bind_int(st, 8, t->id);
+	return db_exec_stmt(db, st) == 0 ? 0 : -1;
+}
+
+int
+db_tickets_inactive(struct db *db, int64_t cutoff, int limit, db_id_fn *fn,
+    void *arg)
+{
+	const int64_t v[] = { cutoff, limit };
+
+	return id_rows(db, stmt_ints(db, SQL_TICKETS_INACTIVE, v, 2), fn, arg);
+}
+
+int
+db_stats_get(struct db *db, int64_t user, int assignee, int64_t since,
+    struct db_stats *s)
+{
+	const int64_t v[] = { user, since };
+	sqlite3_stmt *st;
+	int rc = -1;
+
+	if ((st = stmt_ints(db, assignee ? SQL_STATS_ASSIGNEE :
+	    SQL_STATS_REQUESTER, v, 2)) == NULL)
+		return -1;
+	if (db_step(db, st) == SQLITE_ROW) {
+		s->total = sqlite3_column_int64(st, 0);
+		s->open = sqlite3_column_int64(st, 1);
+		s->pending = sqlite3_column_int64(st, 2);
+		s->closed = sqlite3_column_int64(st, 3);
+		s->has_avg = sqlite3_column_type(st, 4) != SQLITE_NULL;
+		s->avg_hours = s->has_avg ? sqlite3_column_double(st, 4) : 0;
+		rc = 0;
+	}
+	db_reset(st);
+	return rc;
+}
+
+int
+db_interaction_insert(struct db *db, int64_t ticket, int64_t author,
+    const char *kind, const char *body, size_t len, int64_t now, int64_t *id)
+{
+	sqlite3_stmt *st;
+
+	if ((st = db_stmt(db, SQL_INTERACTION_INSERT)) == NULL)
+		return -1;
+	db_bind_int(st, 1, ticket);
+	bind_int_or_null(st, 2, author);
+	db_bind_text(st, 3, kind, strlen(kind));
+	db_bind_text(st, 4, body, len);
+	db_bind_int(st, 5, now);
+	return insert_id(db, st, id);
+}
+
+/* A row of SQL_INTERACTIONS_PAGE or SQL_INTERACTIONS_AFTER. */
+static int
+interaction_each(sqlite3_stmt *st, const struct rowcb *cb)
+{
+	struct db_interaction i;
+
+	i.id = sqlite3_column_int64(st, 0);
+	i.ticket_id = sqlite3_column_int64(st, 1);
+	i.author_id = sqlite3_column_int64(st, 2);
+	i.kind = col_text(st, 3);
+	i.body = col_text(st, 4);
+	i.len = (size_t)sqlite3_column_bytes(st, 4);
+	i.created_at = sqlite3_column_int64(st, 5);
+	return cb->fn.interaction(cb->arg, &i);
+}
+
+/* The (ticket, bound, limit) statements of interactions. */
+static int
+interactions_rows(struct db *db, enum sqlstmt s, int64_t ticket,
+    int64_t bound, int limit, db_interaction_fn *fn, void *arg)
+{
+	struct rowcb cb = { .fn.interaction = fn, .arg = arg };
+	const int64_t v[] = { ticket, bound, limit };
+	sqlite3_stmt *st;
+
+	if ((st = stmt_ints(db, s, v, 3)) == NULL)
+		return -1;
+	return step_rows(db, st, interaction_each, &cb);
+}
+
+int
+db_interactions_page(struct db *db, int64_t ticket, int64_t before,
+    int limit, db_interaction_fn *fn, void *arg)
+{
+	return interactions_rows(db, SQL_INTERACTIONS_PAGE, ticket, before,
+	    limit, fn, arg);
+}
+
+int
+db_interactions_after(struct db *db, int64_t ticket, int64_t after,
+    int limit, db_interaction_fn *fn, void *arg)
+{
+	return interactions_rows(db, SQL_INTERACTIONS_AFTER, ticket, after,
+	    limit, fn, arg);
+}
+
+/* A row of SQL_NOTIFS_PAGE, SQL_NOTIFS_AFTER or SQL_NOTIF_UNDELIVERED. */
+static int
+notification_each(sqlite3_stmt *st, const struct rowcb *cb)
+{
+	struct db_notification n;
+
+	n.id = sqlite3_column_int64(st, 0);
+	n.user_id = sqlite3_column_int64(st, 1);
+	n.event = col_text(st, 2);
+	n.ticket_id = sqlite3_column_int64(st, 3);
+	n.created_at = sqlite3_column_int64(st, 4);
+	n.read_at = sqlite3_column_int64(st, 5);
+	return cb->fn.notification(cb->arg, &n);
+}
+
+/* The (user, bound, unread, limit) statements of notifications. */
+static int
+notifications_rows(struct db *db, enum sqlstmt s, int64_t user,
+    int64_t bound, int unread, int limit, db_notification_fn *fn, void *arg)
+{
+	struct rowcb cb = { .fn.notification = fn, .arg = arg };
+	const int64_t v[] = { user, bound, unread, limit };
+	sqlite3_stmt *st;
+
+	if ((st = stmt_ints(db, s, v, 4)) == NULL)
+		return -1;
+	return step_rows(db, st, notification_each, &cb);
+}
+
+int
+db_notifications_page(struct db *db, int64_t user, int64_t before,
+    int unread, int limit, db_notification_fn *fn, void *arg)
+{
+	return notifications_rows(db, SQL_NOTIFS_PAGE, user, before, unread,
+	    limit, fn, arg);
+}
+
+int
+db_notifications_after(struct db *db, int64_t user, int64_t after,
+    int unread, int limit, db_notification_fn *fn, void *arg)
+{
+	return notifications_rows(db, SQL_NOTIFS_AFTER, user, after, unread,
+	    limit, fn, arg);
+}
+
+int
+db_notification_read(struct db *db, int64_t user, int64_t id, int64_t now)
+{
+	const int64_t v[] = { now, id, user };
+
+	return exec_ints(db, SQL_NOTIF_READ_ONE, v, 3);
+}
+
+int
+db_notifications_read_all(struct db *db, int64_t user, int64_t now)
+{
+	const int64_t v[] = { now, user };
+
+	return exec_ints(db, SQL_NOTIF_READ_ALL, v, 2);
+}
+
+int
+db_notification_insert(struct db *db, int64_t user, const char *event,
+    int64_t ticket, const char *task_id, int64_t now)
+{
+	sqlite3_stmt *st;
+
+	if ((st = db_stmt(db, SQL_NOTIF_INSERT)) == NULL)
+		return -1;
+	db_bind_int(st, 1, user);
+	db_bind_text(st, 2, event, strlen(event));
+	db_bind_int(st, 3, ticket);
+	db_bind_text(st, 4, task_id, strlen(task_id));
+	db_bind_int(st, 5, now);
+	return db_exec_stmt(db, st) == 0 ? 0 : -1;
+}
+
+int
+db_notifications_undelivered(struct db *db, const char *task_id,
+    db_notification_fn *fn, void *arg)
+{
+	struct rowcb cb = { .fn.notification = fn, .arg = arg };
+	sqlite3_stmt *st;
+
+	if ((st = db_stmt(db, SQL_NOTIF_UNDELIVERED)) == NULL)
+		return -1;
+	db_bind_text(st, 1, task_id, strlen(task_id));
+	return step_rows(db, st, notification_each, &cb);
+}
+
+int
+db_notification_delivered(struct db *db, int64_t id, int64_t now)
+{
+	const int64_t v[] = { now, id };
+
+	return exec_ints(db, SQL_NOTIF_DELIVERED, v, 2);
 }

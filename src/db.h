@@ -407,4 +407,97 @@ int db_messages_page(struct db *, int64_t room, int64_t before, int limit,
 int db_messages_after(struct db *, int64_t room, int64_t after, int limit,
     db_message_fn *, void *);
 
+/* tickets, interactions, notifications (sql/001). */
+struct db_ticket {
+	int64_t		 id;
+	const char	*subject;
+	const char	*status;
+	const char	*priority;
+	int64_t		 requester_id;
+	int64_t		 assignee_id;
+	int64_t		 created_at;
+	int64_t		 updated_at;
+	int64_t		 last_activity_at;
+	int64_t		 closed_at;
+};
+typedef int db_ticket_fn(void *arg, const struct db_ticket *);
+
+/* An interaction, archived or not; body is len bytes. */
+struct db_interaction {
+	int64_t		 id;
+	int64_t		 ticket_id;
+	int64_t		 author_id;
+	const char	*kind;
+	const char	*body;
+	size_t		 len;
+	int64_t		 created_at;
+};
+typedef int db_interaction_fn(void *arg, const struct db_interaction *);
+
+struct db_notification {
+	int64_t		 id;
+	int64_t		 user_id;
+	const char	*event;
+	int64_t		 ticket_id;
+	int64_t		 created_at;
+	int64_t		 read_at;
+};
+typedef int db_notification_fn(void *arg, const struct db_notification *);
+
+/* The tickets of a requester or an assignee created since a time. */
+struct db_stats {
+	int64_t		 total;
+	int64_t		 open;
+	int64_t		 pending;
+	int64_t		 closed;
+	int		 has_avg;	/* 0: none closed */
+	double		 avg_hours;	/* creation to closing */
+};
+
+int db_ticket_get(struct db *, int64_t id, db_ticket_fn *, void *);
+/* Newest first: the tickets below before of the requester, status and
+ * assignee given (0 or NULL: any), at most limit. */
+int db_tickets_page(struct db *, int64_t before, int64_t requester,
+    const char *status, int64_t assignee, int limit, db_ticket_fn *, void *);
+/* A new open ticket; 0 with its id in *id, or -1. */
+int db_ticket_insert(struct db *, const char *subject, const char *priority,
+    int64_t requester, int64_t now, int64_t *id);
+/* Writes every column of t but its requester and creation time. */
+int db_ticket_update(struct db *, const struct db_ticket *t);
+/* The ids of open and pending tickets without activity since cutoff,
+ * least recent first, at most limit. */
+int db_tickets_inactive(struct db *, int64_t cutoff, int limit, db_id_fn *,
+    void *);
+/* assignee 0: the stats of requester user, else of assignee user. No row
+ * is an error. */
+int db_stats_get(struct db *, int64_t user, int assignee, int64_t since,
+    struct db_stats *);
+
+/* author 0: the system. 0 with the new id in *id, or -1. */
+int db_interaction_insert(struct db *, int64_t ticket, int64_t author,
+    const char *kind, const char *body, size_t len, int64_t now, int64_t *id);
+/* The ticket's interactions below before, newest first, or above after,
+ * oldest first; at most limit; archived ones included. */
+int db_interactions_page(struct db *, int64_t ticket, int64_t before,
+    int limit, db_interaction_fn *, void *);
+int db_interactions_after(struct db *, int64_t ticket, int64_t after,
+    int limit, db_interaction_fn *, void *);
+
+/* The user's notifications (only the unread ones if unread) below before,
+ * newest first, or above after, oldest first; at most limit. */
+int db_notifications_page(struct db *, int64_t user, int64_t before,
+    int unread, int limit, db_notification_fn *, void *);
+int db_notifications_after(struct db *, int64_t user, int64_t after,
+    int unread, int limit, db_notification_fn *, void *);
+/* Marks one (if the user's and unread) or all of the user's read. */
+int db_notification_read(struct db *, int64_t user, int64_t id, int64_t now);
+int db_notifications_read_all(struct db *, int64_t user, int64_t now);
+/* At most once per task and user. */
+int db_notification_insert(struct db *, int64_t user, const char *event,
+    int64_t ticket, const char *task_id, int64_t now);
+/* The task's notifications not yet handed to notify_command, by id. */
+int db_notifications_undelivered(struct db *, const char *task_id,
+    db_notification_fn *, void *);
+int db_notification_delivered(struct db *, int64_t id, int64_t now);
+
 #endif

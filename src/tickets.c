@@ -19,42 +19,34 @@ const char *const tickets_priorities[] = {
 };
 
 static void
-copy_col(char *dst, size_t sz, sqlite3_stmt *st, int col)
+copy_text(char *dst, size_t sz, const char *s)
 {
-	const unsigned char *s = sqlite3_column_text(st, col);
-
-	snprintf(dst, sz, "%s", s ? (const char *)s : "");
+	snprintf(dst, sz, "%s", s ? s : "");
 }
 
-static void
-ticket_from_row(sqlite3_stmt *st, struct ticket *t)
+/* A db_ticket_fn: the row into the struct ticket arg. */
+static int
+ticket_from_row(void *arg, const struct db_ticket *r)
 {
-	t->id = sqlite3_column_int64(st, 0);
-	copy_col(t->subject, sizeof(t->subject), st, 1);
-	copy_col(t->status, sizeof(t->status), st, 2);
-	copy_col(t->priority, sizeof(t->priority), st, 3);
-	t->requester_id = sqlite3_column_int64(st, 4);
-	t->assignee_id = sqlite3_column_int64(st, 5);	/* NULL reads 0 */
-	t->created_at = sqlite3_column_int64(st, 6);
-	t->updated_at = sqlite3_column_int64(st, 7);
-	t->last_activity_at = sqlite3_column_int64(st, 8);
-	t->closed_at = sqlite3_column_int64(st, 9);
+	struct ticket *t = arg;
+
+	t->id = r->id;
+	copy_text(t->subject, sizeof(t->subject), r->subject);
+	copy_text(t->status, sizeof(t->status), r->status);
+	copy_text(t->priority, sizeof(t->priority), r->priority);
+	t->requester_id = r->requester_id;
+	t->assignee_id = r->assignee_id;
+	t->created_at = r->created_at;
+	t->updated_at = r->updated_at;
+	t->last_activity_at = r->last_activity_at;
+	t->closed_at = r->closed_at;
+	return 0;
 }
 
 int
 tickets_load(struct app *app, int64_t id, struct ticket *t)
 {
-	sqlite3_stmt *st;
-	int rc;
-
-	if ((st = db_stmt(app->db, SQL_TICKET_GET)) == NULL)
-		return -1;
-	db_bind_int(st, 1, id);
-	rc = db_step(app->db, st);
-	if (rc == SQLITE_ROW)
-		ticket_from_row(st, t);
-	db_reset(st);
-	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? 1 : -1;
+	return db_ticket_get(app->db, id, ticket_from_row, t);
 }
 
 static json_t *
@@ -153,19 +145,12 @@ static int64_t
 add_interaction(struct app *app, int64_t ticket, int64_t author,
     const char *kind, const char *body, size_t len, int64_t now)
 {
-	sqlite3_stmt *st;
+	int64_t id;
 
-	if ((st = db_stmt(app->db, SQL_INTERACTION_INSERT)) == NULL)
+	if (db_interaction_insert(app->db, ticket, author, kind, body, len, now,
+	    &id) == -1)
 		return 0;
-	db_bind_int(st, 1, ticket);
-	if (author)
-		db_bind_int(st, 2, author);
-	db_bind_text(st, 3, kind, strlen(kind));
-	db_bind_text(st, 4, body, len);
-	db_bind_int(st, 5, now);
-	if (db_exec_stmt(app->db, st) != 0)
-		return 0;
-	return db_last_id(app->db);
+	return id;
 }
 
 /* Writes the send_notifications task into the outbox (same transaction).
@@ -214,23 +199,14 @@ int64_t
 tickets_create(struct app *app, int64_t requester, const char *subject,
     const char *body, size_t blen, const char *priority)
 {
-	sqlite3_stmt *st;
 	struct ticket t;
 	int64_t now = util_now_ms(), id, task, iid;
 
 	if (db_begin(app->db) == -1)
 		return 0;
-	if ((st = db_stmt(app->db, SQL_TICKET_INSERT)) == NULL)
+	if (db_ticket_insert(app->db, subject, priority, requester, now,
+	    &id) == -1)
 		goto fail;
-	db_bind_text(st, 1, subject, strlen(subject));
-	db_bind_text(st, 2, priority, strlen(priority));
-	db_bind_int(st, 3, requester);
-	db_bind_int(st, 4, now);
-	db_bind_int(st, 5, now);
-	db_bind_int(st, 6, now);
-	if (db_exec_stmt(app->db, st) != 0)
-		goto fail;
-	id = db_last_id(app->db);
 	if ((iid = add_interaction(app, id, requester, "comment", body, blen,
 	    now)) == 0 ||
 	    (task = add_notify_task(app, id, "ticket_created", requester)) == 0)
@@ -251,21 +227,16 @@ fail:
 static int
 write_ticket(struct app *app, const struct ticket *t)
 {
-	sqlite3_stmt *st;
+	struct db_ticket r = {
+		.id = t->id, .subject = t->subject, .status = t->status,
+		.priority = t->priority, .requester_id = t->requester_id,
+		.assignee_id = t->assignee_id, .created_at = t->created_at,
+		.updated_at = t->updated_at,
+		.last_activity_at = t->last_activity_at,
+		.closed_at = t->closed_at
+	};
 
-	if ((st = db_stmt(app->db, SQL_TICKET_UPDATE)) == NULL)
-		return -1;
-	db_bind_text(st, 1, t->subject, strlen(t->subject));
-	db_bind_text(st, 2, t->status, strlen(t->status));
-	db_bind_text(st, 3, t->priority, strlen(t->priority));
-	if (t->assignee_id)
-		db_bind_int(st, 4, t->assignee_id);
-	db_bind_int(st, 5, t->updated_at);
-	db_bind_int(st, 6, t->last_activity_at);
-	if (t->closed_at)
-		db_bind_int(st, 7, t->closed_at);
-	db_bind_int(st, 8, t->id);
-	return db_exec_stmt(app->db, st) == 0 ? 0 : -1;
+	return db_ticket_update(app->db, &r);
 }
 
 /* After a committed change: the ticket's entry and the stats of everyone
@@ -390,117 +361,98 @@ tickets_comment(struct app *app, int64_t id, int64_t author, const char *body,
 	return 0;
 }
 
+/* A db_ticket_fn: the ticket's object onto the JSON array arg. */
+static int
+ticket_add(void *arg, const struct db_ticket *r)
+{
+	struct ticket t;
+
+	ticket_from_row(&t, r);
+	json_array_append_new(arg, tickets_json(&t));
+	return 0;
+}
+
 int
 tickets_page(struct app *app, int64_t before, int64_t requester,
     const char *status, int64_t assignee, int limit, json_t *arr)
 {
-	sqlite3_stmt *st;
-	struct ticket t;
-	int n = 0, rc;
+	return db_tickets_page(app->db, before ? before : INT64_MAX, requester,
+	    status, assignee, limit, ticket_add, arr);
+}
 
-	if ((st = db_stmt(app->db, SQL_TICKETS_PAGE)) == NULL)
-		return -1;
-	db_bind_int(st, 1, before ? before : INT64_MAX);
-	if (requester)
-		db_bind_int(st, 2, requester);
-	if (status)
-		db_bind_text(st, 3, status, strlen(status));
-	if (assignee)
-		db_bind_int(st, 4, assignee);
-	db_bind_int(st, 5, limit);
-	while ((rc = db_step(app->db, st)) == SQLITE_ROW) {
-		ticket_from_row(st, &t);
-		json_array_append_new(arr, tickets_json(&t));
-		n++;
-	}
-	db_reset(st);
-	return rc == SQLITE_DONE ? n : -1;
+struct interactions_arg {
+	json_t	*arr;
+	int	 after;
+	size_t	 n;
+};
+
+/* A db_interaction_fn: the interaction's object into the array. */
+static int
+interaction_add(void *arg, const struct db_interaction *i)
+{
+	struct interactions_arg *a = arg;
+
+	/* Newest first from SQL for a before page, which is shown oldest
+	 * first; an after page is oldest first already. */
+	json_array_insert_new(a->arr, a->after ? a->n : 0, interaction_json(
+	    i->id, i->ticket_id, i->author_id, i->kind, i->body, i->len,
+	    i->created_at));
+	a->n++;
+	return 0;
 }
 
 int
 tickets_interactions(struct app *app, int64_t ticket, int64_t before,
     int64_t after, int limit, json_t *arr)
 {
-	sqlite3_stmt *st;
-	int n = 0, rc;
+	struct interactions_arg a = { arr, after != 0, 0 };
 
-	st = db_stmt(app->db, after ? SQL_INTERACTIONS_AFTER :
-	    SQL_INTERACTIONS_PAGE);
-	if (st == NULL)
-		return -1;
-	db_bind_int(st, 1, ticket);
-	db_bind_int(st, 2, after ? after : before ? before : INT64_MAX);
-	db_bind_int(st, 3, limit);
-	/* Newest first from SQL for a before page, which is shown oldest
-	 * first; an after page is oldest first already. */
-	while ((rc = db_step(app->db, st)) == SQLITE_ROW) {
-		json_array_insert_new(arr, after ? (size_t)n : 0, interaction_json(
-		    sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1),
-		    sqlite3_column_int64(st, 2),
-		    (const char *)sqlite3_column_text(st, 3),
-		    (const char *)sqlite3_column_text(st, 4),
-		    (size_t)sqlite3_column_bytes(st, 4),
-		    sqlite3_column_int64(st, 5)));
-		n++;
-	}
-	db_reset(st);
-	return rc == SQLITE_DONE ? n : -1;
+	if (after)
+		return db_interactions_after(app->db, ticket, after, limit,
+		    interaction_add, &a);
+	return db_interactions_page(app->db, ticket, before ? before :
+	    INT64_MAX, limit, interaction_add, &a);
+}
+
+/* A db_notification_fn: the notification's object onto the array. */
+static int
+notification_add(void *arg, const struct db_notification *n)
+{
+	json_array_append_new(arg, json_pack("{s:I, s:I, s:s, s:I, s:o, s:o}",
+	    "id", (json_int_t)n->id,
+	    "user_id", (json_int_t)n->user_id,
+	    "event", n->event,
+	    "ticket_id", (json_int_t)n->ticket_id,
+	    "created_at", time_or_null(n->created_at),
+	    "read_at", time_or_null(n->read_at)));
+	return 0;
 }
 
 int
 tickets_notifications(struct app *app, int64_t user, int64_t before,
     int64_t after, int unread, int limit, json_t *arr)
 {
-	sqlite3_stmt *st;
-	int n = 0, rc;
-
-	if ((st = db_stmt(app->db, after ? SQL_NOTIFS_AFTER :
-	    SQL_NOTIFS_PAGE)) == NULL)
-		return -1;
-	db_bind_int(st, 1, user);
-	db_bind_int(st, 2, after ? after : before ? before : INT64_MAX);
-	db_bind_int(st, 3, unread);
-	db_bind_int(st, 4, limit);
-	while ((rc = db_step(app->db, st)) == SQLITE_ROW) {
-		json_array_append_new(arr, json_pack("{s:I, s:I, s:s, s:I, s:o, s:o}",
-		    "id", (json_int_t)sqlite3_column_int64(st, 0),
-		    "user_id", (json_int_t)sqlite3_column_int64(st, 1),
-		    "event", (const char *)sqlite3_column_text(st, 2),
-		    "ticket_id", (json_int_t)sqlite3_column_int64(st, 3),
-		    "created_at", time_or_null(sqlite3_column_int64(st, 4)),
-		    "read_at", time_or_null(sqlite3_column_int64(st, 5))));
-		n++;
-	}
-	db_reset(st);
-	return rc == SQLITE_DONE ? n : -1;
+	if (after)
+		return db_notifications_after(app->db, user, after, unread,
+		    limit, notification_add, arr);
+	return db_notifications_page(app->db, user, before ? before :
+	    INT64_MAX, unread, limit, notification_add, arr);
 }
 
 int
 tickets_notifications_read(struct app *app, int64_t user, const int64_t *ids,
     size_t n)
 {
-	sqlite3_stmt *st;
 	int64_t now = util_now_ms();
 	size_t i;
 
-	if (ids == NULL) {
-		if ((st = db_stmt(app->db, SQL_NOTIF_READ_ALL)) == NULL)
-			return -1;
-		db_bind_int(st, 1, now);
-		db_bind_int(st, 2, user);
-		return db_exec_stmt(app->db, st) == 0 ? 0 : -1;
-	}
+	if (ids == NULL)
+		return db_notifications_read_all(app->db, user, now);
 	if (db_begin(app->db) == -1)
 		return -1;
-	for (i = 0; i < n; i++) {
-		if ((st = db_stmt(app->db, SQL_NOTIF_READ_ONE)) == NULL)
+	for (i = 0; i < n; i++)
+		if (db_notification_read(app->db, user, ids[i], now) == -1)
 			goto fail;
-		db_bind_int(st, 1, now);
-		db_bind_int(st, 2, ids[i]);
-		db_bind_int(st, 3, user);
-		if (db_exec_stmt(app->db, st) != 0)
-			goto fail;
-	}
 	return db_commit(app->db);
 fail:
 	db_rollback(app->db);
@@ -518,34 +470,26 @@ static int
 stats_fill(void *arg, struct strbuf *out)
 {
 	struct stats_arg *a = arg;
-	struct app *app = a->app;
-	sqlite3_stmt *st;
+	struct db_stats s;
 	int64_t now = util_now_ms();
 	char calc[UTIL_TIME_LEN];
 	json_t *j;
 	int rc;
 
-	st = db_stmt(app->db, a->staff ? SQL_STATS_ASSIGNEE : SQL_STATS_REQUESTER);
-	if (st == NULL)
+	if (db_stats_get(a->app->db, a->user, a->staff,
+	    now - (int64_t)a->days * 86400000, &s) == -1)
 		return -1;
-	db_bind_int(st, 1, a->user);
-	db_bind_int(st, 2, now - (int64_t)a->days * 86400000);
-	if ((rc = db_step(app->db, st)) != SQLITE_ROW) {
-		db_reset(st);
-		return -1;
-	}
 	util_format_time(now, calc);
 	j = json_pack("{s:I, s:i, s:I, s:{s:I, s:I, s:I}, s:o, s:s}",
 	    "user_id", (json_int_t)a->user, "period_days", a->days,
-	    "total", (json_int_t)sqlite3_column_int64(st, 0),
+	    "total", (json_int_t)s.total,
 	    "by_status",
-	    "open", (json_int_t)sqlite3_column_int64(st, 1),
-	    "pending", (json_int_t)sqlite3_column_int64(st, 2),
-	    "closed", (json_int_t)sqlite3_column_int64(st, 3),
-	    "avg_resolution_hours", sqlite3_column_type(st, 4) == SQLITE_NULL ?
-	    json_null() : json_real(sqlite3_column_double(st, 4)),
+	    "open", (json_int_t)s.open,
+	    "pending", (json_int_t)s.pending,
+	    "closed", (json_int_t)s.closed,
+	    "avg_resolution_hours", s.has_avg ? json_real(s.avg_hours) :
+	    json_null(),
 	    "calculated_at", calc);
-	db_reset(st);
 	if (j == NULL)
 		return -1;
 	rc = json_dump_callback(j, dump_cb, out,
@@ -605,24 +549,22 @@ int
 tickets_close_inactive(struct app *app, int64_t cutoff, int limit,
     const char *done_task)
 {
-	sqlite3_stmt *st;
 	struct ticket old, t;
 	int64_t ids[TICKETS_BATCH_MAX], users[2 * TICKETS_BATCH_MAX];
 	int64_t iids[TICKETS_BATCH_MAX];
+	struct db_ids found = { ids, 0, 0 };
 	int64_t now = util_now_ms();
-	int n = 0, i, nusers = 0;
+	int n, i, nusers = 0;
 
 	if (limit > TICKETS_BATCH_MAX)
 		limit = TICKETS_BATCH_MAX;
+	found.max = limit;
 	if (db_begin(app->db) == -1)
 		return -1;
-	if ((st = db_stmt(app->db, SQL_TICKETS_INACTIVE)) == NULL)
+	if (db_tickets_inactive(app->db, cutoff, limit, db_ids_keep,
+	    &found) == -1)
 		goto fail;
-	db_bind_int(st, 1, cutoff);
-	db_bind_int(st, 2, limit);
-	while (n < limit && db_step(app->db, st) == SQLITE_ROW)
-		ids[n++] = sqlite3_column_int64(st, 0);
-	db_reset(st);
+	n = found.n;
 	for (i = 0; i < n; i++) {
 		if (tickets_load(app, ids[i], &old) != 0)
 			goto fail;
