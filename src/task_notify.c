@@ -37,16 +37,8 @@ static int
 add_one(struct app *app, int64_t user, const char *event, int64_t ticket,
     const char *task_id, int64_t now)
 {
-	sqlite3_stmt *st;
-
-	if ((st = db_stmt(app->db, SQL_NOTIF_INSERT)) == NULL)
-		return -1;
-	db_bind_int(st, 1, user);
-	db_bind_text(st, 2, event, strlen(event));
-	db_bind_int(st, 3, ticket);
-	db_bind_text(st, 4, task_id, strlen(task_id));
-	db_bind_int(st, 5, now);
-	return db_exec_stmt(app->db, st) == 0 ? 0 : -1;
+	return db_notification_insert(app->db, user, event, ticket, task_id,
+	    now);
 }
 
 /* Writes the notifications of the task in one transaction, and marks
@@ -55,19 +47,16 @@ static int
 write_all(struct app *app, const char *task_id, const struct ticket *t,
     const char *event, int64_t actor, int last)
 {
-	sqlite3_stmt *st;
 	int64_t now = util_now_ms(), staff[NOTIFY_MAX_RECIPIENTS];
-	int n = 0, i;
+	struct db_ids found = { staff, 0, NOTIFY_MAX_RECIPIENTS };
+	int n, i;
 
 	if (db_begin(app->db) == -1)
 		return -1;
 	if (strcmp(event, "ticket_created") == 0) {
-		if ((st = db_stmt(app->db, SQL_STAFF_IDS)) == NULL)
+		if (db_staff_ids(app->db, db_ids_keep, &found) == -1)
 			goto fail;
-		while (n < NOTIFY_MAX_RECIPIENTS &&
-		    db_step(app->db, st) == SQLITE_ROW)
-			staff[n++] = sqlite3_column_int64(st, 0);
-		db_reset(st);
+		n = found.n;
 		for (i = 0; i < n; i++)
 			if (staff[i] != actor && add_one(app, staff[i], event,
 			    t->id, task_id, now) == -1)
@@ -108,20 +97,36 @@ close_from(int lo)
 		close(fd);
 }
 
-/* The notification object of API.md from a SQL_NOTIF_UNDELIVERED row
- * (unread: delivery to notify_command is not reading). */
+/* The notification object of API.md from an undelivered one (unread:
+ * delivery to notify_command is not reading). */
 static json_t *
-notif_json(sqlite3_stmt *st)
+notif_json(const struct db_notification *n)
 {
 	char created[UTIL_TIME_LEN];
 
-	util_format_time(sqlite3_column_int64(st, 4), created);
+	util_format_time(n->created_at, created);
 	return json_pack("{s:I, s:I, s:s, s:I, s:s, s:n}",
-	    "id", (json_int_t)sqlite3_column_int64(st, 0),
-	    "user_id", (json_int_t)sqlite3_column_int64(st, 1),
-	    "event", (const char *)sqlite3_column_text(st, 2),
-	    "ticket_id", (json_int_t)sqlite3_column_int64(st, 3),
+	    "id", (json_int_t)n->id,
+	    "user_id", (json_int_t)n->user_id,
+	    "event", n->event,
+	    "ticket_id", (json_int_t)n->ticket_id,
 	    "created_at", created, "read_at");
+}
+
+/* A db_notification_fn: notification.created to the recipient's channel. */
+static int
+publish_one(void *arg, const struct db_notification *row)
+{
+	struct app *app = arg;
+	struct events_chans ch;
+	json_t *n;
+
+	events_chans_init(&ch);
+	events_chans_add(&ch, "user", row->user_id);
+	if ((n = notif_json(row)) != NULL)
+		events_emit(app->events, &ch, json_pack("{s:s, s:o}",
+		    "type", "notification.created", "notification", n));
+	return 0;
 }
 
 /*
@@ -132,21 +137,7 @@ notif_json(sqlite3_stmt *st)
 static void
 publish_all(struct app *app, const char *task_id)
 {
-	struct events_chans ch;
-	sqlite3_stmt *st;
-	json_t *n;
-
-	if ((st = db_stmt(app->db, SQL_NOTIF_UNDELIVERED)) == NULL)
-		return;
-	db_bind_text(st, 1, task_id, strlen(task_id));
-	while (db_step(app->db, st) == SQLITE_ROW) {
-		events_chans_init(&ch);
-		events_chans_add(&ch, "user", sqlite3_column_int64(st, 1));
-		if ((n = notif_json(st)) != NULL)
-			events_emit(app->events, &ch, json_pack("{s:s, s:o}",
-			    "type", "notification.created", "notification", n));
-	}
-	db_reset(st);
+	db_notifications_undelivered(app->db, task_id, publish_one, app);
 	events_flush(app->events);
 }
 
@@ -218,42 +209,55 @@ run_command(struct app *app, const char *json, char *err, size_t errsz)
 	return 0;
 }
 
+struct deliver_arg {
+	int64_t		 ids[NOTIFY_MAX_RECIPIENTS];
+	char		*texts[NOTIFY_MAX_RECIPIENTS];
+	int		 n;
+};
+
+/* A db_notification_fn: keeps the notification's id and JSON text. */
+static int
+deliver_keep(void *arg, const struct db_notification *row)
+{
+	struct deliver_arg *a = arg;
+	json_t *j;
+
+	if (a->n >= NOTIFY_MAX_RECIPIENTS)
+		return 1;
+	a->ids[a->n] = row->id;
+	j = notif_json(row);
+	a->texts[a->n] = j ? json_dumps(j, JSON_COMPACT) : NULL;
+	json_decref(j);
+	if (a->texts[a->n] != NULL)
+		a->n++;
+	return a->n >= NOTIFY_MAX_RECIPIENTS;
+}
+
 /* Pipes every notification of the task not yet accepted. */
 static int
 deliver(struct app *app, const char *task_id, char *err, size_t errsz)
 {
-	sqlite3_stmt *st, *done;
-	int64_t ids[NOTIFY_MAX_RECIPIENTS];
-	char *texts[NOTIFY_MAX_RECIPIENTS];
-	json_t *j;
-	int n = 0, i, rc = 0;
+	struct deliver_arg a;
+	int i, rc = 0, read;
 
-	if ((st = db_stmt(app->db, SQL_NOTIF_UNDELIVERED)) == NULL)
-		return -1;
-	db_bind_text(st, 1, task_id, strlen(task_id));
-	while (n < NOTIFY_MAX_RECIPIENTS && db_step(app->db, st) == SQLITE_ROW) {
-		ids[n] = sqlite3_column_int64(st, 0);
-		j = notif_json(st);
-		texts[n] = j ? json_dumps(j, JSON_COMPACT) : NULL;
-		json_decref(j);
-		if (texts[n] != NULL)
-			n++;
-	}
-	db_reset(st);
-	for (i = 0; i < n; i++) {
+	a.n = 0;
+	/* Those read before a failed read are delivered; the rest wait for
+	 * the task's retry. */
+	read = db_notifications_undelivered(app->db, task_id, deliver_keep, &a);
+	for (i = 0; i < a.n; i++) {
 		/* A long delivery keeps the worker's lock alive. */
 		if (app->heartbeat != NULL)
 			app->heartbeat(app);
-		if (rc == 0 && run_command(app, texts[i], err, errsz) == -1)
+		if (rc == 0 && run_command(app, a.texts[i], err, errsz) == -1)
 			rc = -1;
-		if (rc == 0 && (done = db_stmt(app->db,
-		    SQL_NOTIF_DELIVERED)) != NULL) {
-			db_bind_int(done, 1, util_now_ms());
-			db_bind_int(done, 2, ids[i]);
-			if (db_exec_stmt(app->db, done) != 0)
-				rc = -1;
-		}
-		free(texts[i]);
+		if (rc == 0 && db_notification_delivered(app->db, a.ids[i],
+		    util_now_ms()) != 0)
+			rc = -1;
+		free(a.texts[i]);
+	}
+	if (rc == 0 && read == -1) {
+		snprintf(err, errsz, "database error");
+		rc = -1;
 	}
 	return rc;
 }
