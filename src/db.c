@@ -2189,3 +2189,33 @@ db_notification_delivered(struct db *db, int64_t id, int64_t now)
 
 	return exec_ints(db, SQL_NOTIF_DELIVERED, v, 2);
 }
+
+int
+db_archive_ids(struct db *db, enum db_archive a, int64_t cutoff,
+    int64_t after, int limit, db_id_fn *fn, void *arg)
+{
+	const int64_t v[] = { cutoff, after, limit };
+
+	return id_rows(db, stmt_ints(db, a == DB_ARCHIVE_MESSAGES ?
+	    SQL_ARCH_MSG_IDS : SQL_ARCH_INTER_IDS, v, 3), fn, arg);
+}
+
+int
+db_archive_copy(struct db *db, enum db_archive a, int64_t cutoff, int64_t lo,
+    int64_t hi)
+{
+	const int64_t v[] = { cutoff, lo, hi };
+
+	return exec_ints(db, a == DB_ARCHIVE_MESSAGES ? SQL_ARCH_MSG_COPY :
+	    SQL_ARCH_INTER_COPY, v, 3);
+}
+
+int
+db_archive_delete(struct db *db, enum db_archive a, int64_t cutoff,
+    int64_t lo, int64_t hi)
+{
+	const int64_t v[] = { cutoff, lo, hi };
+
+	return exec_ints(db, a == DB_ARCHIVE_MESSAGES ? SQL_ARCH_MSG_DELETE :
+	    SQL_ARCH_INTER_DELETE, v, 3);
+}

@@ -500,4 +500,23 @@ int db_notifications_undelivered(struct db *, const char *task_id,
     db_notification_fn *, void *);
 int db_notification_delivered(struct db *, int64_t id, int64_t now);
 
+/*
+ * The archive's moves (task_archive.c): of interactions of tickets closed
+ * before cutoff, or of messages older than cutoff but their room's newest
+ * 50. ids hands the next ids to move after the one given, ascending, at
+ * most limit, with those the archive already holds; copy copies the ids
+ * lo..hi to the archive file, delete deletes from the hot file those of
+ * lo..hi the archive holds.
+ */
+enum db_archive {
+	DB_ARCHIVE_INTERACTIONS,
+	DB_ARCHIVE_MESSAGES
+};
+int db_archive_ids(struct db *, enum db_archive, int64_t cutoff,
+    int64_t after, int limit, db_id_fn *, void *);
+int db_archive_copy(struct db *, enum db_archive, int64_t cutoff, int64_t lo,
+    int64_t hi);
+int db_archive_delete(struct db *, enum db_archive, int64_t cutoff,
+    int64_t lo, int64_t hi);
+
 #endif

@@ -8,7 +8,7 @@
  * point leaves every row in at least one file; a rerun finishes the move,
  * even when the ticket was reopened in between: a hot row that the archive
  * already holds is deleted whatever its ticket's state (db.c, the
- * SQL_ARCH_* statements). The delete of the last batch of messages marks
+ * SQL_ARCH_* statements behind db_archive_*). The delete of the last batch of messages marks
  * the task done.
  *
  * Each batch (its copy and its delete) is sized and spaced by task_pace:
@@ -28,24 +28,35 @@
 
 #define ARCHIVE_BATCH	500	/* rows at most, whatever the pace */
 
-/* Runs one of the (cutoff, lo, hi) statements in its own transaction,
- * and marks done_task (if not NULL) done in it. */
+/* The ids of one batch: the first and last, and how many. */
+struct batch {
+	int64_t	lo;
+	int64_t	hi;
+	int	n;
+};
+
+/* A db_id_fn: adds the id to the struct batch arg. */
 static int
-run_range(struct app *app, enum sqlstmt s, int64_t cutoff, int64_t lo,
+batch_add(void *arg, int64_t id)
+{
+	struct batch *b = arg;
+
+	b->hi = id;
+	if (b->n++ == 0)
+		b->lo = id;
+	return 0;
+}
+
+/* Runs op (db_archive_copy or _delete) in its own transaction, and marks
+ * done_task (if not NULL) done in it. */
+static int
+run_range(struct app *app, int (*op)(struct db *, enum db_archive, int64_t,
+    int64_t, int64_t), enum db_archive what, int64_t cutoff, int64_t lo,
     int64_t hi, const char *done_task)
 {
-	sqlite3_stmt *st;
-
 	if (db_begin(app->db) == -1)
 		return -1;
-	if ((st = db_stmt(app->db, s)) == NULL) {
-		db_rollback(app->db);
-		return -1;
-	}
-	db_bind_int(st, 1, cutoff);
-	db_bind_int(st, 2, lo);
-	db_bind_int(st, 3, hi);
-	if (db_exec_stmt(app->db, st) != 0 || (done_task != NULL &&
+	if (op(app->db, what, cutoff, lo, hi) != 0 || (done_task != NULL &&
 	    queue_task_done(app->queue, done_task) == -1)) {
 		db_rollback(app->db);
 		return -1;
@@ -53,45 +64,38 @@ run_range(struct app *app, enum sqlstmt s, int64_t cutoff, int64_t lo,
 	return db_commit(app->db);
 }
 
-/* Moves every row that ids_stmt finds, batch by batch; the delete of a
- * batch smaller than asked for (the last) marks done_task done. */
+/* Moves every row that db_archive_ids finds, batch by batch; the delete
+ * of a batch smaller than asked for (the last) marks done_task done. */
 static int
-move_all(struct app *app, enum sqlstmt ids_stmt, enum sqlstmt copy,
-    enum sqlstmt del, int64_t cutoff, const char *done_task)
+move_all(struct app *app, enum db_archive what, int64_t cutoff,
+    const char *done_task)
 {
 	struct task_pace pace;
-	sqlite3_stmt *st;
-	int64_t after = 0, lo, hi;
-	int n, limit;
+	struct batch b;
+	int64_t after = 0;
+	int limit;
 
 	task_pace_init(&pace, app, ARCHIVE_BATCH);
 	for (;;) {
 		limit = task_pace_start(&pace);
+		b.lo = b.hi = 0;
+		b.n = 0;
 		/* The ids are read outside the write transactions: a read
 		 * never waits for the app's writers nor holds them up. */
-		if ((st = db_stmt(app->db, ids_stmt)) == NULL)
+		if (db_archive_ids(app->db, what, cutoff, after, limit,
+		    batch_add, &b) == -1)
 			return -1;
-		db_bind_int(st, 1, cutoff);
-		db_bind_int(st, 2, after);
-		db_bind_int(st, 3, limit);
-		n = 0;
-		lo = hi = 0;
-		while (db_step(app->db, st) == SQLITE_ROW) {
-			hi = sqlite3_column_int64(st, 0);
-			if (n++ == 0)
-				lo = hi;
-		}
-		db_reset(st);
-		if (n == 0)
+		if (b.n == 0)
 			return 0;
-		if (run_range(app, copy, cutoff, lo, hi, NULL) == -1 ||
-		    run_range(app, del, cutoff, lo, hi, n < limit ?
-		    done_task : NULL) == -1)
+		if (run_range(app, db_archive_copy, what, cutoff, b.lo, b.hi,
+		    NULL) == -1 ||
+		    run_range(app, db_archive_delete, what, cutoff, b.lo, b.hi,
+		    b.n < limit ? done_task : NULL) == -1)
 			return -1;
-		if (n < limit)
+		if (b.n < limit)
 			return 0;
-		after = hi;
-		task_pace_end(&pace, n);
+		after = b.hi;
+		task_pace_end(&pace, b.n);
 	}
 }
 
@@ -105,10 +109,8 @@ task_archive(struct app *app, const char *id, json_t *payload, char *err,
 	if (task_days(payload, "older_than_days", &days, err, errsz) == -1)
 		return TASK_MALFORMED;
 	cutoff = util_now_ms() - days * 86400000LL;
-	if (move_all(app, SQL_ARCH_INTER_IDS, SQL_ARCH_INTER_COPY,
-	    SQL_ARCH_INTER_DELETE, cutoff, NULL) == -1 ||
-	    move_all(app, SQL_ARCH_MSG_IDS, SQL_ARCH_MSG_COPY,
-	    SQL_ARCH_MSG_DELETE, cutoff, id) == -1) {
+	if (move_all(app, DB_ARCHIVE_INTERACTIONS, cutoff, NULL) == -1 ||
+	    move_all(app, DB_ARCHIVE_MESSAGES, cutoff, id) == -1) {
 		snprintf(err, errsz, "database error");
 		return TASK_RETRY;
 	}
