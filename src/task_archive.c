@@ -8,8 +8,8 @@
  * point leaves every row in at least one file; a rerun finishes the move,
  * even when the ticket was reopened in between: a hot row that the archive
  * already holds is deleted whatever its ticket's state (db.c, the
- * SQL_ARCH_* statements behind db_archive_*). The delete of the last batch of messages marks
- * the task done.
+ * SQL_ARCH_* statements behind db_archive_*). The delete of the last
+ * batch of messages marks the task done.
  *
  * Each batch (its copy and its delete) is sized and spaced by task_pace:
  * rows are cheap to count but not to move (a message's "newest 50 of its
