@@ -1374,6 +1374,7 @@ struct rowcb {
 		db_ticket_fn	*ticket;
 		db_interaction_fn *interaction;
 		db_notification_fn *notification;
+		db_task_fn	*task;
 	} fn;
 	void	*arg;
 };
@@ -2218,4 +2219,185 @@ db_archive_delete(struct db *db, enum db_archive a, int64_t cutoff,
 
 	return exec_ints(db, a == DB_ARCHIVE_MESSAGES ? SQL_ARCH_MSG_DELETE :
 	    SQL_ARCH_INTER_DELETE, v, 3);
+}
+
+int
+db_task_add(struct db *db, const char *task_id, const char *text,
+    int64_t now, int64_t *row)
+{
+	sqlite3_stmt *st;
+
+	if ((st = db_stmt(db, SQL_TASK_ADD)) == NULL)
+		return -1;
+	db_bind_text(st, 1, task_id, strlen(task_id));
+	db_bind_text(st, 2, text, strlen(text));
+	db_bind_int(st, 3, now);
+	return insert_id(db, st, row);
+}
+
+/* A row of SQL_TASKS_UNPUSHED, SQL_TASK_UNPUSHED_ONE or
+ * SQL_TASKS_UNFINISHED. */
+static int
+task_each(sqlite3_stmt *st, const struct rowcb *cb)
+{
+	struct db_task t;
+
+	t.row = sqlite3_column_int64(st, 0);
+	t.text = col_text(st, 1);
+	return cb->fn.task(cb->arg, &t);
+}
+
+/* The task rows of s with v[0..n) bound. */
+static int
+task_rows(struct db *db, enum sqlstmt s, const int64_t *v, int n,
+    db_task_fn *fn, void *arg)
+{
+	struct rowcb cb = { .fn.task = fn, .arg = arg };
+	sqlite3_stmt *st;
+
+	if ((st = stmt_ints(db, s, v, n)) == NULL)
+		return -1;
+	return step_rows(db, st, task_each, &cb);
+}
+
+int
+db_tasks_unpushed(struct db *db, int limit, db_task_fn *fn, void *arg)
+{
+	const int64_t v = limit;
+
+	return task_rows(db, SQL_TASKS_UNPUSHED, &v, 1, fn, arg);
+}
+
+int
+db_task_unpushed_one(struct db *db, int64_t row, db_task_fn *fn, void *arg)
+{
+	return task_rows(db, SQL_TASK_UNPUSHED_ONE, &row, 1, fn, arg);
+}
+
+int
+db_tasks_unfinished(struct db *db, int64_t after, int limit, db_task_fn *fn,
+    void *arg)
+{
+	const int64_t v[] = { after, limit };
+
+	return task_rows(db, SQL_TASKS_UNFINISHED, v, 2, fn, arg);
+}
+
+int
+db_task_pushed(struct db *db, int64_t row, int64_t now)
+{
+	const int64_t v[] = { now, row };
+
+	return exec_ints(db, SQL_TASK_PUSHED, v, 2);
+}
+
+/* The answer of the count(*) statement s, or -1. */
+static long long
+count_of(struct db *db, enum sqlstmt s)
+{
+	int64_t n = -1;
+
+	if (id_rows(db, db_stmt(db, s), id_first, &n) == -1)
+		return -1;
+	return n;
+}
+
+long long
+db_tasks_unpushed_count(struct db *db)
+{
+	return count_of(db, SQL_OUTBOX_COUNT);
+}
+
+long long
+db_tasks_unfinished_count(struct db *db)
+{
+	return count_of(db, SQL_TASKS_UNFINISHED_COUNT);
+}
+
+int
+db_task_finish(struct db *db, const char *task_id, size_t len,
+    const char *result, int64_t now)
+{
+	sqlite3_stmt *st;
+
+	if ((st = db_stmt(db, SQL_TASK_FINISH)) == NULL)
+		return -1;
+	db_bind_int(st, 1, now);
+	db_bind_text(st, 2, result, strlen(result));
+	db_bind_text(st, 3, task_id, len);
+	return db_exec_stmt(db, st) == 0 ? 0 : -1;
+}
+
+int
+db_task_reopen(struct db *db, const char *task_id, size_t len)
+{
+	sqlite3_stmt *st;
+
+	if ((st = db_stmt(db, SQL_TASK_REOPEN)) == NULL)
+		return -1;
+	db_bind_text(st, 1, task_id, len);
+	return db_exec_stmt(db, st) == 0 ? 0 : -1;
+}
+
+int
+db_task_finished(struct db *db, const char *task_id, int *finished)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if ((st = db_stmt(db, SQL_TASK_FINISHED)) == NULL)
+		return -1;
+	db_bind_text(st, 1, task_id, strlen(task_id));
+	if ((rc = db_step(db, st)) == SQLITE_ROW)
+		*finished = sqlite3_column_int(st, 0) != 0;
+	db_reset(st);
+	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? 1 : -1;
+}
+
+int
+db_tasks_prune(struct db *db, const char *result, int64_t before,
+    int64_t keep, int limit)
+{
+	sqlite3_stmt *st;
+
+	if ((st = db_stmt(db, SQL_TASKS_PRUNE)) == NULL)
+		return -1;
+	db_bind_text(st, 1, result, strlen(result));
+	db_bind_int(st, 2, before);
+	db_bind_int(st, 3, keep);
+	db_bind_int(st, 4, limit);
+	return db_exec_stmt(db, st) == 0 ? 0 : -1;
+}
+
+int
+db_queue_state_get(struct db *db, int64_t *seq, char *epoch, size_t epochsz,
+    int *written)
+{
+	sqlite3_stmt *st;
+	int rc = -1;
+
+	if ((st = db_stmt(db, SQL_QUEUE_STATE_GET)) == NULL)
+		return -1;
+	if (db_step(db, st) == SQLITE_ROW) {
+		if (epoch != NULL)
+			snprintf(epoch, epochsz, "%s", col_text(st, 0));
+		if (written != NULL)
+			*written = sqlite3_column_int(st, 1);
+		*seq = sqlite3_column_int64(st, 2);
+		rc = 0;
+	}
+	db_reset(st);
+	return rc;
+}
+
+int
+db_queue_seq_set(struct db *db, int64_t seq)
+{
+	return exec_ints(db, SQL_QUEUE_SEQ_SET, &seq, 1);
+}
+
+int
+db_queue_epoch_written(struct db *db)
+{
+	return exec_ints(db, SQL_QUEUE_EPOCH_WRITTEN, NULL, 0);
 }

@@ -519,4 +519,45 @@ int db_archive_copy(struct db *, enum db_archive, int64_t cutoff, int64_t lo,
 int db_archive_delete(struct db *, enum db_archive, int64_t cutoff,
     int64_t lo, int64_t hi);
 
+/* tasks, queue_state (sql/003): the outbox and record of queue.c. */
+struct db_task {
+	int64_t		 row;
+	const char	*text;		/* the task object's JSON */
+};
+typedef int db_task_fn(void *arg, const struct db_task *);
+
+/* 0 with the new row in *row, or -1. */
+int db_task_add(struct db *, const char *task_id, const char *text,
+    int64_t now, int64_t *row);
+/* The oldest not yet pushed, at most limit; the one row if not yet
+ * pushed; the pushed and unfinished rows after the one given, at most
+ * limit (what a Redis that lost data may have lost). By row. */
+int db_tasks_unpushed(struct db *, int limit, db_task_fn *, void *);
+int db_task_unpushed_one(struct db *, int64_t row, db_task_fn *, void *);
+int db_tasks_unfinished(struct db *, int64_t after, int limit, db_task_fn *,
+    void *);
+int db_task_pushed(struct db *, int64_t row, int64_t now);
+/* The count of tasks not yet pushed, not yet finished; or -1. */
+long long db_tasks_unpushed_count(struct db *);
+long long db_tasks_unfinished_count(struct db *);
+/* Records the result ("done", "dead") of the task id (len bytes) once. */
+int db_task_finish(struct db *, const char *task_id, size_t len,
+    const char *result, int64_t now);
+/* A dead task (len bytes) unfinished again. */
+int db_task_reopen(struct db *, const char *task_id, size_t len);
+/* 0 with *finished 1 or 0, 1 if there is no record of the task. */
+int db_task_finished(struct db *, const char *task_id, int *finished);
+/* Deletes the oldest finished rows of result that finished before before
+ * or are beyond the newest keep, at most limit; db_changes() says how
+ * many. */
+int db_tasks_prune(struct db *, const char *result, int64_t before,
+    int64_t keep, int limit);
+/* queue_state: pushed_seq, and the epoch (copied into epochsz bytes) and
+ * whether Redis was given it; epoch and written may be NULL. 0 or -1. */
+int db_queue_state_get(struct db *, int64_t *seq, char *epoch,
+    size_t epochsz, int *written);
+/* pushed_seq raised to seq (never lowered); the epoch written. */
+int db_queue_seq_set(struct db *, int64_t seq);
+int db_queue_epoch_written(struct db *);
+
 #endif

@@ -73,7 +73,6 @@ queue_outbox_add(struct queue *q, const char *type, json_t *payload)
 {
 	unsigned char rnd[QUEUE_TASK_ID_LEN / 2];
 	char id[QUEUE_TASK_ID_LEN + 1], *text;
-	sqlite3_stmt *st;
 	json_t *task;
 	int64_t now = util_now_ms(), row = 0;
 
@@ -86,13 +85,8 @@ queue_outbox_add(struct queue *q, const char *type, json_t *payload)
 		return 0;
 	}
 	json_decref(task);
-	if ((st = db_stmt(q->db, SQL_TASK_ADD)) != NULL) {
-		db_bind_text(st, 1, id, strlen(id));
-		db_bind_text(st, 2, text, strlen(text));
-		db_bind_int(st, 3, now);
-		if (db_exec_stmt(q->db, st) == 0)
-			row = db_last_id(q->db);
-	}
+	/* row stays 0 if the insert fails. */
+	db_task_add(q->db, id, text, now, &row);
 	free(text);
 	return row;
 }
@@ -132,35 +126,34 @@ static int
 state_get(struct queue *q, long long *seq, char *epoch, size_t epochsz,
     int *written)
 {
-	sqlite3_stmt *st;
-	int rc = -1;
+	int64_t v;
 
-	if ((st = db_stmt(q->db, SQL_QUEUE_STATE_GET)) == NULL)
+	if (db_queue_state_get(q->db, &v, epoch, epochsz, written) == -1)
 		return -1;
-	if (db_step(q->db, st) == SQLITE_ROW) {
-		if (epoch != NULL)
-			snprintf(epoch, epochsz, "%s",
-			    (const char *)sqlite3_column_text(st, 0));
-		if (written != NULL)
-			*written = sqlite3_column_int(st, 1);
-		*seq = sqlite3_column_int64(st, 2);
-		rc = 0;
-	}
-	db_reset(st);
-	return rc;
+	*seq = v;
+	return 0;
 }
 
-/* Runs a statement of (int64, int64) bindings. 0 or -1. */
-static int
-exec2(struct queue *q, enum sqlstmt s, int64_t a, int64_t b)
-{
-	sqlite3_stmt *st;
+/* One flush batch as read: the rows and their texts (copies). */
+struct batch {
+	int64_t	 rows[QUEUE_FLUSH_BATCH];
+	char	*texts[QUEUE_FLUSH_BATCH];
+	int	 n;
+};
 
-	if ((st = db_stmt(q->db, s)) == NULL)
-		return -1;
-	db_bind_int(st, 1, a);
-	db_bind_int(st, 2, b);
-	return db_exec_stmt(q->db, st) == 0 ? 0 : -1;
+/* A db_task_fn: keeps the task in the struct batch arg. */
+static int
+batch_add(void *arg, const struct db_task *t)
+{
+	struct batch *b = arg;
+
+	if (b->n >= QUEUE_FLUSH_BATCH)
+		return 1;
+	b->rows[b->n] = t->row;
+	if ((b->texts[b->n] = strdup(t->text)) == NULL)
+		abort();
+	b->n++;
+	return b->n >= QUEUE_FLUSH_BATCH;
 }
 
 /*
@@ -174,12 +167,13 @@ flush_batch(struct queue *q, enum flush_kind kind, int64_t arg, int64_t *last)
 {
 	const char *argv[3 + QUEUE_FLUSH_BATCH];
 	size_t lens[3 + QUEUE_FLUSH_BATCH];
-	char *texts[QUEUE_FLUSH_BATCH], floor[24];
-	int64_t rows[QUEUE_FLUSH_BATCH], now = util_now_ms();
+	char floor[24];
+	struct batch b;
+	int64_t now = util_now_ms();
 	long long pushed, seq;
-	sqlite3_stmt *st;
-	int n = 0, i, rc = -1;
+	int n = 0, i, rc = -1, got;
 
+	b.n = 0;
 	/* Do not take the write lock for a Redis that is known to be down. */
 	if (rconn_get(q->rc) == NULL)
 		return -1;
@@ -187,31 +181,21 @@ flush_batch(struct queue *q, enum flush_kind kind, int64_t arg, int64_t *last)
 		return -1;
 	if (state_get(q, &pushed, NULL, 0, NULL) == -1)
 		goto out;
-	st = db_stmt(q->db, kind == FLUSH_ONE ? SQL_TASK_UNPUSHED_ONE :
-	    kind == FLUSH_NEW ? SQL_TASKS_UNPUSHED : SQL_TASKS_UNFINISHED);
-	if (st == NULL)
-		goto out;
 	if (kind == FLUSH_ONE)
-		db_bind_int(st, 1, arg);
+		got = db_task_unpushed_one(q->db, arg, batch_add, &b);
 	else if (kind == FLUSH_NEW)
-		db_bind_int(st, 1, QUEUE_FLUSH_BATCH);
-	else {
-		db_bind_int(st, 1, arg);
-		db_bind_int(st, 2, QUEUE_FLUSH_BATCH);
-	}
-	while (n < QUEUE_FLUSH_BATCH && db_step(q->db, st) == SQLITE_ROW) {
-		rows[n] = sqlite3_column_int64(st, 0);
-		if ((texts[n] = strdup((const char *)sqlite3_column_text(st,
-		    1))) == NULL)
-			abort();
-		n++;
-	}
-	db_reset(st);
+		got = db_tasks_unpushed(q->db, QUEUE_FLUSH_BATCH, batch_add, &b);
+	else
+		got = db_tasks_unfinished(q->db, arg, QUEUE_FLUSH_BATCH,
+		    batch_add, &b);
+	n = b.n;
+	if (got == -1)
+		goto out;
 	if (n == 0) {
 		rc = 0;
 		goto out;
 	}
-	*last = rows[n - 1];
+	*last = b.rows[n - 1];
 	snprintf(floor, sizeof(floor), "%lld", pushed);
 	argv[0] = PENDING(q)->s;
 	lens[0] = PENDING(q)->len;
@@ -220,19 +204,16 @@ flush_batch(struct queue *q, enum flush_kind kind, int64_t arg, int64_t *last)
 	argv[2] = floor;
 	lens[2] = strlen(floor);
 	for (i = 0; i < n; i++) {
-		argv[3 + i] = texts[i];
-		lens[3 + i] = strlen(texts[i]);
+		argv[3 + i] = b.texts[i];
+		lens[3 + i] = strlen(b.texts[i]);
 	}
 	if ((seq = rconn_int(rconn_eval(q->rc, &push_script, 2, 3 + n, argv,
 	    lens))) < 0)
 		goto out;
 	for (i = 0; kind != FLUSH_AGAIN && i < n; i++)
-		if (exec2(q, SQL_TASK_PUSHED, now, rows[i]) == -1)
+		if (db_task_pushed(q->db, b.rows[i], now) == -1)
 			goto pushed;
-	if ((st = db_stmt(q->db, SQL_QUEUE_SEQ_SET)) == NULL)
-		goto pushed;
-	db_bind_int(st, 1, seq);
-	if (db_exec_stmt(q->db, st) != 0 || db_commit(q->db) == -1)
+	if (db_queue_seq_set(q->db, seq) == -1 || db_commit(q->db) == -1)
 		goto pushed;
 	rc = n;
 	goto free;
@@ -244,7 +225,7 @@ out:
 	db_rollback(q->db);
 free:
 	for (i = 0; i < n; i++)
-		free(texts[i]);
+		free(b.texts[i]);
 	return rc;
 }
 
@@ -270,38 +251,22 @@ queue_flush(struct queue *q, const int64_t *ids, int n)
 	return total;
 }
 
-/* A count(*) statement's answer, or -1. */
-static long long
-count_of(struct queue *q, enum sqlstmt s)
-{
-	sqlite3_stmt *st;
-	long long n = -1;
-
-	if ((st = db_stmt(q->db, s)) == NULL)
-		return -1;
-	if (db_step(q->db, st) == SQLITE_ROW)
-		n = sqlite3_column_int64(st, 0);
-	db_reset(st);
-	return n;
-}
-
 long long
 queue_outbox_count(struct queue *q)
 {
-	return count_of(q, SQL_OUTBOX_COUNT);
+	return db_tasks_unpushed_count(q->db);
 }
 
 long long
 queue_unfinished_count(struct queue *q)
 {
-	return count_of(q, SQL_TASKS_UNFINISHED_COUNT);
+	return db_tasks_unfinished_count(q->db);
 }
 
 static int
 task_finish(struct queue *q, const char *task_id, const char *result)
 {
-	sqlite3_stmt *st;
-	int own = !db_in_txn(q->db), rc = -1;
+	int own = !db_in_txn(q->db), rc;
 	size_t len = strlen(task_id);
 
 	if (strcmp(result, "done") == 0 && len < sizeof(q->marked) &&
@@ -309,12 +274,7 @@ task_finish(struct queue *q, const char *task_id, const char *result)
 		return 0;
 	if (own && db_begin(q->db) == -1)
 		return -1;
-	if ((st = db_stmt(q->db, SQL_TASK_FINISH)) != NULL) {
-		db_bind_int(st, 1, util_now_ms());
-		db_bind_text(st, 2, result, strlen(result));
-		db_bind_text(st, 3, task_id, len);
-		rc = db_exec_stmt(q->db, st) == 0 ? 0 : -1;
-	}
+	rc = db_task_finish(q->db, task_id, len, result, util_now_ms());
 	if (own) {
 		if (rc == -1)
 			db_rollback(q->db);
@@ -343,26 +303,20 @@ queue_task_dead(struct queue *q, const char *task_id)
 int
 queue_task_finished(struct queue *q, const char *task_id)
 {
-	sqlite3_stmt *st;
-	int rc = -1;
+	int finished;
 
 	q->marked[0] = '\0';
-	if ((st = db_stmt(q->db, SQL_TASK_FINISHED)) == NULL)
-		return -1;
-	db_bind_text(st, 1, task_id, strlen(task_id));
-	switch (db_step(q->db, st)) {
-	case SQLITE_ROW:
-		rc = sqlite3_column_int(st, 0) ? 1 : 0;
-		break;
-	case SQLITE_DONE:
+	switch (db_task_finished(q->db, task_id, &finished)) {
+	case 0:
+		return finished;
+	case 1:
 		/* No record (pushed by hand): nothing to mark when done. */
 		if (strlen(task_id) < sizeof(q->marked))
 			memcpy(q->marked, task_id, strlen(task_id) + 1);
-		rc = 0;
-		break;
+		return 0;
+	default:
+		return -1;
 	}
-	db_reset(st);
-	return rc;
 }
 
 const char *
@@ -430,12 +384,9 @@ static struct rscript settle_script = { .src =
 static int
 epoch_written(struct queue *q)
 {
-	sqlite3_stmt *st;
-
 	if (db_begin(q->db) == -1)
 		return -1;
-	if ((st = db_stmt(q->db, SQL_QUEUE_EPOCH_WRITTEN)) == NULL ||
-	    db_exec_stmt(q->db, st) != 0) {
+	if (db_queue_epoch_written(q->db) == -1) {
 		db_rollback(q->db);
 		return -1;
 	}
@@ -481,7 +432,6 @@ queue_prune(struct queue *q, long long keep_ms, void (*beat)(void *),
     void *arg)
 {
 	static const char *const results[2] = { "done", "dead" };
-	sqlite3_stmt *st;
 	long long total = 0;
 	int i, n;
 
@@ -489,17 +439,11 @@ queue_prune(struct queue *q, long long keep_ms, void (*beat)(void *),
 		do {
 			if (db_begin(q->db) == -1)
 				return -1;
-			if ((st = db_stmt(q->db, SQL_TASKS_PRUNE)) == NULL) {
-				db_rollback(q->db);
-				return -1;
-			}
-			db_bind_text(st, 1, results[i], 4);
 			/* Dead rows go by count only, as tasks:failed. */
-			db_bind_int(st, 2, i == 0 ? util_now_ms() - keep_ms : 0);
-			db_bind_int(st, 3, i == 0 ? QUEUE_DONE_MAX :
-			    q->cfg->dead_max);
-			db_bind_int(st, 4, QUEUE_FLUSH_BATCH * 5);
-			if (db_exec_stmt(q->db, st) != 0) {
+			if (db_tasks_prune(q->db, results[i], i == 0 ?
+			    util_now_ms() - keep_ms : 0, i == 0 ?
+			    QUEUE_DONE_MAX : q->cfg->dead_max,
+			    QUEUE_FLUSH_BATCH * 5) == -1) {
 				db_rollback(q->db);
 				return -1;
 			}
@@ -604,19 +548,12 @@ static struct rscript revive_script = { .src =
 static int
 reopen(struct queue *q, json_t *id)
 {
-	sqlite3_stmt *st;
-	int rc = -1;
-
 	if (!json_is_string(id))
 		return 0;
 	if (db_begin(q->db) == -1)
 		return -1;
-	if ((st = db_stmt(q->db, SQL_TASK_REOPEN)) != NULL) {
-		db_bind_text(st, 1, json_string_value(id),
-		    json_string_length(id));
-		rc = db_exec_stmt(q->db, st) == 0 ? 0 : -1;
-	}
-	if (rc == -1) {
+	if (db_task_reopen(q->db, json_string_value(id),
+	    json_string_length(id)) == -1) {
 		db_rollback(q->db);
 		return -1;
 	}
