@@ -12,6 +12,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include "db.h"
 #include "gcommit.h"
 #include "log.h"
@@ -26,6 +28,90 @@
 /* Less free space than this and the health check calls the database
  * read-only: a commit needs a few WAL frames of a page each. */
 #define DB_MIN_FREE_BYTES	(64 * 1024)
+
+/* Every statement, by name: the index of sqls[] and db->stmts[]. */
+enum sqlstmt {
+	SQL_BEGIN,
+	SQL_COMMIT,
+	SQL_ROLLBACK,
+	SQL_HEALTH_SCHEMA,
+	SQL_OUTBOX_COUNT,
+	SQL_TASK_ADD,
+	SQL_TASKS_UNPUSHED,
+	SQL_TASK_UNPUSHED_ONE,
+	SQL_TASK_PUSHED,
+	SQL_TASKS_UNFINISHED,
+	SQL_TASKS_UNFINISHED_COUNT,
+	SQL_TASK_FINISH,
+	SQL_TASK_REOPEN,
+	SQL_TASK_FINISHED,
+	SQL_TASKS_PRUNE,
+	SQL_QUEUE_STATE_GET,
+	SQL_QUEUE_SEQ_SET,
+	SQL_QUEUE_EPOCH_WRITTEN,
+	SQL_WORKER_GET,
+	SQL_WORKER_RUN,
+	SQL_WORKER_SUCCESS,
+	SQL_CACHE_PENDING_ADD,
+	SQL_CACHE_PENDING_LIST,
+	SQL_CACHE_PENDING_CLEAR,
+	SQL_USER_GET,
+	SQL_USERS_PAGE,
+	SQL_USER_INSERT,
+	SQL_USER_UPDATE,
+	SQL_TOKEN_INSERT,
+	SQL_TOKEN_LOOKUP,
+	SQL_TOKEN_REVOKE,
+	SQL_TOKEN_HASHES_OF_USER,
+	SQL_TOKENS_OF_USER,
+	SQL_TOKENS_REVOKE_USER,
+	SQL_TOKEN_REVOKE_ID,
+	SQL_TOKEN_TOUCH,
+	SQL_ROOM_INSERT,
+	SQL_ROOM_GET,
+	SQL_ROOM_EXISTS,
+	SQL_ROOM_MEMBER_ADD,
+	SQL_ROOM_MEMBERS,
+	SQL_ROOM_IS_MEMBER,
+	SQL_ROOMS_ALL,
+	SQL_ROOMS_OF_USER,
+	SQL_ROOMS_RECENT,
+	SQL_ROOM_LAST_MESSAGE,
+	SQL_MESSAGE_INSERT,
+	SQL_MESSAGES_PAGE,
+	SQL_MESSAGES_AFTER,
+	SQL_TICKET_INSERT,
+	SQL_TICKET_GET,
+	SQL_TICKET_UPDATE,
+	SQL_TICKETS_PAGE,
+	SQL_INTERACTION_INSERT,
+	SQL_INTERACTIONS_PAGE,
+	SQL_INTERACTIONS_AFTER,
+	SQL_NOTIFS_PAGE,
+	SQL_NOTIFS_AFTER,
+	SQL_NOTIF_READ_ONE,
+	SQL_NOTIF_READ_ALL,
+	SQL_STATS_REQUESTER,
+	SQL_STATS_ASSIGNEE,
+	SQL_TICKETS_INACTIVE,
+	SQL_ARCH_INTER_IDS,
+	SQL_ARCH_INTER_COPY,
+	SQL_ARCH_INTER_DELETE,
+	SQL_ARCH_MSG_IDS,
+	SQL_ARCH_MSG_COPY,
+	SQL_ARCH_MSG_DELETE,
+	SQL_STAFF_IDS,
+	SQL_NOTIF_INSERT,
+	SQL_NOTIF_UNDELIVERED,
+	SQL_NOTIF_DELIVERED,
+	SQL_META_GET,
+	SQL_META_SET,
+	SQL_USER_BY_EMAIL,
+	SQL_USER_PASSWORD_OF,
+	SQL_USER_PASSWORD_SET,
+	SQL_META_ADD,
+	SQL__MAX
+};
 
 /*
  * Every statement the programs run. One place for SQL (kcaldav's sqls[]),
@@ -370,6 +456,21 @@ static const char *const sqls[SQL__MAX] = {
 	[SQL_META_ADD] =
 	    "INSERT OR IGNORE INTO meta (name, value) VALUES (?, ?)",
 };
+
+/*
+ * The statement s, prepared on first use and kept, or NULL (logged).
+ * Bind, step with db_step(), then db_reset() it.
+ */
+static sqlite3_stmt *db_stmt(struct db *, enum sqlstmt);
+/* Steps; returns SQLITE_ROW, SQLITE_DONE, or the error code (logged). */
+static int db_step(struct db *, sqlite3_stmt *);
+static void db_reset(sqlite3_stmt *);
+/* For statements that return no rows: step to the end and reset.
+ * Returns 0, or the SQLite error code. */
+static int db_exec_stmt(struct db *, sqlite3_stmt *);
+static int db_bind_int(sqlite3_stmt *, int idx, int64_t v);
+static int db_bind_text(sqlite3_stmt *, int idx, const char *s, size_t len);
+static int db_bind_blob(sqlite3_stmt *, int idx, const void *p, size_t len);
 
 struct db {
 	sqlite3		*h;
@@ -775,7 +876,7 @@ db_migrate(struct db *db, int *from, int *to)
 	return secret_make(db, DB_SECRET_CACHE_MAC, DB_SECRET_LEN);
 }
 
-sqlite3_stmt *
+static sqlite3_stmt *
 db_stmt(struct db *db, enum sqlstmt s)
 {
 	int rc;
@@ -798,7 +899,7 @@ db_stmt(struct db *db, enum sqlstmt s)
 	return db->stmts[s];
 }
 
-int
+static int
 db_step(struct db *db, sqlite3_stmt *st)
 {
 	int rc;
@@ -821,7 +922,7 @@ db_step(struct db *db, sqlite3_stmt *st)
 	return rc;
 }
 
-void
+static void
 db_reset(sqlite3_stmt *st)
 {
 	if (st == NULL)
@@ -832,7 +933,7 @@ db_reset(sqlite3_stmt *st)
 	sqlite3_clear_bindings(st);
 }
 
-int
+static int
 db_exec_stmt(struct db *db, sqlite3_stmt *st)
 {
 	int rc;
@@ -843,20 +944,20 @@ db_exec_stmt(struct db *db, sqlite3_stmt *st)
 	return rc == SQLITE_DONE ? 0 : rc;
 }
 
-int
+static int
 db_bind_int(sqlite3_stmt *st, int idx, int64_t v)
 {
 	return sqlite3_bind_int64(st, idx, v) == SQLITE_OK ? 0 : -1;
 }
 
-int
+static int
 db_bind_text(sqlite3_stmt *st, int idx, const char *s, size_t len)
 {
 	return sqlite3_bind_text64(st, idx, s, len, SQLITE_TRANSIENT,
 	    SQLITE_UTF8) == SQLITE_OK ? 0 : -1;
 }
 
-int
+static int
 db_bind_blob(sqlite3_stmt *st, int idx, const void *p, size_t len)
 {
 	return sqlite3_bind_blob64(st, idx, p, len, SQLITE_TRANSIENT) ==
@@ -976,7 +1077,8 @@ db_checkpoint_passive(struct db *db)
 		db_note_error(db, rc, "checkpoint", 1);
 }
 
-int64_t
+/* The rowid of this connection's last INSERT. */
+static int64_t
 db_last_id(struct db *db)
 {
 	return sqlite3_last_insert_rowid(db->h);

@@ -2,7 +2,9 @@
  * db: the SQLite store of record. Opens the database with the pragmas of
  * API.md section 7, attaches the archive, applies migrations, and owns
  * every SQL statement (the table in db.c), prepared once per process and
- * reset after each use. Callers never see SQL text.
+ * reset after each use. Callers never see SQL text, a statement or a
+ * column: they read and write rows through the typed loaders below
+ * ("Rows"), and this header does not include sqlite3.h.
  */
 #ifndef CHATDESK_DB_H
 #define CHATDESK_DB_H
@@ -10,92 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <sqlite3.h>
-
 #include "config.h"
-
-enum sqlstmt {
-	SQL_BEGIN,
-	SQL_COMMIT,
-	SQL_ROLLBACK,
-	SQL_HEALTH_SCHEMA,
-	SQL_OUTBOX_COUNT,
-	SQL_TASK_ADD,
-	SQL_TASKS_UNPUSHED,
-	SQL_TASK_UNPUSHED_ONE,
-	SQL_TASK_PUSHED,
-	SQL_TASKS_UNFINISHED,
-	SQL_TASKS_UNFINISHED_COUNT,
-	SQL_TASK_FINISH,
-	SQL_TASK_REOPEN,
-	SQL_TASK_FINISHED,
-	SQL_TASKS_PRUNE,
-	SQL_QUEUE_STATE_GET,
-	SQL_QUEUE_SEQ_SET,
-	SQL_QUEUE_EPOCH_WRITTEN,
-	SQL_WORKER_GET,
-	SQL_WORKER_RUN,
-	SQL_WORKER_SUCCESS,
-	SQL_CACHE_PENDING_ADD,
-	SQL_CACHE_PENDING_LIST,
-	SQL_CACHE_PENDING_CLEAR,
-	SQL_USER_GET,
-	SQL_USERS_PAGE,
-	SQL_USER_INSERT,
-	SQL_USER_UPDATE,
-	SQL_TOKEN_INSERT,
-	SQL_TOKEN_LOOKUP,
-	SQL_TOKEN_REVOKE,
-	SQL_TOKEN_HASHES_OF_USER,
-	SQL_TOKENS_OF_USER,
-	SQL_TOKENS_REVOKE_USER,
-	SQL_TOKEN_REVOKE_ID,
-	SQL_TOKEN_TOUCH,
-	SQL_ROOM_INSERT,
-	SQL_ROOM_GET,
-	SQL_ROOM_EXISTS,
-	SQL_ROOM_MEMBER_ADD,
-	SQL_ROOM_MEMBERS,
-	SQL_ROOM_IS_MEMBER,
-	SQL_ROOMS_ALL,
-	SQL_ROOMS_OF_USER,
-	SQL_ROOMS_RECENT,
-	SQL_ROOM_LAST_MESSAGE,
-	SQL_MESSAGE_INSERT,
-	SQL_MESSAGES_PAGE,
-	SQL_MESSAGES_AFTER,
-	SQL_TICKET_INSERT,
-	SQL_TICKET_GET,
-	SQL_TICKET_UPDATE,
-	SQL_TICKETS_PAGE,
-	SQL_INTERACTION_INSERT,
-	SQL_INTERACTIONS_PAGE,
-	SQL_INTERACTIONS_AFTER,
-	SQL_NOTIFS_PAGE,
-	SQL_NOTIFS_AFTER,
-	SQL_NOTIF_READ_ONE,
-	SQL_NOTIF_READ_ALL,
-	SQL_STATS_REQUESTER,
-	SQL_STATS_ASSIGNEE,
-	SQL_TICKETS_INACTIVE,
-	SQL_ARCH_INTER_IDS,
-	SQL_ARCH_INTER_COPY,
-	SQL_ARCH_INTER_DELETE,
-	SQL_ARCH_MSG_IDS,
-	SQL_ARCH_MSG_COPY,
-	SQL_ARCH_MSG_DELETE,
-	SQL_STAFF_IDS,
-	SQL_NOTIF_INSERT,
-	SQL_NOTIF_UNDELIVERED,
-	SQL_NOTIF_DELIVERED,
-	SQL_META_GET,
-	SQL_META_SET,
-	SQL_USER_BY_EMAIL,
-	SQL_USER_PASSWORD_OF,
-	SQL_USER_PASSWORD_SET,
-	SQL_META_ADD,
-	SQL__MAX
-};
 
 struct db;
 
@@ -115,22 +32,6 @@ int db_latest_version(void);
 /* Applies the missing migrations and the archive schema. Returns 0 and
  * the versions before and after, or -1 (logged). */
 int db_migrate(struct db *, int *from, int *to);
-
-/*
- * Returns the prepared statement, preparing it on first use, or NULL
- * (logged). Bind, step with db_step(), then db_reset() it.
- */
-sqlite3_stmt *db_stmt(struct db *, enum sqlstmt);
-/* Steps; returns SQLITE_ROW, SQLITE_DONE, or the error code (logged). */
-int db_step(struct db *, sqlite3_stmt *);
-void db_reset(sqlite3_stmt *);
-/* For statements that return no rows: step to the end and reset.
- * Returns 0, or the SQLite error code. */
-int db_exec_stmt(struct db *, sqlite3_stmt *);
-
-int db_bind_int(sqlite3_stmt *, int idx, int64_t v);
-int db_bind_text(sqlite3_stmt *, int idx, const char *s, size_t len);
-int db_bind_blob(sqlite3_stmt *, int idx, const void *p, size_t len);
 
 /* The cache's remembered invalidations (a key, or a glob when pattern
  * is 1, prefix included). add returns 0 or -1. replay calls fn for each,
@@ -177,7 +78,6 @@ int db_in_txn(struct db *);
 int db_begin(struct db *);
 int db_commit(struct db *);
 void db_rollback(struct db *);
-int64_t db_last_id(struct db *);
 /* wal_checkpoint(TRUNCATE) of both files. Returns 0 or -1. */
 int db_checkpoint(struct db *);
 /* A PASSIVE checkpoint of both files: copies what it can of the WAL into
