@@ -1482,13 +1482,16 @@ struct rowcb {
 };
 
 /* Calls each(st, cb) for every row of st, bound already, until it returns
- * non-zero; resets. The count of rows, or -1 (see db.h). */
+ * non-zero; resets. The count of rows, or -1 (see db.h), also for a NULL
+ * st (a statement that could not be prepared). */
 static int
 step_rows(struct db *db, sqlite3_stmt *st,
     int (*each)(sqlite3_stmt *, const struct rowcb *), const struct rowcb *cb)
 {
 	int rc = SQLITE_DONE, n = 0, stop = 0;
 
+	if (st == NULL)
+		return -1;
 	while (!stop && (rc = db_step(db, st)) == SQLITE_ROW) {
 		n++;
 		stop = each(st, cb);
@@ -1498,13 +1501,15 @@ step_rows(struct db *db, sqlite3_stmt *st,
 }
 
 /* The first row of st, bound already, to each (none if each is NULL);
- * resets. 0, 1 for no row, or -1. */
+ * resets. 0, 1 for no row, or -1 (also for a NULL st). */
 static int
 step_one(struct db *db, sqlite3_stmt *st,
     int (*each)(sqlite3_stmt *, const struct rowcb *), const struct rowcb *cb)
 {
 	int rc;
 
+	if (st == NULL)
+		return -1;
 	if ((rc = db_step(db, st)) == SQLITE_ROW)
 		rc = each == NULL || each(st, cb) != -1 ? 0 : -1;
 	else
@@ -1525,7 +1530,7 @@ id_rows(struct db *db, sqlite3_stmt *st, db_id_fn *fn, void *arg)
 {
 	struct rowcb cb = { .fn.id = fn, .arg = arg };
 
-	return st == NULL ? -1 : step_rows(db, st, id_each, &cb);
+	return step_rows(db, st, id_each, &cb);
 }
 
 int
@@ -1537,6 +1542,20 @@ db_ids_keep(void *arg, int64_t id)
 		return 1;
 	a->ids[a->n++] = id;
 	return a->n >= a->max;
+}
+
+/* 1 if s with v[0..n) bound has a row, 0 if not, -1. */
+static int
+has_row(struct db *db, enum sqlstmt s, const int64_t *v, int n)
+{
+	switch (step_one(db, stmt_ints(db, s, v, n), NULL, NULL)) {
+	case 0:
+		return 1;
+	case 1:
+		return 0;
+	default:
+		return -1;
+	}
 }
 
 /* A row of SQL_USER_GET or SQL_USERS_PAGE. */
@@ -1559,11 +1578,15 @@ int
 db_user_get(struct db *db, int64_t id, db_user_fn *fn, void *arg)
 {
 	struct rowcb cb = { .fn.user = fn, .arg = arg };
-	sqlite3_stmt *st;
 
-	if ((st = stmt_ints(db, SQL_USER_GET, &id, 1)) == NULL)
-		return -1;
-	return step_one(db, st, fn != NULL ? user_each : NULL, &cb);
+	return step_one(db, stmt_ints(db, SQL_USER_GET, &id, 1),
+	    fn != NULL ? user_each : NULL, &cb);
+}
+
+int
+db_user_exists(struct db *db, int64_t id)
+{
+	return has_row(db, SQL_USER_GET, &id, 1);
 }
 
 int
@@ -1745,11 +1768,9 @@ db_tokens_of_user(struct db *db, int64_t user_id, int64_t now, int limit,
 {
 	struct rowcb cb = { .fn.token = fn, .arg = arg };
 	const int64_t v[] = { user_id, now, limit };
-	sqlite3_stmt *st;
 
-	if ((st = stmt_ints(db, SQL_TOKENS_OF_USER, v, 3)) == NULL)
-		return -1;
-	return step_rows(db, st, token_each, &cb);
+	return step_rows(db, stmt_ints(db, SQL_TOKENS_OF_USER, v, 3),
+	    token_each, &cb);
 }
 
 int
@@ -1787,7 +1808,7 @@ blob_rows(struct db *db, sqlite3_stmt *st, db_blob_fn *fn, void *arg)
 {
 	struct rowcb cb = { .fn.blob = fn, .arg = arg };
 
-	return st == NULL ? -1 : step_rows(db, st, blob_each, &cb);
+	return step_rows(db, st, blob_each, &cb);
 }
 
 int
@@ -1865,11 +1886,9 @@ int
 db_room_get(struct db *db, int64_t id, db_room_fn *fn, void *arg)
 {
 	struct rowcb cb = { .fn.room = fn, .arg = arg };
-	sqlite3_stmt *st;
 
-	if ((st = stmt_ints(db, SQL_ROOM_GET, &id, 1)) == NULL)
-		return -1;
-	return step_one(db, st, fn != NULL ? room_each : NULL, &cb);
+	return step_one(db, stmt_ints(db, SQL_ROOM_GET, &id, 1),
+	    fn != NULL ? room_each : NULL, &cb);
 }
 
 int
@@ -1892,24 +1911,6 @@ int
 db_room_members(struct db *db, int64_t room, db_id_fn *fn, void *arg)
 {
 	return id_rows(db, stmt_ints(db, SQL_ROOM_MEMBERS, &room, 1), fn, arg);
-}
-
-/* 1 if s with v[0..n) bound has a row, 0 if not, -1. */
-static int
-has_row(struct db *db, enum sqlstmt s, const int64_t *v, int n)
-{
-	sqlite3_stmt *st;
-
-	if ((st = stmt_ints(db, s, v, n)) == NULL)
-		return -1;
-	switch (step_one(db, st, NULL, NULL)) {
-	case 0:
-		return 1;
-	case 1:
-		return 0;
-	default:
-		return -1;
-	}
 }
 
 int
@@ -1986,11 +1987,8 @@ messages_rows(struct db *db, enum sqlstmt s, int64_t room, int64_t bound,
 {
 	struct rowcb cb = { .fn.message = fn, .arg = arg };
 	const int64_t v[] = { room, bound, limit };
-	sqlite3_stmt *st;
 
-	if ((st = stmt_ints(db, s, v, 3)) == NULL)
-		return -1;
-	return step_rows(db, st, message_each, &cb);
+	return step_rows(db, stmt_ints(db, s, v, 3), message_each, &cb);
 }
 
 int
@@ -2032,11 +2030,9 @@ int
 db_ticket_get(struct db *db, int64_t id, db_ticket_fn *fn, void *arg)
 {
 	struct rowcb cb = { .fn.ticket = fn, .arg = arg };
-	sqlite3_stmt *st;
 
-	if ((st = stmt_ints(db, SQL_TICKET_GET, &id, 1)) == NULL)
-		return -1;
-	return step_one(db, st, fn != NULL ? ticket_each : NULL, &cb);
+	return step_one(db, stmt_ints(db, SQL_TICKET_GET, &id, 1),
+	    fn != NULL ? ticket_each : NULL, &cb);
 }
 
 /* Binds v unless it is 0 (NULL then). */
@@ -2172,11 +2168,8 @@ interactions_rows(struct db *db, enum sqlstmt s, int64_t ticket,
 {
 	struct rowcb cb = { .fn.interaction = fn, .arg = arg };
 	const int64_t v[] = { ticket, bound, limit };
-	sqlite3_stmt *st;
 
-	if ((st = stmt_ints(db, s, v, 3)) == NULL)
-		return -1;
-	return step_rows(db, st, interaction_each, &cb);
+	return step_rows(db, stmt_ints(db, s, v, 3), interaction_each, &cb);
 }
 
 int
@@ -2217,11 +2210,8 @@ notifications_rows(struct db *db, enum sqlstmt s, int64_t user,
 {
 	struct rowcb cb = { .fn.notification = fn, .arg = arg };
 	const int64_t v[] = { user, bound, unread, limit };
-	sqlite3_stmt *st;
 
-	if ((st = stmt_ints(db, s, v, 4)) == NULL)
-		return -1;
-	return step_rows(db, st, notification_each, &cb);
+	return step_rows(db, stmt_ints(db, s, v, 4), notification_each, &cb);
 }
 
 int
@@ -2355,11 +2345,8 @@ task_rows(struct db *db, enum sqlstmt s, const int64_t *v, int n,
     db_task_fn *fn, void *arg)
 {
 	struct rowcb cb = { .fn.task = fn, .arg = arg };
-	sqlite3_stmt *st;
 
-	if ((st = stmt_ints(db, s, v, n)) == NULL)
-		return -1;
-	return step_rows(db, st, task_each, &cb);
+	return step_rows(db, stmt_ints(db, s, v, n), task_each, &cb);
 }
 
 int

@@ -184,6 +184,8 @@ struct db_user {
 typedef int db_user_fn(void *arg, const struct db_user *);
 
 int db_user_get(struct db *, int64_t id, db_user_fn *, void *);
+/* 1 if there is such a user, 0 if not, -1. */
+int db_user_exists(struct db *, int64_t id);
 /* Newest first: the users with ids below before and the role given (NULL:
  * any), at most limit. */
 int db_users_page(struct db *, int64_t before, const char *role, int limit,

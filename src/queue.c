@@ -184,7 +184,8 @@ flush_batch(struct queue *q, enum flush_kind kind, int64_t arg, int64_t *last)
 	if (kind == FLUSH_ONE)
 		got = db_task_unpushed_one(q->db, arg, batch_add, &b);
 	else if (kind == FLUSH_NEW)
-		got = db_tasks_unpushed(q->db, QUEUE_FLUSH_BATCH, batch_add, &b);
+		got = db_tasks_unpushed(q->db, QUEUE_FLUSH_BATCH, batch_add,
+		    &b);
 	else
 		got = db_tasks_unfinished(q->db, arg, QUEUE_FLUSH_BATCH,
 		    batch_add, &b);

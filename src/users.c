@@ -148,14 +148,7 @@ users_get(struct app *app, int64_t id, struct strbuf *out,
 int
 users_exists(struct app *app, int64_t id)
 {
-	switch (db_user_get(app->db, id, NULL, NULL)) {
-	case 0:
-		return 1;
-	case 1:
-		return 0;
-	default:
-		return -1;
-	}
+	return db_user_exists(app->db, id);
 }
 
 /* Stores a password hash made already (never inside a write transaction:
