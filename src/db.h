@@ -168,7 +168,7 @@ struct db_ids {
 };
 int db_ids_keep(void *arg, int64_t id);
 
-/* A write that a unique constraint refused (a user's email). */
+/* A write that a constraint refused (a user's email already taken). */
 #define DB_DUPLICATE	1
 
 /* users (sql/001): the user object's columns. */
