@@ -66,39 +66,25 @@ api_tickets_create(struct app *app, struct req *req, const int64_t *ids)
 void
 api_tickets_list(struct app *app, struct req *req, const int64_t *ids)
 {
-	const char *status = http_param(req, "status"), *v;
-	int64_t before, assignee = 0;
+	int64_t before, assignee;
 	json_t *arr;
-	int limit, n, i, ok = 0;
+	int limit, n, si, has_s;
 
-	if (api_page_params(req, 20, &limit, &before) == -1)
+	if (api_page_params(req, 20, &limit, &before) == -1 ||
+	    (has_s = api_query_enum(req, "status", tickets_statuses,
+	    &si)) == -1 ||
+	    api_query_id(req, "assignee_id", &assignee) == -1)
 		return;
-	if (status != NULL) {
-		for (i = 0; tickets_statuses[i] != NULL; i++)
-			if (strcmp(status, tickets_statuses[i]) == 0)
-				ok = 1;
-		if (!ok) {
-			http_invalid_field(req, "status",
-			    "status must be open, pending or closed");
-			return;
-		}
-	}
-	if ((v = http_param(req, "assignee_id")) != NULL &&
-	    util_parse_id(v, strlen(v), &assignee) == -1) {
-		http_invalid_field(req, "assignee_id", "assignee_id must be an id");
-		return;
-	}
 	arr = json_array();
 	n = tickets_page(app, before, auth_is_staff(req->role) ? 0 : req->user_id,
-	    status, assignee, limit, arr);
+	    has_s ? tickets_statuses[si] : NULL, assignee, limit, arr);
 	if (n < 0) {
 		json_decref(arr);
 		http_internal(req);
 		return;
 	}
-	http_json(req, 200, json_pack("{s:o, s:o}", "tickets", arr, "next_before",
-	    n == limit ? json_incref(json_object_get(json_array_get(arr,
-	    (size_t)n - 1), "id")) : json_null()));
+	api_page_answer(req, "tickets", arr, "next_before",
+	    n == limit ? api_item_id(arr, (size_t)n - 1) : 0);
 }
 
 /* GET /api/v1/tickets/{id}: cache-aside ticket:{id}. */
@@ -223,6 +209,7 @@ api_interactions_post(struct app *app, struct req *req, const int64_t *ids)
 	const char *body;
 	size_t len;
 	char coll[64];
+	int64_t iid;
 	int rc;
 
 	if (api_ticket_visible(app, req, ids[0], &t) == -1 ||
@@ -232,7 +219,7 @@ api_interactions_post(struct app *app, struct req *req, const int64_t *ids)
 	    ratelimit_post(app, req) == -1)
 		return;
 	if ((rc = tickets_comment(app, ids[0], req->user_id, body, len,
-	    &app->io.body)) != 0) {
+	    &app->io.body, &iid)) != 0) {
 		if (rc == 1)
 			http_not_found(req);
 		else
@@ -241,7 +228,7 @@ api_interactions_post(struct app *app, struct req *req, const int64_t *ids)
 	}
 	snprintf(coll, sizeof(coll), "/api/v1/tickets/%lld/interactions",
 	    (long long)ids[0]);
-	api_created_in_page(req, &app->io.body, coll);
+	api_created_in_page(req, iid, &app->io.body, coll);
 }
 
 /* GET /api/v1/tickets/{id}/interactions: pages walk back from the newest;
@@ -264,14 +251,13 @@ api_interactions_list(struct app *app, struct req *req, const int64_t *ids)
 		http_internal(req);
 		return;
 	}
+	/* Forward, the newest item pages on; back, the oldest (the first). */
 	if (after != 0)
-		http_json(req, 200, json_pack("{s:o, s:o}", "interactions", arr,
-		    "next_after", n == limit ? json_incref(json_object_get(
-		    json_array_get(arr, (size_t)n - 1), "id")) : json_null()));
+		api_page_answer(req, "interactions", arr, "next_after",
+		    n == limit ? api_item_id(arr, (size_t)n - 1) : 0);
 	else
-		http_json(req, 200, json_pack("{s:o, s:o}", "interactions", arr,
-		    "next_before", n == limit ? json_incref(json_object_get(
-		    json_array_get(arr, 0), "id")) : json_null()));
+		api_page_answer(req, "interactions", arr, "next_before",
+		    n == limit ? api_item_id(arr, 0) : 0);
 }
 
 /* GET /api/v1/notifications: the caller's, newest first (with ?after=,
@@ -279,30 +265,26 @@ api_interactions_list(struct app *app, struct req *req, const int64_t *ids)
 void
 api_notifications_list(struct app *app, struct req *req, const int64_t *ids)
 {
-	const char *u = http_param(req, "unread");
+	static const char *const unread_choices[] = { "0", "1", NULL };
 	int64_t before, after;
 	json_t *arr;
-	int limit, n;
+	int limit, n, unread = 0;
 
-	if (api_page_params_after(req, 20, &limit, &before, &after) == -1)
+	if (api_page_params_after(req, 20, &limit, &before, &after) == -1 ||
+	    api_query_enum(req, "unread", unread_choices, &unread) == -1)
 		return;
-	if (u != NULL && strcmp(u, "0") != 0 && strcmp(u, "1") != 0) {
-		http_invalid_field(req, "unread", "unread must be 0 or 1");
-		return;
-	}
 	arr = json_array();
-	n = tickets_notifications(app, req->user_id, before, after,
-	    u != NULL && strcmp(u, "1") == 0, limit, arr);
+	n = tickets_notifications(app, req->user_id, before, after, unread,
+	    limit, arr);
 	if (n < 0) {
 		json_decref(arr);
 		http_internal(req);
 		return;
 	}
 	/* Either way the last item's id pages on: older or newer. */
-	http_json(req, 200, json_pack("{s:o, s:o}", "notifications", arr,
-	    after != 0 ? "next_after" : "next_before", n == limit ?
-	    json_incref(json_object_get(json_array_get(arr, (size_t)n - 1),
-	    "id")) : json_null()));
+	api_page_answer(req, "notifications", arr,
+	    after != 0 ? "next_after" : "next_before",
+	    n == limit ? api_item_id(arr, (size_t)n - 1) : 0);
 }
 
 #define READ_IDS_MAX	1000
@@ -355,15 +337,12 @@ api_stats_user(struct app *app, struct req *req, const int64_t *ids)
 {
 	struct strbuf text;
 	enum cache_result res;
-	const char *d = http_param(req, "days");
-	long long days = 30;
+	long long days;
 	json_t *u;
 	int rc, staff;
 
-	if (d != NULL && util_parse_int(d, 1, 365, &days) == -1) {
-		http_invalid_field(req, "days", "days must be 1..365");
+	if (api_query_int(req, "days", 1, 365, 30, &days) == -1)
 		return;
-	}
 	strbuf_init(&text);
 	/* The user's role picks requested (customer) or assigned (staff). */
 	rc = users_get(app, ids[0], &text, &res);

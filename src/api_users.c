@@ -429,24 +429,19 @@ api_users_token_revoke(struct app *app, struct req *req, const int64_t *ids)
 void
 api_users_list(struct app *app, struct req *req, const int64_t *ids)
 {
-	const char *role = http_param(req, "role");
 	int64_t before, next = 0;
 	json_t *list;
-	int limit;
+	int limit, ri, has_role;
 
-	if (api_page_params(req, 20, &limit, &before) == -1)
+	if (api_page_params(req, 20, &limit, &before) == -1 ||
+	    (has_role = api_query_enum(req, "role", role_choices, &ri)) == -1)
 		return;
-	if (role != NULL && auth_role_parse(role) == ROLE_NONE) {
-		http_invalid_field(req, "role",
-		    "role must be customer, agent or admin");
-		return;
-	}
-	if ((list = users_list(app, role, before, limit, &next)) == NULL) {
+	if ((list = users_list(app, has_role ? role_choices[ri] : NULL, before,
+	    limit, &next)) == NULL) {
 		http_internal(req);
 		return;
 	}
-	http_json(req, 200, json_pack("{s:o, s:o}", "users", list,
-	    "next_before", next ? json_integer(next) : json_null()));
+	api_page_answer(req, "users", list, "next_before", next);
 }
 
 /* DELETE /api/v1/tokens/current */

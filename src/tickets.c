@@ -349,7 +349,7 @@ interaction_json(int64_t id, int64_t ticket, int64_t author, const char *kind,
 
 int
 tickets_comment(struct app *app, int64_t id, int64_t author, const char *body,
-    size_t len, struct strbuf *out)
+    size_t len, struct strbuf *out, int64_t *iidp)
 {
 	struct ticket old, t;
 	int64_t now = util_now_ms(), iid, task;
@@ -386,6 +386,7 @@ tickets_comment(struct app *app, int64_t id, int64_t author, const char *body,
 		return -1;
 	strbuf_reset(out);
 	json_dump_callback(j, dump_cb, out, JSON_COMPACT);
+	*iidp = iid;
 	publish_ticket(app, &t, 0, j);
 	return 0;
 }

@@ -69,9 +69,9 @@ int tickets_update(struct app *, int64_t id, const struct ticket_change *,
 
 /* Adds a comment by author in one write transaction; a requester's
  * comment reopens a closed ticket. Returns 0 with the interaction JSON
- * text in out, 1 if there is no such ticket, or -1. */
+ * text in out and its id in *iidp, 1 if there is no such ticket, or -1. */
 int tickets_comment(struct app *, int64_t id, int64_t author,
-    const char *body, size_t len, struct strbuf *out);
+    const char *body, size_t len, struct strbuf *out, int64_t *iidp);
 
 /* Pages (newest first in SQL): see the routes. Return counts or -1.
  * A non-zero after pages forward instead: the items newer than after,
