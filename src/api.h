@@ -148,8 +148,12 @@ void api_tickets_get(struct app *, struct req *, const int64_t *);
 void api_tickets_patch(struct app *, struct req *, const int64_t *);
 void api_interactions_post(struct app *, struct req *, const int64_t *);
 void api_interactions_list(struct app *, struct req *, const int64_t *);
+
+/* api_notifications.c */
 void api_notifications_list(struct app *, struct req *, const int64_t *);
 void api_notifications_read(struct app *, struct req *, const int64_t *);
+
+/* api_stats.c */
 void api_stats_user(struct app *, struct req *, const int64_t *);
 
 /* api_events.c: live events (API.md section 8) */
