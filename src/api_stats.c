@@ -16,14 +16,14 @@ api_stats_user(struct app *app, struct req *req, const int64_t *ids)
 	struct strbuf text;
 	enum cache_result res;
 	long long days;
-	json_t *u;
-	int rc, staff;
+	enum role role = ROLE_NONE;
+	int rc;
 
 	if (api_query_int(req, "days", 1, 365, 30, &days) == -1)
 		return;
 	strbuf_init(&text);
 	/* The user's role picks requested (customer) or assigned (staff). */
-	rc = users_get(app, ids[0], &text, &res);
+	rc = users_get(app, ids[0], &text, &res, &role);
 	if (rc != 0) {
 		strbuf_free(&text);
 		if (rc == 1)
@@ -32,11 +32,6 @@ api_stats_user(struct app *app, struct req *req, const int64_t *ids)
 			http_internal(req);
 		return;
 	}
-	u = json_loadb(text.buf, text.len, 0, NULL);
-	staff = u != NULL && auth_is_staff(auth_role_parse(json_string_value(
-	    json_object_get(u, "role")) ? json_string_value(json_object_get(u,
-	    "role")) : ""));
-	json_decref(u);
 	if (req->user_id != ids[0] && !auth_is_staff(req->role)) {
 		strbuf_free(&text);
 		http_error(req, 403, "forbidden", NULL,
@@ -44,7 +39,8 @@ api_stats_user(struct app *app, struct req *req, const int64_t *ids)
 		return;
 	}
 	strbuf_reset(&text);
-	rc = tickets_stats(app, ids[0], staff, (int)days, &text, &res);
+	rc = tickets_stats(app, ids[0], auth_is_staff(role), (int)days, &text,
+	    &res);
 	req->cache = cache_result_name(res);
 	if (rc == 0) {
 		strbuf_add(&text, "\n", 1);

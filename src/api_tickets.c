@@ -93,20 +93,16 @@ api_tickets_get(struct app *app, struct req *req, const int64_t *ids)
 {
 	struct strbuf text;
 	enum cache_result res;
-	json_t *t;
-	int rc, mine = 1;
+	int64_t requester = 0;
+	int rc, staff;
 
 	strbuf_init(&text);
-	rc = tickets_get_cached(app, ids[0], &text, &res);
+	/* A customer sees only what it requested: 404 otherwise. */
+	staff = auth_is_staff(req->role);
+	rc = tickets_get_cached(app, ids[0], &text, &res,
+	    staff ? NULL : &requester);
 	req->cache = cache_result_name(res);
-	if (rc == 0 && !auth_is_staff(req->role)) {
-		/* A customer sees only what it requested: 404 otherwise. */
-		t = json_loadb(text.buf, text.len, 0, NULL);
-		mine = t != NULL && json_integer_value(json_object_get(t,
-		    "requester_id")) == req->user_id;
-		json_decref(t);
-	}
-	if (rc == 0 && mine) {
+	if (rc == 0 && (staff || requester == req->user_id)) {
 		strbuf_add(&text, "\n", 1);
 		http_raw(req, 200, text.buf, text.len);
 	} else if (rc == -1)
@@ -122,19 +118,13 @@ staff_user(struct app *app, int64_t id)
 {
 	struct strbuf text;
 	enum cache_result res;
-	json_t *u;
-	int rc, staff = 0;
+	enum role role = ROLE_NONE;
+	int rc;
 
 	strbuf_init(&text);
-	if ((rc = users_get(app, id, &text, &res)) == 0 &&
-	    (u = json_loadb(text.buf, text.len, 0, NULL)) != NULL) {
-		const char *role = json_string_value(json_object_get(u, "role"));
-
-		staff = role != NULL && auth_is_staff(auth_role_parse(role));
-		json_decref(u);
-	}
+	rc = users_get(app, id, &text, &res, &role);
 	strbuf_free(&text);
-	return rc == -1 ? -1 : staff;
+	return rc == -1 ? -1 : rc == 0 && auth_is_staff(role);
 }
 
 /*

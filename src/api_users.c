@@ -58,20 +58,16 @@ self_or_admin(struct app *app, struct req *req, int64_t id, const char *why)
 static void
 answer_user(struct req *req, int64_t id, struct strbuf *text)
 {
-	json_t *full, *pub;
+	json_t *pub;
 
 	if (req->user_id == id || auth_is_staff(req->role)) {
 		http_raw(req, 200, text->buf, text->len);
 		return;
 	}
-	if ((full = json_loadb(text->buf, text->len, 0, NULL)) == NULL) {
+	if ((pub = users_public(text)) == NULL) {
 		http_internal(req);
 		return;
 	}
-	pub = json_pack("{s:O, s:O, s:O}", "id", json_object_get(full, "id"),
-	    "name", json_object_get(full, "name"),
-	    "role", json_object_get(full, "role"));
-	json_decref(full);
 	http_json(req, 200, pub);
 }
 
@@ -85,7 +81,7 @@ get_user(struct app *app, struct req *req, int64_t id)
 	int rc;
 
 	strbuf_init(&text);
-	rc = users_get(app, id, &text, &res);
+	rc = users_get(app, id, &text, &res, NULL);
 	req->cache = cache_result_name(res);
 	if (rc == 0) {
 		strbuf_add(&text, "\n", 1);
@@ -116,18 +112,12 @@ static void
 answer_fresh(struct app *app, struct req *req, int64_t id, int status,
     const char *token)
 {
-	struct strbuf text;
-	enum cache_result res;
 	json_t *user;
 
-	strbuf_init(&text);
-	if (users_get(app, id, &text, &res) != 0 ||
-	    (user = json_loadb(text.buf, text.len, 0, NULL)) == NULL) {
-		strbuf_free(&text);
+	if (users_get_object(app, id, &user) != 0) {
 		http_internal(req);
 		return;
 	}
-	strbuf_free(&text);
 	if (token != NULL) {
 		http_no_store(req);
 		api_created(req, json_pack("{s:o, s:s}", "user", user,

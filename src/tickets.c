@@ -118,14 +118,26 @@ ticket_fill(void *arg, struct strbuf *out)
 
 int
 tickets_get_cached(struct app *app, int64_t id, struct strbuf *out,
-    enum cache_result *res)
+    enum cache_result *res, int64_t *requester)
 {
 	struct ticket_arg a = { app, id };
 	struct rkey k;
+	json_t *j;
+	int rc;
 
 	keys_ticket(cache_keys(app->cache), &k, id);
-	return cache_get(app->cache, &k, app->cfg.record_ttl, ticket_fill, &a,
+	rc = cache_get(app->cache, &k, app->cfg.record_ttl, ticket_fill, &a,
 	    out, res);
+	if (rc == 0 && requester != NULL) {
+		/* A hit holds only the text (authenticated, and made by
+		 * ticket_fill): the requester is read back from it, here
+		 * only. */
+		j = json_loadb(out->buf, out->len, 0, NULL);
+		*requester = json_integer_value(json_object_get(j,
+		    "requester_id"));
+		json_decref(j);
+	}
+	return rc;
 }
 
 void

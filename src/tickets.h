@@ -39,9 +39,11 @@ int tickets_load(struct app *, int64_t id, struct ticket *);
 /* The ticket object of API.md. */
 json_t *tickets_json(const struct ticket *);
 
-/* Cache-aside read of ticket:{id} as JSON text: 0, 1 none, -1 error. */
+/* Cache-aside read of ticket:{id} as JSON text and, when requester is
+ * not NULL, the ticket's requester id (0 if the text holds none): 0, 1
+ * none, -1 error. */
 int tickets_get_cached(struct app *, int64_t id, struct strbuf *out,
-    enum cache_result *);
+    enum cache_result *, int64_t *requester);
 
 /* Creates a ticket with its first interaction and a ticket_created task.
  * Returns the id, or 0. */
