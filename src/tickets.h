@@ -20,6 +20,21 @@ struct app;
 extern const char *const tickets_statuses[];	/* open pending closed */
 extern const char *const tickets_priorities[];	/* low normal high urgent */
 
+/*
+ * The notification events (API.md section 5): what a ticket's change
+ * tells the people on it. A send_notifications task carries the name in
+ * its payload's "event", and each notification it writes stores it.
+ */
+enum tickets_event {
+	TICKETS_EVENT_CREATED,		/* to every staff user */
+	TICKETS_EVENT_COMMENT,		/* to the requester and the assignee */
+	TICKETS_EVENT_STATUS,		/* to the requester and the assignee */
+	TICKETS_EVENT__MAX
+};
+extern const char *const tickets_events[TICKETS_EVENT__MAX];
+/* The event named name, or -1 if there is none by that name. */
+int tickets_event_of(const char *name);
+
 /* A ticket as read, for the rules of the routes. */
 struct ticket {
 	int64_t		 id;
