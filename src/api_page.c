@@ -24,8 +24,8 @@ api_query_int(struct req *req, const char *name, long long min,
 	if (v == NULL)
 		return 0;
 	if (util_parse_int(v, min, max, out) == -1) {
-		http_invalid_field(req, name, "%s must be %lld..%lld", name, min,
-		    max);
+		http_invalid_field(req, name, "%s must be %lld..%lld", name,
+		    min, max);
 		return -1;
 	}
 	return 1;
