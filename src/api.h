@@ -62,6 +62,9 @@ int api_query_id(struct req *, const char *name, int64_t *id);
 /* One of the NULL-terminated choices; *idx is its index. */
 int api_query_enum(struct req *, const char *name,
     const char *const *choices, int *idx);
+/* ID,ID,... (absent or empty: none) into ids, sorted, without duplicates,
+ * at most max: returns the count (not 1), or -1 after answering 400. */
+int api_query_ids(struct req *, const char *name, int max, int64_t *ids);
 
 #define API_PAGE_MAX	100	/* ?limit= of every list route */
 

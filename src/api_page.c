@@ -72,6 +72,42 @@ api_query_enum(struct req *req, const char *name, const char *const *choices,
 	return -1;
 }
 
+static int
+cmp_id(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+int
+api_query_ids(struct req *req, const char *name, int max, int64_t *ids)
+{
+	const char *v = http_param(req, name), *p, *comma;
+	int n = 0, i, out;
+
+	if (v == NULL || *v == '\0')
+		return 0;
+	for (p = v; ; p = comma + 1) {
+		comma = strchr(p, ',');
+		if (n == max ||
+		    util_parse_id(p, comma ? (size_t)(comma - p) : strlen(p),
+		    &ids[n]) == -1) {
+			http_invalid_field(req, name, "%s must be at most %d "
+			    "ids, separated by commas", name, max);
+			return -1;
+		}
+		n++;
+		if (comma == NULL)
+			break;
+	}
+	qsort(ids, (size_t)n, sizeof(*ids), cmp_id);
+	for (i = 1, out = 1; i < n; i++)
+		if (ids[i] != ids[out - 1])
+			ids[out++] = ids[i];
+	return out;
+}
+
 int
 api_page_params(struct req *req, int def, int *limit, int64_t *before)
 {

@@ -309,6 +309,32 @@ test_query_enum(void **state)
 }
 
 static void
+test_query_ids(void **state)
+{
+	struct req req;
+	int64_t ids[3];
+
+	(void)state;
+	req_get(&req, "/x?rooms=9,2,9&tickets=");
+	assert_int_equal(api_query_ids(&req, "rooms", 3, ids), 2);
+	assert_int_equal(ids[0], 2);
+	assert_int_equal(ids[1], 9);
+	assert_int_equal(api_query_ids(&req, "tickets", 3, ids), 0);
+	assert_int_equal(api_query_ids(&req, "absent", 3, ids), 0);
+	done(&req);
+
+	req_get(&req, "/x?rooms=1,2,3,4");
+	assert_int_equal(api_query_ids(&req, "rooms", 3, ids), -1);
+	assert_message("rooms must be at most 3 ids, separated by commas");
+	done(&req);
+
+	req_get(&req, "/x?rooms=1,,2");
+	assert_int_equal(api_query_ids(&req, "rooms", 3, ids), -1);
+	assert_refused(&req, "rooms");
+	done(&req);
+}
+
+static void
 test_page_params(void **state)
 {
 	struct req req;
@@ -398,6 +424,7 @@ main(void)
 		cmocka_unit_test(test_query_int),
 		cmocka_unit_test(test_query_id),
 		cmocka_unit_test(test_query_enum),
+		cmocka_unit_test(test_query_ids),
 		cmocka_unit_test(test_page_params),
 		cmocka_unit_test(test_page_answer),
 		cmocka_unit_test(test_user_checks),
