@@ -8,7 +8,6 @@
 #include <string.h>
 
 #include "api.h"
-#include "app.h"
 #include "cache.h"
 #include "http.h"
 #include "log.h"
