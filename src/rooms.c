@@ -233,7 +233,7 @@ publish_message(struct app *app, int64_t room, const struct strbuf *msg)
 
 int
 rooms_post(struct app *app, int64_t room, int64_t user, const char *body,
-    size_t len, struct strbuf *out)
+    size_t len, struct strbuf *out, int64_t *idp)
 {
 	sqlite3_stmt *st;
 	struct rkey list;
@@ -257,7 +257,7 @@ rooms_post(struct app *app, int64_t room, int64_t user, const char *body,
 	db_bind_int(st, 4, now);
 	if (db_exec_stmt(app->db, st) != 0)
 		goto fail;
-	id = db_last_id(app->db);
+	*idp = id = db_last_id(app->db);
 	if (db_commit(app->db) == -1)
 		return -1;
 	strbuf_reset(out);

@@ -34,15 +34,16 @@
 #define NOTIFY_MAX_RECIPIENTS	10000
 
 static int
-add_one(struct app *app, int64_t user, const char *event, int64_t ticket,
-    const char *task_id, int64_t now)
+add_one(struct app *app, int64_t user, enum tickets_event event,
+    int64_t ticket, const char *task_id, int64_t now)
 {
 	sqlite3_stmt *st;
 
 	if ((st = db_stmt(app->db, SQL_NOTIF_INSERT)) == NULL)
 		return -1;
 	db_bind_int(st, 1, user);
-	db_bind_text(st, 2, event, strlen(event));
+	db_bind_text(st, 2, tickets_events[event],
+	    strlen(tickets_events[event]));
 	db_bind_int(st, 3, ticket);
 	db_bind_text(st, 4, task_id, strlen(task_id));
 	db_bind_int(st, 5, now);
@@ -53,7 +54,7 @@ add_one(struct app *app, int64_t user, const char *event, int64_t ticket,
  * the task done in it when that is all there is to do (last). */
 static int
 write_all(struct app *app, const char *task_id, const struct ticket *t,
-    const char *event, int64_t actor, int last)
+    enum tickets_event event, int64_t actor, int last)
 {
 	sqlite3_stmt *st;
 	int64_t now = util_now_ms(), staff[NOTIFY_MAX_RECIPIENTS];
@@ -61,7 +62,7 @@ write_all(struct app *app, const char *task_id, const struct ticket *t,
 
 	if (db_begin(app->db) == -1)
 		return -1;
-	if (strcmp(event, "ticket_created") == 0) {
+	if (event == TICKETS_EVENT_CREATED) {
 		if ((st = db_stmt(app->db, SQL_STAFF_IDS)) == NULL)
 			goto fail;
 		while (n < NOTIFY_MAX_RECIPIENTS &&
@@ -265,7 +266,7 @@ task_notify(struct app *app, const char *task_id, json_t *payload, char *err,
 	json_t *tid = json_object_get(payload, "ticket_id");
 	json_t *ev = json_object_get(payload, "event");
 	json_t *ac = json_object_get(payload, "actor_id");
-	const char *event;
+	int event;
 	struct ticket t;
 	int64_t actor = 0;
 	int rc;
@@ -278,10 +279,7 @@ task_notify(struct app *app, const char *task_id, json_t *payload, char *err,
 		    "actor_id (an id or null)");
 		return TASK_MALFORMED;
 	}
-	event = json_string_value(ev);
-	if (strcmp(event, "ticket_created") != 0 &&
-	    strcmp(event, "comment_added") != 0 &&
-	    strcmp(event, "status_changed") != 0) {
+	if ((event = tickets_event_of(json_string_value(ev))) == -1) {
 		snprintf(err, errsz, "unknown event");
 		return TASK_MALFORMED;
 	}
@@ -289,8 +287,8 @@ task_notify(struct app *app, const char *task_id, json_t *payload, char *err,
 		actor = json_integer_value(ac);
 	if ((rc = tickets_load(app, json_integer_value(tid), &t)) == 1)
 		return TASK_DONE;	/* no such ticket: nobody to tell */
-	if (rc == -1 || write_all(app, task_id, &t, event, actor,
-	    *app->cfg.notify_command == '\0') == -1) {
+	if (rc == -1 || write_all(app, task_id, &t, (enum tickets_event)event,
+	    actor, *app->cfg.notify_command == '\0') == -1) {
 		snprintf(err, errsz, "database error");
 		return TASK_RETRY;
 	}
