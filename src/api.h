@@ -45,18 +45,30 @@ int api_field_id(struct req *, const char *name, int flags, int64_t *id);
 int api_field_enum(struct req *, const char *name, const char *const *choices,
     int flags, int *idx);
 
-/*
- * Answers 201 with text, an item (its JSON starts {"id":N,) that has no
- * route of its own: Location names the page of collection that holds
- * exactly it, collection?before=N+1&limit=1. Adds the final newline.
- */
-void api_created_in_page(struct req *, struct strbuf *text,
-    const char *collection);
-
 /* Answers 201 with Location: prefix followed by the id. */
 void api_created(struct req *, json_t *body, const char *prefix, int64_t id);
 
-/* Reads ?limit= (1..100, default def) and ?before= (an id, 0 if
+/*
+ * api_page.c. Query parameter helpers: validate or reply, like the field
+ * helpers. Each returns 1 when the parameter is present and valid (value
+ * in the out parameter), 0 when it is absent (the default, or 0, in the
+ * out parameter), and -1 after answering 400 invalid_field naming it.
+ */
+/* A decimal integer in min..max. */
+int api_query_int(struct req *, const char *name, long long min,
+    long long max, long long def, long long *out);
+/* An id (a positive integer); absent is 0. */
+int api_query_id(struct req *, const char *name, int64_t *id);
+/* One of the NULL-terminated choices; *idx is its index. */
+int api_query_enum(struct req *, const char *name,
+    const char *const *choices, int *idx);
+/* ID,ID,... (absent or empty: none) into ids, sorted, without duplicates,
+ * at most max: returns the count (not 1), or -1 after answering 400. */
+int api_query_ids(struct req *, const char *name, int max, int64_t *ids);
+
+#define API_PAGE_MAX	100	/* ?limit= of every list route */
+
+/* Reads ?limit= (1..API_PAGE_MAX, default def) and ?before= (an id, 0 if
  * absent). Returns 0, or -1 after answering 400. */
 int api_page_params(struct req *, int def, int *limit, int64_t *before);
 
@@ -64,6 +76,26 @@ int api_page_params(struct req *, int def, int *limit, int64_t *before);
  * are 400. Returns 0, or -1 after answering 400. */
 int api_page_params_after(struct req *, int def, int *limit, int64_t *before,
     int64_t *after);
+
+/* The "id" of item i of items (0 if it has none). */
+int64_t api_item_id(const json_t *items, size_t i);
+
+/*
+ * The one page answer of the lists read from SQLite, built as the cached
+ * lists' (cache_page_answer): 200 {"<field>":[items],"<next>":next_id},
+ * next being "next_before" or "next_after", next_id 0 answering null.
+ * Takes the reference to items.
+ */
+void api_page_answer(struct req *, const char *field, json_t *items,
+    const char *next, int64_t next_id);
+
+/*
+ * Answers 201 with text, item id that has no route of its own: Location
+ * names the page of collection that holds exactly it,
+ * collection?before=id+1&limit=1. Adds the final newline.
+ */
+void api_created_in_page(struct req *, int64_t id, struct strbuf *text,
+    const char *collection);
 
 /*
  * Visibility (API.md section 2): staff see every room and ticket that
@@ -119,8 +151,12 @@ void api_tickets_get(struct app *, struct req *, const int64_t *);
 void api_tickets_patch(struct app *, struct req *, const int64_t *);
 void api_interactions_post(struct app *, struct req *, const int64_t *);
 void api_interactions_list(struct app *, struct req *, const int64_t *);
+
+/* api_notifications.c */
 void api_notifications_list(struct app *, struct req *, const int64_t *);
 void api_notifications_read(struct app *, struct req *, const int64_t *);
+
+/* api_stats.c */
 void api_stats_user(struct app *, struct req *, const int64_t *);
 
 /* api_events.c: live events (API.md section 8) */

@@ -1,5 +1,6 @@
 /* api_access: the access check the dispatcher runs before a handler, and
- * the field validators every handler uses. */
+ * the field validators every handler uses (the query parameters' are in
+ * api_page.c). */
 #include "autoconf.h"
 
 #include <stdio.h>
@@ -148,19 +149,6 @@ api_field_enum(struct req *req, const char *name, const char *const *choices,
 	}
 	http_invalid_field(req, name, "%s must be one of: %s", name, list);
 	return -1;
-}
-
-void
-api_created_in_page(struct req *req, struct strbuf *text,
-    const char *collection)
-{
-	char loc[160];
-	long long id = strtoll(text->buf + 6, NULL, 10);
-
-	snprintf(loc, sizeof(loc), "%s?before=%lld&limit=1", collection, id + 1);
-	http_header(req, "Location", loc);
-	strbuf_add(text, "\n", 1);
-	http_raw(req, 201, text->buf, text->len);
 }
 
 void

@@ -141,46 +141,6 @@ events_auth(struct app *app, struct req *req, char *tokbuf, size_t tokbufsz)
 	return auth_authenticate(app->auth, req);
 }
 
-static int
-cmp_id(const void *a, const void *b)
-{
-	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-/*
- * Reads ?name=ID,ID,... into ids (sorted, without duplicates, at most
- * EVENTS_IDS_MAX). Returns the count, or -1 after answering 400.
- */
-static int
-id_list(struct req *req, const char *name, int64_t *ids)
-{
-	const char *v = http_param(req, name), *p, *comma;
-	int n = 0, i, out;
-
-	if (v == NULL || *v == '\0')
-		return 0;
-	for (p = v; ; p = comma + 1) {
-		comma = strchr(p, ',');
-		if (n == EVENTS_IDS_MAX ||
-		    util_parse_id(p, comma ? (size_t)(comma - p) : strlen(p),
-		    &ids[n]) == -1) {
-			http_invalid_field(req, name, "%s must be at most %d "
-			    "ids, separated by commas", name, EVENTS_IDS_MAX);
-			return -1;
-		}
-		n++;
-		if (comma == NULL)
-			break;
-	}
-	qsort(ids, (size_t)n, sizeof(*ids), cmp_id);
-	for (i = 1, out = 1; i < n; i++)
-		if (ids[i] != ids[out - 1])
-			ids[out++] = ids[i];
-	return out;
-}
-
 /* Appends ?last_event_id= (an Nchan message id: digits, ':', ',', '-',
  * '[', ']') to the redirect, percent-encoded. Returns 0, or -1 after
  * answering 400. */
@@ -229,8 +189,8 @@ api_events_subscribe(struct app *app, struct req *req, const int64_t *ids)
 		metrics_event_refusal();
 		goto out;
 	}
-	if ((nr = id_list(req, "rooms", rooms)) == -1 ||
-	    (nt = id_list(req, "tickets", tks)) == -1)
+	if ((nr = api_query_ids(req, "rooms", EVENTS_IDS_MAX, rooms)) == -1 ||
+	    (nt = api_query_ids(req, "tickets", EVENTS_IDS_MAX, tks)) == -1)
 		goto out;
 	for (i = 0; i < nr; i++)
 		if (api_room_visible(app, req, rooms[i]) == -1) {

@@ -34,56 +34,6 @@ api_room_visible(struct app *app, struct req *req, int64_t room)
 	return -1;
 }
 
-/*
- * Reads ?limit= (lo..hi, default def) and ?before= (an id). Returns 0, or
- * -1 after answering 400 naming the parameter.
- */
-int
-api_page_params(struct req *req, int def, int *limit, int64_t *before)
-{
-	const char *v;
-	long long n;
-
-	*limit = def;
-	*before = 0;
-	if ((v = http_param(req, "limit")) != NULL) {
-		if (util_parse_int(v, 1, 100, &n) == -1) {
-			http_invalid_field(req, "limit", "limit must be 1..100");
-			return -1;
-		}
-		*limit = (int)n;
-	}
-	if ((v = http_param(req, "before")) != NULL &&
-	    util_parse_id(v, strlen(v), before) == -1) {
-		http_invalid_field(req, "before", "before must be an id");
-		return -1;
-	}
-	return 0;
-}
-
-int
-api_page_params_after(struct req *req, int def, int *limit, int64_t *before,
-    int64_t *after)
-{
-	const char *v;
-
-	*after = 0;
-	if (api_page_params(req, def, limit, before) == -1)
-		return -1;
-	if ((v = http_param(req, "after")) == NULL)
-		return 0;
-	if (util_parse_id(v, strlen(v), after) == -1) {
-		http_invalid_field(req, "after", "after must be an id");
-		return -1;
-	}
-	if (*before != 0) {
-		http_invalid_field(req, "after",
-		    "after and before cannot be used together");
-		return -1;
-	}
-	return 0;
-}
-
 /* POST /api/v1/rooms {"name","member_ids":[...]} (staff) */
 void
 api_rooms_create(struct app *app, struct req *req, const int64_t *ids)
@@ -152,9 +102,8 @@ api_rooms_list(struct app *app, struct req *req, const int64_t *ids)
 		http_internal(req);
 		return;
 	}
-	http_json(req, 200, json_pack("{s:o, s:o}", "rooms", arr, "next_before",
-	    n == limit ? json_integer(json_integer_value(json_object_get(
-	    json_array_get(arr, (size_t)n - 1), "id"))) : json_null()));
+	api_page_answer(req, "rooms", arr, "next_before",
+	    n == limit ? api_item_id(arr, (size_t)n - 1) : 0);
 }
 
 /* GET /api/v1/rooms/{id} (member or staff) */
@@ -219,6 +168,7 @@ api_messages_post(struct app *app, struct req *req, const int64_t *ids)
 	const char *body;
 	size_t len;
 	char coll[64];
+	int64_t id;
 
 	if (api_room_visible(app, req, ids[0]) == -1 ||
 	    http_read_json(req, app->cfg.max_body_bytes, 0) == -1 ||
@@ -226,14 +176,14 @@ api_messages_post(struct app *app, struct req *req, const int64_t *ids)
 	    &body, &len) == -1 ||
 	    ratelimit_post(app, req) == -1)
 		return;
-	if (rooms_post(app, ids[0], req->user_id, body, len,
-	    &app->io.body) == -1) {
+	if (rooms_post(app, ids[0], req->user_id, body, len, &app->io.body,
+	    &id) == -1) {
 		http_internal(req);
 		return;
 	}
 	snprintf(coll, sizeof(coll), "/api/v1/rooms/%lld/messages",
 	    (long long)ids[0]);
-	api_created_in_page(req, &app->io.body, coll);
+	api_created_in_page(req, id, &app->io.body, coll);
 }
 
 /* GET /api/v1/rooms/{id}/messages (member or staff), newest first; with

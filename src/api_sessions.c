@@ -21,8 +21,6 @@ api_sessions_create(struct app *app, struct req *req, const int64_t *ids)
 	const char *email, *pw, *why;
 	size_t elen, plen;
 	char tok[AUTH_TOKEN_LEN + 1];
-	struct strbuf text;
-	enum cache_result res;
 	json_t *user;
 	int64_t id = 0;
 	int rc;
@@ -59,15 +57,10 @@ api_sessions_create(struct app *app, struct req *req, const int64_t *ids)
 		    "wrong email or password");
 		return;
 	}
-	strbuf_init(&text);
-	if (rc == -1 ||
-	    users_get(app, id, &text, &res) != 0 ||
-	    (user = json_loadb(text.buf, text.len, 0, NULL)) == NULL) {
-		strbuf_free(&text);
+	if (rc == -1 || users_get_object(app, id, &user) != 0) {
 		http_internal(req);
 		return;
 	}
-	strbuf_free(&text);
 	http_no_store(req);
 	http_header(req, "Location", "/api/v1/tokens/current");
 	http_json(req, 201, json_pack("{s:s, s:o}", "token", tok, "user", user));

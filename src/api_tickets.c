@@ -66,39 +66,25 @@ api_tickets_create(struct app *app, struct req *req, const int64_t *ids)
 void
 api_tickets_list(struct app *app, struct req *req, const int64_t *ids)
 {
-	const char *status = http_param(req, "status"), *v;
-	int64_t before, assignee = 0;
+	int64_t before, assignee;
 	json_t *arr;
-	int limit, n, i, ok = 0;
+	int limit, n, si, has_s;
 
-	if (api_page_params(req, 20, &limit, &before) == -1)
+	if (api_page_params(req, 20, &limit, &before) == -1 ||
+	    (has_s = api_query_enum(req, "status", tickets_statuses,
+	    &si)) == -1 ||
+	    api_query_id(req, "assignee_id", &assignee) == -1)
 		return;
-	if (status != NULL) {
-		for (i = 0; tickets_statuses[i] != NULL; i++)
-			if (strcmp(status, tickets_statuses[i]) == 0)
-				ok = 1;
-		if (!ok) {
-			http_invalid_field(req, "status",
-			    "status must be open, pending or closed");
-			return;
-		}
-	}
-	if ((v = http_param(req, "assignee_id")) != NULL &&
-	    util_parse_id(v, strlen(v), &assignee) == -1) {
-		http_invalid_field(req, "assignee_id", "assignee_id must be an id");
-		return;
-	}
 	arr = json_array();
 	n = tickets_page(app, before, auth_is_staff(req->role) ? 0 : req->user_id,
-	    status, assignee, limit, arr);
+	    has_s ? tickets_statuses[si] : NULL, assignee, limit, arr);
 	if (n < 0) {
 		json_decref(arr);
 		http_internal(req);
 		return;
 	}
-	http_json(req, 200, json_pack("{s:o, s:o}", "tickets", arr, "next_before",
-	    n == limit ? json_incref(json_object_get(json_array_get(arr,
-	    (size_t)n - 1), "id")) : json_null()));
+	api_page_answer(req, "tickets", arr, "next_before",
+	    n == limit ? api_item_id(arr, (size_t)n - 1) : 0);
 }
 
 /* GET /api/v1/tickets/{id}: cache-aside ticket:{id}. */
@@ -107,20 +93,16 @@ api_tickets_get(struct app *app, struct req *req, const int64_t *ids)
 {
 	struct strbuf text;
 	enum cache_result res;
-	json_t *t;
-	int rc, mine = 1;
+	int64_t requester = 0;
+	int rc, staff;
 
 	strbuf_init(&text);
-	rc = tickets_get_cached(app, ids[0], &text, &res);
+	/* A customer sees only what it requested: 404 otherwise. */
+	staff = auth_is_staff(req->role);
+	rc = tickets_get_cached(app, ids[0], &text, &res,
+	    staff ? NULL : &requester);
 	req->cache = cache_result_name(res);
-	if (rc == 0 && !auth_is_staff(req->role)) {
-		/* A customer sees only what it requested: 404 otherwise. */
-		t = json_loadb(text.buf, text.len, 0, NULL);
-		mine = t != NULL && json_integer_value(json_object_get(t,
-		    "requester_id")) == req->user_id;
-		json_decref(t);
-	}
-	if (rc == 0 && mine) {
+	if (rc == 0 && (staff || requester == req->user_id)) {
 		strbuf_add(&text, "\n", 1);
 		http_raw(req, 200, text.buf, text.len);
 	} else if (rc == -1)
@@ -136,19 +118,13 @@ staff_user(struct app *app, int64_t id)
 {
 	struct strbuf text;
 	enum cache_result res;
-	json_t *u;
-	int rc, staff = 0;
+	enum role role = ROLE_NONE;
+	int rc;
 
 	strbuf_init(&text);
-	if ((rc = users_get(app, id, &text, &res)) == 0 &&
-	    (u = json_loadb(text.buf, text.len, 0, NULL)) != NULL) {
-		const char *role = json_string_value(json_object_get(u, "role"));
-
-		staff = role != NULL && auth_is_staff(auth_role_parse(role));
-		json_decref(u);
-	}
+	rc = users_get(app, id, &text, &res, &role);
 	strbuf_free(&text);
-	return rc == -1 ? -1 : staff;
+	return rc == -1 ? -1 : rc == 0 && auth_is_staff(role);
 }
 
 /*
@@ -223,6 +199,7 @@ api_interactions_post(struct app *app, struct req *req, const int64_t *ids)
 	const char *body;
 	size_t len;
 	char coll[64];
+	int64_t iid;
 	int rc;
 
 	if (api_ticket_visible(app, req, ids[0], &t) == -1 ||
@@ -232,7 +209,7 @@ api_interactions_post(struct app *app, struct req *req, const int64_t *ids)
 	    ratelimit_post(app, req) == -1)
 		return;
 	if ((rc = tickets_comment(app, ids[0], req->user_id, body, len,
-	    &app->io.body)) != 0) {
+	    &app->io.body, &iid)) != 0) {
 		if (rc == 1)
 			http_not_found(req);
 		else
@@ -241,7 +218,7 @@ api_interactions_post(struct app *app, struct req *req, const int64_t *ids)
 	}
 	snprintf(coll, sizeof(coll), "/api/v1/tickets/%lld/interactions",
 	    (long long)ids[0]);
-	api_created_in_page(req, &app->io.body, coll);
+	api_created_in_page(req, iid, &app->io.body, coll);
 }
 
 /* GET /api/v1/tickets/{id}/interactions: pages walk back from the newest;
@@ -264,135 +241,11 @@ api_interactions_list(struct app *app, struct req *req, const int64_t *ids)
 		http_internal(req);
 		return;
 	}
+	/* Forward, the newest item pages on; back, the oldest (the first). */
 	if (after != 0)
-		http_json(req, 200, json_pack("{s:o, s:o}", "interactions", arr,
-		    "next_after", n == limit ? json_incref(json_object_get(
-		    json_array_get(arr, (size_t)n - 1), "id")) : json_null()));
+		api_page_answer(req, "interactions", arr, "next_after",
+		    n == limit ? api_item_id(arr, (size_t)n - 1) : 0);
 	else
-		http_json(req, 200, json_pack("{s:o, s:o}", "interactions", arr,
-		    "next_before", n == limit ? json_incref(json_object_get(
-		    json_array_get(arr, 0), "id")) : json_null()));
-}
-
-/* GET /api/v1/notifications: the caller's, newest first (with ?after=,
- * the newer ones, oldest first). */
-void
-api_notifications_list(struct app *app, struct req *req, const int64_t *ids)
-{
-	const char *u = http_param(req, "unread");
-	int64_t before, after;
-	json_t *arr;
-	int limit, n;
-
-	if (api_page_params_after(req, 20, &limit, &before, &after) == -1)
-		return;
-	if (u != NULL && strcmp(u, "0") != 0 && strcmp(u, "1") != 0) {
-		http_invalid_field(req, "unread", "unread must be 0 or 1");
-		return;
-	}
-	arr = json_array();
-	n = tickets_notifications(app, req->user_id, before, after,
-	    u != NULL && strcmp(u, "1") == 0, limit, arr);
-	if (n < 0) {
-		json_decref(arr);
-		http_internal(req);
-		return;
-	}
-	/* Either way the last item's id pages on: older or newer. */
-	http_json(req, 200, json_pack("{s:o, s:o}", "notifications", arr,
-	    after != 0 ? "next_after" : "next_before", n == limit ?
-	    json_incref(json_object_get(json_array_get(arr, (size_t)n - 1),
-	    "id")) : json_null()));
-}
-
-#define READ_IDS_MAX	1000
-
-/* POST /api/v1/notifications/read {"ids":[...]} or {"all":true} */
-void
-api_notifications_read(struct app *app, struct req *req, const int64_t *ids)
-{
-	int64_t list[READ_IDS_MAX];
-	json_t *arr, *all, *v;
-	size_t i, n;
-
-	if (http_read_json(req, app->cfg.max_body_bytes, 0) == -1)
-		return;
-	all = json_object_get(req->body, "all");
-	arr = json_object_get(req->body, "ids");
-	if (all != NULL && !json_is_boolean(all)) {
-		http_invalid_field(req, "all", "all must be true or false");
-		return;
-	}
-	if (json_is_true(all)) {
-		if (tickets_notifications_read(app, req->user_id, NULL, 0) == -1)
-			http_internal(req);
-		else
-			http_empty(req, 204);
-		return;
-	}
-	if (!json_is_array(arr) || (n = json_array_size(arr)) > READ_IDS_MAX) {
-		http_invalid_field(req, "ids",
-		    "ids must be an array of at most %d ids, or all must be true",
-		    READ_IDS_MAX);
-		return;
-	}
-	json_array_foreach(arr, i, v) {
-		if (!json_is_integer(v) || json_integer_value(v) < 1) {
-			http_invalid_field(req, "ids", "ids must hold ids");
-			return;
-		}
-		list[i] = json_integer_value(v);
-	}
-	if (tickets_notifications_read(app, req->user_id, list, n) == -1)
-		http_internal(req);
-	else
-		http_empty(req, 204);
-}
-
-/* GET /api/v1/stats/users/{id}?days=1..365 (self or staff) */
-void
-api_stats_user(struct app *app, struct req *req, const int64_t *ids)
-{
-	struct strbuf text;
-	enum cache_result res;
-	const char *d = http_param(req, "days");
-	long long days = 30;
-	json_t *u;
-	int rc, staff;
-
-	if (d != NULL && util_parse_int(d, 1, 365, &days) == -1) {
-		http_invalid_field(req, "days", "days must be 1..365");
-		return;
-	}
-	strbuf_init(&text);
-	/* The user's role picks requested (customer) or assigned (staff). */
-	rc = users_get(app, ids[0], &text, &res);
-	if (rc != 0) {
-		strbuf_free(&text);
-		if (rc == 1)
-			http_not_found(req);
-		else
-			http_internal(req);
-		return;
-	}
-	u = json_loadb(text.buf, text.len, 0, NULL);
-	staff = u != NULL && auth_is_staff(auth_role_parse(json_string_value(
-	    json_object_get(u, "role")) ? json_string_value(json_object_get(u,
-	    "role")) : ""));
-	json_decref(u);
-	if (req->user_id != ids[0] && !auth_is_staff(req->role)) {
-		strbuf_free(&text);
-		http_error(req, 403, "forbidden", NULL,
-		    "only the user or staff may read its stats");
-		return;
-	}
-	strbuf_reset(&text);
-	rc = tickets_stats(app, ids[0], staff, (int)days, &text, &res);
-	req->cache = cache_result_name(res);
-	if (rc == 0) {
-		strbuf_add(&text, "\n", 1);
-		http_raw(req, 200, text.buf, text.len);
-	} else
-		http_internal(req);
-	strbuf_free(&text);
+		api_page_answer(req, "interactions", arr, "next_before",
+		    n == limit ? api_item_id(arr, 0) : 0);
 }

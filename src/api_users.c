@@ -58,20 +58,16 @@ self_or_admin(struct app *app, struct req *req, int64_t id, const char *why)
 static void
 answer_user(struct req *req, int64_t id, struct strbuf *text)
 {
-	json_t *full, *pub;
+	json_t *pub;
 
 	if (req->user_id == id || auth_is_staff(req->role)) {
 		http_raw(req, 200, text->buf, text->len);
 		return;
 	}
-	if ((full = json_loadb(text->buf, text->len, 0, NULL)) == NULL) {
+	if ((pub = users_public(text)) == NULL) {
 		http_internal(req);
 		return;
 	}
-	pub = json_pack("{s:O, s:O, s:O}", "id", json_object_get(full, "id"),
-	    "name", json_object_get(full, "name"),
-	    "role", json_object_get(full, "role"));
-	json_decref(full);
 	http_json(req, 200, pub);
 }
 
@@ -85,7 +81,7 @@ get_user(struct app *app, struct req *req, int64_t id)
 	int rc;
 
 	strbuf_init(&text);
-	rc = users_get(app, id, &text, &res);
+	rc = users_get(app, id, &text, &res, NULL);
 	req->cache = cache_result_name(res);
 	if (rc == 0) {
 		strbuf_add(&text, "\n", 1);
@@ -116,18 +112,12 @@ static void
 answer_fresh(struct app *app, struct req *req, int64_t id, int status,
     const char *token)
 {
-	struct strbuf text;
-	enum cache_result res;
 	json_t *user;
 
-	strbuf_init(&text);
-	if (users_get(app, id, &text, &res) != 0 ||
-	    (user = json_loadb(text.buf, text.len, 0, NULL)) == NULL) {
-		strbuf_free(&text);
+	if (users_get_object(app, id, &user) != 0) {
 		http_internal(req);
 		return;
 	}
-	strbuf_free(&text);
 	if (token != NULL) {
 		http_no_store(req);
 		api_created(req, json_pack("{s:o, s:s}", "user", user,
@@ -429,24 +419,19 @@ api_users_token_revoke(struct app *app, struct req *req, const int64_t *ids)
 void
 api_users_list(struct app *app, struct req *req, const int64_t *ids)
 {
-	const char *role = http_param(req, "role");
 	int64_t before, next = 0;
 	json_t *list;
-	int limit;
+	int limit, ri, has_role;
 
-	if (api_page_params(req, 20, &limit, &before) == -1)
+	if (api_page_params(req, 20, &limit, &before) == -1 ||
+	    (has_role = api_query_enum(req, "role", role_choices, &ri)) == -1)
 		return;
-	if (role != NULL && auth_role_parse(role) == ROLE_NONE) {
-		http_invalid_field(req, "role",
-		    "role must be customer, agent or admin");
-		return;
-	}
-	if ((list = users_list(app, role, before, limit, &next)) == NULL) {
+	if ((list = users_list(app, has_role ? role_choices[ri] : NULL, before,
+	    limit, &next)) == NULL) {
 		http_internal(req);
 		return;
 	}
-	http_json(req, 200, json_pack("{s:o, s:o}", "users", list,
-	    "next_before", next ? json_integer(next) : json_null()));
+	api_page_answer(req, "users", list, "next_before", next);
 }
 
 /* DELETE /api/v1/tokens/current */

@@ -181,7 +181,7 @@ ctl_cache_warm(struct app *app, int argc, char **argv)
 	json_array_foreach(arr, i, t) {
 		strbuf_reset(&text);
 		if (tickets_get_cached(app, json_integer_value(json_object_get(t,
-		    "id")), &text, &res) == 0 && res != CACHE_BYPASS)
+		    "id")), &text, &res, NULL) == 0 && res != CACHE_BYPASS)
 			tickets++;
 	}
 	strbuf_free(&text);

@@ -1201,6 +1201,37 @@ db_in_txn(struct db *db)
 	return !sqlite3_get_autocommit(db->h);
 }
 
+/*
+ * Between requests nothing may stay open. A statement stepped and never
+ * reset keeps a read transaction, and with it a snapshot: every later read
+ * in this process would see the database as it was then, and miss what
+ * other processes commit (a revoked token or a role change would not reach
+ * this process). Resets any such statement, rolls back a transaction left
+ * open, and names what it found: it is a bug in the caller.
+ */
+int
+db_idle(struct db *db)
+{
+	sqlite3_stmt *st = NULL;
+	int n = 0;
+
+	while ((st = sqlite3_next_stmt(db->h, st)) != NULL) {
+		if (!sqlite3_stmt_busy(st))
+			continue;
+		log_error("sqlite: a statement was left stepped after a "
+		    "request (reset now): %.120s", sqlite3_sql(st));
+		sqlite3_reset(st);
+		n++;
+	}
+	if (!sqlite3_get_autocommit(db->h)) {
+		log_error("sqlite: a transaction was left open after a "
+		    "request (rolled back now)");
+		db_rollback(db);
+		n++;
+	}
+	return n;
+}
+
 int
 db_worker_get(struct db *db, struct db_worker *w)
 {

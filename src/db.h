@@ -72,6 +72,7 @@ int db_worker_success(struct db *, int64_t now);
 
 /* 1 inside a transaction (db_begin without its commit or rollback). */
 int db_in_txn(struct db *);
+int db_idle(struct db *);
 
 /* BEGIN IMMEDIATE, retried a bounded number of times on SQLITE_BUSY.
  * Returns 0 or -1 (logged). */

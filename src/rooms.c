@@ -217,7 +217,7 @@ publish_message(struct app *app, int64_t room, const struct strbuf *msg)
 
 int
 rooms_post(struct app *app, int64_t room, int64_t user, const char *body,
-    size_t len, struct strbuf *out)
+    size_t len, struct strbuf *out, int64_t *idp)
 {
 	struct rkey list;
 	int64_t now = util_now_ms(), id, prev = 0;
@@ -229,6 +229,7 @@ rooms_post(struct app *app, int64_t room, int64_t user, const char *body,
 	if (db_room_last_message(app->db, room, &prev) == -1 ||
 	    db_message_insert(app->db, room, user, body, len, now, &id) == -1)
 		goto fail;
+	*idp = id;
 	if (db_commit(app->db) == -1)
 		return -1;
 	strbuf_reset(out);

@@ -38,9 +38,9 @@ int rooms_list(struct app *, int64_t user, int64_t before, int limit,
     json_t *arr);
 
 /* Stores a message and pushes it to the room list. Returns 0 with the
- * message JSON text in out, or -1. */
+ * message JSON text in out and its id in *idp, or -1. */
 int rooms_post(struct app *, int64_t room, int64_t user, const char *body,
-    size_t len, struct strbuf *out);
+    size_t len, struct strbuf *out, int64_t *idp);
 
 /*
  * Writes {"messages":[...],"next_before":...} for a page into out: from

@@ -122,6 +122,7 @@ serve_handle(struct app *app, FCGX_Request *fr)
 		log_error("request %s: handler gave no answer", req.request_id);
 		http_internal(&req);
 	}
+	(void)db_idle(app->db);
 	us = util_mono_us() - req.start_us;
 	metrics_request(req.route_index, req.status, us);
 	/* Events of what this request committed, before the answer leaves

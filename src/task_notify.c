@@ -34,18 +34,18 @@
 #define NOTIFY_MAX_RECIPIENTS	10000
 
 static int
-add_one(struct app *app, int64_t user, const char *event, int64_t ticket,
-    const char *task_id, int64_t now)
+add_one(struct app *app, int64_t user, enum tickets_event event,
+    int64_t ticket, const char *task_id, int64_t now)
 {
-	return db_notification_insert(app->db, user, event, ticket, task_id,
-	    now);
+	return db_notification_insert(app->db, user, tickets_events[event],
+	    ticket, task_id, now);
 }
 
 /* Writes the notifications of the task in one transaction, and marks
  * the task done in it when that is all there is to do (last). */
 static int
 write_all(struct app *app, const char *task_id, const struct ticket *t,
-    const char *event, int64_t actor, int last)
+    enum tickets_event event, int64_t actor, int last)
 {
 	int64_t now = util_now_ms(), staff[NOTIFY_MAX_RECIPIENTS];
 	struct db_ids found = { staff, 0, NOTIFY_MAX_RECIPIENTS };
@@ -53,7 +53,7 @@ write_all(struct app *app, const char *task_id, const struct ticket *t,
 
 	if (db_begin(app->db) == -1)
 		return -1;
-	if (strcmp(event, "ticket_created") == 0) {
+	if (event == TICKETS_EVENT_CREATED) {
 		if (db_staff_ids(app->db, db_ids_keep, &found) == -1)
 			goto fail;
 		n = found.n;
@@ -269,7 +269,7 @@ task_notify(struct app *app, const char *task_id, json_t *payload, char *err,
 	json_t *tid = json_object_get(payload, "ticket_id");
 	json_t *ev = json_object_get(payload, "event");
 	json_t *ac = json_object_get(payload, "actor_id");
-	const char *event;
+	int event;
 	struct ticket t;
 	int64_t actor = 0;
 	int rc;
@@ -282,10 +282,7 @@ task_notify(struct app *app, const char *task_id, json_t *payload, char *err,
 		    "actor_id (an id or null)");
 		return TASK_MALFORMED;
 	}
-	event = json_string_value(ev);
-	if (strcmp(event, "ticket_created") != 0 &&
-	    strcmp(event, "comment_added") != 0 &&
-	    strcmp(event, "status_changed") != 0) {
+	if ((event = tickets_event_of(json_string_value(ev))) == -1) {
 		snprintf(err, errsz, "unknown event");
 		return TASK_MALFORMED;
 	}
@@ -293,8 +290,8 @@ task_notify(struct app *app, const char *task_id, json_t *payload, char *err,
 		actor = json_integer_value(ac);
 	if ((rc = tickets_load(app, json_integer_value(tid), &t)) == 1)
 		return TASK_DONE;	/* no such ticket: nobody to tell */
-	if (rc == -1 || write_all(app, task_id, &t, event, actor,
-	    *app->cfg.notify_command == '\0') == -1) {
+	if (rc == -1 || write_all(app, task_id, &t, (enum tickets_event)event,
+	    actor, *app->cfg.notify_command == '\0') == -1) {
 		snprintf(err, errsz, "database error");
 		return TASK_RETRY;
 	}

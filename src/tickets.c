@@ -18,6 +18,23 @@ const char *const tickets_priorities[] = {
 	"low", "normal", "high", "urgent", NULL
 };
 
+const char *const tickets_events[TICKETS_EVENT__MAX] = {
+	[TICKETS_EVENT_CREATED] = "ticket_created",
+	[TICKETS_EVENT_COMMENT] = "comment_added",
+	[TICKETS_EVENT_STATUS] = "status_changed",
+};
+
+int
+tickets_event_of(const char *name)
+{
+	int i;
+
+	for (i = 0; i < TICKETS_EVENT__MAX; i++)
+		if (strcmp(tickets_events[i], name) == 0)
+			return i;
+	return -1;
+}
+
 static void
 copy_text(char *dst, size_t sz, const char *s)
 {
@@ -110,14 +127,26 @@ ticket_fill(void *arg, struct strbuf *out)
 
 int
 tickets_get_cached(struct app *app, int64_t id, struct strbuf *out,
-    enum cache_result *res)
+    enum cache_result *res, int64_t *requester)
 {
 	struct ticket_arg a = { app, id };
 	struct rkey k;
+	json_t *j;
+	int rc;
 
 	keys_ticket(cache_keys(app->cache), &k, id);
-	return cache_get(app->cache, &k, app->cfg.record_ttl, ticket_fill, &a,
+	rc = cache_get(app->cache, &k, app->cfg.record_ttl, ticket_fill, &a,
 	    out, res);
+	if (rc == 0 && requester != NULL) {
+		/* A hit holds only the text (authenticated, and made by
+		 * ticket_fill): the requester is read back from it, here
+		 * only. */
+		j = json_loadb(out->buf, out->len, 0, NULL);
+		*requester = json_integer_value(json_object_get(j,
+		    "requester_id"));
+		json_decref(j);
+	}
+	return rc;
 }
 
 void
@@ -156,12 +185,12 @@ add_interaction(struct app *app, int64_t ticket, int64_t author,
 /* Writes the send_notifications task into the outbox (same transaction).
  * actor 0 is the system (null). Returns the outbox row, or 0. */
 static int64_t
-add_notify_task(struct app *app, int64_t ticket, const char *event,
+add_notify_task(struct app *app, int64_t ticket, enum tickets_event event,
     int64_t actor)
 {
 	return queue_outbox_add(app->queue, "send_notifications",
 	    json_pack("{s:I, s:s, s:o}", "ticket_id", (json_int_t)ticket,
-	    "event", event, "actor_id", id_or_null(actor)));
+	    "event", tickets_events[event], "actor_id", id_or_null(actor)));
 }
 
 static json_t *interaction_json(int64_t id, int64_t ticket, int64_t author,
@@ -209,7 +238,8 @@ tickets_create(struct app *app, int64_t requester, const char *subject,
 		goto fail;
 	if ((iid = add_interaction(app, id, requester, "comment", body, blen,
 	    now)) == 0 ||
-	    (task = add_notify_task(app, id, "ticket_created", requester)) == 0)
+	    (task = add_notify_task(app, id, TICKETS_EVENT_CREATED,
+	    requester)) == 0)
 		goto fail;
 	if (db_commit(app->db) == -1)
 		return 0;
@@ -288,7 +318,7 @@ tickets_update(struct app *app, int64_t id, const struct ticket_change *c,
 		    old.status, t->status);
 		if ((iid = add_interaction(app, t->id, actor, "status_change",
 		    body, strlen(body), now)) == 0 ||
-		    (task = add_notify_task(app, t->id, "status_changed",
+		    (task = add_notify_task(app, t->id, TICKETS_EVENT_STATUS,
 		    actor)) == 0)
 			goto fail;
 	}
@@ -320,7 +350,7 @@ interaction_json(int64_t id, int64_t ticket, int64_t author, const char *kind,
 
 int
 tickets_comment(struct app *app, int64_t id, int64_t author, const char *body,
-    size_t len, struct strbuf *out)
+    size_t len, struct strbuf *out, int64_t *iidp)
 {
 	struct ticket old, t;
 	int64_t now = util_now_ms(), iid, task;
@@ -344,7 +374,8 @@ tickets_comment(struct app *app, int64_t id, int64_t author, const char *body,
 	}
 	if ((iid = add_interaction(app, t.id, author, "comment", body, len,
 	    now)) == 0 || write_ticket(app, &t) == -1 ||
-	    (task = add_notify_task(app, t.id, "comment_added", author)) == 0) {
+	    (task = add_notify_task(app, t.id, TICKETS_EVENT_COMMENT,
+	    author)) == 0) {
 		db_rollback(app->db);
 		return -1;
 	}
@@ -357,6 +388,7 @@ tickets_comment(struct app *app, int64_t id, int64_t author, const char *body,
 		return -1;
 	strbuf_reset(out);
 	json_dump_callback(j, dump_cb, out, JSON_COMPACT);
+	*iidp = iid;
 	publish_ticket(app, &t, 0, j);
 	return 0;
 }
@@ -577,7 +609,7 @@ tickets_close_inactive(struct app *app, int64_t cutoff, int limit,
 		if ((iids[i] = add_interaction(app, t.id, 0, "status_change",
 		    "closed for inactivity", 21, now)) == 0 ||
 		    write_ticket(app, &t) == -1 ||
-		    add_notify_task(app, t.id, "status_changed", 0) == 0)
+		    add_notify_task(app, t.id, TICKETS_EVENT_STATUS, 0) == 0)
 			goto fail;
 	}
 	if (n < limit && done_task != NULL &&

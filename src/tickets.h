@@ -20,6 +20,21 @@ struct app;
 extern const char *const tickets_statuses[];	/* open pending closed */
 extern const char *const tickets_priorities[];	/* low normal high urgent */
 
+/*
+ * The notification events (API.md section 5): what a ticket's change
+ * tells the people on it. A send_notifications task carries the name in
+ * its payload's "event", and each notification it writes stores it.
+ */
+enum tickets_event {
+	TICKETS_EVENT_CREATED,		/* to every staff user */
+	TICKETS_EVENT_COMMENT,		/* to the requester and the assignee */
+	TICKETS_EVENT_STATUS,		/* to the requester and the assignee */
+	TICKETS_EVENT__MAX
+};
+extern const char *const tickets_events[TICKETS_EVENT__MAX];
+/* The event named name, or -1 if there is none by that name. */
+int tickets_event_of(const char *name);
+
 /* A ticket as read, for the rules of the routes. */
 struct ticket {
 	int64_t		 id;
@@ -39,9 +54,11 @@ int tickets_load(struct app *, int64_t id, struct ticket *);
 /* The ticket object of API.md. */
 json_t *tickets_json(const struct ticket *);
 
-/* Cache-aside read of ticket:{id} as JSON text: 0, 1 none, -1 error. */
+/* Cache-aside read of ticket:{id} as JSON text and, when requester is
+ * not NULL, the ticket's requester id (0 if the text holds none): 0, 1
+ * none, -1 error. */
 int tickets_get_cached(struct app *, int64_t id, struct strbuf *out,
-    enum cache_result *);
+    enum cache_result *, int64_t *requester);
 
 /* Creates a ticket with its first interaction and a ticket_created task.
  * Returns the id, or 0. */
@@ -69,9 +86,9 @@ int tickets_update(struct app *, int64_t id, const struct ticket_change *,
 
 /* Adds a comment by author in one write transaction; a requester's
  * comment reopens a closed ticket. Returns 0 with the interaction JSON
- * text in out, 1 if there is no such ticket, or -1. */
+ * text in out and its id in *iidp, 1 if there is no such ticket, or -1. */
 int tickets_comment(struct app *, int64_t id, int64_t author,
-    const char *body, size_t len, struct strbuf *out);
+    const char *body, size_t len, struct strbuf *out, int64_t *iidp);
 
 /* Pages (newest first in SQL): see the routes. Return counts or -1.
  * A non-zero after pages forward instead: the items newer than after,

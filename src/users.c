@@ -135,14 +135,55 @@ user_fill(void *arg, struct strbuf *out)
 
 int
 users_get(struct app *app, int64_t id, struct strbuf *out,
-    enum cache_result *res)
+    enum cache_result *res, enum role *role)
 {
 	struct user_arg a = { app->db, id };
 	struct rkey k;
+	json_t *j;
+	const char *r;
+	int rc;
 
 	user_key(app, id, &k);
-	return cache_get(app->cache, &k, app->cfg.record_ttl, user_fill, &a, out,
+	rc = cache_get(app->cache, &k, app->cfg.record_ttl, user_fill, &a, out,
 	    res);
+	if (rc == 0 && role != NULL) {
+		/* A hit holds only the text (authenticated, and made by
+		 * user_fill): the role is read back from it, here only. */
+		j = json_loadb(out->buf, out->len, 0, NULL);
+		r = json_string_value(json_object_get(j, "role"));
+		*role = r != NULL ? auth_role_parse(r) : ROLE_NONE;
+		json_decref(j);
+	}
+	return rc;
+}
+
+int
+users_get_object(struct app *app, int64_t id, json_t **user)
+{
+	struct strbuf text;
+	enum cache_result res;
+	int rc;
+
+	strbuf_init(&text);
+	if ((rc = users_get(app, id, &text, &res, NULL)) == 0 &&
+	    (*user = json_loadb(text.buf, text.len, 0, NULL)) == NULL)
+		rc = -1;
+	strbuf_free(&text);
+	return rc;
+}
+
+json_t *
+users_public(const struct strbuf *text)
+{
+	json_t *full, *pub;
+
+	if ((full = json_loadb(text->buf, text->len, 0, NULL)) == NULL)
+		return NULL;
+	pub = json_pack("{s:O, s:O, s:O}", "id", json_object_get(full, "id"),
+	    "name", json_object_get(full, "name"),
+	    "role", json_object_get(full, "role"));
+	json_decref(full);
+	return pub;
 }
 
 int

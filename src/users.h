@@ -50,10 +50,19 @@ enum users_rc users_update(struct app *, int64_t id, const char *name,
 json_t *users_list(struct app *, const char *role, int64_t before, int limit,
     int64_t *next_before);
 
-/* Cache-aside read of user:{id} as JSON text into out. Returns 0 found,
- * 1 none, -1 error. */
+/* Cache-aside read of user:{id} as JSON text into out and, when role is
+ * not NULL, the user's role (ROLE_NONE if the text holds none). Returns 0
+ * found, 1 none, -1 error. */
 int users_get(struct app *, int64_t id, struct strbuf *out,
-    enum cache_result *res);
+    enum cache_result *res, enum role *role);
+
+/* The same read as a JSON object, to be part of an answer: 0 with it in
+ * *user, 1 none, -1 error. */
+int users_get_object(struct app *, int64_t id, json_t **user);
+
+/* The user as anyone may see it (API.md section 3: id, name and role),
+ * from the text users_get gave. NULL on error. */
+json_t *users_public(const struct strbuf *text);
 
 /* Hashes and stores user id's new password, then invalidates user:{id}. */
 enum users_rc users_set_password(struct app *, int64_t id, const char *pw,

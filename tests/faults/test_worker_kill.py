@@ -17,7 +17,6 @@ The old rows are written straight into SQLite (the API would take
 minutes); the load only makes new ones, which neither task touches."""
 
 import os
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -114,29 +113,6 @@ def start_worker():
                             start_new_session=True)
 
 
-def kill_when(p, started, what):
-    """SIGKILLs the worker's group as soon as started() holds."""
-    try:
-        def ready():
-            if p.poll() is not None:
-                raise harness.HarnessError(
-                    "the worker finished before it could be killed (%s); "
-                    "make the data larger" % what)
-            try:
-                return started()
-            except sqlite3.OperationalError:
-                return False
-        harness.wait_until(ready, 120, interval=0.005, what=what)
-        os.killpg(p.pid, signal.SIGKILL)
-    finally:
-        if p.poll() is None:
-            try:
-                os.killpg(p.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        p.wait(10)
-
-
 class WorkerKillTest(harness.ApiTestCase):
 
     def setUp(self):
@@ -154,9 +130,9 @@ class WorkerKillTest(harness.ApiTestCase):
             r = STACK.run_ctl("enqueue", "close_inactive_tickets",
                               '{"inactive_days":30}')
             self.assertEqual(r.returncode, 0, r.stderr)
-            kill_when(start_worker(),
-                      lambda: len(closed_counts()[1]) > 0,
-                      "close_inactive_tickets to close a batch")
+            helpers.kill_when(start_worker(),
+                              lambda: len(closed_counts()[1]) > 0,
+                              "close_inactive_tickets to close a batch", 120)
             counts, closed = closed_counts()
             self.assertLess(len(closed), N_INACTIVE,
                             "the run was not interrupted mid-way")
@@ -206,8 +182,8 @@ class WorkerKillTest(harness.ApiTestCase):
             def copied():
                 return len(ids(STACK.archive_db_path, msg_sql)) + len(
                     ids(STACK.archive_db_path, inter_sql)) > 0
-            kill_when(start_worker(), copied,
-                      "archive_old_interactions to copy a batch")
+            helpers.kill_when(start_worker(), copied,
+                              "archive_old_interactions to copy a batch", 120)
             hot_m = ids(STACK.db_path, msg_sql)
             arch_m = ids(STACK.archive_db_path, msg_sql)
             hot_i = ids(STACK.db_path, inter_sql)

@@ -269,27 +269,22 @@ def clear_queue(stack):
              "AND finished_at IS NULL")
 
 
-def kill_worker_when(stack, started, what):
-    """Starts chatdesk-worker on stack in its own session and SIGKILLs it
-    (its whole group) once started() is true; a started() that raises
-    sqlite3.OperationalError (a file not there yet) counts as false. Raises
-    HarnessError if the worker finished before it could be killed: the
-    test's data must be larger."""
-    p = subprocess.Popen([harness.binary("chatdesk-worker")],
-                         cwd=stack.tmp, env=stack.env(),
-                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                         stderr=subprocess.DEVNULL, start_new_session=True)
+def kill_when(p, started, what, timeout=60):
+    """SIGKILLs the process group of p (started in its own session) once
+    started() is true; a started() that raises sqlite3.OperationalError (a
+    file not there yet) counts as false. Raises HarnessError if p finished
+    before it could be killed: the test's data must be larger."""
     try:
         def ready():
             if p.poll() is not None:
                 raise harness.HarnessError(
-                    "the worker finished before it could be killed; "
-                    "make the data larger")
+                    "the worker finished before it could be killed (%s); "
+                    "make the data larger" % what)
             try:
                 return started()
             except sqlite3.OperationalError:
                 return False
-        harness.wait_until(ready, 60, interval=0.005, what=what)
+        harness.wait_until(ready, timeout, interval=0.005, what=what)
         os.killpg(p.pid, signal.SIGKILL)
     finally:
         if p.poll() is None:
@@ -298,6 +293,16 @@ def kill_worker_when(stack, started, what):
             except ProcessLookupError:
                 pass
         p.wait(10)
+
+
+def kill_worker_when(stack, started, what):
+    """Starts chatdesk-worker on stack in its own session and kills it (its
+    whole group) once started() is true, as kill_when."""
+    p = subprocess.Popen([harness.binary("chatdesk-worker")],
+                         cwd=stack.tmp, env=stack.env(),
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL, start_new_session=True)
+    kill_when(p, started, what)
 
 
 def describe(r):

@@ -2,7 +2,8 @@
  * Unit tests for the field validators every handler uses (api_access.c,
  * "validate or reply"): each returns 1 with the value, 0 when the field
  * is absent (or null where allowed) and not required, or -1 after
- * answering 400 invalid_field naming the field.
+ * answering 400 invalid_field naming the field. The same for the query
+ * parameter helpers and the page answer (api_page.c).
  */
 #include "autoconf.h"
 
@@ -212,6 +213,182 @@ test_enum(void **state)
 	done(&req);
 }
 
+/* A GET request for uri (with its query). */
+static void
+req_get(struct req *req, const char *uri)
+{
+	if (http_req_init_raw(req, "GET", uri, &io) != 0)
+		fail_msg("init refused");
+}
+
+/* The answer's message was exactly want. */
+static void
+assert_message(const char *want)
+{
+	char m[160];
+
+	snprintf(m, sizeof(m), "\"message\":\"%s\"", want);
+	assert_non_null(strstr(io.body.buf, m));
+}
+
+static void
+test_query_int(void **state)
+{
+	struct req req;
+	long long n;
+
+	(void)state;
+	req_get(&req, "/x?limit=7");
+	assert_int_equal(api_query_int(&req, "limit", 1, 100, 50, &n), 1);
+	assert_int_equal(n, 7);
+	assert_int_equal(api_query_int(&req, "days", 1, 365, 30, &n), 0);
+	assert_int_equal(n, 30);
+	done(&req);
+
+	req_get(&req, "/x?days=0");
+	assert_int_equal(api_query_int(&req, "days", 1, 365, 30, &n), -1);
+	assert_refused(&req, "days");
+	assert_message("days must be 1..365");
+	done(&req);
+
+	req_get(&req, "/x?limit=1x");
+	assert_int_equal(api_query_int(&req, "limit", 1, 100, 50, &n), -1);
+	assert_refused(&req, "limit");
+	done(&req);
+}
+
+static void
+test_query_id(void **state)
+{
+	struct req req;
+	int64_t id;
+
+	(void)state;
+	req_get(&req, "/x?before=12");
+	assert_int_equal(api_query_id(&req, "before", &id), 1);
+	assert_int_equal(id, 12);
+	assert_int_equal(api_query_id(&req, "after", &id), 0);
+	assert_int_equal(id, 0);
+	done(&req);
+
+	req_get(&req, "/x?before=012");
+	assert_int_equal(api_query_id(&req, "before", &id), -1);
+	assert_refused(&req, "before");
+	assert_message("before must be an id");
+	done(&req);
+}
+
+static void
+test_query_enum(void **state)
+{
+	static const char *const choices[] = { "open", "pending", "closed",
+	    NULL };
+	static const char *const two[] = { "0", "1", NULL };
+	struct req req;
+	int idx = -1;
+
+	(void)state;
+	req_get(&req, "/x?status=closed&unread=1");
+	assert_int_equal(api_query_enum(&req, "status", choices, &idx), 1);
+	assert_int_equal(idx, 2);
+	assert_int_equal(api_query_enum(&req, "unread", two, &idx), 1);
+	assert_int_equal(idx, 1);
+	assert_int_equal(api_query_enum(&req, "role", choices, &idx), 0);
+	done(&req);
+
+	req_get(&req, "/x?status=Open");
+	assert_int_equal(api_query_enum(&req, "status", choices, &idx), -1);
+	assert_refused(&req, "status");
+	assert_message("status must be open, pending or closed");
+	done(&req);
+
+	req_get(&req, "/x?unread=true");
+	assert_int_equal(api_query_enum(&req, "unread", two, &idx), -1);
+	assert_message("unread must be 0 or 1");
+	done(&req);
+}
+
+static void
+test_query_ids(void **state)
+{
+	struct req req;
+	int64_t ids[3];
+
+	(void)state;
+	req_get(&req, "/x?rooms=9,2,9&tickets=");
+	assert_int_equal(api_query_ids(&req, "rooms", 3, ids), 2);
+	assert_int_equal(ids[0], 2);
+	assert_int_equal(ids[1], 9);
+	assert_int_equal(api_query_ids(&req, "tickets", 3, ids), 0);
+	assert_int_equal(api_query_ids(&req, "absent", 3, ids), 0);
+	done(&req);
+
+	req_get(&req, "/x?rooms=1,2,3,4");
+	assert_int_equal(api_query_ids(&req, "rooms", 3, ids), -1);
+	assert_message("rooms must be at most 3 ids, separated by commas");
+	done(&req);
+
+	req_get(&req, "/x?rooms=1,,2");
+	assert_int_equal(api_query_ids(&req, "rooms", 3, ids), -1);
+	assert_refused(&req, "rooms");
+	done(&req);
+}
+
+static void
+test_page_params(void **state)
+{
+	struct req req;
+	int64_t before, after;
+	int limit;
+
+	(void)state;
+	req_get(&req, "/x");
+	assert_int_equal(api_page_params_after(&req, 20, &limit, &before,
+	    &after), 0);
+	assert_int_equal(limit, 20);
+	assert_int_equal(before, 0);
+	assert_int_equal(after, 0);
+	done(&req);
+
+	req_get(&req, "/x?limit=101");
+	assert_int_equal(api_page_params(&req, 20, &limit, &before), -1);
+	assert_message("limit must be 1..100");
+	done(&req);
+
+	req_get(&req, "/x?after=3&before=9");
+	assert_int_equal(api_page_params_after(&req, 20, &limit, &before,
+	    &after), -1);
+	assert_refused(&req, "after");
+	assert_message("after and before cannot be used together");
+	done(&req);
+}
+
+/* The page answer is the text of a JSON dump of the same object. */
+static void
+test_page_answer(void **state)
+{
+	struct req req;
+	json_t *items;
+
+	(void)state;
+	req_get(&req, "/x");
+	items = json_pack("[{s:i, s:s}, {s:i}]", "id", 9, "name", "a\"b", "id",
+	    4);
+	api_page_answer(&req, "rooms", items, "next_before",
+	    api_item_id(items, 1));
+	assert_int_equal(req.status, 200);
+	assert_string_equal(io.body.buf,
+	    "{\"rooms\":[{\"id\":9,\"name\":\"a\\\"b\"},{\"id\":4}],"
+	    "\"next_before\":4}\n");
+	done(&req);
+
+	req_get(&req, "/x");
+	api_page_answer(&req, "users", json_array(), "next_after", 0);
+	assert_string_equal(io.body.buf,
+	    "{\"users\":[],\"next_after\":null}\n");
+	done(&req);
+}
+
 /* Names and emails are one line each: no control byte anywhere. */
 static void
 test_user_checks(void **state)
@@ -244,6 +421,12 @@ main(void)
 		cmocka_unit_test(test_str),
 		cmocka_unit_test(test_id),
 		cmocka_unit_test(test_enum),
+		cmocka_unit_test(test_query_int),
+		cmocka_unit_test(test_query_id),
+		cmocka_unit_test(test_query_enum),
+		cmocka_unit_test(test_query_ids),
+		cmocka_unit_test(test_page_params),
+		cmocka_unit_test(test_page_answer),
 		cmocka_unit_test(test_user_checks),
 	};
 
