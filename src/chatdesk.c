@@ -21,6 +21,7 @@
 #include "app.h"
 #include "check.h"
 #include "config.h"
+#include "events.h"
 #include "log.h"
 #include "metrics.h"
 #include "serve.h"
@@ -176,7 +177,11 @@ main(int argc, char *argv[])
 	log_info("ready (pid %ld, version %s)", (long)getpid(), PACKAGE_VERSION);
 	/* SIGHUP and SIGUSR1 restart accept(2) (SA_RESTART): what they ask
 	 * is done here before the next request, never in the middle of one. */
-	while (!sig_stopping() && FCGX_Accept_r(&fr) >= 0) {
+	for (;;) {
+		/* The last publish's answer, read while no request waits. */
+		events_wait(app.events, sock);
+		if (sig_stopping() || FCGX_Accept_r(&fr) < 0)
+			break;
 		sig_apply(&app);
 		serve_handle(&app, &fr);	/* finishes fr */
 		sig_apply(&app);

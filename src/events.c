@@ -3,6 +3,7 @@
 
 #include <sys/socket.h>
 
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,15 +30,27 @@ struct events {
 	char		*url;
 	char		*sock;
 	long long	 timeout_ms;
+	CURLM		*multi;		/* holds the one connection to nginx */
 	CURL		*curl;
 	struct curl_slist *headers;
-	struct strbuf	 target;
 	struct pending	 q[EVENTS_QUEUE_MAX];
 	int		 nq;
 	int64_t		 logged_us;
 	uint64_t	 unlogged;	/* failures since the last log line */
 	int64_t		 retry_us;	/* publisher failed: not before this */
-	int		 fds_marked;	/* curl's own descriptors close-on-exec */
+	/* The publish in flight (curl in multi), its answer not read yet. */
+	int		 busy;
+	int		 busy_delete;	/* a DELETE: 200 or 404, not 201/202 */
+	char		*busy_text;	/* its body (libcurl does not copy it) */
+	size_t		 busy_len;	/* its body's length */
+	int64_t		 busy_until_us;	/* given up after this */
+	struct strbuf	 target;	/* its URL; the channels for the log */
+};
+
+/* What drive() waits for. */
+enum until {
+	UNTIL_DONE,	/* the answer read and counted */
+	UNTIL_SENT	/* the whole request in the publisher's socket */
 };
 
 void
@@ -141,8 +154,13 @@ events_free(struct events *ev)
 		free(ev->q[i].chans);
 		free(ev->q[i].text);
 	}
+	if (ev->busy)
+		curl_multi_remove_handle(ev->multi, ev->curl);
+	free(ev->busy_text);
 	if (ev->curl != NULL)
 		curl_easy_cleanup(ev->curl);
+	if (ev->multi != NULL)
+		curl_multi_cleanup(ev->multi);
 	curl_slist_free_all(ev->headers);
 	strbuf_free(&ev->target);
 	free(ev->url);
@@ -150,7 +168,9 @@ events_free(struct events *ev)
 	free(ev);
 }
 
-/* The easy handle with everything but the URL and body set, made once. */
+/* The multi and easy handles with everything but the URL and body set,
+ * made once: the multi keeps the connection to nginx open between
+ * publishes. */
 static CURL *
 handle(struct events *ev)
 {
@@ -158,8 +178,18 @@ handle(struct events *ev)
 
 	if (ev->curl != NULL)
 		return ev->curl;
-	if ((c = curl_easy_init()) == NULL)
+	if ((ev->multi = curl_multi_init()) == NULL)
 		return NULL;
+	if ((c = curl_easy_init()) == NULL) {
+		curl_multi_cleanup(ev->multi);
+		ev->multi = NULL;
+		return NULL;
+	}
+	/* The multi's wakeup socketpair, which libcurl 7.88 opens without
+	 * close-on-exec (its connection sockets go through open_cloexec):
+	 * marked, as every descriptor the app holds (issue 13: a
+	 * notify_command child must inherit none). */
+	util_cloexec_all();
 	ev->headers = curl_slist_append(ev->headers,
 	    "Content-Type: application/json");
 	ev->headers = curl_slist_append(ev->headers, "Accept: text/json");
@@ -167,8 +197,10 @@ handle(struct events *ev)
 	ev->headers = curl_slist_append(ev->headers, "Expect:");
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, ev->headers);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	/* No CURLOPT_TIMEOUT_MS: libcurl would count a publish whose answer
+	 * is waiting in the socket as timed out when the request after it
+	 * took longer than the timeout; drive() keeps its own deadline. */
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)ev->timeout_ms);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)ev->timeout_ms);
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, open_cloexec);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
@@ -203,23 +235,102 @@ failed(struct events *ev, const char *chans, const char *why, int back_off)
 	ev->unlogged = 0;
 }
 
-/* POSTs one event: Nchan answers 201 (subscribers were there) or 202
- * (queued for none yet). Or, text NULL, DELETEs the channels: 200, or
- * 404 when there was none. */
-static void
-send_one(struct events *ev, const char *chans, const char *text, size_t len)
+/* The channels of the publish in flight, for the log. */
+static const char *
+busy_chans(const struct events *ev)
 {
-	CURL *c;
-	CURLcode rc;
+	return ev->target.buf + strlen(ev->url);
+}
+
+/* Ends the publish in flight, with libcurl's result rc (or, timed_out,
+ * given up by drive()), and counts it: Nchan answers a POST 201
+ * (subscribers were there) or 202 (queued for none yet), a DELETE 200,
+ * or 404 when there was no such channel. */
+static void
+done(struct events *ev, CURLcode rc, int timed_out)
+{
 	long status = 0;
 	char why[64];
 
+	curl_easy_getinfo(ev->curl, CURLINFO_RESPONSE_CODE, &status);
+	/* Removed mid-transfer (timed out), the connection is closed. */
+	curl_multi_remove_handle(ev->multi, ev->curl);
+	ev->busy = 0;
+	free(ev->busy_text);
+	ev->busy_text = NULL;
+	if (timed_out)
+		failed(ev, busy_chans(ev), "timed out", 1);
+	else if (rc != CURLE_OK)
+		failed(ev, busy_chans(ev), curl_easy_strerror(rc),
+		    rc == CURLE_OPERATION_TIMEDOUT);
+	else if (ev->busy_delete ? status != 200 && status != 404 :
+	    status != 201 && status != 202) {
+		snprintf(why, sizeof(why), "HTTP status %ld", status);
+		failed(ev, busy_chans(ev), why, 0);
+	} else
+		metrics_event_publish(1);
+}
+
+/*
+ * Runs the publish in flight until it is done, or, until UNTIL_SENT,
+ * until the whole request is in the publisher's socket (a DELETE, with
+ * no body to count, until it is done); and with fd >= 0, only until fd
+ * is readable. The answer waiting in the socket is read before the
+ * deadline is looked at, so a publish answered while the process did
+ * something else is not counted as timed out.
+ */
+static void
+drive(struct events *ev, enum until until, int fd)
+{
+	struct curl_waitfd w;
+	CURLMsg *m;
+	curl_off_t up;
+	int64_t left_us;
+	int running, left;
+
+	while (ev->busy) {
+		if (curl_multi_perform(ev->multi, &running) != CURLM_OK) {
+			done(ev, CURLE_FAILED_INIT, 0);
+			return;
+		}
+		while ((m = curl_multi_info_read(ev->multi, &left)) != NULL)
+			if (m->msg == CURLMSG_DONE && ev->busy)
+				done(ev, m->data.result, 0);
+		if (!ev->busy)
+			return;
+		if (until == UNTIL_SENT && ev->busy_len > 0 &&
+		    curl_easy_getinfo(ev->curl, CURLINFO_SIZE_UPLOAD_T,
+		    &up) == CURLE_OK && up == (curl_off_t)ev->busy_len)
+			return;
+		if ((left_us = ev->busy_until_us - util_mono_us()) <= 0) {
+			done(ev, CURLE_OK, 1);
+			return;
+		}
+		w.fd = fd;
+		w.events = CURL_WAIT_POLLIN;
+		w.revents = 0;
+		(void)curl_multi_poll(ev->multi, fd >= 0 ? &w : NULL,
+		    fd >= 0 ? 1 : 0, (int)(left_us / 1000) + 1, NULL);
+		if (w.revents != 0)
+			return;
+	}
+}
+
+/* Starts one publish: a POST of text (malloc'd, taken) to the channels,
+ * or, text NULL, a DELETE of them. Nothing may be in flight. */
+static void
+start(struct events *ev, const char *chans, char *text, size_t len)
+{
+	CURL *c;
+
 	if (util_mono_us() < ev->retry_us) {
 		failed(ev, chans, "the publisher failed lately; not tried", 0);
+		free(text);
 		return;
 	}
 	if ((c = handle(ev)) == NULL) {
 		failed(ev, chans, "curl_easy_init failed", 0);
+		free(text);
 		return;
 	}
 	strbuf_reset(&ev->target);
@@ -229,29 +340,16 @@ send_one(struct events *ev, const char *chans, const char *text, size_t len)
 	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, text ? NULL : "DELETE");
 	curl_easy_setopt(c, CURLOPT_POSTFIELDS, text ? text : "");
 	curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)len);
-	rc = curl_easy_perform(c);
-	/* The first perform makes the handle's multi and its wakeup
-	 * socketpair, which libcurl 7.88 opens without close-on-exec (its
-	 * connection sockets go through open_cloexec): marked once, as
-	 * every descriptor the app holds (issue 13: a notify_command child
-	 * must inherit none). */
-	if (!ev->fds_marked) {
-		util_cloexec_all();
-		ev->fds_marked = 1;
-	}
-	if (rc != CURLE_OK) {
-		failed(ev, chans, curl_easy_strerror(rc),
-		    rc == CURLE_OPERATION_TIMEDOUT);
+	if (curl_multi_add_handle(ev->multi, c) != CURLM_OK) {
+		failed(ev, chans, "curl_multi_add_handle failed", 0);
+		free(text);
 		return;
 	}
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-	if (text == NULL ? status != 200 && status != 404 :
-	    status != 201 && status != 202) {
-		snprintf(why, sizeof(why), "HTTP status %ld", status);
-		failed(ev, chans, why, 0);
-		return;
-	}
-	metrics_event_publish(1);
+	ev->busy = 1;
+	ev->busy_text = text;
+	ev->busy_delete = text == NULL;
+	ev->busy_len = text ? len : 0;
+	ev->busy_until_us = util_mono_us() + ev->timeout_ms * 1000;
 }
 
 /* Queues chans and text (NULL: delete the channels), sending what is
@@ -311,17 +409,43 @@ events_emit(struct events *ev, const struct events_chans *c, json_t *j)
 	json_decref(j);
 }
 
-void
-events_flush(struct events *ev)
+/*
+ * Sends the queue in order, one publish at a time over the one
+ * connection: each waits for the answer to the one before it (HTTP/1.1
+ * without pipelining; a second connection could let nginx read a later
+ * event first). The last is left in flight after last.
+ */
+static void
+send_queue(struct events *ev, enum until last)
 {
 	int i;
 
-	if (ev == NULL)
-		return;
+	drive(ev, UNTIL_DONE, -1);
 	for (i = 0; i < ev->nq; i++) {
-		send_one(ev, ev->q[i].chans, ev->q[i].text, ev->q[i].len);
+		start(ev, ev->q[i].chans, ev->q[i].text, ev->q[i].len);
+		drive(ev, i == ev->nq - 1 ? last : UNTIL_DONE, -1);
 		free(ev->q[i].chans);
-		free(ev->q[i].text);
 	}
 	ev->nq = 0;
+}
+
+void
+events_flush(struct events *ev)
+{
+	if (ev != NULL && ev->enabled)
+		send_queue(ev, UNTIL_DONE);
+}
+
+void
+events_send(struct events *ev)
+{
+	if (ev != NULL && ev->enabled && ev->nq > 0)
+		send_queue(ev, UNTIL_SENT);
+}
+
+void
+events_wait(struct events *ev, int fd)
+{
+	if (ev != NULL && ev->busy)
+		drive(ev, UNTIL_DONE, fd);
 }

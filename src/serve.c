@@ -125,13 +125,15 @@ serve_handle(struct app *app, FCGX_Request *fr)
 	(void)db_idle(app->db);
 	us = util_mono_us() - req.start_us;
 	metrics_request(req.route_index, req.status, us);
-	/* Events of what this request committed, before the answer leaves
-	 * (it waits in libfcgi's buffer until FCGX_Finish_r): a client that
-	 * posts again after its answer has its events in Nchan in the order
-	 * it made them, whichever process serves it. A publish takes a
-	 * fraction of a millisecond; a failed one at most events_timeout_ms,
-	 * and is only counted and logged. */
-	events_flush(app->events);
+	/* Events of what this request committed, sent before the answer
+	 * leaves (it waits in libfcgi's buffer until FCGX_Finish_r): each
+	 * event is wholly in nginx's socket before the client can know of
+	 * its change, so before any later change of the client's exists,
+	 * whichever process makes it (docs/DESIGN.md, "Publishing events").
+	 * Nchan's answer is read after the answer left (events_wait in the
+	 * accept loop, or the next publish): the post does not wait for
+	 * nginx's round trip. A failed publish is only counted and logged. */
+	events_send(app->events);
 	/* The answer goes to nginx before the log line is written; the
 	 * FastCGI params (the method among them) are freed with it. */
 	snprintf(method, sizeof(method), "%s", req.method);

@@ -103,10 +103,14 @@ test_disabled_publisher(void **state)
 	events_emit_text(ev, &c, "{}", 2);
 	events_emit(ev, &c, json_object());
 	events_kick_user(ev, 1);
+	events_send(ev);
+	events_wait(ev, 0);
 	events_flush(ev);
 	events_free(ev);
 	events_free(NULL);
 	events_flush(NULL);
+	events_send(NULL);
+	events_wait(NULL, 0);
 }
 
 int
