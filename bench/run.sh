@@ -12,8 +12,8 @@
 #   --no-paths     skip the standard paths (ceiling, cached reads, post, uncached)
 #   --mixed        also the mixed load (bench/mixed.lua: 8 cached reads, 2 posts
 #                  in 10) in each round
-#   --pools [LIST] also POST with the pool at each size of LIST (default 2,4,8),
-#                  interleaved in each round
+#   --pools [LIST] also POST (and with --mixed the mixed load) with the pool at
+#                  each size of LIST (default 2,4,8), interleaved in each round
 #   --worker       also: drain rate of 100,000 trivial tasks
 #   --maintenance  also: the mixed load idle, and while close_inactive_tickets
 #                  and archive_old_interactions run over --tickets seeded
@@ -229,6 +229,7 @@ for r in $(seq "$rounds"); do
 		for p in $pools; do
 			resize_pool "$p"
 			run_wrk "post_pool_$p" "$base/rooms/1/messages" -s "$root/bench/post.lua"
+			[ "$mixed" = 0 ] || mixed_wrk "mixed_pool_$p"
 		done
 		resize_pool "$pool"
 	fi
@@ -236,6 +237,8 @@ for r in $(seq "$rounds"); do
 done
 
 echo "== pool RSS after: $(rss)"
+# BENCH_RESULTS=FILE keeps each wrk run's line (name req/s p50 p99 non2xx).
+[ -z "${BENCH_RESULTS:-}" ] || cp "$results" "$BENCH_RESULTS"
 [ -s "$results" ] && python3 - "$results" "$pools" <<'PY'
 import statistics, sys
 rows = {}
@@ -255,6 +258,7 @@ print()
 print("%-18s %10s %9s %9s %8s %8s %6s  %s" % ("path", "req/s", "p50 ms", "p99 ms", "rps/ceil", "p99/ceil", "non2xx", "goal"))
 names = ["ceiling", "cached_messages", "cached_ticket", "post_message", "uncached_messages", "mixed"]
 names += ["post_pool_%s" % p for p in sys.argv[2].split()]
+names += ["mixed_pool_%s" % p for p in sys.argv[2].split()]
 names += ["peer_cached_messages", "peer_cached_ticket", "peer_post_message", "peer_mixed"]
 for n in names:
     if n not in rows:
@@ -275,9 +279,10 @@ if peer:
     print()
     print("chatdesk / FastAPI peer (goals of issue 17: post >= 2, cached messages >= 4):")
     for n in peer:
-        pr = sorted(a / b for a, b in zip(seq[n], seq["peer_" + n]) if b > 0)
-        print("   %-16s %6.2f x  (medians); per round: %s  p99 %.2f x" % (n, med(n, 0) / med("peer_" + n, 0),
-              " ".join("%.2f" % x for x in pr), med(n, 2) / med("peer_" + n, 2)))
+        pr = [a / b for a, b in zip(seq[n], seq["peer_" + n]) if b > 0]
+        print("   %-16s %6.2f x  (medians); per round, in order: %s (median %.2f); p99 %.2f x" % (n,
+              med(n, 0) / med("peer_" + n, 0), " ".join("%.2f" % x for x in pr),
+              statistics.median(pr), med(n, 2) / med("peer_" + n, 2)))
 pools = sys.argv[2].split()
 if pools:
     first = med("post_pool_" + pools[0], 0)
@@ -286,6 +291,26 @@ if pools:
     for p in pools:
         n = "post_pool_" + p
         print("   pool %-3s %8.0f req/s  p99 %7.2f ms  %.2f x pool %s" % (p, med(n, 0), med(n, 2), med(n, 0) / first, pools[0]))
+    # Each round's sizes ran within a minute of each other: their ratio
+    # to the first size, per round, says more than medians on a machine
+    # whose load changes by the minute.
+    for kind in ("post", "mixed"):
+        if kind + "_pool_" + pools[0] not in rows:
+            continue
+        seq = {}
+        for line in open(sys.argv[1]):
+            n, rps = line.split()[:2]
+            seq.setdefault(n, []).append(float(rps))
+        base = seq[kind + "_pool_" + pools[0]]
+        print("%s by pool size, per round (req/s; x pool %s):" % (kind, pools[0]))
+        for p in pools:
+            v = seq[kind + "_pool_" + p]
+            rel = sorted(a / b for a, b in zip(v, base) if b > 0)
+            print("   pool %-3s %s   median ratio %.2f, range %.2f .. %.2f" % (p, " ".join("%6.0f" % x for x in v),
+                  statistics.median(rel), rel[0], rel[-1]))
+        for a, b in zip(pools, pools[1:]):
+            rel = sorted(x / y for x, y in zip(seq[kind + "_pool_" + b], seq[kind + "_pool_" + a]) if y > 0)
+            print("   pool %s / pool %s per round: median %.2f, range %.2f .. %.2f" % (b, a, statistics.median(rel), rel[0], rel[-1]))
 PY
 
 if [ "$worker" = 1 ]; then
