@@ -131,20 +131,27 @@ def session_from_db(digest):
     return None if row is None else "%d %s" % row
 
 
+async def cache_aside(key, fill, arg):
+    """The value of key, or fill(arg) from SQLite (None: there is none),
+    stored for CACHE_TTL."""
+    v = await ar.get(key)
+    if v is None:
+        s = await run_in_threadpool(fill, arg)
+        if s is None:
+            return None
+        v = s.encode()
+        await ar.set(key, v, ex=CACHE_TTL)
+    return v
+
+
 async def current_user(authorization: str = Header(None)):
     if not authorization or not authorization.startswith("Bearer "):
         raise HTTPException(401, "a bearer token is required")
     digest = hashlib.sha256(authorization[7:].encode()).hexdigest()
-    key = "session:" + digest
-    s = await ar.get(key)
+    s = await cache_aside("session:" + digest, session_from_db, digest)
     if s is None:
-        s = await run_in_threadpool(session_from_db, digest)
-        if s is None:
-            raise HTTPException(401, "unknown or revoked bearer token")
-        await ar.set(key, s, ex=CACHE_TTL)
-    else:
-        s = s.decode()
-    uid, role = s.split()
+        raise HTTPException(401, "unknown or revoked bearer token")
+    uid, role = s.decode().split()
     return User(int(uid), role)
 
 
@@ -197,14 +204,9 @@ def ticket_from_db(tid):
 
 @app.get("/api/v1/tickets/{tid}")
 async def get_ticket(tid: int, user: User = Depends(current_user)):
-    key = "ticket:%d" % tid
-    t = await ar.get(key)
+    t = await cache_aside("ticket:%d" % tid, ticket_from_db, tid)
     if t is None:
-        s = await run_in_threadpool(ticket_from_db, tid)
-        if s is None:
-            raise HTTPException(404, "no such ticket")
-        await ar.set(key, s, ex=CACHE_TTL)
-        t = s.encode()
+        raise HTTPException(404, "no such ticket")
     if not user.staff and json.loads(t)["requester_id"] != user.id:
         raise HTTPException(404, "no such ticket")
     return Response(t, media_type="application/json")
