@@ -8,11 +8,12 @@
 # usage: bench/run.sh [--rounds N] [--seconds S] [--conns C] [--pool P]
 #                     [--no-paths] [--mixed] [--pools [LIST]] [--worker]
 #                     [--maintenance] [--tickets N] [--slices K] [--pairs N]
+#                     [--peer]
 #   --no-paths     skip the standard paths (ceiling, cached reads, post, uncached)
 #   --mixed        also the mixed load (bench/mixed.lua: 8 cached reads, 2 posts
 #                  in 10) in each round
-#   --pools [LIST] also POST with the pool at each size of LIST (default 2,4,8),
-#                  interleaved in each round
+#   --pools [LIST] also POST (and with --mixed the mixed load) with the pool at
+#                  each size of LIST (default 2,4,8), interleaved in each round
 #   --worker       also: drain rate of 100,000 trivial tasks
 #   --maintenance  also: the mixed load idle, and while close_inactive_tickets
 #                  and archive_old_interactions run over --tickets seeded
@@ -21,11 +22,16 @@
 #                  with the worker running and held (SIGSTOP outside a batch),
 #                  --pairs of them per task (default 12), the rest unloaded;
 #                  prints the throughput and p99 ratios (goals >= 0.80, <= 2)
+#   --peer         also the FastAPI peer (bench/peer/app.py: uvicorn x2, uvloop,
+#                  httptools, SQLite at synchronous=NORMAL) behind the same
+#                  nginx: its cached reads and POST after chatdesk's in each
+#                  round (and its mixed load with --mixed), and the ratios
+#                  chatdesk / FastAPI
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 rounds=3 seconds=10 conns=64 pool=2 worker=0 tickets=1000000
-paths=1 mixed=0 pools="" maintenance=0 slices=1 pairs=12
-usage="usage: bench/run.sh [--rounds N] [--seconds S] [--conns C] [--pool P] [--no-paths] [--mixed] [--pools [LIST]] [--worker] [--maintenance] [--tickets N] [--slices K] [--pairs N]"
+paths=1 mixed=0 pools="" maintenance=0 slices=1 pairs=12 peer=0
+usage="usage: bench/run.sh [--rounds N] [--seconds S] [--conns C] [--pool P] [--no-paths] [--mixed] [--pools [LIST]] [--worker] [--maintenance] [--tickets N] [--slices K] [--pairs N] [--peer]"
 while [ $# -gt 0 ]; do
 	case $1 in
 	--rounds) rounds=$2; shift 2 ;;
@@ -46,12 +52,20 @@ while [ $# -gt 0 ]; do
 	--tickets) tickets=$2; shift 2 ;;
 	--slices) slices=$2; shift 2 ;;
 	--pairs) pairs=$2; shift 2 ;;
+	--peer) peer=1; shift ;;
 	*) echo "$usage" >&2; exit 64 ;;
 	esac
 done
 for t in wrk redis-server redis-cli spawn-fcgi nginx sqlite3 curl python3; do
-	command -v "$t" >/dev/null || { echo "bench: $t is missing (scripts/deps.sh --test; apt-get install wrk)" >&2; exit 1; }
+	command -v "$t" >/dev/null || { echo "bench: $t is missing (scripts/deps.sh --bench)" >&2; exit 1; }
 done
+# The peer runs on Debian's python3 and its packages (PATH's python3 may
+# be another one without them).
+peer_python=/usr/bin/python3
+if [ "$peer" = 1 ] && ! "$peer_python" -c 'import fastapi, uvicorn, redis, uvloop, httptools' 2>/dev/null; then
+	echo "bench: --peer needs python3-fastapi python3-uvicorn python3-redis python3-uvloop python3-httptools (scripts/deps.sh --bench)" >&2
+	exit 1
+fi
 
 . "$root/bench/common.sh"
 bench_start chatdesk-bench
@@ -92,6 +106,37 @@ CEILING_REDIS=$state/redis.sock CEILING_KEY=messages:room:1 \
 
 port_app=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
 port_ceil=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
+: > "$state/peer.conf"
+if [ "$peer" = 1 ]; then
+	# Its own database and Redis database (1; chatdesk's is 0), seeded
+	# with the same data as chatdesk's below, the same token.
+	"$peer_python" "$root/bench/peer/app.py" seed "$state/peer.db" "$token"
+	DB=$state/peer.db REDIS_SOCKET=$state/redis.sock REDIS_DB=1 \
+		RATE_LIMIT_COUNT=$CHATDESK_RATE_LIMIT_COUNT \
+		"$peer_python" -m uvicorn --app-dir "$root/bench/peer" app:app \
+		--uds "$state/peer.sock" --workers "$pool" --loop uvloop \
+		--http httptools --no-access-log > "$state/peer.log" 2>&1 &
+	echo $! > "$state/peer.pid"
+	port_peer=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
+	# As a team would put uvicorn behind nginx: HTTP/1.1 with keep-alive
+	# to the upstream (which FastCGI to libfcgi cannot use, DESIGN.md),
+	# the same limit_req as the API's location.
+	cat > "$state/peer.conf" <<CONF
+upstream peer_pool { server unix:$state/peer.sock; keepalive 64; }
+server {
+    listen 127.0.0.1:$port_peer;
+    location /api/ {
+        limit_req zone=chatdesk_per_ip burst=200 nodelay;
+        limit_req_status 429;
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
+        proxy_set_header Host \$host;
+        proxy_pass http://peer_pool;
+    }
+}
+CONF
+	for _ in $(seq 100); do [ -S "$state/peer.sock" ] && break; sleep 0.1; done
+fi
 mkdir -p "$state/nginx-tmp"
 cp "$root"/nginx/chatdesk-locations.conf "$state/"
 # The ceiling's location gets the snippet's FastCGI settings, line for line.
@@ -117,6 +162,11 @@ curl -sf -X POST "$base/tickets" -H "$auth" -H 'Content-Type: application/json' 
 curl -sf "$base/rooms/1/messages" -H "$auth" >/dev/null	# builds the list
 curl -sf "$base/tickets/1" -H "$auth" >/dev/null
 [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port_ceil/")" = 200 ]
+if [ "$peer" = 1 ]; then
+	pbase=http://127.0.0.1:$port_peer/api/v1
+	curl -sf "$pbase/rooms/1/messages" -H "$auth" >/dev/null	# builds the list
+	curl -sf "$pbase/tickets/1" -H "$auth" >/dev/null
+fi
 
 # wrk NAME URL [extra args]: appends "NAME rps p50_ms p99_ms" to results.
 results=$state/results
@@ -166,12 +216,20 @@ for r in $(seq "$rounds"); do
 		run_wrk post_message "$base/rooms/1/messages" -s "$root/bench/post.lua"
 		# A read the cache cannot serve (before=): SQLite, as after a miss.
 		run_wrk uncached_messages "$base/rooms/1/messages?before=999999999999"
+		if [ "$peer" = 1 ]; then
+			run_wrk peer_cached_messages "$pbase/rooms/1/messages"
+			run_wrk peer_cached_ticket "$pbase/tickets/1"
+			run_wrk peer_post_message "$pbase/rooms/1/messages" -s "$root/bench/post.lua"
+		fi
 	fi
 	[ "$mixed" = 0 ] || mixed_wrk mixed
+	[ "$mixed" = 0 ] || [ "$peer" = 0 ] ||
+		run_wrk peer_mixed "$pbase/rooms/1/messages" -s "$root/bench/mixed.lua"
 	if [ -n "$pools" ]; then
 		for p in $pools; do
 			resize_pool "$p"
 			run_wrk "post_pool_$p" "$base/rooms/1/messages" -s "$root/bench/post.lua"
+			[ "$mixed" = 0 ] || mixed_wrk "mixed_pool_$p"
 		done
 		resize_pool "$pool"
 	fi
@@ -179,6 +237,8 @@ for r in $(seq "$rounds"); do
 done
 
 echo "== pool RSS after: $(rss)"
+# BENCH_RESULTS=FILE keeps each wrk run's line (name req/s p50 p99 non2xx).
+[ -z "${BENCH_RESULTS:-}" ] || cp "$results" "$BENCH_RESULTS"
 [ -s "$results" ] && python3 - "$results" "$pools" <<'PY'
 import statistics, sys
 rows = {}
@@ -198,6 +258,8 @@ print()
 print("%-18s %10s %9s %9s %8s %8s %6s  %s" % ("path", "req/s", "p50 ms", "p99 ms", "rps/ceil", "p99/ceil", "non2xx", "goal"))
 names = ["ceiling", "cached_messages", "cached_ticket", "post_message", "uncached_messages", "mixed"]
 names += ["post_pool_%s" % p for p in sys.argv[2].split()]
+names += ["mixed_pool_%s" % p for p in sys.argv[2].split()]
+names += ["peer_cached_messages", "peer_cached_ticket", "peer_post_message", "peer_mixed"]
 for n in names:
     if n not in rows:
         continue
@@ -206,6 +268,21 @@ for n in names:
     print("%-18s %10.0f %9.2f %9.2f %8s %8s %6d  %s" % (n, med(n, 0), med(n, 1), med(n, 2),
           "%.2f" % (med(n, 0) / ceil_rps) if ceil_rps else "-",
           "%.2f" % (med(n, 2) / ceil_p99) if ceil_rps else "-", sum(r[3] for r in rows[n]), verdict))
+peer = [n for n in ("cached_messages", "cached_ticket", "post_message", "mixed") if n in rows and "peer_" + n in rows]
+if peer:
+    # Of each round's pair too: the two ran seconds apart, so the ratio
+    # of a round drifts less with the machine's other load.
+    seq = {}
+    for line in open(sys.argv[1]):
+        n, rps = line.split()[:2]
+        seq.setdefault(n, []).append(float(rps))
+    print()
+    print("chatdesk / FastAPI peer (goals of issue 17: post >= 2, cached messages >= 4):")
+    for n in peer:
+        pr = [a / b for a, b in zip(seq[n], seq["peer_" + n]) if b > 0]
+        print("   %-16s %6.2f x  (medians); per round, in order: %s (median %.2f); p99 %.2f x" % (n,
+              med(n, 0) / med("peer_" + n, 0), " ".join("%.2f" % x for x in pr),
+              statistics.median(pr), med(n, 2) / med("peer_" + n, 2)))
 pools = sys.argv[2].split()
 if pools:
     first = med("post_pool_" + pools[0], 0)
@@ -214,6 +291,26 @@ if pools:
     for p in pools:
         n = "post_pool_" + p
         print("   pool %-3s %8.0f req/s  p99 %7.2f ms  %.2f x pool %s" % (p, med(n, 0), med(n, 2), med(n, 0) / first, pools[0]))
+    # Each round's sizes ran within a minute of each other: their ratio
+    # to the first size, per round, says more than medians on a machine
+    # whose load changes by the minute.
+    for kind in ("post", "mixed"):
+        if kind + "_pool_" + pools[0] not in rows:
+            continue
+        seq = {}
+        for line in open(sys.argv[1]):
+            n, rps = line.split()[:2]
+            seq.setdefault(n, []).append(float(rps))
+        base = seq[kind + "_pool_" + pools[0]]
+        print("%s by pool size, per round (req/s; x pool %s):" % (kind, pools[0]))
+        for p in pools:
+            v = seq[kind + "_pool_" + p]
+            rel = sorted(a / b for a, b in zip(v, base) if b > 0)
+            print("   pool %-3s %s   median ratio %.2f, range %.2f .. %.2f" % (p, " ".join("%6.0f" % x for x in v),
+                  statistics.median(rel), rel[0], rel[-1]))
+        for a, b in zip(pools, pools[1:]):
+            rel = sorted(x / y for x, y in zip(seq[kind + "_pool_" + b], seq[kind + "_pool_" + a]) if y > 0)
+            print("   pool %s / pool %s per round: median %.2f, range %.2f .. %.2f" % (b, a, statistics.median(rel), rel[0], rel[-1]))
 PY
 
 if [ "$worker" = 1 ]; then

@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # chatdesk: install the Debian packages that are missing (Debian 12).
 #
-#   scripts/deps.sh            everything: build, run and test packages
+#   scripts/deps.sh            everything: build, run, test and bench packages
 #   scripts/deps.sh --build    only what building needs
 #   scripts/deps.sh --run      what building and running (scripts/run.sh) need
 #   scripts/deps.sh --test     what building and `make check` need, plus the
 #                              sanitizer and fuzzing toolchain (clang) and
 #                              the OpenAPI validator (scripts/openapi-lint.sh
 #                              --install: npm ci, outside the repository)
+#   scripts/deps.sh --bench    what building, running and bench/run.sh need:
+#                              wrk, and the FastAPI peer's Debian packages
+#                              (bench/peer/, run by /usr/bin/python3); never
+#                              needed by the tests
 #
 # Nothing is done when every package is already installed (checked with
 # dpkg-query), so this is cheap to call before every build. Otherwise it
@@ -48,6 +52,11 @@ test_pkgs=(redis-server spawn-fcgi multiwatch libfcgi-bin sqlite3 curl procps py
 	clang libclang-rt-14-dev
 	# the web client's browser tests (tests/browser/)
 	chromium chromium-driver python3-selenium)
+# bench/run.sh (by hand, never by make check): wrk, and the FastAPI peer
+# of bench/peer/ (Debian's packages, for /usr/bin/python3; no PyPI).
+bench_pkgs=(redis-server spawn-fcgi sqlite3 curl procps python3 wrk
+	python3-fastapi python3-uvicorn python3-redis python3-uvloop
+	python3-httptools)
 
 usage() {
 	awk 'NR == 1 { next } /^#/ { sub(/^# ?/, ""); print; next } { exit }' "${BASH_SOURCE[0]}"
@@ -59,6 +68,7 @@ case "${1:-}" in
 --build) mode=build ;;
 --run) mode=run ;;
 --test) mode="test" ;;
+--bench) mode=bench ;;
 --all) mode=all ;;
 -h | --help)
 	usage
@@ -80,7 +90,8 @@ need_nginx=0
 case $mode in
 run) want+=("${run_pkgs[@]}") need_nginx=1 ;;
 test) want+=("${test_pkgs[@]}") need_nginx=1 ;;
-all) want+=("${run_pkgs[@]}" "${test_pkgs[@]}") need_nginx=1 ;;
+bench) want+=("${run_pkgs[@]}" "${bench_pkgs[@]}") need_nginx=1 ;;
+all) want+=("${run_pkgs[@]}" "${test_pkgs[@]}" "${bench_pkgs[@]}") need_nginx=1 ;;
 esac
 
 # tests/integration/test_openapi.py: python3-yaml, python3-jsonschema, and

@@ -25,7 +25,8 @@
 # Environment:
 #   STATE=DIR   state directory (default: var/local under the repository)
 #   PORT=N      nginx listens on 127.0.0.1:N (default 8080)
-#   POOL=N      number of chatdesk processes (default 2)
+#   POOL=N      number of chatdesk processes (default 8: the best mixed
+#               read/post throughput measured, bench/README.md)
 #   BUILD=DIR   build directory (default: build under the repository)
 #   RATE=N r/s  nginx's limit per client address (default 50r/s, burst 200)
 #   NO_DEPS=1   do not check or install packages
@@ -54,7 +55,7 @@ umask 027
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 STATE=${STATE:-$REPO/var/local}
 PORT=${PORT:-8080}
-POOL=${POOL:-2}
+POOL=${POOL:-8}
 BUILD=${BUILD:-$REPO/build}
 RATE=${RATE:-50r/s}
 PATH=$PATH:/usr/sbin:/sbin
