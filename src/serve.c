@@ -137,6 +137,20 @@ serve_handle(struct app *app, FCGX_Request *fr)
 	/* The answer goes to nginx before the log line is written; the
 	 * FastCGI params (the method among them) are freed with it. */
 	snprintf(method, sizeof(method), "%s", req.method);
+	/*
+	 * libfcgi ends a connection gracefully: it shuts its write side and
+	 * reads until nginx closes (up to 2 s), so that a close with unread
+	 * bytes cannot reset the connection under an answer in flight. When
+	 * nginx has sent all it will send (the end of stdin is read) and the
+	 * socket is a unix one (no reset: the answer already sits in nginx's
+	 * receive queue), the wait only keeps this process from its next
+	 * request until nginx has been scheduled. libfcgi's "detached" flag
+	 * makes FCGX_Finish_r close at once (FCGX_Free clears it). A body
+	 * left unread (an early 413) keeps the graceful close.
+	 */
+	if (app->fcgi_unix && (FCGX_HasSeenEOF(fr->in) == EOF ||
+	    FCGX_GetChar(fr->in) == EOF))
+		(void)FCGX_Detach(fr);
 	FCGX_Finish_r(fr);
 	metrics_busy(0);
 	log_request(&req, us, method, 0);
