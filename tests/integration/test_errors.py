@@ -25,6 +25,7 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import harness  # noqa: E402
+import helpers  # noqa: E402
 import tap  # noqa: E402
 
 STACK = None
@@ -191,6 +192,22 @@ class BodyTooLargeTest(harness.ApiTestCase):
         r = STACK.http("POST", "/api/v1/tickets", body=b"{" + b" " * (2 << 20),
                        headers={"Content-Type": "application/json"})
         self.assertError(r, 413, "payload_too_large")
+        self.assertEqual(len(STACK.pool_pids()), STACK.pool_size)
+
+    def test_unread_body_larger_than_the_socket(self):
+        """a 900 KB body (under nginx's 1 MB, over max_body_bytes and a
+        unix socket's buffer): the app's own 413, every time, never a 502;
+        the pool answers it without reading the body, and that connection
+        keeps libfcgi's graceful close (serve_handle)"""
+        _, token = helpers.add_user(STACK, "Big Body", "big-body@example.com",
+                                    "customer")
+        body = b"{" + b" " * (900 << 10) + b"}"
+        for _ in range(20):
+            r = STACK.http("POST", "/api/v1/tickets", body=body, headers={
+                "Content-Type": "application/json",
+                "Authorization": "Bearer " + token})
+            self.assertError(r, 413, "payload_too_large")
+        self.assertEqual(STACK.http("GET", "/api/v1/health").status, 200)
         self.assertEqual(len(STACK.pool_pids()), STACK.pool_size)
 
 
