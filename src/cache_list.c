@@ -224,12 +224,18 @@ text_id(const char *s, size_t len)
  * room_cache_size items (about 16 KiB at 100 items of the usual size).
  */
 #define COPY_SLOTS	64
+#define COPY_ITEMS	100	/* room_cache_size's maximum (config.c) */
 
 static struct list_copy {
 	char		 key[sizeof(((struct rkey *)0)->s)];
 	int		 limit;
 	char		 head[24];	/* "" : empty slot */
 	struct strbuf	 text;
+	/* Its items, newest first, for the catch-up read (copy_after):
+	 * where each lies in text, and its id; n is -1 when not indexed. */
+	int		 n;
+	size_t		 off[COPY_ITEMS], len[COPY_ITEMS];
+	int64_t		 id[COPY_ITEMS];
 } copies[COPY_SLOTS];
 
 static struct list_copy *
@@ -279,15 +285,42 @@ list_answer(struct list_read *lr, const redisReply *r)
 	page_tail(lr->out, "next_before", last > 0, last);
 }
 
+/* Where each item of r lies in the answer list_answer made from it
+ * (after page_head's {"field":[ and a comma between items), and its id. */
+static void
+copy_index(struct list_copy *cp, const char *field, const redisReply *r)
+{
+	const redisReply *e;
+	size_t i, pos = 5 + strlen(field);
+
+	cp->n = -1;
+	if (r->elements > COPY_ITEMS)
+		return;
+	for (i = 0; i < r->elements; i++) {
+		e = r->element[i];
+		if (e->type != REDIS_REPLY_STRING ||
+		    (cp->id[i] = text_id(e->str, e->len)) == 0)
+			return;
+		if (i > 0)
+			pos++;
+		cp->off[i] = pos;
+		cp->len[i] = e->len;
+		pos += e->len;
+	}
+	if (pos <= cp->text.len)
+		cp->n = (int)r->elements;
+}
+
 /* Keeps the answer just made from r as the list's copy. */
 static void
 copy_keep(struct list_copy *cp, const struct rkey *list, int limit,
-    const redisReply *r, const struct strbuf *answer)
+    const char *field, const redisReply *r, const struct strbuf *answer)
 {
 	const redisReply *e = r->element[0];
 	size_t n;
 
 	cp->head[0] = '\0';
+	cp->n = -1;
 	if (e->type != REDIS_REPLY_STRING || e->len < 7 ||
 	    strncmp(e->str, "{\"id\":", 6) != 0)
 		return;
@@ -300,6 +333,7 @@ copy_keep(struct list_copy *cp, const struct rkey *list, int limit,
 	strbuf_add(&cp->text, answer->buf, answer->len);
 	memcpy(cp->head, e->str + 6, n);
 	cp->head[n] = '\0';
+	copy_index(cp, field, r);
 }
 
 /* The first limit items of the list: 1 hit (answered into out), 0 no
@@ -342,7 +376,7 @@ list_read(struct cache *c, const struct rkey *list, void *ctx)
 		return 0;
 	}
 	list_answer(lr, r);
-	copy_keep(cp, list, lr->limit, r, lr->out);
+	copy_keep(cp, list, lr->limit, lr->field, r, lr->out);
 	freeReplyObject(r);
 	return 1;
 }
@@ -429,6 +463,47 @@ list_after(struct cache *c, const struct rkey *list, const char *field,
 	return 1;
 }
 
+/*
+ * The catch-up read from this process's copy of the list (the page of
+ * room_cache_size items, the whole list). list_read validates that copy
+ * with LINDEX 0, or renews it with one LRANGE when the head moved or
+ * there is none; the copy is then a newest contiguous run as of this
+ * read, so when it reaches back to after it answers exactly what
+ * list_after would, and in the steady state for one small item in place
+ * of the whole list. Returns 1 (answered), 2 (the list is absent or
+ * does not reach back to after: SQLite answers), 0 (the copy could not be
+ * indexed: list_after answers) or -1 (Redis down).
+ */
+static int
+copy_after(struct cache *c, const struct rkey *list, const char *field,
+    int64_t after, int limit, struct strbuf *out)
+{
+	struct list_read lr = { field, (int)c->cfg->room_cache_size, out };
+	struct list_copy *cp = copy_slot(list, lr.limit);
+	int64_t last = 0;
+	int i, n = 0, rc;
+
+	if ((rc = list_read(c, list, &lr)) != 1)
+		return rc == 0 ? 2 : rc;
+	if (cp->head[0] == '\0' || cp->n <= 0 || cp->limit != lr.limit ||
+	    strcmp(cp->key, list->s) != 0)
+		return 0;
+	if (cp->id[cp->n - 1] > after)
+		return 2;
+	/* Newest first in the copy; the answer is oldest first. */
+	page_head(out, field);
+	for (i = cp->n; i-- > 0 && n < limit; ) {
+		if (cp->id[i] <= after)
+			continue;
+		if (n++ > 0)
+			strbuf_add(out, ",", 1);
+		strbuf_add(out, cp->text.buf + cp->off[i], cp->len[i]);
+		last = cp->id[i];
+	}
+	page_tail(out, "next_after", n == limit, last);
+	return 1;
+}
+
 int
 cache_list_after(struct cache *c, const struct rkey *list, const char *field,
     int64_t after, int limit, cache_page_fn fill, void *arg,
@@ -440,7 +515,8 @@ cache_list_after(struct cache *c, const struct rkey *list, const char *field,
 	/* Only a read the list can answer whole; it is never rebuilt here
 	 * (a client catching up far back reads SQLite). */
 	if (limit <= c->cfg->room_cache_size && cache_sync(c) == 0 &&
-	    list_after(c, list, field, after, limit, out) == 1) {
+	    ((rc = copy_after(c, list, field, after, limit, out)) == 1 ||
+	    (rc == 0 && list_after(c, list, field, after, limit, out) == 1))) {
 		*res = CACHE_HIT;
 		metrics_cache(list->fam, 0);
 		return 0;

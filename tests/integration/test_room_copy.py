@@ -103,6 +103,39 @@ class RoomCopy(unittest.TestCase):
                                      % (rnd, limit, k, mid))
         self.assertGreater(hits, 0, "some reads were cached")
 
+    def test_3_catch_up_after_a_201(self):
+        """?after= (answered from a process's copy while its head holds):
+        after a post's 201, every read has every message newer than after,
+        oldest first, the new one last, and the same objects as the
+        latest read"""
+        room = new_room("copy 3")
+        for i in range(8):
+            post(room, "seed %d" % i)
+        hits = 0
+        for rnd in range(30):
+            for _ in range(READS):
+                read(room, 50)
+            mid = post(room, "round %d" % rnd)
+            want = [m["id"] for m in helpers.db_messages(STACK, room)]
+            after = want[4]
+            latest, _ = read(room, 50)
+            objs = {m["id"]: m for m in latest.json["messages"]}
+            for k in range(READS):
+                r = helpers.request(
+                    STACK, "GET", "/api/v1/rooms/%d/messages?after=%d"
+                    % (room, after), TOKEN)
+                self.assertEqual(r.status, 200, r)
+                hits += r.headers.get("X-Cache") == "HIT"
+                got = r.json["messages"]
+                self.assertEqual([m["id"] for m in got],
+                                 sorted(i for i in want if i > after),
+                                 "round %d, read %d after the 201 of %d"
+                                 % (rnd, k, mid))
+                self.assertEqual(got[-1]["id"], mid)
+                self.assertEqual(got, [objs[m["id"]] for m in got])
+                self.assertIsNone(r.json["next_after"])
+        self.assertGreater(hits, 0, "some catch-up reads were cached")
+
     def test_2_concurrent_posts_and_reads(self):
         """concurrent posters each read their own message back"""
         room = new_room("copy 2")
