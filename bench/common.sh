@@ -34,6 +34,17 @@ bench_cleanup() {
 	rm -rf "$state"
 }
 
+# Stops the pool started with -P "$state/chatdesk.pid" and waits for
+# every process to be gone, so the next pool can take the socket.
+stop_pool() {
+	local p
+	for p in $(cat "$state/chatdesk.pid"); do kill "$p" 2>/dev/null || true; done
+	for p in $(cat "$state/chatdesk.pid"); do
+		while kill -0 "$p" 2>/dev/null; do sleep 0.05; done
+	done
+	rm -f "$state/chatdesk.pid" "$state/chatdesk.sock"
+}
+
 bench_start() {
 	build=${BUILD:-$root/build-bench}
 	state=$(mktemp -d "/tmp/$1.XXXXXX")

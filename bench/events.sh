@@ -86,14 +86,6 @@ start_pool() {
 	echo "bench: the pool did not answer" >&2
 	exit 1
 }
-stop_pool() {
-	local p
-	for p in $(cat "$state/chatdesk.pid"); do kill "$p" 2>/dev/null || true; done
-	for p in $(cat "$state/chatdesk.pid"); do
-		while kill -0 "$p" 2>/dev/null; do sleep 0.05; done
-	done
-	rm -f "$state/chatdesk.pid" "$state/chatdesk.sock"
-}
 
 start_pool http://localhost/pub/
 echo "== data: room 1 with 50 messages"

@@ -92,14 +92,6 @@ token=$("$build/chatdeskctl" user add --name Bench --email bench@example.com --r
 start_pool() {
 	spawn-fcgi -s "$state/chatdesk.sock" -M 0660 -F "$1" -P "$state/chatdesk.pid" -- "$build/chatdesk" >/dev/null
 }
-stop_pool() {
-	local p
-	for p in $(cat "$state/chatdesk.pid"); do kill "$p" 2>/dev/null || true; done
-	for p in $(cat "$state/chatdesk.pid"); do
-		while kill -0 "$p" 2>/dev/null; do sleep 0.05; done
-	done
-	rm -f "$state/chatdesk.sock" "$state/chatdesk.pid"
-}
 start_pool "$pool"
 CEILING_REDIS=$state/redis.sock CEILING_KEY=messages:room:1 \
 	spawn-fcgi -s "$state/ceiling.sock" -M 0660 -F "$pool" -P "$state/ceiling.pid" -- "$state/ceiling" >/dev/null

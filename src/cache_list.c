@@ -198,6 +198,7 @@ struct list_read {
 	const char	*field;
 	int		 limit;
 	struct strbuf	*out;
+	int		 copy_only;	/* the copy is wanted, not the answer */
 };
 
 /* The id a cached item's text starts with ({"id":N,), or 0. */
@@ -360,8 +361,12 @@ list_read(struct cache *c, const struct rkey *list, void *ctx)
 			return 0;
 		}
 		if (head_is(r, known)) {
-			strbuf_reset(lr->out);
-			strbuf_add(lr->out, cp->text.buf, cp->text.len);
+			/* copy_after reads the copy itself: no answer. */
+			if (!lr->copy_only) {
+				strbuf_reset(lr->out);
+				strbuf_add(lr->out, cp->text.buf,
+				    cp->text.len);
+			}
 			freeReplyObject(r);
 			return 1;
 		}
@@ -386,7 +391,7 @@ cache_list_get(struct cache *c, const struct rkey *list, const char *field,
     int64_t before, int limit, cache_page_fn fill, void *arg,
     struct strbuf *out, enum cache_result *res)
 {
-	struct list_read lr = { field, limit, out };
+	struct list_read lr = { field, limit, out, 0 };
 	struct rkey lease;
 	struct cache_page p;
 	char token[CACHE_TOKEN_LEN + 1];
@@ -478,7 +483,7 @@ static int
 copy_after(struct cache *c, const struct rkey *list, const char *field,
     int64_t after, int limit, struct strbuf *out)
 {
-	struct list_read lr = { field, (int)c->cfg->room_cache_size, out };
+	struct list_read lr = { field, (int)c->cfg->room_cache_size, out, 1 };
 	struct list_copy *cp = copy_slot(list, lr.limit);
 	int64_t last = 0;
 	int i, n = 0, rc;
