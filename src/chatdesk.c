@@ -6,6 +6,7 @@
 #include "autoconf.h"
 
 #include <sys/socket.h>
+#include <poll.h>
 #include <sys/stat.h>
 
 #include <errno.h>
@@ -68,6 +69,30 @@ socket_is_unix(int fd)
 
 	return getsockname(fd, (struct sockaddr *)&ss, &len) == 0 &&
 	    ss.ss_family == AF_UNIX;
+}
+
+/*
+ * Waits until a connection is waiting on fd, or a stop signal came.
+ * libfcgi's accept(2) is entered only then: a stop signal that lands
+ * after sig_stopping() was looked at but before accept blocks would
+ * interrupt nothing, and the process would wait for the next connection
+ * (one that may never come). Here such a signal costs at most one
+ * slice. Returns 1 when a connection waits, 0 when stopping.
+ */
+static int
+wait_connection(int fd)
+{
+	struct pollfd p;
+
+	for (;;) {
+		if (sig_stopping())
+			return 0;
+		p.fd = fd;
+		p.events = POLLIN;
+		p.revents = 0;
+		if (poll(&p, 1, 100) > 0)
+			return 1;
+	}
 }
 
 int
@@ -180,7 +205,7 @@ main(int argc, char *argv[])
 	for (;;) {
 		/* The last publish's answer, read while no request waits. */
 		events_wait(app.events, sock);
-		if (sig_stopping() || FCGX_Accept_r(&fr) < 0)
+		if (!wait_connection(sock) || FCGX_Accept_r(&fr) < 0)
 			break;
 		sig_apply(&app);
 		serve_handle(&app, &fr);	/* finishes fr */
