@@ -561,45 +561,73 @@ reopen(struct queue *q, json_t *id)
 	return db_commit(q->db);
 }
 
+/* Revives one dead entry e. 1 moved, 0 stays (not a task, gone
+ * meanwhile, or its record could not be reopened). */
+static int
+revive(struct queue *q, const redisReply *e)
+{
+	json_t *t;
+	char *next;
+	int moved;
+
+	if (e->type != REDIS_REPLY_STRING)
+		return 0;
+	t = json_loadb(e->str, e->len, 0, NULL);
+	if (t == NULL || !json_is_object(t)) {
+		/* Not a task at all: stays dead. */
+		json_decref(t);
+		return 0;
+	}
+	/* Unfinished in the record first: one still recorded dead
+	 * would be skipped by the worker. */
+	if (reopen(q, json_object_get(t, "id")) == -1) {
+		json_decref(t);
+		return 0;
+	}
+	json_object_set_new(t, "attempts", json_integer(0));
+	json_object_del(t, "error");
+	json_object_del(t, "failed_at");
+	next = json_dumps(t, JSON_COMPACT);
+	json_decref(t);
+	if (next == NULL)
+		return 0;
+	/* Tasks are JSON text: never a NUL byte. */
+	moved = rconn_int(rconn_evalv(q->rc, &revive_script, 2, FAILED(q)->s,
+	    PENDING(q)->s, e->str, next, NULL)) == 1;
+	free(next);
+	return moved;
+}
+
+/*
+ * Pages through the dead list RCONN_PAGE entries at a time, so that no
+ * reply is larger than a page whatever dead_max is. Revived entries leave
+ * the list, so the next page starts after the ones that stayed; a task
+ * buried meanwhile (at the head) only shifts a page onto entries already
+ * seen, which stay again.
+ */
 long long
 queue_dead_retry(struct queue *q)
 {
-	redisReply *r, *e;
+	redisReply *r;
+	char start[24], stop[24];
+	long long n = 0, kept = 0;
 	size_t i;
-	json_t *t;
-	char *next;
-	long long n = 0;
+	int got;
 
-	if ((r = rconn_cmdv(q->rc, "LRANGE", FAILED(q)->s, "0", "-1", NULL)) == NULL)
-		return -1;
-	for (i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
-		e = r->element[i];
-		if ((t = json_loadb(e->str, e->len, 0, NULL)) == NULL ||
-		    !json_is_object(t)) {
-			/* Not a task at all: stays dead. */
-			json_decref(t);
-			continue;
-		}
-		/* Unfinished in the record first: one still recorded dead
-		 * would be skipped by the worker. */
-		if (reopen(q, json_object_get(t, "id")) == -1) {
-			json_decref(t);
-			continue;
-		}
-		json_object_set_new(t, "attempts", json_integer(0));
-		json_object_del(t, "error");
-		json_object_del(t, "failed_at");
-		next = json_dumps(t, JSON_COMPACT);
-		json_decref(t);
-		if (next == NULL)
-			continue;
-		/* Tasks are JSON text: never a NUL byte. */
-		if (rconn_int(rconn_evalv(q->rc, &revive_script, 2, FAILED(q)->s,
-		    PENDING(q)->s, e->str, next, NULL)) == 1)
-			n++;
-		free(next);
-	}
-	freeReplyObject(r);
+	do {
+		snprintf(start, sizeof(start), "%lld", kept);
+		snprintf(stop, sizeof(stop), "%lld", kept + RCONN_PAGE - 1);
+		if ((r = rconn_cmdv(q->rc, "LRANGE", FAILED(q)->s, start, stop,
+		    NULL)) == NULL)
+			return n > 0 ? n : -1;
+		got = r->type == REDIS_REPLY_ARRAY ? (int)r->elements : 0;
+		for (i = 0; i < (size_t)got; i++)
+			if (revive(q, r->element[i]))
+				n++;
+			else
+				kept++;
+		freeReplyObject(r);
+	} while (got == RCONN_PAGE);
 	return n;
 }
 

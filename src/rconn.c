@@ -20,6 +20,39 @@
 /* A connection unused this long is checked before use (rconn_alive). */
 #define RCONN_IDLE_US	1000
 
+/*
+ * hiredis 0.14's reader callocs an array reply's element pointers as soon
+ * as it reads the count, so "*999999999" alone asks for 8 GB before a
+ * single element arrives (1.x added maxelements; 0.14 has no limit). No
+ * reply chatdesk asks for comes near this bound (room lists hold 50, the
+ * dead list at most dead_max, SCAN pages 1000, dead retry pages
+ * RCONN_PAGE): a larger count is a broken or hostile server, refused as a
+ * protocol error like any other.
+ */
+static redisReplyObjectFunctions bounded_fns;
+static void *(*library_array)(const redisReadTask *, int);
+
+static void *
+bounded_array(const redisReadTask *task, int elements)
+{
+
+	if (elements < 0 || elements > RCONN_MAX_ELEMENTS)
+		return NULL;	/* the reader reports "Out of memory" */
+	return library_array(task, elements);
+}
+
+void
+rconn_bound_reader(redisReader *reader)
+{
+
+	if (library_array == NULL) {
+		bounded_fns = *reader->fn;
+		library_array = bounded_fns.createArray;
+		bounded_fns.createArray = bounded_array;
+	}
+	reader->fn = &bounded_fns;
+}
+
 /* Every failed command or connection is counted here, and only here. */
 static void
 count_error(void)
@@ -334,6 +367,8 @@ rconn_get(struct rconn *rc)
 	/* hiredis 0.14 bounds only the connect: set the command timeout.
 	 * Its socket is made without close-on-exec: a notify_command child
 	 * must not inherit an authenticated connection (issue 13). */
+	if (rc->ctx->err == 0)
+		rconn_bound_reader(rc->ctx->reader);
 	if (rc->ctx->err || fcntl(rc->ctx->fd, F_SETFD, FD_CLOEXEC) == -1 ||
 	    redisSetTimeout(rc->ctx, cmd) != REDIS_OK ||
 	    rconn_setup(rc) == -1) {

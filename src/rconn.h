@@ -36,6 +36,15 @@ int rconn_parse_url(const char *url, struct rconn_url *out, char *err,
 
 struct rconn;
 
+/* The largest array reply accepted (elements); see rconn.c. */
+#define RCONN_MAX_ELEMENTS	(1 << 20)
+/* Replies chatdesk reads in pages (dead retry) ask for this many. */
+#define RCONN_PAGE		1000
+
+/* Makes reader refuse an array reply of more than RCONN_MAX_ELEMENTS
+ * elements. Every connection's reader gets it; tests' readers too. */
+void rconn_bound_reader(struct redisReader *reader);
+
 /* A connection for url (already validated by config). Never connects here. */
 struct rconn *rconn_new(const char *url, long long connect_ms,
     long long command_ms, long long retry_ms);

@@ -313,6 +313,29 @@ class QueueAdminCase(harness.ApiTestCase):
         self.assertRegex(r.stdout, r"\b0\b", describe(r))
         self.assertEqual(llen("tasks:pending"), 2)
 
+    def test_07b_ctl_dead_retry_pages(self):
+        """dead retry moves every task of a dead list longer than a page
+
+        chatdeskctl dead retry reads the dead list 1000 at a time (no
+        Redis reply larger than a page): 2,500 tasks with non-tasks
+        between them all move, and the non-tasks all stay, in order"""
+        dead = [dead_obj() for _ in range(2500)]
+        junk = ["not json %d" % i for i in range(0, 2500, 400)]
+        items = []
+        for i, d in enumerate(dead):
+            if i % 400 == 0:
+                items.append(junk[i // 400])
+            items.append(dumps(d))
+        for i in range(0, len(items), 500):
+            STACK.redis("RPUSH", "tasks:failed", *items[i:i + 500])
+        r = STACK.run_ctl("dead", "retry")
+        self.assertEqual(r.returncode, 0, describe(r))
+        self.assertRegex(r.stdout, r"\b2500\b", describe(r))
+        self.assertEqual(lrange("tasks:failed"), junk)
+        pending = lrange("tasks:pending")
+        self.assertEqual(sorted(json.loads(p)["id"] for p in pending),
+                         sorted(d["id"] for d in dead))
+
     ENQUEUE_ERRORS = [
         (("enqueue", "close_inactive_tickets", "{not json"),
          r"(?i)json|payload"),

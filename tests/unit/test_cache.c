@@ -18,8 +18,11 @@
 #include <cmocka.h>
 #include <sodium.h>
 
+#include <hiredis/hiredis.h>
+
 #include "cache.h"
 #include "log.h"
+#include "rconn.h"
 
 static void
 test_after_read(void **state)
@@ -251,6 +254,61 @@ test_seal(void **state)
 	strbuf_free(&t);
 }
 
+/*
+ * A bounded reader refuses an array count above RCONN_MAX_ELEMENTS
+ * before allocating for it (hiredis 0.14 callocs the pointers as soon as
+ * it reads the count), and still reads arrays up to the bound.
+ */
+static void
+test_reader_bound(void **state)
+{
+	static const char small[] = "*2\r\n$1\r\na\r\n:7\r\n";
+	char huge[64];
+	redisReader *rd;
+	redisReply *r;
+	void *v;
+
+	(void)state;
+	assert_non_null(rd = redisReaderCreate());
+	rconn_bound_reader(rd);
+	assert_int_equal(redisReaderFeed(rd, small, sizeof(small) - 1),
+	    REDIS_OK);
+	assert_int_equal(redisReaderGetReply(rd, &v), REDIS_OK);
+	r = v;
+	assert_non_null(r);
+	assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+	assert_int_equal(r->elements, 2);
+	assert_string_equal(r->element[0]->str, "a");
+	assert_int_equal(r->element[1]->integer, 7);
+	freeReplyObject(r);
+	/* The bound itself is allowed: 1 << 20 nils. */
+	snprintf(huge, sizeof(huge), "*%d\r\n", RCONN_MAX_ELEMENTS);
+	assert_int_equal(redisReaderFeed(rd, huge, strlen(huge)), REDIS_OK);
+	assert_int_equal(redisReaderGetReply(rd, &v), REDIS_OK);
+	assert_null(v);		/* waits for the elements */
+	redisReaderFree(rd);
+
+	assert_non_null(rd = redisReaderCreate());
+	rconn_bound_reader(rd);
+	snprintf(huge, sizeof(huge), "*%d\r\n", RCONN_MAX_ELEMENTS + 1);
+	assert_int_equal(redisReaderFeed(rd, huge, strlen(huge)), REDIS_OK);
+	assert_int_equal(redisReaderGetReply(rd, &v), REDIS_ERR);
+	assert_null(v);
+	redisReaderFree(rd);
+
+	assert_non_null(rd = redisReaderCreate());
+	rconn_bound_reader(rd);
+	assert_int_equal(redisReaderFeed(rd, "*999999999\r\n", 12), REDIS_OK);
+	assert_int_equal(redisReaderGetReply(rd, &v), REDIS_ERR);
+	redisReaderFree(rd);
+
+	assert_non_null(rd = redisReaderCreate());
+	rconn_bound_reader(rd);
+	assert_int_equal(redisReaderFeed(rd, "*-5\r\n", 5), REDIS_OK);
+	assert_int_equal(redisReaderGetReply(rd, &v), REDIS_ERR);
+	redisReaderFree(rd);
+}
+
 int
 main(void)
 {
@@ -263,6 +321,7 @@ main(void)
 		cmocka_unit_test(test_page_items),
 		cmocka_unit_test(test_result_names),
 		cmocka_unit_test(test_seal),
+		cmocka_unit_test(test_reader_bound),
 	};
 
 	if (sodium_init() < 0)
