@@ -134,6 +134,7 @@ void api_rooms_get(struct app *, struct req *, const int64_t *);
 void api_rooms_add_member(struct app *, struct req *, const int64_t *);
 void api_messages_post(struct app *, struct req *, const int64_t *);
 void api_messages_list(struct app *, struct req *, const int64_t *);
+void api_messages_ahead(struct app *, struct req *, const int64_t *);
 
 /* api_admin.c */
 void api_metrics(struct app *, struct req *, const int64_t *);
@@ -148,6 +149,7 @@ void api_queue_clear(struct app *, struct req *, const int64_t *);
 void api_tickets_create(struct app *, struct req *, const int64_t *);
 void api_tickets_list(struct app *, struct req *, const int64_t *);
 void api_tickets_get(struct app *, struct req *, const int64_t *);
+void api_tickets_get_ahead(struct app *, struct req *, const int64_t *);
 void api_tickets_patch(struct app *, struct req *, const int64_t *);
 void api_interactions_post(struct app *, struct req *, const int64_t *);
 void api_interactions_list(struct app *, struct req *, const int64_t *);

@@ -85,6 +85,7 @@ cache_close(struct cache *c)
 	rconn_free(c->rc);
 	util_wipe(&c->mac, sizeof(c->mac));
 	strbuf_free(&c->sealed);
+	cache_ahead_drop(c);
 	free(c);
 }
 
@@ -340,20 +341,103 @@ cache_forged(struct cache *c, const struct rkey *key)
 	    "chatdesk_cache_forged_total", keys_families[key->fam].label);
 }
 
+void
+cache_ahead_drop(struct cache *c)
+{
+	c->ahead_queued = 0;
+	if (c->ahead_reply != NULL)
+		freeReplyObject(c->ahead_reply);
+	c->ahead_reply = NULL;
+}
+
+void
+cache_ahead_queue(struct cache *c, const struct rkey *key,
+    enum cache_ahead kind)
+{
+	cache_ahead_drop(c);
+	c->ahead = *key;
+	c->ahead_kind = kind;
+	c->ahead_queued = 1;
+}
+
+void
+cache_get_ahead(struct cache *c, const struct rkey *key)
+{
+	cache_ahead_queue(c, key, CACHE_AHEAD_GET);
+}
+
+redisReply *
+cache_ahead_take(struct cache *c, const struct rkey *key,
+    enum cache_ahead kind)
+{
+	redisReply *r = c->ahead_reply;
+
+	if (r == NULL || c->ahead_kind != kind ||
+	    strcmp(c->ahead.s, key->s) != 0)
+		return NULL;
+	c->ahead_reply = NULL;
+	return r;
+}
+
+/*
+ * GET key: the reply sent ahead for it, or a round trip that also carries
+ * the read queued ahead (cache.h; its reply kept for cache_ahead_take, an
+ * error reply dropped so that the read asks again). The GET's reply, or
+ * NULL (Redis down, or it answered an error).
+ */
+static redisReply *
+get_with_ahead(struct cache *c, const struct rkey *key)
+{
+	const char *argv[2] = { "GET", key->s };
+	size_t lens[2] = { 3, key->len };
+	const char *av2[3] = { "LINDEX", c->ahead.s, "0" };
+	size_t lens2[3] = { 6, c->ahead.len, 1 };
+	const char *const *argvs[2] = { argv, av2 };
+	const size_t *const lenss[2] = { lens, lens2 };
+	int argc[2] = { 2, 3 };
+	redisReply *rs[2];
+
+	/* The GET of the key sent ahead is that read, not another. */
+	if ((rs[0] = cache_ahead_take(c, key, CACHE_AHEAD_GET)) != NULL)
+		return rs[0];
+	if (!c->ahead_queued)
+		return rconn_cmd(c->rc, 2, argv, lens);
+	c->ahead_queued = 0;
+	/* Read before anything went with it: the queued read itself. */
+	if (strcmp(c->ahead.s, key->s) == 0)
+		return rconn_cmd(c->rc, 2, argv, lens);
+	if (c->ahead_kind == CACHE_AHEAD_GET) {
+		av2[0] = "GET";
+		lens2[0] = 3;
+		argc[1] = 2;
+	}
+	if (rconn_pipeline(c->rc, 2, argc, argvs, lenss, rs) == -1)
+		return NULL;
+	if (rs[1]->type == REDIS_REPLY_ERROR)
+		freeReplyObject(rs[1]);
+	else
+		c->ahead_reply = rs[1];
+	if (rs[0]->type == REDIS_REPLY_ERROR) {
+		log_warn("redis GET: %s", rs[0]->str);
+		metrics_redis_error();
+		freeReplyObject(rs[0]);
+		return NULL;
+	}
+	return rs[0];
+}
+
 /* GET: 1 hit (out filled), 0 miss, -1 Redis unusable. A value whose seal
  * fails is deleted and is a miss: the reader refills it from SQLite. */
 static int
 plain_get(struct cache *c, const struct rkey *key, void *ctx)
 {
 	struct plain_ctx *pc = ctx;
-	const char *argv[2] = { "GET", key->s };
-	size_t lens[2] = { 3, key->len };
 	const char *val;
 	size_t vlen;
 	redisReply *r;
 	int rc = 0;
 
-	if ((r = rconn_cmd(c->rc, 2, argv, lens)) == NULL)
+	if ((r = get_with_ahead(c, key)) == NULL)
 		return -1;
 	if (r->type == REDIS_REPLY_STRING) {
 		switch (cache_unseal(&c->mac, key, pc->gen,
@@ -607,6 +691,9 @@ cache_sync(struct cache *c)
 
 	if (gen == c->pending_gen)
 		return 0;
+	/* A read sent ahead may precede the deletes replayed now. */
+	if (c->ahead_reply != NULL)
+		cache_ahead_drop(c);
 	if (cache_replay_now(c) == -1)
 		return -1;
 	c->pending_gen = gen;

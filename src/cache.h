@@ -227,6 +227,24 @@ void cache_list_push(struct cache *, const struct rkey *list, int64_t id,
     int64_t prev, const struct strbuf *item);
 
 /*
+ * Reads sent ahead: the dispatcher knows a request's route before it
+ * authenticates it, so the route may queue the read its handler will
+ * make (cache_get's GET of key; cache_list's LINDEX 0 that validates
+ * this process's copy of list), and it goes out with the request's next
+ * plain cached read, in practice the session's GET: one round trip for
+ * both, as the ceiling makes. The reply waits for the handler's read of
+ * that key in the same request; cache_ahead_drop, which the dispatcher
+ * calls after every request, frees one never used (the request was
+ * refused, or asked for another page). Every invalidation rule holds:
+ * the read still happens after the request arrived, so after any 201
+ * or 200 its client saw, and a replay of failed deletes (cache_sync)
+ * drops a reply read before it.
+ */
+void cache_get_ahead(struct cache *, const struct rkey *key);
+void cache_list_ahead(struct cache *, const struct rkey *list);
+void cache_ahead_drop(struct cache *);
+
+/*
  * The catch-up read (API.md section 8): writes
  * {"<field>":[...],"next_after":...}, the items newer than after, oldest
  * first, at most limit. From the list when it reaches back to after

@@ -6,6 +6,11 @@
 
 #define CACHE_TOKEN_LEN	24	/* hex of 12 random bytes */
 
+enum cache_ahead {
+	CACHE_AHEAD_GET,	/* GET key: a record (cache_get) */
+	CACHE_AHEAD_LINDEX	/* LINDEX key 0: a list's head (cache_list) */
+};
+
 struct cache {
 	struct rconn		*rc;
 	const struct config	*cfg;
@@ -18,7 +23,21 @@ struct cache {
 	int			 keyed;
 	struct strbuf		 sealed;	/* a value being stored */
 	int64_t			 forged_logged_us;	/* last log line of one */
+	/* cache_get_ahead, cache_list_ahead: a read to send with the next
+	 * plain GET (queued), then its reply until the read takes it. */
+	struct rkey		 ahead;
+	enum cache_ahead	 ahead_kind;
+	int			 ahead_queued;
+	struct redisReply	*ahead_reply;
 };
+
+/* The reply of the read of key sent ahead in this request, now the
+ * caller's, or NULL (none, or of another key or kind). */
+struct redisReply *cache_ahead_take(struct cache *, const struct rkey *key,
+    enum cache_ahead kind);
+/* Queues a read ahead (the one queued before is dropped). */
+void cache_ahead_queue(struct cache *, const struct rkey *key,
+    enum cache_ahead kind);
 
 /* Reads key into the reader's state: 1 hit, 0 miss, -1 Redis unusable. */
 typedef int (*cache_read_fn)(struct cache *, const struct rkey *key,

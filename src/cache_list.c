@@ -353,7 +353,9 @@ list_read(struct cache *c, const struct rkey *list, void *ctx)
 	known = cp->head[0] != '\0' && cp->limit == lr->limit &&
 	    strcmp(cp->key, list->s) == 0 ? cp->head : NULL;
 	if (known != NULL) {
-		if ((r = rconn_cmdv(c->rc, "LINDEX", list->s, "0",
+		/* Sent with the session's GET (cache_list_ahead), or now. */
+		if ((r = cache_ahead_take(c, list, CACHE_AHEAD_LINDEX)) == NULL &&
+		    (r = rconn_cmdv(c->rc, "LINDEX", list->s, "0",
 		    NULL)) == NULL)
 			return -1;
 		if (r->type != REDIS_REPLY_STRING) {
@@ -466,6 +468,12 @@ list_after(struct cache *c, const struct rkey *list, const char *field,
 	page_tail(out, "next_after", n == limit, last);
 	freeReplyObject(r);
 	return 1;
+}
+
+void
+cache_list_ahead(struct cache *c, const struct rkey *list)
+{
+	cache_ahead_queue(c, list, CACHE_AHEAD_LINDEX);
 }
 
 /*

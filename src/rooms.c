@@ -307,6 +307,15 @@ rooms_messages(struct app *app, int64_t room, int64_t before, int limit,
 	    page_read, &a, out, res);
 }
 
+void
+rooms_messages_ahead(struct app *app, int64_t room)
+{
+	struct rkey list;
+
+	list_key(app, room, &list);
+	cache_list_ahead(app->cache, &list);
+}
+
 int
 rooms_messages_after(struct app *app, int64_t room, int64_t after,
     int limit, struct strbuf *out, enum cache_result *res)

@@ -50,6 +50,10 @@ int rooms_post(struct app *, int64_t room, int64_t user, const char *body,
 int rooms_messages(struct app *, int64_t room, int64_t before, int limit,
     struct strbuf *out, enum cache_result *res);
 
+/* Queues the read of room's list head to go out with this request's
+ * next cached read (cache_list_ahead). */
+void rooms_messages_ahead(struct app *, int64_t room);
+
 /*
  * Writes {"messages":[...],"next_after":...}: the messages newer than
  * after, oldest first, at most limit (API.md section 8's catch-up read).

@@ -32,6 +32,9 @@ struct route {
 	const char	*pattern;	/* "/api/v1/rooms/{id}/messages" */
 	route_fn	 fn;
 	enum access	 access;
+	/* Optional, before the access check: queues the Redis read the
+	 * handler will make, to go out with the session's (cache_ahead). */
+	route_fn	 ahead;
 };
 
 enum router_result {

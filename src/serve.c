@@ -7,6 +7,7 @@
 
 #include "api.h"
 #include "app.h"
+#include "cache.h"
 #include "db.h"
 #include "events.h"
 #include "http.h"
@@ -75,6 +76,8 @@ serve_dispatch(struct app *app, struct req *req)
 		http_unavailable(req);
 		return;
 	}
+	if (rt->ahead != NULL)
+		rt->ahead(app, req, ids);
 	if (api_check_access(app, req, rt->access) == -1)
 		return;
 	rt->fn(app, req, ids);
@@ -123,6 +126,7 @@ serve_handle(struct app *app, FCGX_Request *fr)
 		http_internal(&req);
 	}
 	(void)db_idle(app->db);
+	cache_ahead_drop(app->cache);
 	us = util_mono_us() - req.start_us;
 	metrics_request(req.route_index, req.status, us);
 	/* Events of what this request committed, sent before the answer

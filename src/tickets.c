@@ -150,6 +150,15 @@ tickets_get_cached(struct app *app, int64_t id, struct strbuf *out,
 }
 
 void
+tickets_get_ahead(struct app *app, int64_t id)
+{
+	struct rkey k;
+
+	keys_ticket(cache_keys(app->cache), &k, id);
+	cache_get_ahead(app->cache, &k);
+}
+
+void
 tickets_forget(struct app *app, int64_t id)
 {
 	struct rkey k;

@@ -54,6 +54,10 @@ int tickets_load(struct app *, int64_t id, struct ticket *);
 /* The ticket object of API.md. */
 json_t *tickets_json(const struct ticket *);
 
+/* Queues the cached record's read to go out with this request's next
+ * cached read (cache_get_ahead). */
+void tickets_get_ahead(struct app *, int64_t id);
+
 /* Cache-aside read of ticket:{id} as JSON text and, when requester is
  * not NULL, the ticket's requester id (0 if the text holds none): 0, 1
  * none, -1 error. */

@@ -207,6 +207,63 @@ def db_messages(stack, room):
              "created_at": fmt_ms(c)} for i, r, u, b, c in rows]
 
 
+def redis_reads(stack):
+    """Redis's count of read events it processed (INFO stats
+    total_reads_processed): one per round trip of a client."""
+    info = stack.redis("INFO", "stats")
+    if isinstance(info, bytes):
+        info = info.decode()
+    for line in info.splitlines():
+        if line.startswith("total_reads_processed:"):
+            return int(line.split(":")[1])
+    raise AssertionError("no total_reads_processed in INFO stats")
+
+
+def redis_round_trips(stack, action):
+    """How many round trips to Redis action() made (redis_reads before
+    and after, less what the counting itself adds)."""
+    a = redis_reads(stack)
+    b = redis_reads(stack)
+    action()
+    c = redis_reads(stack)
+    return c - b - (b - a)
+
+
+_MONITOR_ARG = re.compile(r'"((?:[^"\\]|\\.)*)"')
+
+
+def redis_monitor(stack, action, timeout=10.0):
+    """The commands Redis ran while action() ran, as lists of str
+    (MONITOR's quoting kept for odd bytes), in order. A marker ECHO from
+    a second connection ends the capture, so nothing is missed."""
+    marker = "monitor-end-" + uuid.uuid4().hex
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(timeout)
+        s.connect(stack.redis_sock)
+        s.sendall(b"MONITOR\r\n")
+        buf = b""
+        while b"\r\n" not in buf:
+            buf += s.recv(4096)
+        if not buf.startswith(b"+OK"):
+            raise AssertionError("MONITOR refused: %r" % buf[:100])
+        buf = buf.split(b"\r\n", 1)[1]
+        action()
+        stack.redis("ECHO", marker)
+        cmds = []
+        while True:
+            while b"\r\n" not in buf:
+                chunk = s.recv(65536)
+                if not chunk:
+                    raise AssertionError("MONITOR ended early")
+                buf += chunk
+            line, buf = buf.split(b"\r\n", 1)
+            args = _MONITOR_ARG.findall(line.decode("utf-8", "replace"))
+            if args == ["ECHO", marker]:
+                return cmds
+            if args:
+                cmds.append(args)
+
+
 def list_key(room):
     """The Redis key of a room's cached message list."""
     return "messages:room:%d" % room

@@ -24,7 +24,12 @@ first. 40 rounds.
 
 test_2: 6 threads each post and then read, concurrently, 40 times: every
 read after a 201 holds that message (or 50 newer ones), newest first; a
-cached read at the end equals SQLite."""
+cached read at the end equals SQLite.
+
+test_4: a cached read of a room's latest page is one round trip to Redis
+(the session's GET and the list head's LINDEX are sent together): Redis's
+own count of read events (INFO stats total_reads_processed) grows by one
+per read, and MONITOR shows the two commands and nothing else."""
 
 import os
 import sys
@@ -170,6 +175,32 @@ class RoomCopy(unittest.TestCase):
         for _ in range(READS):
             _, ids = read(room, 50)
             self.assertEqual(ids, want[:50])
+
+    def test_4_one_round_trip(self):
+        """a cached latest-page read is one Redis round trip: GET session
+        and LINDEX of the list, sent together"""
+        room = new_room("copy 4")
+        for i in range(3):
+            post(room, "seed %d" % i)
+        for _ in range(READS * 4):      # every process holds the page
+            r, _ = read(room, 50)
+        self.assertEqual(r.headers.get("X-Cache"), "HIT")
+        n = 40
+        hits = []
+
+        def reads():
+            for _ in range(n):
+                hits.append(read(room, 50)[0].headers.get("X-Cache"))
+        trips = helpers.redis_round_trips(STACK, reads)
+        self.assertEqual(hits, ["HIT"] * n)
+        self.assertEqual(trips, n, "Redis round trips for %d cached reads"
+                         % n)
+        # And the commands themselves: GET session:..., LINDEX list 0.
+        cmds = helpers.redis_monitor(STACK, lambda: read(room, 50))
+        names = [c[0].upper() for c in cmds]
+        self.assertEqual(names, ["GET", "LINDEX"], cmds)
+        self.assertEqual(cmds, [["GET", helpers.session_key(TOKEN)],
+                                ["LINDEX", helpers.list_key(room), "0"]])
 
     def test_zz_pool_alive(self):
         """no pool process died"""

@@ -276,6 +276,27 @@ class TicketCacheTest(CacheCase):
         r = call("GET", "/api/v1/tickets/%d" % t["id"], "cust2")
         self.assertError(r, 404, "not_found")
 
+    def test_hit_is_one_round_trip(self):
+        """a cached GET /tickets/{id} is one Redis round trip: the
+        session's GET and the ticket's, sent together"""
+        t = self.create("cust1", "one round trip")
+        self.warm(t["id"])
+        for who in ("agent1", "cust1"):
+            with self.subTest(who=who):
+                n = 30
+                seen = []
+
+                def reads():
+                    for _ in range(n):
+                        seen.append(self.xcache(self.get(t["id"], who)))
+                trips = helpers.redis_round_trips(STACK, reads)
+                self.assertEqual(seen, ["HIT"] * n)
+                self.assertEqual(trips, n)
+        cmds = helpers.redis_monitor(STACK, lambda: self.get(t["id"]))
+        self.assertEqual([c[:2] for c in cmds],
+                         [["GET", helpers.session_key(U["agent1"].token)],
+                          ["GET", tkey(t["id"])]], cmds)
+
     def test_missing_ticket(self):
         """a missing ticket is 404, read twice (nothing cached makes it exist)"""
         for _ in range(3):

@@ -28,17 +28,17 @@ h_dummy(struct app *app, struct req *req, const int64_t *ids)
 }
 
 static const struct route table[] = {
-	{ "GET", "/api/v1/health", h_dummy, ACCESS_PUBLIC },
-	{ "GET", "/api/v1/rooms", h_dummy, ACCESS_USER },
-	{ "POST", "/api/v1/rooms", h_dummy, ACCESS_STAFF },
-	{ "GET", "/api/v1/rooms/{id}", h_dummy, ACCESS_USER },
-	{ "GET", "/api/v1/rooms/{id}/messages", h_dummy, ACCESS_USER },
-	{ "POST", "/api/v1/rooms/{id}/messages", h_dummy, ACCESS_USER },
-	{ "GET", "/api/v1/users/me", h_dummy, ACCESS_USER },
-	{ "GET", "/api/v1/users/{id}", h_dummy, ACCESS_USER },
-	{ "PATCH", "/api/v1/users/{id}", h_dummy, ACCESS_USER },
-	{ "GET", "/api/v1/a/{id}/b/{id}", h_dummy, ACCESS_USER },
-	{ "DELETE", "/api/v1/queue/failed", h_dummy, ACCESS_ADMIN },
+	{ "GET", "/api/v1/health", h_dummy, ACCESS_PUBLIC, NULL },
+	{ "GET", "/api/v1/rooms", h_dummy, ACCESS_USER, NULL },
+	{ "POST", "/api/v1/rooms", h_dummy, ACCESS_STAFF, NULL },
+	{ "GET", "/api/v1/rooms/{id}", h_dummy, ACCESS_USER, NULL },
+	{ "GET", "/api/v1/rooms/{id}/messages", h_dummy, ACCESS_USER, NULL },
+	{ "POST", "/api/v1/rooms/{id}/messages", h_dummy, ACCESS_USER, NULL },
+	{ "GET", "/api/v1/users/me", h_dummy, ACCESS_USER, NULL },
+	{ "GET", "/api/v1/users/{id}", h_dummy, ACCESS_USER, NULL },
+	{ "PATCH", "/api/v1/users/{id}", h_dummy, ACCESS_USER, NULL },
+	{ "GET", "/api/v1/a/{id}/b/{id}", h_dummy, ACCESS_USER, NULL },
+	{ "DELETE", "/api/v1/queue/failed", h_dummy, ACCESS_ADMIN, NULL },
 };
 #define NTABLE	(sizeof(table) / sizeof(table[0]))
 
