@@ -8,7 +8,7 @@
 # usage: bench/run.sh [--rounds N] [--seconds S] [--conns C] [--pool P]
 #                     [--no-paths] [--mixed] [--pools [LIST]] [--worker]
 #                     [--maintenance] [--tickets N] [--slices K] [--pairs N]
-#                     [--peer]
+#                     [--peer] [--memory N]
 #   --no-paths     skip the standard paths (ceiling, cached reads, post, uncached)
 #   --mixed        also the mixed load (bench/mixed.lua: 8 cached reads, 2 posts
 #                  in 10) in each round
@@ -27,11 +27,16 @@
 #                  nginx: its cached reads and POST after chatdesk's in each
 #                  round (and its mixed load with --mixed), and the ratios
 #                  chatdesk / FastAPI
+#   --memory N     also the memory goal: the cached messages read until each
+#                  pool process has served N requests on average (e.g.
+#                  1000000), in 30 s legs; VmRSS, RssAnon and RssFile of
+#                  every process before and after each leg, and the growth
+#                  (goal: <= 8 MiB RSS, no growth)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 rounds=3 seconds=10 conns=64 pool=2 worker=0 tickets=1000000
-paths=1 mixed=0 pools="" maintenance=0 slices=1 pairs=12 peer=0
-usage="usage: bench/run.sh [--rounds N] [--seconds S] [--conns C] [--pool P] [--no-paths] [--mixed] [--pools [LIST]] [--worker] [--maintenance] [--tickets N] [--slices K] [--pairs N] [--peer]"
+paths=1 mixed=0 pools="" maintenance=0 slices=1 pairs=12 peer=0 memory=0
+usage="usage: bench/run.sh [--rounds N] [--seconds S] [--conns C] [--pool P] [--no-paths] [--mixed] [--pools [LIST]] [--worker] [--maintenance] [--tickets N] [--slices K] [--pairs N] [--peer] [--memory N]"
 while [ $# -gt 0 ]; do
 	case $1 in
 	--rounds) rounds=$2; shift 2 ;;
@@ -53,6 +58,7 @@ while [ $# -gt 0 ]; do
 	--slices) slices=$2; shift 2 ;;
 	--pairs) pairs=$2; shift 2 ;;
 	--peer) peer=1; shift ;;
+	--memory) memory=$2; shift 2 ;;
 	*) echo "$usage" >&2; exit 64 ;;
 	esac
 done
@@ -229,6 +235,44 @@ for r in $(seq "$rounds"); do
 done
 
 echo "== pool RSS after: $(rss)"
+
+# The memory goal: every process's VmRSS/RssAnon/RssFile (KiB) as it
+# serves the cached read, leg after leg, until N requests a process.
+mem() {
+	local p
+	for p in $(cat "$state/chatdesk.pid"); do
+		awk -v p="$p" '/^(VmRSS|RssAnon|RssFile):/{v[$1]=$2}
+		    END{printf "pid %s %s/%s/%s; ", p, v["VmRSS:"], v["RssAnon:"], v["RssFile:"]}' \
+		    "/proc/$p/status"
+	done
+}
+if [ "$memory" -gt 0 ]; then
+	echo "== memory: the cached messages read until $memory requests a process (VmRSS/RssAnon/RssFile KiB)"
+	first=$(mem)
+	echo "   0 requests: $first"
+	served=0
+	while [ "$served" -lt $((memory * pool)) ]; do
+		wrk -t2 -c"$conns" -d30s -H "$auth" "$base/rooms/1/messages" > "$state/wrk.out" 2>&1
+		n=$(awk '/requests in/{print $1}' "$state/wrk.out")
+		served=$((served + n))
+		last=$(mem)
+		echo "   $served requests: $last"
+	done
+	python3 - "$first" "$last" <<'PY'
+import re, sys
+def parse(s):
+    return {p: tuple(map(int, v.split("/"))) for p, v in re.findall(r"pid (\d+) ([\d/]+);", s)}
+a, b = parse(sys.argv[1]), parse(sys.argv[2])
+for p in sorted(a):
+    if p not in b:
+        print("   pid %s: gone (restarted?): goal not measured" % p)
+        continue
+    grow = b[p][0] - a[p][0]
+    print("   pid %s: RSS %d -> %d KiB (growth %+d KiB; own %d KiB, library pages %d KiB): "
+          "<= 8 MiB %s, no growth %s" % (p, a[p][0], b[p][0], grow, b[p][1], b[p][2],
+          "met" if b[p][0] <= 8192 else "MISSED", "met" if grow <= 64 else "MISSED"))
+PY
+fi
 # BENCH_RESULTS=FILE keeps each wrk run's line (name req/s p50 p99 non2xx).
 [ -z "${BENCH_RESULTS:-}" ] || cp "$results" "$BENCH_RESULTS"
 [ -s "$results" ] && python3 - "$results" "$pools" <<'PY'

@@ -186,8 +186,6 @@ api_messages_post(struct app *app, struct req *req, const int64_t *ids)
 	api_created_in_page(req, id, &app->io.body, coll);
 }
 
-/* GET /api/v1/rooms/{id}/messages (member or staff), newest first; with
- * ?after=ID the messages newer than ID, oldest first. */
 /*
  * GET /api/v1/rooms/{id}/messages, before the access check: the room
  * list's head is read with the session, in one round trip (the answer is
@@ -200,6 +198,8 @@ api_messages_ahead(struct app *app, struct req *req, const int64_t *ids)
 	rooms_messages_ahead(app, ids[0]);
 }
 
+/* GET /api/v1/rooms/{id}/messages (member or staff), newest first; with
+ * ?after=ID the messages newer than ID, oldest first. */
 void
 api_messages_list(struct app *app, struct req *req, const int64_t *ids)
 {

@@ -87,7 +87,6 @@ api_tickets_list(struct app *app, struct req *req, const int64_t *ids)
 	    n == limit ? api_item_id(arr, (size_t)n - 1) : 0);
 }
 
-/* GET /api/v1/tickets/{id}: cache-aside ticket:{id}. */
 /* GET /api/v1/tickets/{id}, before the access check: the ticket's
  * cached record is read with the session, in one round trip. */
 void
@@ -97,6 +96,7 @@ api_tickets_get_ahead(struct app *app, struct req *req, const int64_t *ids)
 	tickets_get_ahead(app, ids[0]);
 }
 
+/* GET /api/v1/tickets/{id}: cache-aside ticket:{id}. */
 void
 api_tickets_get(struct app *app, struct req *req, const int64_t *ids)
 {
