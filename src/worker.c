@@ -22,6 +22,7 @@
 #include "app.h"
 #include "check.h"
 #include "config.h"
+#include "db.h"
 #include "log.h"
 #include "metrics.h"
 #include "queue.h"
@@ -37,6 +38,7 @@ struct run {
 	int64_t		lock_renewed_us;
 	long long	taken, done, retried, dead, dropped, skipped;
 	int		failed;		/* Redis or SQLite failed: no success */
+	int		stalled;	/* the database cannot take writes */
 };
 
 static struct run run;
@@ -245,6 +247,24 @@ handle(struct app *app, const struct strbuf *text)
 		return 1;
 	} else if (rc == TASK_MALFORMED) {
 		bury(app, text, task, err, -1);
+	} else if (db_read_only(app->db)) {
+		/*
+		 * The database cannot take writes (a full disk, a read-only
+		 * file system, a failed sync): the failure is not the
+		 * task's, and every task after it would fail alike and die
+		 * after its retries. It goes back to the head of
+		 * tasks:pending with no attempt counted (it is the only task
+		 * in tasks:processing), and the run ends; its record stays
+		 * unfinished, and the next run, once there is room, runs it.
+		 */
+		if (queue_recover_orphans(app->queue) == -1)
+			log_warn("task %s stays in tasks:processing for the "
+			    "next run", json_string_value(id));
+		run.stalled = 1;
+		run.failed = 1;
+		log_error("the database cannot take writes (%s): stopping; "
+		    "task %s and the rest stay in tasks:pending", err,
+		    json_string_value(id));
 	} else if (attempts + 1 >= app->cfg.task_max_attempts) {
 		bury(app, text, task, err, app->cfg.task_max_attempts);
 	} else {
@@ -422,6 +442,8 @@ main(int argc, char *argv[])
 			ack = text;
 			text = tmp;
 		}
+		if (run.stalled)
+			break;
 		lock_renew(&app);
 	}
 	if (ack.len > 0 && queue_ack(app.queue, ack.buf, ack.len) == -1)
