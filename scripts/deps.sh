@@ -48,6 +48,8 @@ run_pkgs=(redis-server spawn-fcgi multiwatch libfcgi-bin sqlite3 curl procps
 test_pkgs=(redis-server spawn-fcgi multiwatch libfcgi-bin sqlite3 curl procps python3
 	# test_durable_posts.py traces the pool's syncs
 	strace
+	# tests/faults/test_read_only_fs.py: an ext4 image, loop-mounted
+	e2fsprogs mount
 	libnginx-mod-nchan debhelper dpkg-dev lintian systemd logrotate
 	clang libclang-rt-14-dev
 	# the web client's browser tests (tests/browser/)

@@ -292,6 +292,24 @@ def check_answered(test, records, allow_5xx=False, allow=()):
                                                               bad[:10]))
 
 
+def check_writes_refused(test, records, phase):
+    """A database that cannot take writes: every request answered; reads
+    200, every one; writes 201 or 503 unavailable, never another error;
+    in phase (the records made while it could not) reads answered 200 and
+    some write 503."""
+    sm = summary(records)
+    check_answered(test, records, allow=(503,))
+    bad_reads = [r for r in records if r.method == "GET" and r.status != 200]
+    test.assertEqual(bad_reads, [], sm)
+    bad_writes = [r for r in records if r.method == "POST" and not (
+        r.status == 201 or (r.status == 503 and r.code == "unavailable"))]
+    test.assertEqual(bad_writes, [], sm)
+    during = [r for r in records if r.phase == phase]
+    test.assertTrue(any(r.method == "GET" and r.status == 200
+                        for r in during), sm)
+    test.assertTrue(any(r.status == 503 for r in during), sm)
+
+
 def check_succeeded(test, records):
     """Every request answered 200 or 201: the fault cost time, nothing
     else."""
@@ -547,6 +565,67 @@ class TmpfsStack(harness.Stack):
         finally:
             self.unmount()
         super().stop(failed=failed, check=check)
+
+
+class Ext4Stack(TmpfsStack):
+    """A Stack whose two SQLite files live on an ext4 file system in a
+    loop-mounted image of size_mb with errors=remount-ro, the setting
+    Debian's installer writes to fstab: error() makes the kernel take it
+    read-only under the open files, as it does after an I/O error;
+    repair() (the pool stopped) runs e2fsck and mounts it again."""
+
+    @property
+    def image(self):
+        return self.path("disk.img")
+
+    def _mount(self):
+        r = subprocess.run(["mount", "-o", "loop,errors=remount-ro",
+                            self.image, self.disk],
+                           capture_output=True, text=True, timeout=30)
+        if r.returncode != 0:
+            raise harness.HarnessError("mount -o loop failed (root and a "
+                                       "loop device needed): %s" %
+                                       r.stderr.strip())
+        self.mounted = True
+
+    def _migrate(self):
+        if not self.mounted:
+            os.makedirs(self.disk, exist_ok=True)
+            with open(self.image, "wb") as f:
+                f.truncate(self.size_mb << 20)
+            r = subprocess.run(["mkfs.ext4", "-q", "-F", self.image],
+                               capture_output=True, text=True, timeout=60)
+            if r.returncode != 0:
+                raise harness.HarnessError("mkfs.ext4: %s" % r.stderr)
+            self._mount()
+        harness.Stack._migrate(self)
+
+    def error(self):
+        """An ext4 error on the mounted file system: with errors=
+        remount-ro the kernel makes it read-only at once."""
+        dev = subprocess.run(["findmnt", "-n", "-o", "SOURCE", self.disk],
+                             capture_output=True, text=True,
+                             timeout=10).stdout.strip()
+        with open("/sys/fs/ext4/%s/trigger_fs_error"
+                  % os.path.basename(dev), "w") as f:
+            f.write("1")
+
+    def read_only(self):
+        opts = subprocess.run(["findmnt", "-n", "-o", "OPTIONS", self.disk],
+                              capture_output=True, text=True,
+                              timeout=10).stdout
+        return "ro" in opts.strip().split(",") or "emergency_ro" in opts
+
+    def repair(self):
+        """Unmounts (nothing may hold a file there), e2fsck -fy, mounts
+        again read-write."""
+        self.unmount()
+        r = subprocess.run(["e2fsck", "-fy", self.image],
+                           capture_output=True, text=True, timeout=120)
+        if r.returncode not in (0, 1):
+            raise harness.HarnessError("e2fsck exited %d: %s%s" % (
+                r.returncode, r.stdout, r.stderr))
+        self._mount()
 
 
 def sigkill(pid):
