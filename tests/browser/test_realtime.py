@@ -193,19 +193,23 @@ class RealtimeTest(harness.ApiTestCase):
         before = {b.name: bodies(b) for b in (c, a)}
         for b in (c, a):
             offline(b, True)
-        cut()
-        for b in (c, a):
-            b.wait(lambda x: state(x) == "reconnecting", timeout=20,
-                   what="reconnecting")
-            self.assertIn("Reconnecting", b.find("#live-state").text)
-        missed = []
-        for i in range(6):
-            who = ("agent", "customer")[i % 2]
-            missed.append(post(self.room, who, "%s missed %d" % (tag, i))
-                          ["body"])
-        time.sleep(1)
-        for b in (c, a):
-            offline(b, False)
+        try:
+            cut()
+            for b in (c, a):
+                b.wait(lambda x: state(x) == "reconnecting", timeout=20,
+                       what="reconnecting")
+                self.assertIn("Reconnecting", b.find("#live-state").text)
+            missed = []
+            for i in range(6):
+                who = ("agent", "customer")[i % 2]
+                missed.append(post(self.room, who, "%s missed %d" %
+                                   (tag, i))["body"])
+            time.sleep(1)
+        finally:
+            # Online again whatever happened: the next test's browsers
+            # are these.
+            for b in (c, a):
+                offline(b, False)
         for b in (c, a):
             b.wait(lambda x: state(x) == "live", timeout=40,
                    what="live again")
