@@ -417,13 +417,7 @@ get_with_ahead(struct cache *c, const struct rkey *key)
 		freeReplyObject(rs[1]);
 	else
 		c->ahead_reply = rs[1];
-	if (rs[0]->type == REDIS_REPLY_ERROR) {
-		log_warn("redis GET: %s", rs[0]->str);
-		metrics_redis_error();
-		freeReplyObject(rs[0]);
-		return NULL;
-	}
-	return rs[0];
+	return rconn_refused(rs[0], "GET");
 }
 
 /* GET: 1 hit (out filled), 0 miss, -1 Redis unusable. A value whose seal

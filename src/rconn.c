@@ -521,10 +521,7 @@ rconn_eval(struct rconn *rc, struct rscript *sc, int nkeys, int argc,
 			sc->sha[0] = '\0';
 			continue;
 		}
-		log_warn("redis EVALSHA: %s", r->str);
-		count_error();
-		freeReplyObject(r);
-		return NULL;
+		return rconn_refused(r, "EVALSHA");
 	}
 	return NULL;
 }
@@ -550,20 +547,21 @@ rconn_evalv(struct rconn *rc, struct rscript *sc, int nkeys, ...)
 }
 
 redisReply *
+rconn_refused(redisReply *r, const char *what)
+{
+	if (r == NULL || r->type != REDIS_REPLY_ERROR)
+		return r;
+	/* The connection is fine; the command was refused. */
+	log_warn("redis %s: %s", what, r->str);
+	count_error();
+	freeReplyObject(r);
+	return NULL;
+}
+
+redisReply *
 rconn_cmd(struct rconn *rc, int argc, const char **argv, const size_t *lens)
 {
-	redisReply *r;
-
-	if ((r = rconn_call(rc, argc, argv, lens)) == NULL)
-		return NULL;
-	if (r->type == REDIS_REPLY_ERROR) {
-		/* The connection is fine; the command was refused. */
-		log_warn("redis %s: %s", argv[0], r->str);
-		count_error();
-		freeReplyObject(r);
-		return NULL;
-	}
-	return r;
+	return rconn_refused(rconn_call(rc, argc, argv, lens), argv[0]);
 }
 
 redisReply *

@@ -73,6 +73,11 @@ struct redisReply *rconn_cmd(struct rconn *, int argc, const char **argv,
 struct redisReply *rconn_cmdv(struct rconn *, const char *arg0, ...)
     __attribute__((sentinel));
 
+/* r, or NULL after logging, counting and freeing it when it is an error
+ * reply (the command was refused): what rconn_cmd does with a reply, for
+ * one read out of rconn_pipeline. */
+struct redisReply *rconn_refused(struct redisReply *r, const char *what);
+
 /*
  * Like rconn_cmd, but an error reply is returned to the caller (who
  * frees it) instead of being logged and dropped.

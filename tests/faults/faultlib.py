@@ -19,6 +19,7 @@ import subprocess
 import sys
 import threading
 import time
+import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "integration"))
@@ -75,6 +76,20 @@ def start(cls=harness.Stack, name="faults", **kw):
     stack = cls(name=name, rate="100000r/s", env=env, **kw)
     stack.start()
     return stack, World(stack)
+
+
+def start_mounted(cls, name, **kw):
+    """start() for a stack whose SQLite files are on a file system the
+    test mounts (TmpfsStack, Ext4Stack): skips the test without root, or
+    when the mount itself is refused (no loop devices)."""
+    if os.geteuid() != 0:
+        raise unittest.SkipTest("needs root to mount a file system")
+    try:
+        return start(cls, name, **kw)
+    except harness.HarnessError as e:
+        if "mount" in str(e) and "failed" in str(e):
+            raise unittest.SkipTest(str(e))
+        raise
 
 
 # --------------------------------------------------------------------------

@@ -36,18 +36,11 @@ POLL_S = 30.0
 
 def setUpModule():
     global STACK, WORLD
-    if os.geteuid() != 0:
-        raise unittest.SkipTest("needs root to mount a loop device")
     if not os.path.exists("/sys/fs/ext4") or not os.path.exists(
             "/dev/loop-control"):
         raise unittest.SkipTest("no ext4 or no loop devices here")
-    try:
-        STACK, WORLD = faultlib.start(faultlib.Ext4Stack,
-                                      "test_read_only_fs", size_mb=64)
-    except harness.HarnessError as e:
-        if "mount -o loop failed" in str(e):
-            raise unittest.SkipTest(str(e))
-        raise
+    STACK, WORLD = faultlib.start_mounted(faultlib.Ext4Stack,
+                                          "test_read_only_fs", size_mb=64)
 
 
 def tearDownModule():
