@@ -12,7 +12,7 @@
  *   full  SQLite's own sync of the WAL in every commit (synchronous=FULL,
  *         no group commit): the naive durable post
  *
- * With CEILING_REDIS (a unix socket path) it also does the Redis work
+ * With CEILING_REDIS (a unix socket path; empty is none) it also does the Redis work
  * API.md asks of every post, in its least form: one round trip before the
  * INSERT (GET of a session key and INCR of a rate-limit key, pipelined)
  * and one after it (LPUSH and LTRIM of the room's list, pipelined). No
@@ -114,7 +114,7 @@ main(int argc, char *argv[])
 		    sqlite3_errmsg(db));
 		return 1;
 	}
-	if (sock != NULL && ((c = redisConnectUnix(sock)) == NULL || c->err)) {
+	if (sock != NULL && *sock != '\0' && ((c = redisConnectUnix(sock)) == NULL || c->err)) {
 		fprintf(stderr, "ceiling_post: cannot connect to %s\n", sock);
 		return 1;
 	}

@@ -125,13 +125,9 @@ if [ "$wceil" = 1 ]; then
 	for sync in off full redis; do
 		CHATDESK_DB_PATH=$state/wceil-$sync.db CHATDESK_ARCHIVE_DB_PATH=$state/wceil-$sync-archive.db \
 			"$build/chatdeskctl" migrate >/dev/null
-		if [ "$sync" = redis ]; then
-			export CEILING_SYNC=off CEILING_REDIS=$state/redis.sock
-		else
-			export CEILING_SYNC=$sync
-			unset CEILING_REDIS
-		fi
-		CEILING_DB=$state/wceil-$sync.db \
+		mode=$sync wsock=""
+		[ "$sync" = redis ] && mode=off wsock=$state/redis.sock
+		CEILING_DB=$state/wceil-$sync.db CEILING_SYNC=$mode CEILING_REDIS=$wsock \
 			spawn-fcgi -s "$state/wceil-$sync.sock" -M 0660 -F "$pool" \
 			-P "$state/wceil-$sync.pid" -- "$state/ceiling_post" >/dev/null
 		port=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
