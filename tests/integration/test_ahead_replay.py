@@ -65,12 +65,15 @@ def tearDownModule():
 
 
 def paused_client_waiting():
-    """True when some client has a command Redis holds unprocessed (its
-    query buffer is not empty) while writes are paused."""
+    """True when Redis holds a client's script because writes are paused:
+    CLIENT LIST shows it blocked (flag b) on EVAL or EVALSHA. (Not the
+    query buffer: the paused command has left it, and the caller's own
+    CLIENT LIST is in its own.)"""
     out = STACK.redis("CLIENT", "LIST")
     if isinstance(out, bytes):
         out = out.decode()
-    return any(int(m) > 0 for m in re.findall(r"\bqbuf=(\d+)", out))
+    return any(re.search(r"\bflags=\w*b", ln) and re.search(r"\bcmd=eval", ln)
+               for ln in out.splitlines())
 
 
 class AheadReplayTest(harness.ApiTestCase):

@@ -78,6 +78,19 @@ def user_key(uid):
 
 class CacheCase(harness.ApiTestCase):
 
+    def warm_session(self, who):
+        """Uses who's token until its session stays in Redis. A token's
+        first use records last_used_at and then drops the session
+        (auth.c, session_touch), so one request is not enough; after the
+        second, no use records anything for a minute."""
+        key = session_key(who.token)
+        for _ in range(3):
+            r = STACK.http("GET", "/api/v1/users/me", headers=who.auth)
+            self.assertEqual(r.status, 200, r)
+            if STACK.redis("EXISTS", key) == 1:
+                return
+        self.fail("the session of %s does not stay cached" % who.name)
+
     def get(self, uid, who):
         r = STACK.http("GET", "/api/v1/users/%d" % uid, headers=who.auth)
         self.assertEqual(r.status, 200, r)
@@ -251,17 +264,9 @@ class StaleRefillTest(CacheCase):
         u = ctl_user("customer", name="Old Name %d" % next(_seq))
         old_name, new_name = u.name, "New Name %d" % u.id
         # warm the sessions of both tokens, so that neither request below
-        # pays the fill delay in authentication. A token's first use
-        # records last_used_at and drops its session (auth.c,
-        # session_touch), so one request is not enough: read until the
-        # session stays cached.
-        for who in (u, ADMIN):
-            for _ in range(3):
-                self.get(who.id, who)
-                if STACK.redis("EXISTS", session_key(who.token)) == 1:
-                    break
-            self.assertEqual(STACK.redis("EXISTS", session_key(who.token)), 1,
-                             "the session of %s stays cached" % who.name)
+        # pays the fill delay in authentication
+        self.warm_session(u)
+        self.warm_session(ADMIN)
         STACK.redis("DEL", user_key(u.id))
         self.assertEqual(STACK.redis("EXISTS", user_key(u.id)), 0)
 
@@ -334,10 +339,14 @@ class StaleRefillTest(CacheCase):
         """a session fill that read a token before its revocation never stores it"""
         u = ctl_user("customer")
         key = session_key(u.token)
-        # the user entry cached (by the admin), the token never used: its
-        # first use misses only the session, reads the live token row and
-        # sleeps before the store
+        # the user entry cached (by the admin), the token's use recorded
+        # (so that no use in the race records it again and drops the
+        # session, which would hide a stale store), and its session
+        # deleted: the race's request misses only the session, reads the
+        # live token row and sleeps before the store
         self.get(u.id, ADMIN)
+        self.warm_session(u)
+        STACK.redis("DEL", key)
         self.assertEqual(STACK.redis("EXISTS", key), 0)
 
         seen = []               # (revoked yet?, value of the session key)
