@@ -431,10 +431,19 @@ class TypingPresenceTest(EventsCase):
         r = call("POST", "/api/v1/rooms/%d/typing" % room, "cust1")
         self.assertEqual(r.status, 204, r)
         self.assertIsNone(sub.wait_for(of_type("typing"), 1.0))
-        # Posts keep their own allowance.
-        self.post(room, "cust1", "still allowed")
+        # Posts keep their own allowance, and the stream is alive: the
+        # post's event arrives (no typing event came before it either).
+        msg = self.post(room, "cust1", "still allowed")
+        ev = sub.wait_for(lambda e: e["data"].get("type") in
+                          ("typing", "message.created"), 5)
+        self.assertIsNotNone(ev, "the post's event on the same stream")
+        self.assertEqual(ev["data"].get("message"), msg, ev)
         for win in (now // 10, now // 10 + 1):
             STACK.redis("DEL", "ratelimit:typing:%d:%d" % (U["cust1"].id, win))
+        # Under the limit again, typing is an event again.
+        r = call("POST", "/api/v1/rooms/%d/typing" % room, "cust1")
+        self.assertEqual(r.status, 204, r)
+        self.assertIsNotNone(sub.wait_for(of_type("typing"), 5))
 
     def test_presence_online_and_offline(self):
         """a subscription to a room makes its user online there (event and
@@ -650,6 +659,8 @@ class ZPublishFailureTest(EventsCase):
         try:
             for i in range(12):
                 self.post(room, "agent", "into the void %d" % i)
+            harness.wait_until(lambda: conns, 5,
+                               what="a publish to the hung publisher")
             # Without the back-off, each post would have tried (12); with
             # it, each of the 3 processes tried about once.
             self.assertLessEqual(len(conns), 6, "publisher tried %d times "

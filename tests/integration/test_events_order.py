@@ -209,6 +209,8 @@ class OrderTest(harness.ApiTestCase):
             self.burst(6, 15)
             harness.wait_until(lambda: proxy.replies >= proxy.requests, 10,
                                what="every reply through the proxy")
+            self.assertGreaterEqual(proxy.requests, 1,
+                                    "the publishes went through the proxy")
             self.assertEqual(self.metric(
                 "chatdesk_events_publish_errors_total"), err0)
             self.assertLessEqual(proxy.conns, POOL,
@@ -239,7 +241,11 @@ class OrderTest(harness.ApiTestCase):
                               "message.created", 10)
             self.assertIsNotNone(ev, sub.seen)
             self.assertEqual(ev["data"]["message"], msg)
+            self.assertGreaterEqual(proxy.requests, 1,
+                                    "the publish went through the proxy")
             self.assertEqual(proxy.replies, 0, "the reply was held")
+            self.assertEqual(self.metric("chatdesk_events_published_total"),
+                             pub0, "not counted before its reply")
             proxy.release()
             harness.wait_until(lambda: self.metric(
                 "chatdesk_events_published_total") > pub0, 10,
