@@ -464,8 +464,9 @@ class B_CountTest(MetricsTestBase):
             got = list(ex.map(one, range(n)))
         self.assertEqual([g for g in got if g != (200, uid)], [],
                          "requests that did not answer the caller")
-        after = self.fetch()
+        # Before the scrape below, which one more process may serve.
         served = self.served_by(io_before)
+        after = self.fetch()
         if served is not None:
             # Not a check of the app: the precondition that makes the
             # exact sum below prove that counting is shared.

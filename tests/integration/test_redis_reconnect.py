@@ -96,7 +96,8 @@ class FrozenRestoreTest(harness.ApiTestCase):
         # the frozen Redis several times.
         helpers.restart_pool(STACK, env={"CHATDESK_REDIS_RETRY_MS": "100"})
         self.assertEqual(read().status, 200)
-        before = STACK.app_log().count(RESTORED)
+        log0 = STACK.app_log()
+        before = log0.count(RESTORED)
         pid = STACK.redis_proc.pid
         os.kill(pid, signal.SIGSTOP)
         try:
@@ -105,11 +106,11 @@ class FrozenRestoreTest(harness.ApiTestCase):
                 self.assertEqual(r.status, 200, r)
                 self.assertEqual(r.headers.get("X-Cache"), "BYPASS", r)
                 time.sleep(0.15)   # past the back-off: the next reconnects
-            log = STACK.app_log()
-            # it did reconnect (and fail) more than once ...
+            log = STACK.app_log()[len(log0):]
+            # it did reconnect (and fail) more than once while frozen ...
             self.assertGreaterEqual(log.count("failed: "), 2, log[-3000:])
             # ... but never called that restored
-            self.assertEqual(log.count(RESTORED), before, log[-3000:])
+            self.assertEqual(log.count(RESTORED), 0, log[-3000:])
         finally:
             os.kill(pid, signal.SIGCONT)
         harness.wait_until(
