@@ -23,6 +23,18 @@ import tap  # noqa: E402
 
 STACK = None
 WORLD = None
+# CLIENT PAUSE's length: far longer than the frozen phase takes, so that
+# the phase ends while Redis still holds every command (checked).
+PAUSE_MS = 30000
+
+
+def redis_held():
+    """True while Redis holds a new client's PING (CLIENT PAUSE ALL)."""
+    try:
+        STACK.redis("PING", timeout=0.5)
+    except OSError:
+        return True
+    return False
 
 
 def setUpModule():
@@ -42,7 +54,7 @@ def tearDownModule():
 
 class RedisFrozenTest(harness.ApiTestCase):
 
-    def check_frozen(self, freeze, thaw):
+    def check_frozen(self, freeze, thaw, held=None):
         pids = sorted(STACK.pool_pids())
         with faultlib.Load(STACK, WORLD, threads=6) as load:
             load.wait_count(30)
@@ -52,6 +64,10 @@ class RedisFrozenTest(harness.ApiTestCase):
                 # Enough requests that each process meets the frozen Redis
                 # several times, its back-off expiring in between.
                 load.wait_count(120, timeout=120)
+                if held is not None:
+                    self.assertTrue(held(), "Redis was let go before the "
+                                    "frozen phase ended: its requests may "
+                                    "only have waited")
             finally:
                 thaw()
             load.phase = "after"
@@ -79,9 +95,13 @@ class RedisFrozenTest(harness.ApiTestCase):
 
     def test_2_client_pause(self):
         """CLIENT PAUSE ALL: Redis holds every command"""
+        # CLIENT UNPAUSE is held too under ALL: the pause ends by itself.
         self.check_frozen(
-            lambda: STACK.redis("CLIENT", "PAUSE", 4000, "ALL"),
-            lambda: STACK.redis("CLIENT", "UNPAUSE"))
+            lambda: STACK.redis("CLIENT", "PAUSE", PAUSE_MS, "ALL"),
+            lambda: harness.wait_until(lambda: helpers.redis_up(STACK),
+                                       PAUSE_MS / 1000 + 30,
+                                       what="the pause to end"),
+            held=redis_held)
 
 
 if __name__ == "__main__":
