@@ -288,8 +288,13 @@ def check_writes(test, stack, records):
         if table != "tickets":
             found.update(_archived(stack, table, ids - set(found)))
         lost = [r for r in got if found.get(r.id) != r.tag]
-        test.assertEqual(lost, [], "%d %s 201(s) not in SQLite as sent: %r"
-                         % (len(lost), op, lost[:10]))
+        if lost:
+            # What SQLite holds at those ids, and the highest id it has.
+            top = _rows(stack, "SELECT max(id) FROM %s" % table)[0][0]
+            test.fail("%d %s 201(s) not in SQLite as sent: %r; SQLite "
+                      "has at those ids %r, its highest id %r" % (
+                          len(lost), op, lost[:10],
+                          {r.id: found.get(r.id) for r in lost[:10]}, top))
         n += len(got)
     return n
 
@@ -637,6 +642,9 @@ class Ext4Stack(TmpfsStack):
         self.unmount()
         r = subprocess.run(["e2fsck", "-fy", self.image],
                            capture_output=True, text=True, timeout=120)
+        # Kept for the test's messages: what the repair changed.
+        self.fsck_output = "e2fsck exited %d:\n%s%s" % (
+            r.returncode, r.stdout, r.stderr)
         if r.returncode not in (0, 1):
             raise harness.HarnessError("e2fsck exited %d: %s%s" % (
                 r.returncode, r.stdout, r.stderr))

@@ -18,6 +18,7 @@ trigger_fs_error) while a mixed load runs.
 Root and a loop device only (mount -o loop); otherwise it skips."""
 
 import os
+import subprocess
 import sys
 import unittest
 
@@ -84,7 +85,16 @@ class ReadOnlyFsTest(harness.ApiTestCase):
         STACK.stop_pool()
         STACK.repair()
         self.assertFalse(STACK.read_only())
-        n = faultlib.check_writes(self, STACK, recs)
+        try:
+            n = faultlib.check_writes(self, STACK, recs)
+        except AssertionError as e:
+            # What the repair did, and the kernel's words on the error.
+            dmesg = subprocess.run(["dmesg"], capture_output=True, text=True,
+                                   timeout=10).stdout.splitlines()
+            raise AssertionError("%s\n%s\nkernel:\n%s" % (
+                e, STACK.fsck_output,
+                "\n".join(ln for ln in dmesg[-40:] if "loop" in ln or
+                           "EXT4" in ln))) from e
         self.assertGreater(n, 0)
         faultlib.integrity_ok(self, STACK.db_path)
         faultlib.integrity_ok(self, STACK.archive_db_path)
