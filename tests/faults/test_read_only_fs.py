@@ -49,6 +49,24 @@ def tearDownModule():
         STACK.stop()
 
 
+def tags_in_files(recs):
+    """Which 201s' texts the files' bytes no longer hold at all: a text
+    in no file was lost below SQLite; one that is there, SQLite did not
+    find."""
+    blobs = []
+    for p in (STACK.db_path, STACK.archive_db_path):
+        for suffix in ("", "-wal"):
+            try:
+                with open(p + suffix, "rb") as f:
+                    blobs.append(f.read())
+            except OSError:
+                pass
+    tags = [r.tag for r in recs if r.status == 201]
+    gone = [t for t in tags if not any(t.encode() in b for b in blobs)]
+    return "%d of %d 201 texts in no file: %r" % (len(gone), len(tags),
+                                                  gone[:10])
+
+
 def health():
     return STACK.http("GET", "/api/v1/health")
 
@@ -88,13 +106,15 @@ class ReadOnlyFsTest(harness.ApiTestCase):
         try:
             n = faultlib.check_writes(self, STACK, recs)
         except AssertionError as e:
-            # What the repair did, and the kernel's words on the error.
+            # What the repair did, the kernel's words on the error, and
+            # whether the 201s' texts are still in the files' bytes
+            # (SQLite not finding them) or gone (lost below SQLite).
             dmesg = subprocess.run(["dmesg"], capture_output=True, text=True,
                                    timeout=10).stdout.splitlines()
-            raise AssertionError("%s\n%s\nkernel:\n%s" % (
+            raise AssertionError("%s\n%s\nkernel:\n%s\nin the files: %s" % (
                 e, STACK.fsck_output,
                 "\n".join(ln for ln in dmesg[-40:] if "loop" in ln or
-                           "EXT4" in ln))) from e
+                           "EXT4" in ln), tags_in_files(recs))) from e
         self.assertGreater(n, 0)
         faultlib.integrity_ok(self, STACK.db_path)
         faultlib.integrity_ok(self, STACK.archive_db_path)
