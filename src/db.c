@@ -1165,10 +1165,16 @@ out:
 	return db->ro || no_room ? DB_STATE_READ_ONLY : DB_STATE_OK;
 }
 
+/*
+ * Whether SQLite is unreadable, as last checked: checked again once
+ * DB_RECHECK_US has passed, up or down, so that every process of the pool
+ * notices within that time, not only those that served GET /health (a
+ * request without a token reads nothing that would tell).
+ */
 int
 db_down(struct db *db)
 {
-	if (db->down && util_mono_us() - db->checked_us > DB_RECHECK_US)
+	if (util_mono_us() - db->checked_us > DB_RECHECK_US)
 		db_health(db);
 	return db->down;
 }
