@@ -113,8 +113,12 @@ start_pool "$pool"
 CEILING_REDIS=$state/redis.sock CEILING_KEY=messages:room:1 \
 	spawn-fcgi -s "$state/ceiling.sock" -M 0660 -F "$pool" -P "$state/ceiling.pid" -- "$state/ceiling" >/dev/null
 
-port_app=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
-port_ceil=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
+# A free loopback port (for nginx's servers).
+free_port() {
+	python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'
+}
+port_app=$(free_port)
+port_ceil=$(free_port)
 : > "$state/peer.conf"
 : > "$state/wceil.conf"
 if [ "$wceil" = 1 ]; then
@@ -130,7 +134,7 @@ if [ "$wceil" = 1 ]; then
 		CEILING_DB=$state/wceil-$sync.db CEILING_SYNC=$mode CEILING_REDIS=$wsock \
 			spawn-fcgi -s "$state/wceil-$sync.sock" -M 0660 -F "$pool" \
 			-P "$state/wceil-$sync.pid" -- "$state/ceiling_post" >/dev/null
-		port=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
+		port=$(free_port)
 		eval "port_wceil_$sync=$port"
 		cat >> "$state/wceil.conf" <<CONF
 upstream wceil_${sync}_pool { server unix:$state/wceil-$sync.sock; }
@@ -155,7 +159,7 @@ if [ "$peer" = 1 ]; then
 		--uds "$state/peer.sock" --workers "$pool" --loop uvloop \
 		--http httptools --no-access-log > "$state/peer.log" 2>&1 &
 	echo $! > "$state/peer.pid"
-	port_peer=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
+	port_peer=$(free_port)
 	# As a team would put uvicorn behind nginx: HTTP/1.1 with keep-alive
 	# to the upstream (which FastCGI to libfcgi cannot use, DESIGN.md),
 	# the same limit_req as the API's location.
@@ -178,9 +182,8 @@ fi
 mkdir -p "$state/nginx-tmp"
 cp "$root"/nginx/chatdesk-locations.conf "$state/"
 # The ceiling's location gets the snippet's FastCGI settings, line for line.
-{ grep '^fastcgi_' "$root/nginx/chatdesk-locations.conf"; echo 'fastcgi_pass ceiling_pool;'; } > "$state/ceiling-fastcgi.conf"
-for sync in off full redis; do
-	{ grep '^fastcgi_' "$root/nginx/chatdesk-locations.conf"; echo "fastcgi_pass wceil_${sync}_pool;"; } > "$state/wceil-$sync-fastcgi.conf"
+for c in ceiling wceil-off wceil-full wceil-redis; do
+	{ grep '^fastcgi_' "$root/nginx/chatdesk-locations.conf"; echo "fastcgi_pass ${c//-/_}_pool;"; } > "$state/$c-fastcgi.conf"
 done
 user_line=""
 [ "$(id -u)" = 0 ] && user_line="user root root;"
